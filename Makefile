@@ -1,0 +1,44 @@
+# pcbforge: `make demo` runs the whole pipeline on the built-in offline catalog; `make test` runs the tests.
+# Both create .venv from requirements.lock (exact pins, installed with --no-deps so two
+# installs resolve the same versions) and install the system packages they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.pcbforge-installed
+# Debian packages the tests start for real (redis for distributed crawling, Chromium for the App test).
+SYSTEM_PACKAGES ?= git
+export FIFTYONE_DO_NOT_TRACK := true
+export PYTHONHASHSEED := 0
+
+.PHONY: setup system-deps demo test bench clean
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --no-deps -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+demo: setup system-deps
+	@[ -d .git ] || git init -q
+	$(BIN)/dvc repro
+	@$(BIN)/python -m pcbforge.report
+
+test: setup system-deps
+	$(BIN)/python -m pytest -q
+
+bench: setup system-deps
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf data models reports dvclive .fiftyone

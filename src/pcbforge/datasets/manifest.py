@@ -1,0 +1,93 @@
+"""Parquet manifests: one row per sample with a stable ``id``, lineage and ``status``/``error``.
+
+Every stage writes its manifest through :func:`write_manifest`, which checks the
+shared contract, sorts rows by id (so row order never depends on thread timing)
+and writes atomically. Readers use :func:`read_manifest`, which turns a missing or
+unreadable file into a clear :class:`~pcbforge.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pcbforge.errors import InputError
+from pcbforge.io import atomic_path
+from pcbforge.vocab import Status
+
+#: Columns every manifest carries.
+REQUIRED_COLUMNS = ("id", "status", "error")
+
+
+def ok_row(**fields: Any) -> dict[str, Any]:
+    """A manifest row for a good sample."""
+    return {**fields, "status": Status.OK.value, "error": None}
+
+
+def rejected_row(reason: str, **fields: Any) -> dict[str, Any]:
+    """A manifest row for a sample dropped on purpose, with the reason."""
+    return {**fields, "status": Status.REJECTED.value, "error": reason}
+
+
+def error_row(reason: str, **fields: Any) -> dict[str, Any]:
+    """A manifest row for a sample that could not be processed (unreadable, malformed)."""
+    return {**fields, "status": Status.ERROR.value, "error": reason}
+
+
+def to_frame(rows: Iterable[Mapping[str, Any]], columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """Build a manifest frame from rows; ``columns`` fixes column order for empty inputs."""
+    rows = list(rows)
+    df = pd.DataFrame(rows, columns=list(columns) if columns is not None else None)
+    for col in REQUIRED_COLUMNS:
+        if col not in df.columns:
+            df[col] = pd.Series(dtype="object")
+    return df
+
+
+def write_manifest(df: pd.DataFrame, path: str | os.PathLike[str], sort_by: str | list[str] = "id") -> Path:
+    """Validate the contract, sort deterministically and write ``df`` as Parquet atomically.
+
+    Raises:
+        ValueError: if a required column is missing or ids are not unique (a bug, not user input).
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"manifest for {path} lacks required columns {missing}")
+    if df["id"].duplicated().any():
+        dups = df.loc[df["id"].duplicated(), "id"].head(5).tolist()
+        raise ValueError(f"manifest for {path} has duplicate ids, e.g. {dups}")
+    bad_status = set(df["status"].dropna()) - {s.value for s in Status}
+    if bad_status:
+        raise ValueError(f"manifest for {path} has unknown status values {sorted(bad_status)}")
+    out = df.sort_values(sort_by, kind="mergesort").reset_index(drop=True)
+    table = pa.Table.from_pandas(out, preserve_index=False)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return Path(path)
+
+
+def read_manifest(path: str | os.PathLike[str], stage: str | None = None) -> pd.DataFrame:
+    """Read a manifest, naming the producing stage in the error if it is missing.
+
+    Example:
+        >>> df = read_manifest("data/raw/images.parquet", stage="crawl")  # doctest: +SKIP
+    """
+    p = Path(path)
+    hint = f" (run `pcbforge {stage}` or `dvc repro {stage}` first)" if stage else ""
+    if not p.is_file():
+        raise InputError(f"manifest not found: {p}{hint}")
+    try:
+        return pq.read_table(p).to_pandas()
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(f"manifest unreadable: {p}: {exc}{hint}") from exc
+
+
+def ok_only(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows with status ``ok``."""
+    return df[df["status"] == Status.OK.value].reset_index(drop=True)

@@ -1,0 +1,105 @@
+"""Atomic file output, content hashing and stable ids.
+
+Every stage writes through these helpers so that a killed stage never leaves a
+half-written file behind: data goes to a temporary name in the same directory and
+is renamed into place (``os.replace`` is atomic on POSIX within one filesystem).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    Example:
+        >>> with atomic_path("out/a.txt") as tmp:  # doctest: +SKIP
+        ...     tmp.write_text("done")
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically and return the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Write ``obj`` as sorted, indented JSON (stable bytes for DVC hashing)."""
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def encode_png(image: Image.Image) -> bytes:
+    """Encode a PIL image as PNG bytes; PIL writes no timestamps, so bytes are deterministic."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=False, compress_level=6)
+    return buf.getvalue()
+
+
+def write_png(path: str | os.PathLike[str], image: Image.Image) -> Path:
+    """Write ``image`` as PNG atomically."""
+    return write_bytes(path, encode_png(image))
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def stable_id(*parts: object, length: int = 16) -> str:
+    """A short deterministic id from its parts (same parts, same id, on every machine).
+
+    Example:
+        >>> stable_id("board-3", 7)
+        '83ba9150aaf1a7c8'
+    """
+    key = "\x1f".join(str(p) for p in parts)
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:length]
+
+
+def fresh_dir(path: str | os.PathLike[str]) -> Path:
+    """Remove and recreate a stage output directory (DVC removes outs too; this covers the CLI)."""
+    p = Path(path)
+    if p.exists():
+        shutil.rmtree(p)
+    p.mkdir(parents=True)
+    return p
