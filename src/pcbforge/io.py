@@ -103,3 +103,35 @@ def fresh_dir(path: str | os.PathLike[str]) -> Path:
         shutil.rmtree(p)
     p.mkdir(parents=True)
     return p
+
+
+@contextlib.contextmanager
+def staged_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Build a whole output directory beside ``path``, then swap it into place.
+
+    A stage killed half-way leaves the previous output (or nothing) at ``path``, never a
+    mix; the leftover ``.<name>.partial`` directory is removed on the next run.
+
+    Example:
+        >>> with staged_dir("data/crop") as tmp:  # doctest: +SKIP
+        ...     (tmp / "components.parquet").write_bytes(b"...")
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.parent / f".{target.name}.partial"
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir()
+    try:
+        yield partial
+        old = target.parent / f".{target.name}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        if target.exists():
+            os.replace(target, old)
+        os.replace(partial, target)
+        if old.exists():
+            shutil.rmtree(old)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial)
