@@ -28,11 +28,11 @@ class Section(BaseModel):
 
 
 class BaseParams(Section):
-    seed: int = 0
+    seed: int = 20241123
     image_size: int = Field(128, ge=16, le=1024)
     #: Fixed clock (Unix seconds) for timestamps written into outputs, so offline runs
     #: are byte-identical; null uses the real clock (what a live crawl wants).
-    source_date_epoch: int | None = None
+    source_date_epoch: int | None = 1_700_000_000
     #: Worker processes for map-style stages; 0 = all cores.
     workers: int = Field(0, ge=0)
 

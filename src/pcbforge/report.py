@@ -1,0 +1,78 @@
+"""Print where a pipeline run left its results (``python -m pcbforge.report``), as `make demo` does.
+
+It reads only the manifests and metrics the stages wrote; nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from pcbforge.config import DEFAULT_PARAMS, Params, load_params
+from pcbforge.errors import PcbforgeError
+
+#: (stage, manifest path relative to the stage's out dir)
+MANIFESTS = (
+    ("catalog", "catalog.parquet"),
+    ("crawl", "images.parquet"),
+    ("dedup", "dedup.parquet"),
+    ("quality", "quality.parquet"),
+    ("review", "accepted.parquet"),
+    ("crop", "components.parquet"),
+    ("split", "split.parquet"),
+    ("triplets", "triplets.parquet"),
+    ("simulate", "pairs.parquet"),
+)
+
+
+def _status_counts(path: Path) -> str:
+    df = pd.read_parquet(path, columns=["status"])
+    counts = df["status"].value_counts()
+    return ", ".join(f"{counts[k]} {k}" for k in sorted(counts.index))
+
+
+def summary_lines(params: Params) -> list[str]:
+    """One line per stage output that exists: path and row counts by status, then the metrics."""
+    lines = []
+    for stage, name in MANIFESTS:
+        out = params.path(getattr(params, stage).out)
+        path = out / name
+        if path.is_file():
+            lines.append(f"{stage:<9} {path.relative_to(params.root)}: {_status_counts(path)}")
+        else:
+            lines.append(f"{stage:<9} {path.relative_to(params.root)}: (missing)")
+    model = params.path(params.train.out) / "model.pt"
+    lines.append(f"{'train':<9} {model.relative_to(params.root)}: {'present' if model.is_file() else '(missing)'}")
+    metrics_path = params.path(params.evaluate.out) / "metrics.json"
+    if metrics_path.is_file():
+        m = json.loads(metrics_path.read_text())
+        keys = [k for k in ("roc_auc", "pr_auc", "accuracy", "threshold", "n") if k in m]
+        shown = ", ".join(f"{k}={m[k]:.3f}" if isinstance(m[k], float) else f"{k}={m[k]}" for k in keys)
+        lines.append(f"{'evaluate':<9} {metrics_path.relative_to(params.root)}: {shown}")
+    else:
+        lines.append(f"{'evaluate':<9} {metrics_path.relative_to(params.root)}: (missing)")
+    export = params.path(params.export.out)
+    lines.append(f"{'export':<9} {export.relative_to(params.root)}/: {', '.join(params.export.formats)}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the summary for params.yaml (or the path given as the only argument)."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        params = load_params(args[0] if args else DEFAULT_PARAMS)
+    except PcbforgeError as exc:
+        print(f"pcbforge report: error: {exc}", file=sys.stderr)
+        return 2
+    print("pcbforge results:")
+    for line in summary_lines(params):
+        print(f"  {line}")
+    print("Browse: `dvc metrics show`, `dvc plots show` (writes dvc_plots/index.html), `pcbforge review --launch`.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
