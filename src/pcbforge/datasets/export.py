@@ -1,0 +1,343 @@
+"""Exporters: write triplets and SSDS pairs in layouts other tools read directly.
+
+Every exporter has the same small interface (as img2dataset's writers do):
+``write(sample) -> note`` for each :class:`Sample`, then ``close() -> counts``.
+``write`` returns ``None`` when the sample landed in the layout, or a short reason why
+(part of) it was left out, which the stage records in its manifest.
+
+- :class:`PairsExporter` — contrastive pairs: ``pairs.csv`` + ``images/`` (+ ``masks/``);
+  anchor/positive rows are label 1, anchor/negative and template/defected rows label 0.
+- :class:`MvtecExporter` — MVTec AD / anomalib folder layout: ``train/good``,
+  ``test/good``, ``test/<defect>``, ``ground_truth/<defect>/<name>_mask.png``.
+- :class:`WebDatasetExporter` — WebDataset tar shards of ``shard_size`` samples, written
+  with the stdlib ``tarfile`` with fixed mtime/owner/mode and member order, so the same
+  samples give byte-identical shards.
+
+Exporters only copy and re-encode files; samples arrive in the order the caller gives
+(the stage sorts by id), which is what makes every output deterministic.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import tarfile
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from PIL import Image
+
+from pcbforge.io import atomic_path, encode_png, write_bytes, write_json, write_text
+from pcbforge.vocab import DefectType, Split
+
+#: ``negative_kind`` of a negative that is another component class rather than a defect.
+OTHER_CLASS = "other_class"
+#: MVTec defect folder of SSDS simulated-shape images.
+SIMULATED = DefectType.SIMULATED_SHAPE.value
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+#: Longest WebDataset key: USTAR names hold 100 bytes, and ``.negative_mask.png`` needs 18.
+MAX_KEY = 80
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One unit to export: a triplet (anchor/positive/negative) or an SSDS pair (template/defected).
+
+    Attributes:
+        id: the triplet or pair id from its manifest.
+        source: ``"triplets"`` or ``"simulate"``.
+        split: ``train``/``val``/``test`` for triplets; ``None`` for SSDS pairs (simulate has no split).
+        images: role -> image file, in a fixed role order (``anchor, positive, negative`` or
+            ``template, defected``).
+        mask: binary mask of the anomalous image (``negative`` / ``defected``), or ``None``.
+        anomaly: ``negative_kind`` for triplets, ``simulated_shape`` for pairs.
+        meta: JSON-ready metadata (class, lineage, defect parameters) carried into the exports.
+    """
+
+    id: str
+    source: Literal["triplets", "simulate"]
+    split: str | None
+    images: Mapping[str, Path]
+    mask: Path | None
+    anomaly: str
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_defect(self) -> bool:
+        """True if the anomalous image is a defect of the same part (not another class)."""
+        return self.anomaly != OTHER_CLASS
+
+
+class Exporter(Protocol):
+    """What every exporter provides."""
+
+    name: str
+
+    def write(self, sample: Sample) -> str | None:
+        """Export one sample; return ``None``, or why (part of) it was left out."""
+        ...
+
+    def close(self) -> dict[str, int]:
+        """Finish the layout (indexes, last shard) and return counts of what was written."""
+        ...
+
+
+def png_bytes(path: Path) -> bytes:
+    """The file's bytes if it already is a PNG, else the image re-encoded as PNG."""
+    data = path.read_bytes()
+    if data.startswith(PNG_MAGIC):
+        return data
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        return encode_png(im)
+
+
+def mask_png(path: Path) -> bytes:
+    """A mask as a strictly binary 8-bit PNG (0 / 255), whatever bit depth or mode it came in."""
+    with Image.open(path) as im:
+        arr = np.asarray(im.convert("L"))
+    return encode_png(Image.fromarray(np.where(arr > 0, 255, 0).astype(np.uint8), "L"))
+
+
+def sample_json(sample: Sample) -> bytes:
+    """Sample metadata as sorted, compact JSON (stable bytes)."""
+    doc = {"id": sample.id, "source": sample.source, "split": sample.split, "anomaly": sample.anomaly, **sample.meta}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
+
+
+class PairsExporter:
+    """Contrastive pairs: ``pairs.csv`` (``left, right, label``) plus copied images and masks.
+
+    Each triplet gives two rows, ``<id>-pos`` (anchor, positive, 1) and ``<id>-neg``
+    (anchor, negative, 0); each SSDS pair gives ``<id>-sim`` (template, defected, 0).
+    Paths in the CSV are relative to the exporter's directory; an anchor shared by several
+    triplets is stored once as ``images/<anchor_id>_anchor.png``.
+    """
+
+    name = "pairs"
+    COLUMNS = ("pair_id", "source_id", "source", "split", "left", "right", "label", "kind", "right_mask")
+
+    def __init__(self, out: Path) -> None:
+        self.out = Path(out)
+        self.rows: list[dict[str, Any]] = []
+        self.written: set[str] = set()
+
+    def _copy(self, sample: Sample, role: str) -> str:
+        # Triplets of one anchor share its image: copy it once, named by the anchor id.
+        anchor_id = sample.meta.get("anchor_id") if role == "anchor" else None
+        rel = f"images/{anchor_id}_anchor.png" if anchor_id else f"images/{sample.id}_{role}.png"
+        if rel not in self.written:
+            write_bytes(self.out / rel, png_bytes(sample.images[role]))
+            self.written.add(rel)
+        return rel
+
+    def _copy_mask(self, sample: Sample, role: str) -> str:
+        if sample.mask is None:
+            return ""
+        rel = f"masks/{sample.id}_{role}.png"
+        write_bytes(self.out / rel, mask_png(sample.mask))
+        self.written.add(rel)
+        return rel
+
+    def _row(self, sample: Sample, suffix: str, left: str, right: str, label: int, kind: str, mask: str) -> None:
+        self.rows.append(
+            {
+                "pair_id": f"{sample.id}-{suffix}",
+                "source_id": sample.id,
+                "source": sample.source,
+                "split": sample.split or "",
+                "left": left,
+                "right": right,
+                "label": label,
+                "kind": kind,
+                "right_mask": mask,
+            }
+        )
+
+    def write(self, sample: Sample) -> str | None:
+        if sample.source == "triplets":
+            a, p, n = (self._copy(sample, r) for r in ("anchor", "positive", "negative"))
+            self._row(sample, "pos", a, p, 1, "positive", "")
+            self._row(sample, "neg", a, n, 0, sample.anomaly, self._copy_mask(sample, "negative"))
+        else:
+            t, d = (self._copy(sample, r) for r in ("template", "defected"))
+            self._row(sample, "sim", t, d, 0, sample.anomaly, self._copy_mask(sample, "defected"))
+        return None
+
+    def close(self) -> dict[str, int]:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(self.COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        for row in sorted(self.rows, key=lambda r: r["pair_id"]):
+            writer.writerow(row)
+        write_text(self.out / "pairs.csv", buf.getvalue())
+        labels = Counter(r["label"] for r in self.rows)
+        return {"rows": len(self.rows), "positive": labels[1], "negative": labels[0], "files": len(self.written)}
+
+
+class MvtecExporter:
+    """MVTec AD folder layout, readable by anomalib's ``MVTec``/``Folder`` datamodules.
+
+    - ``train/good/``: train-split anchors (once per ``anchor_id``) and positives.
+    - ``test/good/``: test-split positives.
+    - ``test/<negative_kind>/`` + ``ground_truth/<negative_kind>/<name>_mask.png``: test-split
+      defect negatives, which must come with a mask (anomalib pairs every anomalous image
+      with a mask by name).
+    - ``test/simulated_shape/`` + masks: every SSDS defected image.
+
+    ``other_class`` negatives are left out: a different part is not an anomaly of this part
+    in MVTec terms (it would need a per-class "good" set), and val-split triplets are left
+    out because MVTec has only train and test.
+    """
+
+    name = "mvtec"
+
+    def __init__(self, out: Path) -> None:
+        self.out = Path(out)
+        self.counts: Counter[str] = Counter()
+        self.anchors: set[str] = set()
+
+    def _put(self, rel: str, data: bytes) -> None:
+        write_bytes(self.out / rel, data)
+        self.counts[rel.rsplit("/", 1)[0]] += 1
+
+    def _anomaly(self, sample: Sample, kind: str, role: str) -> str | None:
+        if sample.mask is None:
+            return f"mvtec: {kind} image without a mask left out (anomalib needs one per anomalous image)"
+        self._put(f"test/{kind}/{sample.id}.png", png_bytes(sample.images[role]))
+        self._put(f"ground_truth/{kind}/{sample.id}_mask.png", mask_png(sample.mask))
+        return None
+
+    def write(self, sample: Sample) -> str | None:
+        if sample.source == "simulate":
+            return self._anomaly(sample, SIMULATED, "defected")
+        if sample.split == Split.TRAIN.value:
+            anchor_id = str(sample.meta.get("anchor_id") or f"{sample.id}_anchor")
+            if anchor_id not in self.anchors:
+                self.anchors.add(anchor_id)
+                self._put(f"train/good/{anchor_id}.png", png_bytes(sample.images["anchor"]))
+            self._put(f"train/good/{sample.id}.png", png_bytes(sample.images["positive"]))
+            return None
+        if sample.split == Split.TEST.value:
+            self._put(f"test/good/{sample.id}.png", png_bytes(sample.images["positive"]))
+            if sample.is_defect:
+                return self._anomaly(sample, sample.anomaly, "negative")
+            return None
+        return f"mvtec: {sample.split} split not exported (MVTec has train and test only)"
+
+    def close(self) -> dict[str, int]:
+        return dict(sorted(self.counts.items()))
+
+
+class _ShardStream:
+    """Consecutive tar shards ``<prefix>-000000.tar``, ``-000001.tar``, ... of ``size`` samples each."""
+
+    def __init__(self, out: Path, prefix: str, size: int, mtime: int) -> None:
+        self.out, self.prefix, self.size, self.mtime = out, prefix, size, mtime
+        self.shards: list[str] = []
+        self.samples = 0
+        self._tar: tarfile.TarFile | None = None
+        self._ctx: Any = None
+        self._in_shard = 0
+
+    def _open(self) -> None:
+        name = f"{self.prefix}-{len(self.shards):06d}.tar"
+        self.shards.append(name)
+        self._ctx = atomic_path(self.out / name)
+        tmp = self._ctx.__enter__()
+        # USTAR: no PAX headers with atime/ctime, so nothing but our fixed fields lands in the bytes.
+        self._tar = tarfile.open(tmp, mode="w", format=tarfile.USTAR_FORMAT)
+        self._in_shard = 0
+
+    def _finish(self) -> None:
+        if self._tar is not None:
+            self._tar.close()
+            self._ctx.__exit__(None, None, None)
+            self._tar = None
+
+    def add(self, key: str, files: list[tuple[str, bytes]]) -> None:
+        if self._tar is None or self._in_shard >= self.size:
+            self._finish()
+            self._open()
+        assert self._tar is not None
+        for ext, data in files:
+            info = tarfile.TarInfo(f"{key}.{ext}")
+            info.size = len(data)
+            info.mtime = self.mtime
+            info.mode = 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            self._tar.addfile(info, io.BytesIO(data))
+        self._in_shard += 1
+        self.samples += 1
+
+    def close(self) -> None:
+        self._finish()
+
+
+class WebDatasetExporter:
+    """WebDataset shards: one stream per triplet split (``triplets-<split>-NNNNNN.tar``) and one of SSDS pairs.
+
+    A triplet sample holds ``<id>.anchor.png``, ``.positive.png``, ``.negative.png``,
+    ``.negative_mask.png`` (defects only) and ``.json``; a pair sample holds
+    ``.template.png``, ``.defected.png``, ``.mask.png`` and ``.json``. ``index.json`` lists
+    the shards of each stream with a brace pattern for ``webdataset.WebDataset``.
+    """
+
+    name = "webdataset"
+
+    def __init__(self, out: Path, shard_size: int, mtime: int = 0) -> None:
+        if shard_size < 1:
+            raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.shard_size = shard_size
+        self.mtime = int(mtime)
+        self.streams: dict[str, _ShardStream] = {}
+
+    def _stream(self, prefix: str) -> _ShardStream:
+        if prefix not in self.streams:
+            self.streams[prefix] = _ShardStream(self.out, prefix, self.shard_size, self.mtime)
+        return self.streams[prefix]
+
+    def write(self, sample: Sample) -> str | None:
+        if "." in sample.id or "/" in sample.id:
+            # WebDataset splits the key from the extension at the first dot of the file name.
+            return f"webdataset: id {sample.id!r} has a '.' or '/' and cannot be a WebDataset key"
+        if len(sample.id) > MAX_KEY:
+            return f"webdataset: id {sample.id!r} is longer than {MAX_KEY} characters (USTAR name limit)"
+        files = [(f"{role}.png", png_bytes(path)) for role, path in sample.images.items()]
+        if sample.mask is not None:
+            files.append(("negative_mask.png" if sample.source == "triplets" else "mask.png", mask_png(sample.mask)))
+        files.append(("json", sample_json(sample)))
+        prefix = f"triplets-{sample.split}" if sample.source == "triplets" else "pairs"
+        self._stream(prefix).add(sample.id, files)
+        return None
+
+    def close(self) -> dict[str, int]:
+        index: dict[str, Any] = {}
+        counts: dict[str, int] = {}
+        for prefix in sorted(self.streams):
+            s = self.streams[prefix]
+            s.close()
+            last = len(s.shards) - 1
+            index[prefix] = {
+                "shards": s.shards,
+                "samples": s.samples,
+                "pattern": f"{prefix}-{{{0:06d}..{last:06d}}}.tar",
+            }
+            counts[f"{prefix} samples"] = s.samples
+            counts[f"{prefix} shards"] = len(s.shards)
+        write_json(self.out / "index.json", {"shard_size": self.shard_size, "streams": index})
+        return counts
+
+
+def expected_shards(n: int, shard_size: int) -> int:
+    """Number of shards for ``n`` samples (0 for none)."""
+    return math.ceil(n / shard_size) if n else 0

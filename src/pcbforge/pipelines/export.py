@@ -1,0 +1,168 @@
+"""DVC stage ``export``: triplets and SSDS pairs as contrastive pairs, MVTec folders and WebDataset shards.
+
+Reads ``<triplets.out>/triplets.parquet`` and ``<simulate.out>/pairs.parquet`` (ok rows,
+sorted by id) and writes ``<export.out>/<format>/`` for each of ``export.formats``, plus
+``<export.out>/export.parquet``: one row per exported sample with the formats it landed in
+and, in ``notes``, why it was left out of any (see docs/export.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from pcbforge.config import Params
+from pcbforge.datasets.export import (
+    Exporter,
+    MvtecExporter,
+    PairsExporter,
+    Sample,
+    WebDatasetExporter,
+)
+from pcbforge.datasets.manifest import error_row, ok_only, ok_row, read_manifest, to_frame, write_manifest
+from pcbforge.errors import InputError
+from pcbforge.io import staged_dir
+from pcbforge.vocab import DefectType
+
+log = logging.getLogger(__name__)
+
+TRIPLET_COLUMNS = ("id", "split", "anchor_path", "positive_path", "negative_path", "negative_kind")
+PAIR_COLUMNS = ("id", "template_path", "defected_path", "mask_path")
+#: Triplet columns carried into the exports' metadata when present.
+TRIPLET_META = ("class_label", "anchor_id", "negative_class", "defect_params", "source_url", "licence")
+MANIFEST_COLUMNS = ("id", "source", "split", "formats", "notes", "status", "error")
+
+
+def _value(v: Any) -> Any:
+    """A manifest cell as a plain JSON value (NaN/None -> None, numpy scalars -> Python)."""
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return None
+    return v.item() if hasattr(v, "item") else v
+
+
+def _json_or_text(v: Any) -> Any:
+    v = _value(v)
+    if isinstance(v, str):
+        try:
+            return json.loads(v)
+        except ValueError:
+            return v
+    return v
+
+
+def _require(df: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(f"{path} lacks columns {missing} (see docs/stages.md for the manifest contract)")
+
+
+def triplet_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
+    """Samples of the ok triplets in ``df`` (paths relative to ``root`` = ``triplets.out``), by id."""
+    for row in df.sort_values("id", kind="mergesort").itertuples(index=False):
+        r = row._asdict()
+        mask = _value(r.get("negative_mask_path"))
+        meta = {k: _json_or_text(r[k]) if k == "defect_params" else _value(r[k]) for k in TRIPLET_META if k in r}
+        yield Sample(
+            id=str(r["id"]),
+            source="triplets",
+            split=str(r["split"]),
+            images={k: root / str(r[f"{k}_path"]) for k in ("anchor", "positive", "negative")},
+            mask=root / str(mask) if mask else None,
+            anomaly=str(r["negative_kind"]),
+            meta=meta,
+        )
+
+
+def pair_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
+    """Samples of the ok SSDS pairs in ``df`` (paths relative to ``root`` = ``simulate.out``), by id."""
+    for row in df.sort_values("id", kind="mergesort").itertuples(index=False):
+        r = row._asdict()
+        mask = _value(r.get("mask_path"))
+        meta = {k: _json_or_text(r[k]) for k in ("parent_id", "pose", "shapes") if k in r}
+        yield Sample(
+            id=str(r["id"]),
+            source="simulate",
+            split=None,
+            images={"template": root / str(r["template_path"]), "defected": root / str(r["defected_path"])},
+            mask=root / str(mask) if mask else None,
+            anomaly=DefectType.SIMULATED_SHAPE.value,
+            meta=meta,
+        )
+
+
+def missing_files(sample: Sample) -> list[str]:
+    """Files a sample names that do not exist."""
+    paths = [*sample.images.values(), *([sample.mask] if sample.mask is not None else [])]
+    return [str(p) for p in paths if not p.is_file()]
+
+
+def make_exporters(formats: list[str], out: Path, shard_size: int, mtime: int) -> list[Exporter]:
+    """One exporter per format, each writing under ``out/<format>``."""
+    made: dict[str, Exporter] = {}
+    for fmt in formats:
+        if fmt in made:
+            continue
+        if fmt == "pairs":
+            made[fmt] = PairsExporter(out / fmt)
+        elif fmt == "mvtec":
+            made[fmt] = MvtecExporter(out / fmt)
+        elif fmt == "webdataset":
+            made[fmt] = WebDatasetExporter(out / fmt, shard_size, mtime)
+        else:  # config validation keeps this out; guard library use
+            raise ValueError(f"unknown export format {fmt!r}")
+    return list(made.values())
+
+
+def run(params: Params, **options: Any) -> str:
+    """Run the stage; returns a one-line summary.
+
+    Raises:
+        InputError: a manifest is missing, unreadable or lacks a contract column.
+    """
+    ep = params.export
+    trip_root = params.path(params.triplets.out)
+    sim_root = params.path(params.simulate.out)
+    out = params.path(ep.out)
+    trip_path, pair_path = trip_root / "triplets.parquet", sim_root / "pairs.parquet"
+    triplets = read_manifest(trip_path, stage="triplets")
+    pairs = read_manifest(pair_path, stage="simulate")
+    _require(triplets, TRIPLET_COLUMNS, trip_path)
+    _require(pairs, PAIR_COLUMNS, pair_path)
+    ok_t, ok_p = ok_only(triplets), ok_only(pairs)
+    skipped = (len(triplets) - len(ok_t), len(pairs) - len(ok_p))
+    if any(skipped):
+        log.info("skipping %d triplets and %d pairs whose status is not ok (reasons in their manifests)", *skipped)
+    mtime = params.base.source_date_epoch or 0
+
+    rows: list[dict[str, Any]] = []
+    with staged_dir(out) as tmp:
+        exporters = make_exporters(list(ep.formats), tmp, ep.shard_size, mtime)
+        samples = [*triplet_samples(ok_t, trip_root), *pair_samples(ok_p, sim_root)]
+        for sample in tqdm(samples, desc="export", unit="sample", disable=None):
+            base = {"id": sample.id, "source": sample.source, "split": sample.split}
+            missing = missing_files(sample)
+            if missing:
+                log.warning("%s %s not exported: missing %s", sample.source, sample.id, missing)
+                rows.append(error_row(f"missing file(s): {', '.join(missing)}", **base, formats="", notes=""))
+                continue
+            landed, notes = [], []
+            for exp in exporters:
+                note = exp.write(sample)
+                if note is None:
+                    landed.append(exp.name)
+                else:
+                    notes.append(note)
+            rows.append(ok_row(**base, formats=",".join(landed), notes="; ".join(notes)))
+        counts = {exp.name: exp.close() for exp in exporters}
+        write_manifest(to_frame(rows, MANIFEST_COLUMNS), tmp / "export.parquet")
+    for name, c in counts.items():
+        log.info("%s: %s", name, ", ".join(f"{k}={v}" for k, v in c.items()))
+    n_err = sum(r["status"] != "ok" for r in rows)
+    errs = f", {n_err} with missing files" if n_err else ""
+    return f"{len(ok_t)} triplets + {len(ok_p)} pairs{errs} -> {', '.join(counts) or 'no formats'} under {out}"

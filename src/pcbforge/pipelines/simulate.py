@@ -1,0 +1,152 @@
+"""DVC stage ``simulate``: SSDS-style template/defected/mask pairs from component crops.
+
+Reads ``<crop.out>/components.parquet`` and its ``crops/<id>.png`` views, and writes
+``simulate.pairs`` pairs under ``<simulate.out>``: ``template/<id>.png``,
+``defected/<id>.png``, ``mask/<id>.png`` and ``pairs.parquet``. Pair ``i`` uses the
+``i mod n``-th ok component (sorted by id) and its own generator
+``make_rng(base.seed, "simulate", i)``, so outputs do not depend on worker count.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from pcbforge.augment.ssds import simulate_pair
+from pcbforge.config import Params
+from pcbforge.datasets.manifest import error_row, ok_only, ok_row, read_manifest, to_frame, write_manifest
+from pcbforge.errors import InputError
+from pcbforge.io import stable_id, staged_dir, write_png
+from pcbforge.rng import make_rng, workers
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("id", "template_path", "defected_path", "mask_path", "shapes", "pose", "parent_id", "status", "error")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One pair to make: everything a worker process needs, as plain values."""
+
+    index: int
+    parent_id: str
+    crop: Path
+    out: Path
+    seed: int
+    image_size: int
+    max_shapes: int
+    max_shift_px: float
+    max_rotation_deg: float
+    jitter_px: float
+
+
+def pair_id(parent_id: str, index: int) -> str:
+    """Stable id of pair ``index`` made from component ``parent_id``."""
+    return stable_id("simulate", parent_id, index)
+
+
+def load_template(path: Path, size: int) -> np.ndarray:
+    """Read a crop as ``(size, size, 3)`` uint8 RGB (resized if the crop stage used another size)."""
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if im.size != (size, size):
+            im = im.resize((size, size), Image.Resampling.BILINEAR)
+        return np.asarray(im, dtype=np.uint8).copy()
+
+
+def make_one(job: Job) -> dict[str, Any]:
+    """Make and write one pair; a missing or unreadable crop becomes an error row."""
+    pid = pair_id(job.parent_id, job.index)
+    paths = {k: f"{k}/{pid}.png" for k in ("template", "defected", "mask")}
+    try:
+        template = load_template(job.crop, job.image_size)
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        return error_row(f"cannot read crop {job.crop}: {exc}", id=pid, parent_id=job.parent_id)
+    rng = make_rng(job.seed, "simulate", job.index)
+    template, defected, mask, p = simulate_pair(
+        template,
+        rng,
+        max_shapes=job.max_shapes,
+        max_shift_px=job.max_shift_px,
+        max_rotation_deg=job.max_rotation_deg,
+        jitter_px=job.jitter_px,
+    )
+    write_png(job.out / paths["template"], Image.fromarray(template, "RGB"))
+    write_png(job.out / paths["defected"], Image.fromarray(defected, "RGB"))
+    write_png(job.out / paths["mask"], Image.fromarray(mask, "L"))
+    return ok_row(
+        id=pid,
+        template_path=paths["template"],
+        defected_path=paths["defected"],
+        mask_path=paths["mask"],
+        shapes=json.dumps(p["shapes"], sort_keys=True),
+        pose=json.dumps(p["pose"], sort_keys=True),
+        parent_id=job.parent_id,
+    )
+
+
+def run(params: Params, **options: Any) -> str:
+    """Run the stage; returns a one-line summary.
+
+    Raises:
+        InputError: the crop manifest is missing/unreadable or has no ok component.
+    """
+    sp = params.simulate
+    crop_out = params.path(params.crop.out)
+    out = params.path(sp.out)
+    comps = ok_only(read_manifest(crop_out / "components.parquet", stage="crop"))
+    if sp.pairs > 0 and comps.empty:
+        raise InputError(
+            f"no ok components in {crop_out / 'components.parquet'} to use as templates "
+            "(check the crop stage's rejected rows, or set simulate.pairs: 0)"
+        )
+    if not comps.empty and "crop_path" not in comps.columns:
+        raise InputError(f"{crop_out / 'components.parquet'} has no crop_path column (see docs/stages.md)")
+    comps = comps.sort_values("id", kind="mergesort").reset_index(drop=True)
+    jobs = [
+        Job(
+            index=i,
+            parent_id=str(comps.at[i % len(comps), "id"]),
+            crop=crop_out / str(comps.at[i % len(comps), "crop_path"]),
+            out=Path(),  # filled in below, once the staging directory exists
+            seed=params.base.seed,
+            image_size=params.base.image_size,
+            max_shapes=sp.max_shapes,
+            max_shift_px=sp.max_shift_px,
+            max_rotation_deg=sp.max_rotation_deg,
+            jitter_px=sp.jitter_px,
+        )
+        for i in range(sp.pairs)
+    ]
+    n_workers = min(workers(params.base.workers), max(1, len(jobs) // 16))
+    with staged_dir(out) as tmp:
+        for sub in ("template", "defected", "mask"):
+            (tmp / sub).mkdir()
+        jobs = [Job(**{**j.__dict__, "out": tmp}) for j in jobs]
+        bar = tqdm(total=len(jobs), desc="simulate", unit="pair", disable=None)
+        if n_workers > 1:
+            with ProcessPoolExecutor(n_workers) as pool:
+                rows = []
+                for row in pool.map(make_one, jobs, chunksize=8):
+                    rows.append(row)
+                    bar.update()
+        else:
+            rows = []
+            for job in jobs:
+                rows.append(make_one(job))
+                bar.update()
+        bar.close()
+        for row in rows:
+            if row["status"] != "ok":
+                log.warning("pair %s skipped: %s", row["id"], row["error"])
+        write_manifest(to_frame(rows, COLUMNS), tmp / "pairs.parquet")
+    n_ok = sum(r["status"] == "ok" for r in rows)
+    return f"{n_ok}/{len(rows)} pairs from {len(comps)} components -> {out}"

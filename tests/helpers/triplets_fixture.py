@@ -1,0 +1,144 @@
+"""Tiny fake stage outputs in the real on-disk format (docs/stages.md) for simulate and export tests.
+
+- :func:`write_components` — a ``crop.out``: ``crops/<id>.png``, ``context/<id>.png``, ``components.parquet``.
+- :func:`write_triplets` — a ``triplets.out``: ``images/*.png`` (+ masks) and ``triplets.parquet``.
+- :func:`write_pairs` — a ``simulate.out``: ``template/``, ``defected/``, ``mask/`` and ``pairs.parquet``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pcbforge.augment.ssds import simulate_pair
+from pcbforge.datasets.manifest import error_row, ok_row, to_frame, write_manifest
+from pcbforge.io import stable_id, write_png
+from pcbforge.rng import make_rng
+
+COMPONENT_COLUMNS = (
+    "id", "class_label", "origin", "group", "parent_id", "box", "crop_path", "context_path",
+    "licence", "author", "source_url", "status", "error",
+)
+CLASSES = ("resistor", "capacitor", "diode", "relay")
+
+
+def part_image(seed: int, size: int = 32) -> Image.Image:
+    """A component-like RGB view: green board, a coloured body, two silver leads."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((size, size, 3), np.uint8)
+    img[:] = (20, 90 + seed % 40, 40)
+    q = size // 4
+    img[q : size - q, q : size - q] = rng.integers(40, 220, 3)
+    img[size // 2 - 1 : size // 2 + 1, : q] = 200
+    img[size // 2 - 1 : size // 2 + 1, size - q :] = 200
+    img = np.clip(img.astype(np.int16) + rng.integers(-6, 7, img.shape), 0, 255).astype(np.uint8)
+    return Image.fromarray(img, "RGB")
+
+
+def write_components(out: Path, n: int = 4, size: int = 32, bad: int = 0) -> Path:
+    """Write a crop stage output with ``n`` ok components and ``bad`` rejected rows; return the manifest."""
+    rows = []
+    for i in range(n):
+        cid = stable_id("component", i)
+        write_png(out / "crops" / f"{cid}.png", part_image(i, size))
+        write_png(out / "context" / f"{cid}.png", part_image(i, size * 2))
+        rows.append(
+            ok_row(
+                id=cid,
+                class_label=CLASSES[i % len(CLASSES)],
+                origin="board",
+                group=f"board-{i // 2}",
+                parent_id=f"board-{i // 2}",
+                box="0.5 0.5 0.1 0.1",
+                crop_path=f"crops/{cid}.png",
+                context_path=f"context/{cid}.png",
+                licence="CC0-1.0",
+                author="fixture",
+                source_url=f"http://127.0.0.1/board-{i // 2}.png",
+            )
+        )
+    for i in range(bad):
+        reason = "box outside image (labels/x.txt:3)"
+        rows.append(error_row(reason, id=stable_id("bad-component", i), class_label="diode"))
+    return write_manifest(to_frame(rows, COMPONENT_COLUMNS), out / "components.parquet")
+
+
+def _mask(size: int, seed: int) -> Image.Image:
+    m = np.zeros((size, size), np.uint8)
+    r = np.random.default_rng(seed)
+    y, x = r.integers(2, size // 2, 2)
+    m[y : y + size // 4, x : x + size // 4] = 255
+    return Image.fromarray(m, "L")
+
+
+def write_triplets(
+    out: Path,
+    splits: tuple[str, ...] = ("train", "train", "val", "test", "test", "test"),
+    size: int = 32,
+    kinds: tuple[str, ...] = ("gray_patch", "other_class", "missing"),
+    bad: int = 0,
+) -> Path:
+    """Write a triplets stage output, one triplet per entry of ``splits``; return the manifest.
+
+    Negative kinds cycle through ``kinds``; defect negatives get a mask, ``other_class`` ones do not.
+    """
+    rows = []
+    for i, split in enumerate(splits):
+        tid = stable_id("triplet", i)
+        anchor_id = stable_id("component", i // 2)
+        kind = kinds[i % len(kinds)]
+        paths = {role: f"images/{tid}_{role}.png" for role in ("anchor", "positive", "negative")}
+        write_png(out / paths["anchor"], part_image(100 + i // 2, size))
+        write_png(out / paths["positive"], part_image(100 + i // 2, size).rotate(0.5))
+        write_png(out / paths["negative"], part_image(300 + i, size))
+        mask_path = None
+        if kind != "other_class":
+            mask_path = f"images/{tid}_mask.png"
+            write_png(out / mask_path, _mask(size, i))
+        rows.append(
+            ok_row(
+                id=tid,
+                split=split,
+                class_label=CLASSES[i % len(CLASSES)],
+                anchor_id=anchor_id,
+                anchor_path=paths["anchor"],
+                positive_path=paths["positive"],
+                negative_path=paths["negative"],
+                negative_kind=kind,
+                negative_class=CLASSES[(i + 1) % len(CLASSES)] if kind == "other_class" else CLASSES[i % len(CLASSES)],
+                negative_mask_path=mask_path,
+                defect_params=json.dumps({"i": i}),
+                source_url=f"http://127.0.0.1/p/{i}",
+                licence="CC0-1.0",
+            )
+        )
+    for i in range(bad):
+        rows.append(error_row("defect rule: polarised part must not turn 180 degrees", id=stable_id("bad-triplet", i)))
+    return write_manifest(to_frame(rows), out / "triplets.parquet")
+
+
+def write_pairs(out: Path, n: int = 3, size: int = 32) -> Path:
+    """Write a simulate stage output with ``n`` pairs (made by the real generator); return the manifest."""
+    rows = []
+    for i in range(n):
+        pid = stable_id("pair", i)
+        t, d, m, p = simulate_pair(np.asarray(part_image(i, size)), make_rng(0, "fixture-pair", i))
+        paths = {k: f"{k}/{pid}.png" for k in ("template", "defected", "mask")}
+        write_png(out / paths["template"], Image.fromarray(t, "RGB"))
+        write_png(out / paths["defected"], Image.fromarray(d, "RGB"))
+        write_png(out / paths["mask"], Image.fromarray(m, "L"))
+        rows.append(
+            ok_row(
+                id=pid,
+                template_path=paths["template"],
+                defected_path=paths["defected"],
+                mask_path=paths["mask"],
+                shapes=json.dumps(p["shapes"], sort_keys=True),
+                pose=json.dumps(p["pose"], sort_keys=True),
+                parent_id=stable_id("component", i),
+            )
+        )
+    return write_manifest(to_frame(rows), out / "pairs.parquet")

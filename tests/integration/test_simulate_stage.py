@@ -1,0 +1,131 @@
+"""Stage ``simulate`` on a fake crop output in the real format: files, manifest, determinism, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from pcbforge.augment.ssds import Pose, apply_pose
+from pcbforge.config import Params
+from pcbforge.errors import InputError
+from pcbforge.pipelines import simulate
+from tests.helpers.params import tiny_params, write_params
+from tests.helpers.triplets_fixture import write_components
+
+CONTRACT = ["id", "template_path", "defected_path", "mask_path", "shapes", "pose", "parent_id", "status", "error"]
+
+
+def digests(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def load(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im).copy()
+
+
+def test_simulate_writes_pairs_in_the_contract_format(params: Params) -> None:
+    size = params.base.image_size
+    write_components(params.path(params.crop.out), n=3, size=size, bad=1)
+    summary = simulate.run(params)
+    out = params.path(params.simulate.out)
+    assert "8/8 pairs from 3 components" in summary and str(out) in summary
+    df = pd.read_parquet(out / "pairs.parquet")
+    assert list(df.columns) == CONTRACT
+    assert len(df) == params.simulate.pairs == 8
+    assert (df["status"] == "ok").all() and df["id"].is_monotonic_increasing and df["id"].is_unique
+    # pairs spread evenly over the ok components only (the rejected one is never a template)
+    comps = pd.read_parquet(params.path(params.crop.out) / "components.parquet")
+    ok_ids = set(comps.loc[comps["status"] == "ok", "id"])
+    spread = Counter(df["parent_id"])
+    assert set(spread) == ok_ids and sorted(spread.values()) == [2, 3, 3]
+    for row in df.itertuples():
+        t, d, m = (load(out / getattr(row, f"{k}_path")) for k in ("template", "defected", "mask"))
+        assert t.shape == d.shape == (size, size, 3) and m.shape == (size, size)
+        crop = load(params.path(params.crop.out) / "crops" / f"{row.parent_id}.png")
+        np.testing.assert_array_equal(t, crop)
+        pose = json.loads(row.pose)
+        assert set(pose) == {"dx", "dy", "angle"}
+        bound = params.simulate.max_shift_px + params.simulate.jitter_px
+        assert abs(pose["dx"]) <= bound and abs(pose["dy"]) <= bound
+        assert abs(pose["angle"]) <= params.simulate.max_rotation_deg
+        # the mask marks exactly what changed in the defected image's own frame
+        changed = (d != apply_pose(t, Pose(**pose))).any(axis=2)
+        np.testing.assert_array_equal(changed, m == 255)
+        shapes = json.loads(row.shapes)
+        assert 1 <= len(shapes) <= params.simulate.max_shapes
+
+
+@pytest.mark.slow
+def test_simulate_is_byte_identical_on_rerun_and_across_worker_counts(tmp_path: Path) -> None:
+    outs = []
+    for name, workers in (("a", 1), ("b", 1), ("c", 2)):
+        p = tiny_params(tmp_path / name, {"base": {"workers": workers}, "simulate": {"pairs": 40}})
+        write_components(p.path(p.crop.out), n=5, size=p.base.image_size)
+        simulate.run(p)
+        outs.append(digests(p.path(p.simulate.out)))
+    assert outs[0] == outs[1] == outs[2]
+    assert len(outs[0]) == 3 * 40 + 1
+
+
+def test_simulate_seed_changes_output(tmp_path: Path) -> None:
+    outs = []
+    for seed in (1, 2):
+        p = tiny_params(tmp_path / str(seed), {"base": {"seed": seed}})
+        write_components(p.path(p.crop.out), n=2, size=p.base.image_size)
+        simulate.run(p)
+        outs.append(digests(p.path(p.simulate.out) / "mask"))
+    assert outs[0] != outs[1]
+
+
+def test_unreadable_crop_is_an_error_row_not_a_crash(params: Params) -> None:
+    crop_out = params.path(params.crop.out)
+    write_components(crop_out, n=2, size=params.base.image_size)
+    victim = sorted((crop_out / "crops").glob("*.png"))[0]
+    victim.write_bytes(b"not a png")
+    simulate.run(params)
+    df = pd.read_parquet(params.path(params.simulate.out) / "pairs.parquet")
+    bad = df[df["status"] == "error"]
+    assert len(bad) == 4 and len(df) == 8
+    assert bad["parent_id"].eq(victim.stem).all() and bad["error"].str.contains("cannot read crop").all()
+    assert bad["template_path"].isna().all()
+
+
+def test_no_ok_components_is_an_input_error(params: Params) -> None:
+    write_components(params.path(params.crop.out), n=0, bad=2)
+    with pytest.raises(InputError, match="no ok components"):
+        simulate.run(params)
+    assert not params.path(params.simulate.out).exists()
+
+
+def test_missing_manifest_names_the_stage_to_run(tmp_path: Path) -> None:
+    write_params(tmp_path)
+    res = subprocess.run(
+        [sys.executable, "-m", "pcbforge", "simulate"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 2
+    assert "components.parquet" in res.stderr and "pcbforge crop" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_rerun_replaces_previous_output(params: Params) -> None:
+    write_components(params.path(params.crop.out), n=2, size=params.base.image_size)
+    out = params.path(params.simulate.out)
+    out.mkdir(parents=True)
+    (out / "stale.png").write_bytes(b"old")
+    simulate.run(params)
+    assert not (out / "stale.png").exists()
+    assert not (out.parent / f".{out.name}.partial").exists()

@@ -1,0 +1,182 @@
+"""Exporters on tiny fixtures: WebDataset tar contents and byte-identical shards, MVTec tree, pair labels."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import webdataset as wds
+from PIL import Image
+
+from pcbforge.datasets.export import (
+    MvtecExporter,
+    PairsExporter,
+    Sample,
+    WebDatasetExporter,
+    expected_shards,
+    mask_png,
+)
+from pcbforge.pipelines.export import pair_samples, triplet_samples
+from tests.helpers.triplets_fixture import write_pairs, write_triplets
+
+SPLITS = ("train", "train", "val", "test", "test", "test", "test")
+
+
+@pytest.fixture()
+def samples(tmp_path: Path) -> list[Sample]:
+    """Triplets (gray_patch / other_class / missing negatives over train, val, test) then 3 SSDS pairs."""
+    trip, sim = tmp_path / "triplets", tmp_path / "simulate"
+    write_triplets(trip, splits=SPLITS)
+    write_pairs(sim, n=3)
+    return [
+        *triplet_samples(pd.read_parquet(trip / "triplets.parquet"), trip),
+        *pair_samples(pd.read_parquet(sim / "pairs.parquet"), sim),
+    ]
+
+
+def export_all(exporter, samples: list[Sample]) -> tuple[list[str | None], dict[str, int]]:
+    notes = [exporter.write(s) for s in samples]
+    return notes, exporter.close()
+
+
+def digests(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_webdataset_tar_contents(samples: list[Sample], tmp_path: Path) -> None:
+    out = tmp_path / "wds"
+    notes, counts = export_all(WebDatasetExporter(out, shard_size=2, mtime=1_700_000_000), samples)
+    assert notes == [None] * len(samples)
+    n_test = SPLITS.count("test")
+    assert counts["triplets-test samples"] == n_test
+    assert counts["triplets-test shards"] == expected_shards(n_test, 2) == 2
+    assert counts["pairs shards"] == 2
+    shards = sorted(p.name for p in out.glob("*.tar"))
+    assert shards == [
+        "pairs-000000.tar",
+        "pairs-000001.tar",
+        "triplets-test-000000.tar",
+        "triplets-test-000001.tar",
+        "triplets-train-000000.tar",
+        "triplets-val-000000.tar",
+    ]
+    with tarfile.open(out / "triplets-test-000000.tar") as tar:
+        members = tar.getmembers()
+    first = sorted(s.id for s in samples if s.split == "test")[0]
+    first_sample = next(s for s in samples if s.id == first)
+    expected = ["anchor.png", "positive.png", "negative.png"]
+    expected += ["negative_mask.png"] if first_sample.mask is not None else []
+    assert [m.name for m in members[: len(expected) + 1]] == [f"{first}.{e}" for e in [*expected, "json"]]
+    fields = {(m.mtime, m.uid, m.gid, m.uname, m.gname, m.mode) for m in members}
+    assert fields == {(1_700_000_000, 0, 0, "", "", 0o644)}
+    # the library reads them back as whole samples, masks binary, metadata intact
+    loaded = list(wds.WebDataset(str(out / "triplets-test-{000000..000001}.tar"), shardshuffle=False).decode("pil"))
+    assert [s["__key__"] for s in loaded] == sorted(s.id for s in samples if s.split == "test")
+    for s in loaded:
+        assert s["json"]["split"] == "test" and s["json"]["id"] == s["__key__"]
+        assert s["anchor.png"].size == (32, 32)
+        if "negative_mask.png" in s:
+            assert set(np.unique(np.asarray(s["negative_mask.png"]))) <= {0, 255}
+            assert s["json"]["anomaly"] != "other_class"
+    pairs = list(wds.WebDataset(str(out / "pairs-{000000..000001}.tar"), shardshuffle=False))
+    assert all({"template.png", "defected.png", "mask.png", "json"} <= set(p) for p in pairs)
+    assert len(pairs) == 3
+
+
+def test_webdataset_shards_are_byte_identical_on_rerun(samples: list[Sample], tmp_path: Path) -> None:
+    export_all(WebDatasetExporter(tmp_path / "a", shard_size=3, mtime=5), samples)
+    export_all(WebDatasetExporter(tmp_path / "b", shard_size=3, mtime=5), samples)
+    a, b = digests(tmp_path / "a"), digests(tmp_path / "b")
+    assert a == b and any(k.endswith(".tar") for k in a)
+    export_all(WebDatasetExporter(tmp_path / "c", shard_size=3, mtime=6), samples)
+    assert digests(tmp_path / "c") != a  # the mtime really is in the bytes, so fixing it matters
+
+
+def test_mvtec_tree(samples: list[Sample], tmp_path: Path) -> None:
+    out = tmp_path / "mvtec"
+    notes, counts = export_all(MvtecExporter(out), samples)
+    dirs = {str(p.parent.relative_to(out)) for p in out.rglob("*.png")}
+    assert {"train/good", "test/good", "test/gray_patch", "test/simulated_shape", "ground_truth/gray_patch"} <= dirs
+    assert not (out / "test" / "other_class").exists() and not (out / "ground_truth" / "good").exists()
+    train = [s for s in samples if s.split == "train"]
+    anchors = {s.meta["anchor_id"] for s in train}
+    assert counts["train/good"] == len(train) + len(anchors)
+    assert counts["test/good"] == SPLITS.count("test")
+    # every anomalous test image has its mask, named as anomalib's MVTec loader expects
+    for img in (out / "test").glob("*/*.png"):
+        kind = img.parent.name
+        mask = out / "ground_truth" / kind / f"{img.stem}_mask.png"
+        assert (kind == "good") != mask.is_file(), img
+        if mask.is_file():
+            with Image.open(mask) as m:
+                assert m.mode == "L" and set(np.unique(np.asarray(m))) <= {0, 255}
+    assert len(list((out / "test" / "simulated_shape").glob("*.png"))) == 3
+    val_notes = [n for s, n in zip(samples, notes, strict=True) if s.split == "val"]
+    assert val_notes and all(n and "val split" in n for n in val_notes)
+
+
+def test_mvtec_defect_without_mask_is_left_out_with_a_reason(samples: list[Sample], tmp_path: Path) -> None:
+    s = next(s for s in samples if s.split == "test" and s.is_defect)
+    s = Sample(s.id, s.source, s.split, s.images, None, s.anomaly, s.meta)
+    exp = MvtecExporter(tmp_path / "m")
+    note = exp.write(s)
+    assert note and "without a mask" in note
+    assert not (tmp_path / "m" / "test" / s.anomaly).exists()
+    assert (tmp_path / "m" / "test" / "good" / f"{s.id}.png").is_file()
+
+
+def test_pairs_labels(samples: list[Sample], tmp_path: Path) -> None:
+    out = tmp_path / "pairs"
+    _, counts = export_all(PairsExporter(out), samples)
+    rows = list(csv.DictReader((out / "pairs.csv").open()))
+    n_trip = sum(s.source == "triplets" for s in samples)
+    assert counts == {"rows": 2 * n_trip + 3, "positive": n_trip, "negative": n_trip + 3, "files": counts["files"]}
+    assert [r["pair_id"] for r in rows] == sorted(r["pair_id"] for r in rows)
+    for r in rows:
+        assert (out / r["left"]).is_file() and (out / r["right"]).is_file()
+        if r["pair_id"].endswith("-pos"):
+            assert r["label"] == "1" and r["kind"] == "positive" and r["right"].endswith("_positive.png")
+        else:
+            assert r["label"] == "0"
+            assert r["right"].endswith("_negative.png") or r["right"].endswith("_defected.png")
+        assert bool(r["right_mask"]) == (r["kind"] not in ("positive", "other_class"))
+    # the anchor is the left image of both rows of its triplet, byte for byte the source file, stored once
+    by_id = {s.id: s for s in samples}
+    for r in rows:
+        if r["source"] == "triplets":
+            s = by_id[r["source_id"]]
+            assert r["left"] == f"images/{s.meta['anchor_id']}_anchor.png"
+            assert (out / r["left"]).read_bytes() == s.images["anchor"].read_bytes()
+    anchors = {s.meta["anchor_id"] for s in samples if s.source == "triplets"}
+    assert len(list((out / "images").glob("*_anchor.png"))) == len(anchors) < n_trip
+
+
+def test_mask_png_binarises(tmp_path: Path) -> None:
+    p = tmp_path / "m.png"
+    Image.fromarray(np.array([[0, 1], [128, 255]], np.uint8), "L").save(p)
+    with Image.open(io.BytesIO(mask_png(p))) as m:
+        assert np.asarray(m).tolist() == [[0, 255], [255, 255]]
+
+
+def test_shard_size_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="shard_size"):
+        WebDatasetExporter(tmp_path, 0)
+
+
+@pytest.mark.parametrize("bad_id", ["a.b", "x" * 81])
+def test_webdataset_leaves_out_ids_it_cannot_store_as_keys(samples: list[Sample], bad_id: str, tmp_path: Path) -> None:
+    s = samples[0]
+    exp = WebDatasetExporter(tmp_path, shard_size=2)
+    note = exp.write(Sample(bad_id, s.source, s.split, s.images, s.mask, s.anomaly, s.meta))
+    assert note and note.startswith("webdataset:")
+    assert exp.close() == {} and not list(tmp_path.glob("*.tar"))
