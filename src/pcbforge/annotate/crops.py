@@ -1,0 +1,404 @@
+"""Cut component views out of labelled boards and accepted web photos.
+
+Two images per component:
+
+* the **crop**: a square ``size x size`` view with the component centred and its aspect
+  ratio preserved. The square is filled with the real surrounding board pixels; only
+  where the square reaches past the image border are edge pixels replicated.
+* the **context patch**: ``context_scale`` times the box, centred on it, clipped to the
+  image and kept at native resolution (no resampling), with the box position inside it
+  (``context_box``). Later stages shift, rotate or remove the part inside its real
+  surroundings instead of on a synthetic background.
+
+The image functions are pure (arrays in, arrays out). :func:`crop_board` and
+:func:`crop_photo` are the per-item jobs a stage maps over workers: they take plain
+values, write PNGs and return manifest rows; a bad item becomes an ``error`` row.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from pcbforge.annotate.yolo import YoloBox, parse_labels, to_pixels
+from pcbforge.datasets.manifest import error_row, ok_row, rejected_row
+from pcbforge.io import stable_id, write_png
+from pcbforge.vocab import ComponentClass
+
+log = logging.getLogger(__name__)
+
+#: components.parquet columns, in order (docs/stages.md plus ``context_box`` and ``source_line``).
+COLUMNS = (
+    "id",
+    "class_label",
+    "origin",
+    "group",
+    "parent_id",
+    "box",
+    "source_line",
+    "crop_path",
+    "context_path",
+    "context_box",
+    "licence",
+    "author",
+    "source_url",
+    "status",
+    "error",
+)
+
+#: Image suffixes a YOLO ``images/`` folder may hold (lower-cased).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class CropSettings:
+    """Plain settings for a crop job (from ``params.crop`` and ``params.base``)."""
+
+    size: int = 128
+    context_scale: float = 2.0
+    margin: float = 0.1
+    min_box_px: int = 8
+
+
+@dataclass(frozen=True)
+class ComponentViews:
+    """The two images cut for one component."""
+
+    crop: Image.Image
+    context: Image.Image
+    #: The component box inside ``context``, in its pixels: ``(x0, y0, x1, y1)``, x1/y1 exclusive.
+    context_box: Box
+
+
+def load_rgb(path: str | Path) -> Image.Image:
+    """Decode an image fully to RGB, applying EXIF orientation and flattening alpha onto white.
+
+    Raises:
+        OSError / ValueError: the file is missing, truncated or not an image.
+    """
+    with Image.open(path) as im:
+        im.load()
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
+            rgba = im.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(white, rgba).convert("RGB")
+        return im.convert("RGB")
+
+
+def pixel_box(box: tuple[float, float, float, float], width: int, height: int) -> Box:
+    """Round float corners outwards to whole pixels, clipped to the image."""
+    # Labels carry ~6 decimals, so a corner meant to be on pixel 30 arrives as 30.00004:
+    # a hundredth of a pixel of slack keeps it there instead of growing the box by one.
+    eps = 0.01
+    x0, y0, x1, y1 = box
+    ix0, iy0 = math.floor(x0 + eps), math.floor(y0 + eps)
+    return (
+        max(0, ix0),
+        max(0, iy0),
+        min(width, max(math.ceil(x1 - eps), ix0 + 1)),
+        min(height, max(math.ceil(y1 - eps), iy0 + 1)),
+    )
+
+
+def window(image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+    """Pixels of ``[y0:y1, x0:x1]``; parts outside the image replicate its edge pixels.
+
+    Example:
+        >>> window(np.arange(4, dtype=np.uint8).reshape(2, 2), -1, 0, 2, 2).tolist()
+        [[0, 0, 1], [2, 2, 3]]
+    """
+    h, w = image.shape[:2]
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"empty window {x0},{y0},{x1},{y1}")
+    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if cx1 <= cx0 or cy1 <= cy0:
+        raise ValueError(f"window {x0},{y0},{x1},{y1} lies outside the {w}x{h} image")
+    inner = image[cy0:cy1, cx0:cx1]
+    pad = [(cy0 - y0, y1 - cy1), (cx0 - x0, x1 - cx1)] + [(0, 0)] * (image.ndim - 2)
+    if any(a or b for a, b in pad):
+        inner = np.pad(inner, pad, mode="edge")
+    return inner
+
+
+def square_crop(image: np.ndarray, box: tuple[float, float, float, float], size: int, margin: float = 0.0) -> np.ndarray:
+    """A ``size x size`` view centred on ``box``, aspect preserved.
+
+    The square's side is the box's long side times ``1 + margin``; the short side is
+    filled with the real pixels around the box (edge-replicated past the image border).
+
+    Args:
+        image: ``H x W x C`` uint8 array.
+        box: ``(x0, y0, x1, y1)`` float pixel corners.
+        size: Output side in pixels.
+        margin: Extra context around the long side, as a fraction of it.
+    """
+    x0, y0, x1, y1 = box
+    side = max(1, math.ceil(max(x1 - x0, y1 - y0) * (1 + margin)))
+    # Integer origin chosen so the square's centre is the box centre to within half a pixel.
+    left = math.floor((x0 + x1) / 2 - side / 2 + 0.5)
+    top = math.floor((y0 + y1) / 2 - side / 2 + 0.5)
+    patch = window(image, left, top, left + side, top + side)
+    if side == size:
+        return np.ascontiguousarray(patch)
+    resized = Image.fromarray(np.ascontiguousarray(patch)).resize((size, size), Image.Resampling.LANCZOS)
+    return np.asarray(resized)
+
+
+def context_patch(image: np.ndarray, box: tuple[float, float, float, float], scale: float) -> tuple[np.ndarray, Box]:
+    """``scale`` x the box around it, clipped to the image, and the box inside the patch.
+
+    Only real pixels: near a border the patch is smaller on that side, and the box is
+    then off-centre (``context_box`` says where).
+
+    Returns:
+        ``(patch, context_box)`` with ``context_box`` as whole pixels ``(x0, y0, x1, y1)``.
+    """
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = box
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half_w, half_h = (x1 - x0) * scale / 2, (y1 - y0) * scale / 2
+    px0, py0, px1, py1 = pixel_box((cx - half_w, cy - half_h, cx + half_w, cy + half_h), w, h)
+    bx0, by0, bx1, by1 = pixel_box(box, w, h)
+    # The patch always covers the box: pixel_box rounds both outwards and scale >= 1.
+    px0, py0, px1, py1 = min(px0, bx0), min(py0, by0), max(px1, bx1), max(py1, by1)
+    patch = np.ascontiguousarray(image[py0:py1, px0:px1])
+    return patch, (bx0 - px0, by0 - py0, bx1 - px0, by1 - py0)
+
+
+def component_views(
+    image: np.ndarray, box: tuple[float, float, float, float], size: int, context_scale: float, margin: float
+) -> ComponentViews:
+    """Both views of the component at float pixel ``box`` in ``image`` (``H x W x 3`` uint8)."""
+    crop = square_crop(image, box, size, margin)
+    patch, cbox = context_patch(image, box, context_scale)
+    return ComponentViews(Image.fromarray(crop), Image.fromarray(patch), cbox)
+
+
+def board_component_id(board: str, line: int) -> str:
+    """Stable id of the component on ``line`` of ``labels/<board>.txt``."""
+    return stable_id("board", board, line)
+
+
+def board_id(board: str) -> str:
+    """Stable id of a row about a whole board (missing label file, unreadable image)."""
+    return stable_id("board", board)
+
+
+def photo_component_id(parent_id: str) -> str:
+    """Stable id of the component cut from accepted web photo ``parent_id``."""
+    return stable_id("web", parent_id)
+
+
+@dataclass(frozen=True)
+class BoardJob:
+    """One board: its image, its label file (``None`` if missing) and names relative to the YOLO root."""
+
+    board: str
+    image: Path | None
+    labels: Path | None
+    image_name: str
+    labels_name: str
+    classes: Sequence[ComponentClass]
+    lineage: dict[str, Any] = field(default_factory=dict)
+    #: A problem found while pairing files (e.g. two images with one name); the board is an error row.
+    problem: str | None = None
+    #: The YOLO root as shown in manifests (relative to the project); the fallback ``source_url`` prefix.
+    source_root: str = ""
+
+    def lineage_fields(self) -> dict[str, Any]:
+        """``licence``, ``author``, ``source_url`` for this board's rows.
+
+        ``source_url`` from data.yaml may hold ``{board}`` (e.g. a per-board page URL); without
+        one it is the board image's path, so every crop still leads back to its pixels.
+        """
+        out = {k: self.lineage.get(k) for k in ("licence", "author", "source_url")}
+        url = out["source_url"]
+        if url:
+            out["source_url"] = str(url).replace("{board}", self.board)
+        elif self.image is not None:
+            out["source_url"] = f"{self.source_root}/{self.image_name}" if self.source_root else self.image_name
+        return out
+
+
+@dataclass(frozen=True)
+class PhotoJob:
+    """One accepted single-component web photo."""
+
+    parent_id: str
+    image: Path | None
+    image_name: str
+    class_label: str
+    group: str
+    licence: Any = None
+    author: Any = None
+    source_url: Any = None
+
+
+def _write_views(out_dir: Path, cid: str, views: ComponentViews) -> dict[str, Any]:
+    crop_rel, context_rel = f"crops/{cid}.png", f"context/{cid}.png"
+    write_png(out_dir / crop_rel, views.crop)
+    write_png(out_dir / context_rel, views.context)
+    return {"crop_path": crop_rel, "context_path": context_rel, "context_box": list(views.context_box)}
+
+
+def crop_board(job: BoardJob, out_dir: Path, settings: CropSettings) -> list[dict[str, Any]]:
+    """Validate one board's labels and cut every good box; one manifest row per label row.
+
+    Problems that concern the whole board (no label file, orphan label file, unreadable
+    image or label file) give one row for the board; a bad label row gives an ``error``
+    row naming ``labels/<board>.txt:LINE``; an empty label file a ``rejected`` row.
+    """
+    base = {"origin": "board", "group": job.board, "parent_id": job.board, **job.lineage_fields()}
+    if job.problem is not None:
+        return [error_row(job.problem, id=board_id(job.board), **base)]
+    if job.image is None:
+        return [error_row(f"{job.labels_name}: label file has no image images/{job.board}.*", id=board_id(job.board), **base)]
+    if job.labels is None:
+        return [
+            error_row(
+                f"{job.image_name}: no label file {job.labels_name} (add one; an empty file marks a board with no parts)",
+                id=board_id(job.board),
+                **base,
+            )
+        ]
+    try:
+        # utf-8-sig: label files saved by Windows tools may start with a byte-order mark.
+        text = job.labels.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [error_row(f"{job.labels_name}: unreadable label file: {exc}", id=board_id(job.board), **base)]
+    boxes, issues = parse_labels(text, len(job.classes))
+    rows: list[dict[str, Any]] = [
+        error_row(f"{job.labels_name}:{i.line}: {i.reason}", id=board_component_id(job.board, i.line), source_line=i.line, **base)
+        for i in issues
+    ]
+    if not boxes and not issues:
+        return [rejected_row(f"{job.labels_name}: no boxes (empty label file)", id=board_id(job.board), **base)]
+    if not boxes:
+        return rows
+    try:
+        image = np.asarray(load_rgb(job.image))
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        reason = f"{job.image_name}: cannot decode image: {exc}"
+        return rows + [
+            error_row(
+                reason,
+                id=board_component_id(job.board, n),
+                class_label=job.classes[b.cls].value,
+                box=b.as_list(),
+                source_line=n,
+                **base,
+            )
+            for n, b in boxes
+        ]
+    height, width = image.shape[:2]
+    for line, box in boxes:
+        rows.append(_board_row(job, line, box, image, width, height, out_dir, settings, base))
+    return rows
+
+
+def _board_row(
+    job: BoardJob,
+    line: int,
+    box: YoloBox,
+    image: np.ndarray,
+    width: int,
+    height: int,
+    out_dir: Path,
+    settings: CropSettings,
+    base: dict[str, Any],
+) -> dict[str, Any]:
+    cid = board_component_id(job.board, line)
+    fields = {"id": cid, "class_label": job.classes[box.cls].value, "box": box.as_list(), "source_line": line, **base}
+    corners = to_pixels(box, width, height)
+    bw, bh = corners[2] - corners[0], corners[3] - corners[1]
+    if bw < settings.min_box_px or bh < settings.min_box_px:
+        return error_row(
+            f"{job.labels_name}:{line}: box {bw:.1f}x{bh:.1f} px on the {width}x{height} image "
+            f"is smaller than crop.min_box_px={settings.min_box_px}",
+            **fields,
+        )
+    views = component_views(image, corners, settings.size, settings.context_scale, settings.margin)
+    return ok_row(**fields, **_write_views(out_dir, cid, views))
+
+
+def crop_photo(job: PhotoJob, out_dir: Path, settings: CropSettings) -> list[dict[str, Any]]:
+    """Cut one accepted single-component photo: the whole photo is the component box."""
+    cid = photo_component_id(job.parent_id)
+    fields = {
+        "id": cid,
+        "class_label": job.class_label,
+        "origin": "web",
+        "group": job.group,
+        "parent_id": job.parent_id,
+        "licence": job.licence,
+        "author": job.author,
+        "source_url": job.source_url,
+    }
+    if job.image is None:
+        return [error_row(f"accepted photo {job.parent_id}: no path in accepted.parquet", **fields)]
+    if job.class_label not in ComponentClass.names():
+        return [error_row(f"accepted photo {job.parent_id}: class_label {job.class_label!r} is not a pcbforge class", **fields)]
+    try:
+        image = np.asarray(load_rgb(job.image))
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        return [error_row(f"{job.image_name}: cannot decode image: {exc}", **fields)]
+    height, width = image.shape[:2]
+    # A product photo has no board around it: no margin, the padding replicates its background.
+    views = component_views(image, (0.0, 0.0, float(width), float(height)), settings.size, settings.context_scale, 0.0)
+    return [ok_row(**fields, **_write_views(out_dir, cid, views))]
+
+
+def scan_boards(
+    root: Path, classes: Sequence[ComponentClass], lineage: dict[str, Any] | None = None, source_root: str = ""
+) -> list[BoardJob]:
+    """Pair ``images/<board>.*`` with ``labels/<board>.txt`` under a YOLO root, sorted by board.
+
+    Sub-folders are followed the Ultralytics way (``images/train/x.jpg`` pairs with
+    ``labels/train/x.txt``; the board is then ``train/x``). Unpaired files still give a
+    job (it becomes an ``error`` row), so nothing vanishes.
+    """
+    image_dir, label_dir = root / "images", root / "labels"
+
+    def key(path: Path, base: Path) -> str:
+        return path.relative_to(base).with_suffix("").as_posix()
+
+    images: dict[str, list[Path]] = {}
+    if image_dir.is_dir():
+        for p in sorted(image_dir.rglob("*")):
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+                images.setdefault(key(p, image_dir), []).append(p)
+            elif p.is_file():
+                log.info("skipping %s: not an image suffix (%s)", p.relative_to(root), ", ".join(IMAGE_SUFFIXES))
+    labels = {key(p, label_dir): p for p in sorted(label_dir.rglob("*.txt")) if p.is_file()} if label_dir.is_dir() else {}
+    jobs = []
+    for board in sorted(images.keys() | labels.keys()):
+        found = images.get(board, [])
+        problem = None
+        if len(found) > 1:
+            names = ", ".join(p.relative_to(root).as_posix() for p in found)
+            problem = f"{names}: several images for one board (labels/{board}.txt is ambiguous); keep one"
+        image = found[0] if found else None
+        jobs.append(
+            BoardJob(
+                board=board,
+                image=image,
+                labels=labels.get(board),
+                image_name=image.relative_to(root).as_posix() if image else f"images/{board}.*",
+                labels_name=f"labels/{board}.txt",
+                classes=tuple(classes),
+                lineage=dict(lineage or {}),
+                problem=problem,
+                source_root=source_root,
+            )
+        )
+    return jobs

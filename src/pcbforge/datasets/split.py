@@ -1,0 +1,169 @@
+"""Assign every component to train / val / test for one-shot evaluation.
+
+Two guarantees, both checked by :func:`check_split`:
+
+1. **Unseen classes.** Every component of a ``val_classes`` or ``test_classes`` class is
+   outside train: the model is evaluated on parts it has never seen.
+2. **Groups are never split.** A group (one board photo, or one web dup cluster) lands
+   wholly in one split, so near-identical views never straddle train and evaluation.
+
+A board holds several classes, so the two rules meet at group level. The rule:
+
+* a group containing any **test class** goes wholly to ``test``;
+* otherwise a group containing any **val class** goes wholly to ``val``;
+* the remaining groups (seen classes only) are ranked by a seeded per-group key
+  (``make_rng(seed, "split", group)``) and the first ``round(test_fraction * n)`` go to
+  ``test``, the next ``round(val_fraction * n)`` to ``val``, the rest to ``train``.
+
+What this costs: the seen-class parts on a board with a held-out part leave train with
+it (fewer training samples), and a val-class part sharing a board with a test-class part
+lands in ``test`` instead of ``val``. Neither breaks "held-out classes never in train",
+which is the point of one-shot evaluation. Test classes are never in train or val.
+
+The per-group key depends only on the seed and the group id, so the order and worker
+count of the input never matter, and adding a new board moves no other group's rank.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pcbforge.errors import ConfigError
+from pcbforge.rng import make_rng
+from pcbforge.vocab import Split
+
+#: split.parquet columns, in order.
+COLUMNS = ("id", "class_label", "group", "split", "origin", "status", "error")
+
+
+@dataclass(frozen=True)
+class SplitRule:
+    """Plain split settings (from ``params.split`` and ``base.seed``)."""
+
+    seed: int
+    val_classes: frozenset[str] = frozenset()
+    test_classes: frozenset[str] = frozenset()
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        both = self.val_classes & self.test_classes
+        if both:
+            raise ConfigError(f"split.val_classes and split.test_classes share {sorted(both)}; a class is held out in one split")
+        if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1):
+            raise ConfigError("split.val_fraction and split.test_fraction must be in [0, 1)")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ConfigError(
+                f"split.val_fraction + split.test_fraction = {self.val_fraction + self.test_fraction:g} leaves no "
+                "training groups; keep the sum below 1"
+            )
+
+
+def _round_half_up(x: float) -> int:
+    return math.floor(x + 0.5)
+
+
+def group_key(seed: int, group: str) -> float:
+    """The seeded rank of a group among the seen-class groups (uniform in [0, 1))."""
+    return float(make_rng(seed, "split", group).random())
+
+
+def assign_groups(classes_by_group: Mapping[str, Iterable[str]], rule: SplitRule) -> dict[str, Split]:
+    """The split of each group, from the classes it contains.
+
+    Args:
+        classes_by_group: group id -> class labels of its components.
+        rule: held-out classes, fractions and seed.
+
+    Returns:
+        group id -> :class:`~pcbforge.vocab.Split`.
+
+    Example:
+        >>> rule = SplitRule(seed=0, val_classes=frozenset({"relay"}), val_fraction=0, test_fraction=0)
+        >>> assign_groups({"b1": ["relay", "diode"], "b2": ["diode"]}, rule)
+        {'b1': <Split.VAL: 'val'>, 'b2': <Split.TRAIN: 'train'>}
+    """
+    out: dict[str, Split] = {}
+    seen_only: list[str] = []
+    for group in sorted(classes_by_group):
+        labels = set(classes_by_group[group])
+        if labels & rule.test_classes:
+            out[group] = Split.TEST
+        elif labels & rule.val_classes:
+            out[group] = Split.VAL
+        else:
+            seen_only.append(group)
+    ranked = sorted(seen_only, key=lambda g: (group_key(rule.seed, g), g))
+    n_test = _round_half_up(rule.test_fraction * len(ranked))
+    n_val = _round_half_up(rule.val_fraction * len(ranked))
+    for i, group in enumerate(ranked):
+        out[group] = Split.TEST if i < n_test else Split.VAL if i < n_test + n_val else Split.TRAIN
+    return dict(sorted(out.items()))
+
+
+def assign(components: pd.DataFrame, rule: SplitRule) -> pd.DataFrame:
+    """Add a ``split`` column to the ``ok`` rows of a components manifest.
+
+    Rows that are not ``ok`` keep their status and reason, with ``split`` null, so they
+    stay visible downstream without being used.
+
+    Args:
+        components: columns ``id``, ``class_label``, ``group``, ``status``, ``error``
+            (``origin`` is carried when present).
+        rule: the split rule.
+
+    Returns:
+        A frame with :data:`COLUMNS`, sorted by ``id``.
+    """
+    df = components.copy()
+    if "origin" not in df.columns:
+        df["origin"] = None
+    ok = df["status"] == "ok"
+    # A component without a group is its own group: it cannot straddle splits anyway.
+    df["group"] = df["group"].where(df["group"].notna() & (df["group"] != ""), df["id"])
+    classes_by_group: dict[str, list[str]] = {}
+    for group, label in zip(df.loc[ok, "group"], df.loc[ok, "class_label"], strict=True):
+        classes_by_group.setdefault(str(group), []).append(str(label))
+    groups = assign_groups(classes_by_group, rule)
+    df["split"] = None
+    df.loc[ok, "split"] = [groups[str(g)].value for g in df.loc[ok, "group"]]
+    return df.loc[:, list(COLUMNS)].sort_values("id", kind="mergesort").reset_index(drop=True)
+
+
+def check_split(df: pd.DataFrame, rule: SplitRule) -> list[str]:
+    """Violations of the two guarantees in an assigned frame (empty when all hold)."""
+    ok = df[df["status"] == "ok"]
+    problems = []
+    held_out = rule.val_classes | rule.test_classes
+    leaked = sorted(set(ok.loc[ok["split"] == Split.TRAIN.value, "class_label"]) & held_out)
+    if leaked:
+        problems.append(f"held-out classes in train: {leaked}")
+    in_val = sorted(set(ok.loc[ok["split"] == Split.VAL.value, "class_label"]) & rule.test_classes)
+    if in_val:
+        problems.append(f"test classes in val: {in_val}")
+    spread = ok.groupby("group")["split"].nunique()
+    split_groups = sorted(spread[spread > 1].index.astype(str))
+    if split_groups:
+        problems.append(f"groups split across splits: {split_groups[:5]}")
+    if ok["split"].isna().any():
+        problems.append("ok rows without a split")
+    return problems
+
+
+def held_out_cost(df: pd.DataFrame, rule: SplitRule) -> tuple[int, int]:
+    """``(components, groups)``: seen-class parts kept out of train because their group holds a held-out class."""
+    ok = df[df["status"] == "ok"]
+    held_out = rule.val_classes | rule.test_classes
+    forced = set(ok.loc[ok["class_label"].isin(held_out), "group"])
+    seen_there = ok[ok["group"].isin(forced) & ~ok["class_label"].isin(held_out)]
+    return len(seen_there), int(seen_there["group"].nunique())
+
+
+def counts(df: pd.DataFrame) -> dict[str, int]:
+    """Number of ok components per split, in train/val/test order."""
+    ok = df[df["status"] == "ok"]
+    return {s.value: int((ok["split"] == s.value).sum()) for s in Split}

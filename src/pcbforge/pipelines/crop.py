@@ -1,0 +1,171 @@
+"""``pcbforge crop``: YOLO-labelled boards and accepted web photos -> 128x128 component views.
+
+Reads ``crop.boards`` (``images/``, ``labels/``, ``data.yaml``) and, when
+``crop.include_web``, ``<review.out>/accepted.parquet`` (photo paths relative to
+``crawl.out``). Writes ``crops/<id>.png``, ``context/<id>.png`` and
+``components.parquet`` under ``crop.out``, built in a staged directory and swapped in
+at the end. Every label row, board and photo is one manifest row; bad ones carry the
+reason (``labels/x.txt:LINE: ...``) instead of stopping the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from pcbforge.annotate import crops
+from pcbforge.annotate.yolo import class_map, parse_names, read_data_yaml
+from pcbforge.config import Params
+from pcbforge.datasets.manifest import read_manifest, to_frame, write_manifest
+from pcbforge.errors import InputError
+from pcbforge.io import staged_dir
+from pcbforge.rng import workers
+from pcbforge.vocab import ComponentClass, Status
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "components.parquet"
+ACCEPTED = "accepted.parquet"
+#: accepted.parquet columns this stage reads.
+ACCEPTED_COLUMNS = ("id", "class_label", "path", "cluster", "licence", "author", "image_url", "status")
+#: Optional dataset-level lineage keys in data.yaml, copied onto every board component.
+LINEAGE_KEYS = ("licence", "author", "source_url")
+#: Not-ok rows logged one by one; the rest are counted (all are in the manifest).
+LOG_LIMIT = 20
+
+
+def read_board_classes(root: Path) -> tuple[list[ComponentClass], dict[str, Any]]:
+    """Check the YOLO root and read its ``data.yaml``: class per index and optional lineage.
+
+    Raises:
+        InputError: missing directory or data.yaml, bad YAML, bad or unknown names.
+    """
+    if not root.is_dir():
+        raise InputError(f"boards directory not found: {root} (set crop.boards to a YOLO folder or run `pcbforge catalog`)")
+    data_yaml = root / "data.yaml"
+    if not data_yaml.is_file():
+        raise InputError(f"{data_yaml}: missing (a YOLO folder needs data.yaml with the class 'names:')")
+    try:
+        text = data_yaml.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{data_yaml}: unreadable: {exc}") from exc
+    data = read_data_yaml(text, str(data_yaml))
+    classes = class_map(parse_names(data, str(data_yaml)), str(data_yaml))
+    lineage = {k: (str(data[k]) if data.get(k) is not None else None) for k in LINEAGE_KEYS}
+    return classes, lineage
+
+
+def photo_jobs(params: Params) -> tuple[list[crops.PhotoJob], int]:
+    """Jobs for the ok rows of accepted.parquet, and how many rows were not ok (skipped).
+
+    Raises:
+        InputError: accepted.parquet missing, unreadable or without the needed columns.
+    """
+    path = params.path(params.review.out) / ACCEPTED
+    if not path.is_file():
+        raise InputError(
+            f"{path}: not found; crop.include_web needs the review stage's output "
+            "(run `pcbforge review` first, or set crop.include_web: false)"
+        )
+    df = read_manifest(path, stage="review")
+    missing = [c for c in ACCEPTED_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: lacks columns {missing} (see docs/stages.md, accepted.parquet)")
+    crawl_out = params.path(params.crawl.out)
+    ok = df[df["status"] == Status.OK.value].sort_values("id", kind="mergesort")
+    jobs = []
+    for row in ok.itertuples(index=False):
+        rel = row.path if isinstance(row.path, str) and row.path else None
+        cluster = row.cluster if isinstance(row.cluster, str) and row.cluster else row.id
+        jobs.append(
+            crops.PhotoJob(
+                parent_id=str(row.id),
+                image=crawl_out / rel if rel else None,
+                image_name=_shown(crawl_out / rel, params.root) if rel else "",
+                class_label=str(row.class_label),
+                group=str(cluster),
+                licence=_none(row.licence),
+                author=_none(row.author),
+                source_url=_none(row.image_url),
+            )
+        )
+    return jobs, len(df) - len(ok)
+
+
+def _shown(path: Path, root: Path) -> str:
+    """``path`` as written in manifests: relative to the project root (no machine paths)."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _none(value: Any) -> Any:
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else value
+
+
+def _run_job(job: crops.BoardJob | crops.PhotoJob, out_dir: Path, settings: crops.CropSettings) -> list[dict[str, Any]]:
+    if isinstance(job, crops.BoardJob):
+        return crops.crop_board(job, out_dir, settings)
+    return crops.crop_photo(job, out_dir, settings)
+
+
+def map_jobs(
+    fn: Callable[[Any], list[dict[str, Any]]], jobs: list[Any], n_workers: int, desc: str
+) -> Iterable[list[dict[str, Any]]]:
+    """Map ``fn`` over ``jobs`` in ``n_workers`` processes with a progress bar (inline for one)."""
+    bar = partial(tqdm, total=len(jobs), desc=desc, unit="img", leave=False)
+    if n_workers <= 1 or len(jobs) <= 1:
+        yield from bar(map(fn, jobs))
+        return
+    with ProcessPoolExecutor(max_workers=n_workers) as pool:
+        yield from bar(pool.map(fn, jobs, chunksize=max(1, len(jobs) // (8 * n_workers))))
+
+
+def run(params: Params, **options: Any) -> str:
+    """Crop every labelled board component and accepted web photo; return a one-line summary."""
+    cfg = params.crop
+    boards_root = params.path(cfg.boards)
+    classes, lineage = read_board_classes(boards_root)
+    board_jobs = crops.scan_boards(boards_root, classes, lineage, source_root=_shown(boards_root, params.root))
+    if not board_jobs:
+        log.warning("%s: no images or labels found", boards_root)
+    web_jobs: list[crops.PhotoJob] = []
+    skipped = 0
+    if cfg.include_web:
+        web_jobs, skipped = photo_jobs(params)
+        if skipped:
+            log.info("skipped %d accepted.parquet rows that review did not accept (their reasons stay there)", skipped)
+    settings = crops.CropSettings(
+        size=params.base.image_size, context_scale=cfg.context_scale, margin=cfg.margin, min_box_px=cfg.min_box_px
+    )
+    out = params.path(cfg.out)
+    jobs: list[Any] = [*board_jobs, *web_jobs]
+    with staged_dir(out) as tmp:
+        (tmp / "crops").mkdir()
+        (tmp / "context").mkdir()
+        fn = partial(_run_job, out_dir=tmp, settings=settings)
+        rows = [r for batch in map_jobs(fn, jobs, workers(params.base.workers), "crop") for r in batch]
+        df = to_frame(rows, crops.COLUMNS)
+        df["source_line"] = df["source_line"].astype("Int64")
+        write_manifest(df, tmp / MANIFEST)
+    bad = df[df["status"] != Status.OK.value]
+    for row in bad.head(LOG_LIMIT).itertuples(index=False):
+        log.info("%s %s: %s", row.status, row.id, row.error)
+    if len(bad) > LOG_LIMIT:
+        log.info("... and %d more not-ok rows (status/error columns of %s)", len(bad) - LOG_LIMIT, out / MANIFEST)
+    by = Counter(zip(df["origin"], df["status"], strict=True))
+    n_ok = int((df["status"] == Status.OK.value).sum())
+    return (
+        f"{n_ok} components ok ({by['board', 'ok']} from {len(board_jobs)} boards, {by['web', 'ok']} from "
+        f"{len(web_jobs)} photos), {int((df['status'] == 'error').sum())} error, "
+        f"{int((df['status'] == 'rejected').sum())} rejected -> {out / MANIFEST}"
+    )
