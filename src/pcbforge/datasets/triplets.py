@@ -1,0 +1,316 @@
+"""Anchor/positive/negative triplets from split components.
+
+For every ``ok`` component and ``k`` in ``range(per_component)``:
+
+* **anchor**: the component crop, copied into the triplets folder (self-contained for
+  ``dvc get``/``dvc import``), once per component.
+* **positive**: :class:`~pcbforge.augment.transforms.PositiveAugment` of the anchor. A second
+  capture of the same physical part would be better still, but the sources rarely have one,
+  and another part of the same class may differ in ways (value marking, colour band) that
+  are defects for the inspector, so the positive is the same part re-photographed in effect.
+* **negative**, by strategy: ``other_class`` (a crop of another class from the *same split*),
+  ``defect`` (a synthetic defect of the anchor), ``hybrid`` (a defect with probability
+  ``defect_fraction``, else another class; falls back to a defect when the split has one class).
+
+Every random choice of a triplet comes from ``make_rng(seed, "triplets", anchor_id, k)``
+and candidate pools are sorted by id, so the output does not depend on row order or on the
+number of workers. :func:`build_anchor` is the per-item job a stage maps over processes: it
+takes plain values, writes its PNGs, and returns manifest rows (errors become rows).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from pcbforge.augment.functional import Scene
+from pcbforge.augment.transforms import PositiveAugment, RandomDefect
+from pcbforge.datasets.manifest import error_row, ok_row, rejected_row
+from pcbforge.io import encode_png, stable_id, write_bytes
+from pcbforge.rng import make_rng
+from pcbforge.vocab import DefectType
+
+log = logging.getLogger(__name__)
+
+#: triplets.parquet columns, in order (docs/stages.md plus ``k``, ``negative_id``, ``positive_params``).
+COLUMNS = (
+    "id",
+    "split",
+    "class_label",
+    "anchor_id",
+    "k",
+    "anchor_path",
+    "positive_path",
+    "negative_path",
+    "negative_kind",
+    "negative_class",
+    "negative_id",
+    "negative_mask_path",
+    "defect_params",
+    "positive_params",
+    "source_url",
+    "licence",
+    "status",
+    "error",
+)
+
+OTHER_CLASS = "other_class"
+
+
+@dataclass(frozen=True)
+class Component:
+    """What a triplet job needs to know about one component (absolute paths)."""
+
+    id: str
+    class_label: str
+    split: str
+    crop_path: Path
+    context_path: Path | None = None
+    context_box: tuple[float, float, float, float] | None = None
+    view_margin: float = 0.0
+    origin: str = "board"
+    source_url: str | None = None
+    licence: str | None = None
+
+
+@dataclass(frozen=True)
+class TripletSettings:
+    """Plain settings for triplet jobs (from ``params.triplets`` and ``params.base``)."""
+
+    seed: int = 0
+    per_component: int = 2
+    strategy: str = "hybrid"
+    defect_fraction: float = 0.7
+    defects: tuple[str, ...] = ("gray_patch", "rotation", "shift", "missing", "wrong_part", "lifted")
+
+
+@dataclass
+class Timings:
+    """Seconds spent per phase in one job (summed by the stage for the profile log)."""
+
+    read: float = 0.0
+    generate: float = 0.0
+    encode: float = 0.0
+    write: float = 0.0
+
+    def add(self, other: Timings) -> None:
+        self.read += other.read
+        self.generate += other.generate
+        self.encode += other.encode
+        self.write += other.write
+
+
+def triplet_id(anchor_id: str, k: int) -> str:
+    """Stable id of the ``k``-th triplet of ``anchor_id``."""
+    return stable_id("triplet", anchor_id, k)
+
+
+def anchor_rel(anchor_id: str) -> str:
+    """Path of the anchor copy relative to ``triplets.out``."""
+    return f"images/{anchor_id}_anchor.png"
+
+
+def pools_by_split(components: Sequence[Component]) -> dict[str, dict[str, list[Component]]]:
+    """split -> class -> components sorted by id: the only place negatives are drawn from."""
+    pools: dict[str, dict[str, list[Component]]] = {}
+    for c in sorted(components, key=lambda c: c.id):
+        pools.setdefault(c.split, {}).setdefault(c.class_label, []).append(c)
+    return pools
+
+
+def _load_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def load_scene(c: Component, size: int | None = None) -> Scene:
+    """Read a component's view (and context when present) into a :class:`Scene`."""
+    view = _load_rgb(c.crop_path)
+    if view.shape[0] != view.shape[1]:
+        raise ValueError(f"crop {c.crop_path} is {view.shape[1]}x{view.shape[0]}, expected a square")
+    context = None
+    if c.context_path is not None and c.context_box is not None and c.context_path.is_file():
+        context = _load_rgb(c.context_path)
+    return Scene(
+        view=view,
+        class_label=c.class_label,
+        context=context,
+        context_box=c.context_box if context is not None else None,
+        view_margin=c.view_margin,
+        origin=c.origin,
+    )
+
+
+def _pick_other(
+    anchor: Component, pool: dict[str, list[Component]], rng: np.random.Generator
+) -> Component | None:
+    """A component of another class in the anchor's split: class uniform, then member uniform."""
+    classes = sorted(k for k in pool if k != anchor.class_label)
+    if not classes:
+        return None
+    members = pool[classes[int(rng.integers(len(classes)))]]
+    return members[int(rng.integers(len(members)))]
+
+
+def _png(img: np.ndarray) -> bytes:
+    return encode_png(Image.fromarray(img))
+
+
+def build_anchor(
+    anchor: Component,
+    pool: dict[str, list[Component]],
+    settings: TripletSettings,
+    out_dir: Path,
+) -> tuple[list[dict[str, Any]], Timings]:
+    """All triplets of one anchor: write their PNGs under ``out_dir``, return manifest rows.
+
+    Args:
+        anchor: the component.
+        pool: class -> components of the anchor's split (negatives come only from here).
+        settings: strategy and counts.
+        out_dir: the triplets output directory (``images/`` and ``masks/`` go under it).
+    """
+    t = Timings()
+    lineage = {
+        "split": anchor.split,
+        "class_label": anchor.class_label,
+        "anchor_id": anchor.id,
+        "source_url": anchor.source_url,
+        "licence": anchor.licence,
+    }
+    ids = [triplet_id(anchor.id, k) for k in range(settings.per_component)]
+    t0 = time.perf_counter()
+    try:
+        anchor_bytes = anchor.crop_path.read_bytes()
+        scene = load_scene(anchor)
+    except (OSError, ValueError) as exc:
+        reason = f"anchor unreadable: {anchor.crop_path}: {exc}"
+        return [error_row(reason, id=i, k=k, **lineage) for k, i in enumerate(ids)], t
+    t.read += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    a_rel = anchor_rel(anchor.id)
+    # The anchor is copied byte for byte: it is the crop stage's PNG, already deterministic.
+    write_bytes(out_dir / a_rel, anchor_bytes)
+    t.write += time.perf_counter() - t0
+
+    positive = PositiveAugment()
+    defects = RandomDefect(settings.defects) if settings.defects else None
+    rows = []
+    for k, tid in enumerate(ids):
+        rng = make_rng(settings.seed, "triplets", anchor.id, k)
+        try:
+            row, files, tk = _one_triplet(anchor, scene, pool, settings, rng, positive, defects, tid, k)
+        except Exception as exc:  # noqa: BLE001 - one bad item is a row, never the batch's end
+            # Logged with the traceback: an unexpected error here is more likely a bug than bad data.
+            log.warning("triplet %s of %s failed", tid, anchor.id, exc_info=not isinstance(exc, (OSError, ValueError)))
+            rows.append(error_row(f"{type(exc).__name__}: {exc}", id=tid, k=k, anchor_path=a_rel, **lineage))
+            continue
+        t.read += tk.read
+        t.generate += tk.generate
+        if row["status"] == "ok":
+            for rel, img in files.items():
+                t0 = time.perf_counter()
+                data = img if isinstance(img, bytes) else _png(img)
+                t.encode += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                write_bytes(out_dir / rel, data)
+                t.write += time.perf_counter() - t0
+        else:
+            # Nothing was written for a rejected triplet: its row must not point at files.
+            row = {**row, "positive_path": None, "positive_params": None}
+        rows.append({**row, "id": tid, "k": k, "anchor_path": a_rel, **lineage})
+    return rows, t
+
+
+def _one_triplet(
+    anchor: Component,
+    scene: Scene,
+    pool: dict[str, list[Component]],
+    settings: TripletSettings,
+    rng: np.random.Generator,
+    positive: PositiveAugment,
+    defects: RandomDefect | None,
+    tid: str,
+    k: int,
+) -> tuple[dict[str, Any], dict[str, np.ndarray | bytes], Timings]:
+    """One triplet: (row fields, {relative path: image or PNG bytes}, timings)."""
+    t = Timings()
+    t0 = time.perf_counter()
+    # Fixed order of draws: positive, strategy coin, negative. Changing it changes outputs.
+    pos, pos_params = positive(scene.view, anchor.class_label, rng)
+    has_other = any(c != anchor.class_label for c in pool)
+    if settings.strategy == "other_class":
+        use_defect = False
+    elif settings.strategy == "defect":
+        use_defect = True
+    else:
+        use_defect = bool(rng.random() < settings.defect_fraction) or not has_other
+    files: dict[str, np.ndarray | bytes] = {f"images/{tid}_pos.png": pos}
+    fields: dict[str, Any] = {
+        "positive_path": f"images/{tid}_pos.png",
+        "positive_params": json.dumps(pos_params, sort_keys=True),
+        "negative_mask_path": None,
+        "defect_params": None,
+        "negative_id": None,
+    }
+    if not use_defect:
+        other = _pick_other(anchor, pool, rng)
+        if other is None:
+            t.generate += time.perf_counter() - t0
+            reason = f"no other class in split {anchor.split!r} for an other_class negative"
+            return rejected_row(reason, **fields), {}, t
+        t1 = time.perf_counter()
+        files[f"images/{tid}_neg.png"] = other.crop_path.read_bytes()
+        t.read += time.perf_counter() - t1
+        fields.update(
+            negative_path=f"images/{tid}_neg.png",
+            negative_kind=OTHER_CLASS,
+            negative_class=other.class_label,
+            negative_id=other.id,
+        )
+        t.generate += time.perf_counter() - t0 - t.read
+        return ok_row(**fields), files, t
+    if defects is None:
+        return rejected_row("strategy needs defects but triplets.defects is empty", **fields), {}, t
+    kinds = [d for d in defects.kinds if d is not DefectType.WRONG_PART or has_other]
+    if not kinds:
+        return rejected_row(f"only wrong_part configured and no other class in split {anchor.split!r}", **fields), {}, t
+    kind = kinds[int(rng.integers(len(kinds)))]
+    donor = None
+    if kind is DefectType.WRONG_PART:
+        donor = _pick_other(anchor, pool, rng)
+        assert donor is not None  # has_other
+        t1 = time.perf_counter()
+        dscene = load_scene(donor)
+        t.read += time.perf_counter() - t1
+        scene = Scene(
+            view=scene.view,
+            class_label=scene.class_label,
+            context=scene.context,
+            context_box=scene.context_box,
+            view_margin=scene.view_margin,
+            origin=scene.origin,
+            donor=dscene,
+            donor_id=donor.id,
+        )
+    neg, mask, params = defects(scene, rng, kind=kind)
+    files[f"images/{tid}_neg.png"] = neg
+    files[f"masks/{tid}_neg.png"] = mask
+    fields.update(
+        negative_path=f"images/{tid}_neg.png",
+        negative_kind=kind.value,
+        negative_class=donor.class_label if donor is not None else anchor.class_label,
+        negative_id=donor.id if donor is not None else anchor.id,
+        negative_mask_path=f"masks/{tid}_neg.png",
+        defect_params=json.dumps(params, sort_keys=True),
+    )
+    t.generate += time.perf_counter() - t0 - t.read
+    return ok_row(**fields), files, t

@@ -1,0 +1,168 @@
+"""``pcbforge triplets``: anchor/positive/negative triplets with synthetic defects.
+
+Reads ``crop.out/components.parquet`` (crops, context patches) and
+``split.out/split.parquet``, builds ``triplets.per_component`` triplets per ok component
+(:mod:`pcbforge.datasets.triplets`), never drawing a negative from another split, and
+writes ``triplets.out/images``, ``masks`` and ``triplets.parquet`` as one staged directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from pcbforge.config import Params
+from pcbforge.datasets.manifest import ok_only, read_manifest, to_frame, write_manifest
+from pcbforge.datasets.triplets import COLUMNS, Component, Timings, TripletSettings, build_anchor, pools_by_split
+from pcbforge.errors import InputError
+from pcbforge.io import staged_dir
+from pcbforge.rng import workers as resolve_workers
+
+log = logging.getLogger(__name__)
+
+_COMPONENT_COLUMNS = ("id", "class_label", "crop_path")
+_SPLIT_COLUMNS = ("id", "split")
+
+# Per-process state for pool workers (set once by the initializer, not pickled per task).
+_POOLS: dict[str, dict[str, list[Component]]] = {}
+_SETTINGS: TripletSettings | None = None
+_OUT: Path | None = None
+
+
+def _init(pools: dict[str, dict[str, list[Component]]], settings: TripletSettings, out: Path) -> None:
+    global _POOLS, _SETTINGS, _OUT
+    import cv2
+
+    cv2.setNumThreads(1)  # one process per core already; OpenCV threads would oversubscribe
+    _POOLS, _SETTINGS, _OUT = pools, settings, out
+
+
+def _job(anchor: Component) -> tuple[list[dict[str, Any]], Timings]:
+    assert _SETTINGS is not None and _OUT is not None
+    return build_anchor(anchor, _POOLS[anchor.split], _SETTINGS, _OUT)
+
+
+def _box(value: Any) -> tuple[float, float, float, float] | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        box = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return box if len(box) == 4 else None  # type: ignore[return-value]
+
+
+def load_components(params: Params) -> list[Component]:
+    """Ok components that have an ok split row, as :class:`Component` (absolute paths).
+
+    Raises:
+        InputError: a manifest is missing or lacks a required column.
+    """
+    crop_out = params.path(params.crop.out)
+    split_out = params.path(params.split.out)
+    comps = read_manifest(crop_out / "components.parquet", stage="crop")
+    split = read_manifest(split_out / "split.parquet", stage="split")
+    for df, cols, where in (
+        (comps, _COMPONENT_COLUMNS, crop_out / "components.parquet"),
+        (split, _SPLIT_COLUMNS, split_out / "split.parquet"),
+    ):
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise InputError(f"{where} lacks columns {missing}; re-run the stage that writes it")
+    n_all = len(comps)
+    comps = ok_only(comps)
+    split = ok_only(split)[["id", "split"]]
+    merged = comps.merge(split, on="id", how="left")
+    unsplit = merged["split"].isna()
+    if unsplit.any():
+        example = merged.loc[unsplit, "id"].iloc[0]
+        log.warning("skipped %d ok components with no ok split row (e.g. %s)", int(unsplit.sum()), example)
+    merged = merged[~unsplit]
+    if n_all - len(comps):
+        log.info("skipped %d components whose crop status is not ok", n_all - len(comps))
+    # Web photos were cut with no margin; board crops with crop.margin (see annotate/crops.py).
+    margin = float(getattr(params.crop, "margin", 0.1))
+    out = []
+    for r in merged.to_dict("records"):
+        ctx = r.get("context_path")
+        origin = r.get("origin")
+        out.append(
+            Component(
+                id=str(r["id"]),
+                class_label=str(r["class_label"]),
+                split=str(r["split"]),
+                crop_path=crop_out / str(r["crop_path"]),
+                context_path=crop_out / str(ctx) if isinstance(ctx, str) and ctx else None,
+                context_box=_box(r.get("context_box")),
+                view_margin=margin if origin in (None, "board") else 0.0,
+                origin="web" if origin == "web" else "board",
+                source_url=r.get("source_url") if isinstance(r.get("source_url"), str) else None,
+                licence=r.get("licence") if isinstance(r.get("licence"), str) else None,
+            )
+        )
+    return sorted(out, key=lambda c: c.id)
+
+
+def _results(
+    anchors: list[Component], pools: dict[str, dict[str, list[Component]]], settings: TripletSettings, out: Path, n: int
+) -> Iterator[tuple[list[dict[str, Any]], Timings]]:
+    if n <= 1 or len(anchors) <= 1:
+        _init(pools, settings, out)
+        yield from map(_job, anchors)
+        return
+    # forkserver: no fork of a process holding pyarrow/OpenCV threads. The server imports
+    # the heavy modules once (albumentations pulls in torch), so each worker starts warm.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["pcbforge.datasets.triplets"])
+    with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init, initargs=(pools, settings, out)) as ex:
+        yield from ex.map(_job, anchors, chunksize=max(1, len(anchors) // (n * 8)))
+
+
+def run(params: Params, **options: Any) -> str:
+    """Build the triplets of every ok component; return a one-line summary."""
+    t = params.triplets
+    settings = TripletSettings(
+        seed=params.base.seed,
+        per_component=t.per_component,
+        strategy=t.strategy,
+        defect_fraction=t.defect_fraction,
+        defects=tuple(d.value for d in t.defects),
+    )
+    anchors = load_components(params)
+    pools = pools_by_split(anchors)
+    out = params.path(t.out)
+    n = min(resolve_workers(params.base.workers), max(1, len(anchors)))
+    rows: list[dict[str, Any]] = []
+    total = Timings()
+    with staged_dir(out) as tmp:
+        (tmp / "images").mkdir()
+        (tmp / "masks").mkdir()
+        results = _results(anchors, pools, settings, tmp, n)
+        for job_rows, timing in tqdm(results, total=len(anchors), desc="triplets", unit="part", disable=None):
+            rows.extend(job_rows)
+            total.add(timing)
+        df = to_frame(rows, columns=COLUMNS)
+        df = df[list(COLUMNS)] if len(df) else df
+        write_manifest(df, tmp / "triplets.parquet")
+    busy = total.read + total.generate + total.encode + total.write
+    if busy > 0:
+        log.info(
+            "time (summed over workers): read %.1fs, generate %.1fs, PNG encode %.1fs, write %.1fs",
+            total.read,
+            total.generate,
+            total.encode,
+            total.write,
+        )
+    counts = pd.Series([r["status"] for r in rows], dtype="object").value_counts().to_dict() if rows else {}
+    ok = int(counts.get("ok", 0))
+    other = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()) if k != "ok")
+    extra = f" ({other})" if other else ""
+    return f"{ok} triplets from {len(anchors)} components{extra} -> {out / 'triplets.parquet'}"

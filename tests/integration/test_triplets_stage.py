@@ -1,0 +1,116 @@
+"""The triplets stage on fixture components in the real crop/split format."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from pcbforge.config import Params
+from pcbforge.errors import InputError
+from pcbforge.pipelines import triplets as stage
+from tests.helpers.components_fixture import write_components
+from tests.helpers.params import tiny_params
+
+
+def _fixture(params: Params, **kw) -> pd.DataFrame:
+    return write_components(params.path(params.crop.out), params.path(params.split.out), **kw)
+
+
+def _digest(root: Path) -> dict[str, str]:
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+@pytest.mark.slow
+def test_hybrid_triplets_counts_files_splits_and_rerun(tmp_path: Path) -> None:
+    params = tiny_params(tmp_path, {"triplets": {"per_component": 3, "strategy": "hybrid", "defect_fraction": 0.6}})
+    rejected = {
+        "id": "bad0",
+        "class_label": "resistor",
+        "crop_path": "crops/bad0.png",
+        "status": "rejected",
+        "error": "blank",
+    }
+    comps = _fixture(params, per_class=2, extra_rows=[rejected])
+    summary = stage.run(params)
+    out = params.path(params.triplets.out)
+    df = pd.read_parquet(out / "triplets.parquet")
+    assert "triplets" in summary and str(out) in summary
+    ok_comps = comps[comps.status == "ok"]
+    # One row per ok component and k; the rejected component yields nothing.
+    assert len(df) == len(ok_comps) * 3
+    assert "bad0" not in set(df.anchor_id)
+    assert (df.status == "ok").all(), df.error.dropna().tolist()
+    assert df.id.is_unique and list(df.id) == sorted(df.id)
+    split_df = pd.read_parquet(params.path(params.split.out) / "split.parquet")
+    split_of = dict(zip(split_df.id, split_df.split))
+    for r in df.itertuples():
+        assert r.split == split_of[r.anchor_id]
+        assert r.negative_id in split_of and split_of[r.negative_id] == r.split  # never crosses splits
+        for rel in (r.anchor_path, r.positive_path, r.negative_path):
+            assert (out / rel).is_file()
+        if r.negative_kind == "other_class":
+            assert r.negative_class != r.class_label and pd.isna(r.negative_mask_path)
+        else:
+            mask = np.asarray(Image.open(out / r.negative_mask_path))
+            assert mask.any() and set(np.unique(mask)) <= {0, 255}
+            assert json.loads(r.defect_params)["kind"] == r.negative_kind
+        assert r.source_url.startswith("http://127.0.0.1/") and r.licence == "CC0-1.0"
+    kinds = set(df.negative_kind)
+    assert "other_class" in kinds and len(kinds - {"other_class"}) >= 2
+    # Anchor copy is the crop byte for byte.
+    first = df.iloc[0]
+    src = comps.set_index("id").loc[first.anchor_id, "crop_path"]
+    assert (out / first.anchor_path).read_bytes() == (params.path(params.crop.out) / src).read_bytes()
+
+    before = _digest(out)
+    stage.run(params)
+    assert _digest(out) == before
+
+
+@pytest.mark.slow
+def test_worker_count_does_not_change_bytes(tmp_path: Path) -> None:
+    a = tiny_params(tmp_path / "a", {"triplets": {"strategy": "defect"}, "base": {"workers": 1}})
+    b = tiny_params(tmp_path / "b", {"triplets": {"strategy": "defect"}, "base": {"workers": 2}})
+    for p in (a, b):
+        _fixture(p, per_class=1, classes={"resistor": "train", "diode": "train", "capacitor": "test"})
+        stage.run(p)
+    assert _digest(a.path(a.triplets.out)) == _digest(b.path(b.triplets.out))
+
+
+def test_other_class_rejects_single_class_split(tmp_path: Path) -> None:
+    params = tiny_params(tmp_path, {"triplets": {"strategy": "other_class"}})
+    _fixture(params, per_class=2, classes={"resistor": "train", "diode": "train", "relay": "val"})
+    stage.run(params)
+    df = pd.read_parquet(params.path(params.triplets.out) / "triplets.parquet")
+    val = df[df.split == "val"]
+    assert len(val) == 2 and (val.status == "rejected").all() and val.error.str.contains("no other class").all()
+    assert val.positive_path.isna().all() and val.negative_path.isna().all()
+    train = df[df.split == "train"]
+    assert (train.status == "ok").all() and (train.negative_kind == "other_class").all()
+
+
+def test_missing_split_manifest_is_a_user_error(params: Params) -> None:
+    write_components(params.path(params.crop.out), params.path(params.split.out), per_class=1)
+    (params.path(params.split.out) / "split.parquet").unlink()
+    with pytest.raises(InputError, match="split"):
+        stage.run(params)
+
+
+def test_unreadable_crop_is_an_error_row_not_a_crash(tmp_path: Path) -> None:
+    params = tiny_params(tmp_path, {"triplets": {"strategy": "defect", "per_component": 2}})
+    comps = _fixture(params, per_class=1, classes={"resistor": "train", "diode": "train"})
+    broken = comps.iloc[0]
+    (params.path(params.crop.out) / broken.crop_path).write_bytes(b"not a png")
+    summary = stage.run(params)
+    df = pd.read_parquet(params.path(params.triplets.out) / "triplets.parquet")
+    bad = df[df.anchor_id == broken.id]
+    assert len(bad) == 2 and (bad.status == "error").all() and bad.error.str.contains("unreadable").all()
+    assert (df[df.anchor_id != broken.id].status == "ok").all()
+    assert "2 error" in summary

@@ -1,0 +1,157 @@
+"""Synthetic defects: each changes the part inside its mask and nothing outside it."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from pcbforge.augment.functional import DEFECTS, Scene, apply_defect, part_mask, register, rotation_angles
+from pcbforge.vocab import POLARISED, ComponentClass, DefectType
+
+S = 64
+KINDS = [k for k in DefectType if k in DEFECTS]
+
+
+def _board(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = (30, 110, 60)
+    img += rng.normal(0, 3, size=(h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _scene(cls: str = "diode", with_context: bool = True, donor: bool = True) -> Scene:
+    """A part (dark body + light band + two pads) on a board; context twice the box."""
+    ctx = _board(96, 96)
+    cv2.rectangle(ctx, (34, 40), (62, 56), (25, 25, 25), -1)
+    cv2.rectangle(ctx, (56, 40), (60, 56), (220, 220, 220), -1)
+    for x in (28, 68):
+        cv2.circle(ctx, (x, 48), 4, (200, 198, 190), -1)
+    box = (24.0, 36.0, 72.0, 60.0)  # the part's box inside the context
+    side = 48 * 1.1
+    left, top = 48 - side / 2, 48 - side / 2
+    k = S / side
+    mat = np.float32([[k, 0, -left * k], [0, k, -top * k]])
+    view = cv2.warpAffine(ctx, mat, (S, S), flags=cv2.INTER_AREA)
+    d = None
+    if donor:
+        dv = _board(S, S, 1)
+        cv2.ellipse(dv, (32, 32), (14, 10), 0, 0, 360, (40, 70, 160), -1)
+        d = Scene(view=dv, class_label="capacitor")
+    return Scene(
+        view=view,
+        class_label=cls,
+        context=ctx if with_context else None,
+        context_box=box if with_context else None,
+        view_margin=0.1,
+        donor=d,
+        donor_id="donor-1" if donor else None,
+    )
+
+
+def test_registry_covers_every_defect_kind_but_none_and_simulated() -> None:
+    assert set(DEFECTS) == set(DefectType) - {DefectType.NONE, DefectType.SIMULATED_SHAPE}
+
+
+def test_part_mask_finds_the_part_not_the_board() -> None:
+    scene = _scene()
+    m = part_mask(scene) > 0
+    assert m[32, 32]  # body centre
+    assert not m[4, 4] and not m[60, 60]  # board corners
+    assert 0.1 < m.mean() < 0.6
+
+
+@pytest.mark.parametrize("with_context", [True, False])
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.value)
+def test_defect_changes_inside_mask_only(kind: DefectType, with_context: bool) -> None:
+    scene = _scene(with_context=with_context)
+    img, mask, params = apply_defect(kind, scene, np.random.default_rng(3))
+    assert img.shape == scene.view.shape and img.dtype == np.uint8
+    assert mask.shape == scene.view.shape[:2] and mask.dtype == np.uint8
+    assert set(np.unique(mask)) <= {0, 255}
+    inside = mask > 0
+    assert inside.sum() >= 0.02 * S * S, "mask must cover a visible region"
+    diff = np.abs(img.astype(int) - scene.view.astype(int)).max(axis=2)
+    assert diff[~inside].max() == 0, "pixels outside the mask must be the anchor's own"
+    assert diff[inside].mean() > 8, "the defect must visibly change its region"
+    assert params["kind"] == kind.value
+    json.dumps(params)  # JSON-able
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.value)
+def test_defect_is_deterministic_for_a_given_rng(kind: DefectType) -> None:
+    scene = _scene()
+    a = apply_defect(kind, scene, np.random.default_rng(11))
+    b = apply_defect(kind, scene, np.random.default_rng(11))
+    c = apply_defect(kind, scene, np.random.default_rng(12))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
+    assert not np.array_equal(a[0], c[0])  # another stream, another defect
+
+
+@pytest.mark.parametrize("cls", [c.value for c in ComponentClass])
+def test_rotation_180_only_for_polarised_classes(cls: str) -> None:
+    scene = _scene(cls=cls, donor=False)
+    angles = [apply_defect(DefectType.ROTATION, scene, np.random.default_rng(i))[2]["angle"] for i in range(12)]
+    (lo, hi), allow_180 = rotation_angles(cls)
+    polarised = ComponentClass(cls) in POLARISED
+    assert allow_180 is polarised
+    if polarised:
+        assert any(abs(a) == 180 for a in angles)  # reversed polarity is drawn
+    else:
+        assert all(25 <= abs(a) <= 155 for a in angles), angles
+
+
+def test_wrong_part_records_donor_and_needs_one() -> None:
+    img, mask, params = apply_defect(DefectType.WRONG_PART, _scene(), np.random.default_rng(0))
+    assert params["donor_id"] == "donor-1" and params["donor_class"] == "capacitor"
+    with pytest.raises(ValueError, match="donor"):
+        apply_defect(DefectType.WRONG_PART, _scene(donor=False), np.random.default_rng(0))
+
+
+def test_missing_draws_pads_on_a_board() -> None:
+    img, mask, params = apply_defect(DefectType.MISSING, _scene("resistor"), np.random.default_rng(0))
+    assert params["pads"] and len(params["pad_centres"]) == 2
+    # The dark body is gone: no near-black pixels left inside the mask except drill holes.
+    body = img[28:36, 22:36]
+    assert body.mean() > 50
+
+
+def test_new_kind_is_one_function_plus_registration() -> None:
+    kind = DefectType.SIMULATED_SHAPE
+
+    def invert(scene: Scene, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+        mask = np.zeros(scene.view.shape[:2], np.uint8)
+        mask[:8] = 255
+        img = scene.view.copy()
+        img[:8] = 255 - img[:8]
+        return img, mask, {"kind": kind.value}
+
+    try:
+        register(kind)(invert)
+        img, mask, params = apply_defect(kind, _scene(), np.random.default_rng(0))
+        assert params["kind"] == kind.value and mask[:8].all()
+    finally:
+        DEFECTS.pop(kind, None)
+
+
+def test_no_pads_on_a_product_photo() -> None:
+    s = _scene("resistor")
+    web = Scene(view=s.view, class_label="resistor", context=s.context, context_box=s.context_box, origin="web")
+    for kind in (DefectType.MISSING, DefectType.SHIFT, DefectType.ROTATION):
+        assert apply_defect(kind, web, np.random.default_rng(0))[2]["pads"] is False
+    assert apply_defect(DefectType.MISSING, s, np.random.default_rng(0))[2]["pads"] is True
+
+
+def test_gray_patch_edge_is_blended_not_pasted() -> None:
+    scene = _scene()
+    img, mask, _ = apply_defect(DefectType.GRAY_PATCH, scene, np.random.default_rng(2))
+    inner = cv2.erode(mask, np.ones((3, 3), np.uint8))
+    rim = (mask > 0) & (inner == 0)
+    full = (cv2.erode(mask, np.ones((7, 7), np.uint8)) > 0)
+    # On the rim the result lies between anchor and patch: less changed than deep inside.
+    diff = np.abs(img.astype(float) - scene.view.astype(float)).mean(axis=2)
+    assert rim.any() and full.any()
+    assert diff[rim].mean() < diff[full].mean()
