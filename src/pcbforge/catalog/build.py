@@ -1,0 +1,260 @@
+"""Build the whole offline catalog into a directory: shop site, boards and ground truth.
+
+Work is split into independent render tasks (one photo, one junk image, one board), each
+with its own seeded stream, so the bytes written never depend on worker count or order.
+Duplicates are made afterwards from the *published* bytes of their original, exactly as a
+second shop would re-use a photo it found.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+from PIL import Image
+from tqdm import tqdm
+
+from pcbforge.catalog import site
+from pcbforge.catalog.boards import data_yaml, draw_board, yolo_lines
+from pcbforge.catalog.draw import draw_photo, make_duplicate, make_junk
+from pcbforge.datasets.manifest import ok_row, rejected_row, to_frame
+from pcbforge.io import encode_png, sha256_bytes
+from pcbforge.rng import make_rng
+from pcbforge.vocab import ComponentClass
+
+log = logging.getLogger(__name__)
+
+COLUMNS = (
+    "id",
+    "kind",
+    "class_label",
+    "image_path",
+    "page_path",
+    "licence",
+    "author",
+    "dup_of",
+    "dup_transform",
+    "junk_kind",
+    "title",
+    "format",
+    "width",
+    "height",
+    "sha256",
+    "n_objects",
+    "status",
+    "error",
+)
+#: Licence and author recorded for generated boards.
+BOARD_LICENCE = "CC0-1.0"
+BOARD_AUTHOR = "pcbforge catalog"
+#: Below this many tasks a process pool costs more than it saves.
+MIN_PARALLEL_TASKS = 24
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class CatalogSpec:
+    """What to generate (the ``catalog`` params section, as plain values)."""
+
+    products_per_class: int
+    per_page: int
+    duplicate_fraction: float
+    junk_images: int
+    boards: int
+    board_size: tuple[int, int]
+    components_per_board: tuple[int, int]
+    photo_size: tuple[int, int]
+
+
+def encode(image: Image.Image, fmt: str, quality: int) -> bytes:
+    """Encode ``image`` as ``jpeg``/``png``/``webp`` (deterministic bytes: no metadata, fixed settings)."""
+    if fmt == "png":
+        return encode_png(image)
+    buf = io.BytesIO()
+    if fmt == "jpeg":
+        image.save(buf, format="JPEG", quality=quality)
+    elif fmt == "webp":
+        image.save(buf, format="WEBP", quality=quality, method=4)
+    else:
+        raise ValueError(f"unknown image format {fmt!r}")
+    return buf.getvalue()
+
+
+def _render_item(args: tuple[int, site.Item, tuple[int, int]]) -> tuple[bytes, int, int]:
+    seed, item, size = args
+    if item.kind == "junk":
+        rng = make_rng(seed, "catalog", "junk", item.id)
+        img = make_junk(item.junk_kind or "blank", rng, size, item.cls)
+    else:
+        rng = make_rng(seed, "catalog", "photo", item.id)
+        img = draw_photo(item.cls, rng, size)
+    quality = int(rng.integers(82, 96))
+    return encode(img, item.fmt, quality), img.width, img.height
+
+
+def _render_board(args: tuple[int, str, tuple[int, int], tuple[int, int]]) -> tuple[bytes, str, int]:
+    seed, board_id, size, n_parts = args
+    img, placements = draw_board(make_rng(seed, "catalog", "board", board_id), size, n_parts)
+    lines = yolo_lines(placements, size)
+    return encode_png(img), "".join(line + "\n" for line in lines), len(lines)
+
+
+def _render(task: tuple[str, tuple[Any, ...]]) -> Any:
+    # One picklable entry point, so boards (slow) and photos (fast) share one pool and balance.
+    kind, args = task
+    return _render_board(args) if kind == "board" else _render_item(args)  # type: ignore[arg-type]
+
+
+def _map(fn: Callable[[T], R], tasks: Sequence[T], workers: int, bar: tqdm) -> list[R]:
+    """``map`` in a process pool when it pays off; results in task order either way."""
+    out: list[R] = []
+    if workers <= 1 or len(tasks) < MIN_PARALLEL_TASKS:
+        for t in tasks:
+            out.append(fn(t))
+            bar.update()
+        return out
+    chunk = max(1, min(8, len(tasks) // (workers * 8)))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for r in pool.map(fn, tasks, chunksize=chunk):
+            out.append(r)
+            bar.update()
+    return out
+
+
+def _write(root: Path, rel: str, data: bytes | str) -> None:
+    # The stage builds inside a staged directory that is swapped in whole, so plain writes are safe.
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def build_catalog(root: str | os.PathLike[str], seed: int, spec: CatalogSpec, workers: int = 1) -> pd.DataFrame:
+    """Generate the site under ``root/site`` and boards under ``root/boards``; return the ground truth.
+
+    Args:
+        root: an empty directory (the stage passes its staged output directory).
+        seed: ``base.seed``.
+        spec: what to generate.
+        workers: processes for rendering; the output is identical for any value.
+
+    Returns:
+        The catalog.parquet frame (one row per image: product, duplicate, junk, private, board),
+        with ``image_path``/``page_path`` relative to ``root``.
+    """
+    root = Path(root)
+    items = site.plan(seed, spec.products_per_class, spec.duplicate_fraction, spec.junk_images)
+    originals = [it for it in items if it.kind != "duplicate"]
+    dups = [it for it in items if it.kind == "duplicate"]
+    board_ids = [f"board-{i:03d}" for i in range(spec.boards)]
+    photo_size = (int(spec.photo_size[0]), int(spec.photo_size[1]))
+    board_size = (int(spec.board_size[0]), int(spec.board_size[1]))
+    n_parts = (int(spec.components_per_board[0]), int(spec.components_per_board[1]))
+
+    rows: list[dict[str, Any]] = []
+    published: dict[str, bytes] = {}
+    total = len(items) + len(board_ids)
+    with tqdm(total=total, desc="catalog", unit="img", leave=False) as bar:
+        # Boards first: the slowest tasks start early, so the pool ends evenly.
+        tasks = [("board", (seed, b, board_size, n_parts)) for b in board_ids]
+        tasks += [("item", (seed, it, photo_size)) for it in originals]
+        results = _map(_render, tasks, workers, bar)
+        boards, rendered = results[: len(board_ids)], results[len(board_ids) :]
+        for it, (data, w, h) in zip(originals, rendered, strict=True):
+            published[it.id] = data
+            rows.append(_item_row(it, data, w, h))
+        for it in dups:
+            src = Image.open(io.BytesIO(published[it.dup_of or ""])).convert("RGB")
+            data, transform = make_duplicate(src, make_rng(seed, "catalog", "duplicate", it.id))
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+            published[it.id] = data
+            rows.append({**_item_row(it, data, w, h), "dup_transform": json.dumps(transform, sort_keys=True)})
+            bar.update()
+
+    sroot = root / "site"
+    for it in items:
+        _write(sroot, it.image_path, published[it.id])
+        _write(sroot, it.page_path, site.render_product(it))
+    public = [it for it in items if it.kind != "private"]
+    counts: dict[ComponentClass, int] = {}
+    for cls in ComponentClass:
+        listing = site.listing_order(seed, cls, [it for it in public if it.cls is cls])
+        counts[cls] = len(listing)
+        pages = site.paginate(listing, spec.per_page)
+        for n, page in enumerate(pages, start=1):
+            _write(sroot, f"category/{site.slug(cls)}/page-{n}.html", site.render_category(cls, page, n, len(pages)))
+    _write(sroot, "index.html", site.render_index(counts))
+    _write(sroot, "private/index.html", site.render_private_index([it for it in items if it.kind == "private"]))
+    _write(sroot, "robots.txt", site.ROBOTS)
+    _write(sroot, "sitemap.xml", site.render_sitemap(public))
+    _write(sroot, "style.css", site.CSS)
+
+    broot = root / "boards"
+    (broot / "images").mkdir(parents=True, exist_ok=True)
+    (broot / "labels").mkdir(parents=True, exist_ok=True)
+    for bid, (png, labels, n) in zip(board_ids, boards, strict=True):
+        _write(broot, f"images/{bid}.png", png)
+        _write(broot, f"labels/{bid}.txt", labels)
+        if n < n_parts[0]:
+            log.info("board %s: only %d of at least %d parts fit without overlap", bid, n, n_parts[0])
+        rows.append(
+            ok_row(
+                id=bid,
+                kind="board",
+                class_label=None,
+                image_path=f"boards/images/{bid}.png",
+                page_path=None,
+                licence=BOARD_LICENCE,
+                author=BOARD_AUTHOR,
+                dup_of=None,
+                dup_transform=None,
+                junk_kind=None,
+                title=f"Populated PCB {bid}",
+                format="png",
+                width=board_size[0],
+                height=board_size[1],
+                sha256=sha256_bytes(png),
+                n_objects=n,
+            )
+        )
+    _write(broot, "data.yaml", data_yaml(BOARD_LICENCE, BOARD_AUTHOR))
+
+    df = to_frame(rows, COLUMNS)[list(COLUMNS)]
+    df["n_objects"] = df["n_objects"].astype("Int64")
+    df["width"] = df["width"].astype("int64")
+    df["height"] = df["height"].astype("int64")
+    return df
+
+
+def _item_row(it: site.Item, data: bytes, w: int, h: int) -> dict[str, Any]:
+    fields: dict[str, Any] = dict(
+        id=it.id,
+        kind=it.kind,
+        class_label=it.cls.value,
+        image_path=f"site/{it.image_path}",
+        page_path=f"site/{it.page_path}",
+        licence=it.licence,
+        author=it.author,
+        dup_of=it.dup_of,
+        dup_transform=None,
+        junk_kind=it.junk_kind,
+        title=it.title,
+        format=it.fmt,
+        width=w,
+        height=h,
+        sha256=sha256_bytes(data),
+        n_objects=None,
+    )
+    if it.kind == "private":
+        return rejected_row("under /private/ (robots.txt Disallow): a polite crawler must not fetch it", **fields)
+    return ok_row(**fields)
