@@ -1,0 +1,81 @@
+"""The review stage as `dvc repro` runs it: no database, only the decisions file."""
+
+from __future__ import annotations
+
+import pytest
+
+from pcbforge.cli import main
+from pcbforge.config import Params
+from pcbforge.datasets.manifest import read_manifest
+from pcbforge.errors import InputError
+from pcbforge.pipelines import review
+from tests.helpers.review_inputs import write_review_inputs
+
+
+def _accepted(params: Params):
+    return read_manifest(params.path(params.review.out) / "accepted.parquet").set_index("id")
+
+
+def test_stage_without_decisions_applies_dedup_and_quality(params: Params) -> None:
+    inputs = write_review_inputs(params)
+    summary = review.run(params)
+    assert "4 of 7 images accepted (3 rejected, 0 errors" in summary and "accepted.parquet" in summary
+    df = _accepted(params)
+    ids = inputs.ids
+    assert inputs.crawl_reject_id not in df.index  # only crawled ok images
+    assert df.loc[ids["cap_copy"], "status"] == "rejected"
+    assert df.loc[ids["cap_copy"], "error"] == f"duplicate of {ids['cap']} (near, distance 4)"
+    assert df.loc[ids["tiny"], "error"] == "quality: too_small"
+    assert df.loc[ids["diode"], "status"] == "ok"  # blurry is not in drop_quality_flags
+    assert (df["decision"] == "auto").all()
+    assert df.loc[ids["cap"], "path"].startswith("files/")
+    assert list(df.reset_index().columns) == [
+        "id", "class_label", "path", "sha256", "source", "image_url", "page_url",
+        "licence", "author", "cluster", "decision", "status", "error",
+    ]  # fmt: skip
+    # The database must not be needed, nor touched.
+    assert not params.path(params.review.database_dir).exists()
+
+
+def test_decisions_applied_and_output_byte_identical(params: Params) -> None:
+    inputs = write_review_inputs(params)
+    ids = inputs.ids
+    decisions = params.path(params.review.decisions)
+    decisions.write_text(
+        "id,decision,value,annotator,note\n"
+        f"{ids['relay']},reject,,alice,a fuse really\n"
+        f"{ids['res_copy']},not-duplicate,,alice,\n"
+        f"{ids['res_copy']},relabel,ceramic_capacitor,alice,\n"
+        f"{ids['tiny']},accept,,bob,fine when upscaled\n"
+    )
+    review.run(params)
+    out = params.path(params.review.out) / "accepted.parquet"
+    first = out.read_bytes()
+    df = _accepted(params)
+    assert df.loc[ids["relay"], "status"] == "rejected"
+    assert df.loc[ids["relay"], "error"] == "rejected by alice: a fuse really"
+    assert df.loc[ids["res_copy"], "status"] == "ok"
+    assert df.loc[ids["res_copy"], "class_label"] == "ceramic_capacitor"
+    assert df.loc[ids["res_copy"], "cluster"] == ids["res_copy"]
+    assert df.loc[ids["tiny"], "status"] == "ok" and df.loc[ids["tiny"], "decision"] == "accept"
+    review.run(params)
+    assert out.read_bytes() == first
+
+
+def test_malformed_decisions_file_is_a_one_line_user_error(
+    params: Params, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_review_inputs(params)
+    decisions = params.path(params.review.decisions)
+    decisions.write_text("id,decision,value,annotator,note\nabc,reject,,a,\nabc,relabel,transformer,a,\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["review", "--params", str(params.root / "params.yaml")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{decisions}:3: relabel to unknown class 'transformer'" in err and len(err.splitlines()) == 1
+    assert not (params.path(params.review.out) / "accepted.parquet").exists()
+
+
+def test_missing_input_names_the_stage(params: Params) -> None:
+    with pytest.raises(InputError, match=r"run `pcbforge crawl`"):
+        review.run(params)
