@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.pcbforge-installed
 # Debian packages the tests start for real (redis for distributed crawling, Chromium for the App test).
-SYSTEM_PACKAGES ?= git chromium chromium-driver
+SYSTEM_PACKAGES ?= git redis-server chromium chromium-driver
 export FIFTYONE_DO_NOT_TRACK := true
 export PYTHONHASHSEED := 0
 

@@ -1,1 +1,10 @@
-"""pcbforge.crawler.spiders."""
+"""pcbforge spiders, by the name used in ``crawl.sources[].spider``."""
+
+from __future__ import annotations
+
+from pcbforge.crawler.spiders.catalog import CatalogSpider
+from pcbforge.crawler.spiders.commons import CommonsSpider
+
+SPIDERS = {"catalog": CatalogSpider, "commons": CommonsSpider}
+
+__all__ = ["SPIDERS", "CatalogSpider", "CommonsSpider"]

@@ -1,0 +1,219 @@
+"""Item pipelines: validate every downloaded image, then store it content-addressed.
+
+Each pipeline does one job and raises :class:`~scrapy.exceptions.DropItem` with a reason
+``"<kind>: <detail>"``; :class:`JournalPipeline` records every item that leaves the chain,
+stored or dropped, as a manifest row. Order (``ITEM_PIPELINES`` in settings.py):
+
+=====  ====================  ==========================================================
+ 100   LicencePipeline       licence not in the source's allow-list (checked before download)
+ 150   DownloadErrorPipeline the spider's errback saw a failure (404, robots, too large ...)
+ 200   ContentTypePipeline   Content-Type is not ``image/*``
+ 300   MaxBytesPipeline      body over ``max_bytes`` (backs up Scrapy's DOWNLOAD_MAXSIZE)
+ 400   DecodePipeline        not an image, unsupported format, decompression bomb, truncated
+ 500   MinSidePipeline       smaller than ``min_side``
+ 600   DedupPipeline         same sha256 as an image already stored
+ 700   StorePipeline         write ``files/<sha[:2]>/<sha256>.<ext>`` atomically
+ 900   JournalPipeline       append the manifest row (and count progress)
+=====  ====================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+from scrapy import signals
+from scrapy.exceptions import DropItem
+
+from pcbforge.crawler.items import ImageItem
+from pcbforge.crawler.journal import Journal, read_rows, stored_shas
+from pcbforge.io import write_bytes
+
+log = logging.getLogger(__name__)
+
+#: PIL format -> file extension; anything else is rejected as an unsupported format.
+FORMAT_EXT = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
+
+
+def _reason_kind(reason: str) -> str:
+    return reason.split(":", 1)[0].strip() or "unknown"
+
+
+def licence_allowed(licence: str | None, allow: list[str] | tuple[str, ...]) -> bool:
+    """Whether ``licence`` passes an allow-list (empty list = allow all; case-insensitive).
+
+    Example:
+        >>> licence_allowed("cc-by-4.0", ["CC-BY-4.0"]), licence_allowed(None, ["CC0-1.0"])
+        (True, False)
+    """
+    if not allow:
+        return True
+    if not licence:
+        return False
+    return licence.strip().casefold() in {a.strip().casefold() for a in allow}
+
+
+def inspect_image(body: bytes, max_pixels: int) -> tuple[str, int, int]:
+    """Decode ``body`` fully and return ``(format, width, height)``.
+
+    The pixel count is checked from the header before any pixel is decoded, so a
+    decompression bomb costs nothing.
+
+    Raises:
+        DropItem: ``not_an_image``, ``unsupported_format``, ``decompression_bomb`` or ``truncated``.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(body))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DropItem(f"decompression_bomb: {exc}") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise DropItem(f"not_an_image: {type(exc).__name__}: {exc}") from exc
+    with img:
+        fmt = img.format or "?"
+        w, h = img.size
+        if fmt not in FORMAT_EXT:
+            raise DropItem(f"unsupported_format: {fmt}")
+        if w * h > max_pixels:
+            raise DropItem(f"decompression_bomb: {w}x{h} = {w * h} pixels > max_pixels {max_pixels}")
+        try:
+            img.load()
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise DropItem(f"truncated: {exc}") from exc
+    return fmt, w, h
+
+
+class _Base:
+    """Pipelines get the crawler (settings, stats) through ``from_crawler``."""
+
+    def __init__(self, crawler: Any) -> None:
+        self.crawler = crawler
+        self.settings = crawler.settings
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> Any:
+        return cls(crawler)
+
+
+class LicencePipeline(_Base):
+    def process_item(self, item: ImageItem) -> ImageItem:
+        allow = list(getattr(self.crawler.spider, "licence_allow", ()) or ())
+        if not licence_allowed(item.licence, allow):
+            raise DropItem(f"licence: {item.licence!r} not in allow-list {sorted(allow)}")
+        return item
+
+
+class DownloadErrorPipeline(_Base):
+    def process_item(self, item: ImageItem) -> ImageItem:
+        if item.download_error:
+            raise DropItem(item.download_error)
+        if item.body is None:
+            raise DropItem("download: no body")
+        return item
+
+
+class ContentTypePipeline(_Base):
+    def process_item(self, item: ImageItem) -> ImageItem:
+        ctype = (item.content_type or "").split(";", 1)[0].strip().lower()
+        # octet-stream is common for images on file hosts; the decoder still checks the bytes.
+        if not (ctype.startswith("image/") or ctype in ("", "application/octet-stream")):
+            raise DropItem(f"content_type: {ctype!r} is not an image type")
+        return item
+
+
+class MaxBytesPipeline(_Base):
+    def process_item(self, item: ImageItem) -> ImageItem:
+        limit = self.settings.getint("DOWNLOAD_MAXSIZE")
+        n = len(item.body or b"")
+        item.bytes = n
+        if limit and n > limit:
+            raise DropItem(f"too_large: {n} bytes > max_bytes {limit}")
+        return item
+
+
+class DecodePipeline(_Base):
+    def process_item(self, item: ImageItem) -> ImageItem:
+        fmt, w, h = inspect_image(item.body or b"", self.settings.getint("PCBFORGE_MAX_PIXELS"))
+        item.format, item.width, item.height = fmt.lower(), w, h
+        return item
+
+
+class MinSidePipeline(_Base):
+    def process_item(self, item: ImageItem) -> ImageItem:
+        min_side = self.settings.getint("PCBFORGE_MIN_SIDE")
+        if min(item.width or 0, item.height or 0) < min_side:
+            raise DropItem(f"too_small: {item.width}x{item.height} < min_side {min_side}")
+        return item
+
+
+class DedupPipeline(_Base):
+    """Drop exact duplicates (sha256) of an image stored in this or an earlier run of the crawl."""
+
+    def open_spider(self) -> None:
+        self.seen = stored_shas(read_rows(self.settings.getlist("PCBFORGE_PRIOR_JOURNALS")))
+
+    def process_item(self, item: ImageItem) -> ImageItem:
+        item.sha256 = hashlib.sha256(item.body or b"").hexdigest()
+        if item.sha256 in self.seen:
+            raise DropItem(f"duplicate: same sha256 as a stored image ({item.sha256[:12]})")
+        self.seen.add(item.sha256)
+        return item
+
+
+def content_path(sha256: str, fmt: str) -> str:
+    """Relative path of a stored file: ``files/<sha[:2]>/<sha256>.<ext>`` (never derived from a URL).
+
+    Example:
+        >>> content_path("ab" * 32, "jpeg")[:12]
+        'files/ab/aba'
+    """
+    return f"files/{sha256[:2]}/{sha256}.{FORMAT_EXT[fmt.upper()]}"
+
+
+class StorePipeline(_Base):
+    def process_item(self, item: ImageItem) -> ImageItem:
+        assert item.sha256 and item.format
+        rel = content_path(item.sha256, item.format)
+        target = Path(self.settings.get("PCBFORGE_OUT")) / rel
+        if not target.exists():
+            write_bytes(target, item.body or b"")
+        item.path = rel
+        return item
+
+
+class JournalPipeline(_Base):
+    """Record every item leaving the chain (stored or dropped) and keep the live counts."""
+
+    def __init__(self, crawler: Any) -> None:
+        super().__init__(crawler)
+        self.stats = crawler.stats
+        crawler.signals.connect(self.item_dropped, signal=signals.item_dropped)
+
+    def open_spider(self) -> None:
+        self.journal = Journal(self.settings.get("PCBFORGE_JOURNAL"))
+
+    def close_spider(self) -> None:
+        self.journal.close()
+
+    def process_item(self, item: ImageItem) -> ImageItem:
+        self.journal.append(item.row("ok", None))
+        self.stats.inc_value("pcbforge/stored")
+        item.body = None
+        return item
+
+    def item_dropped(self, item: Any, response: Any = None, exception: Exception | None = None, **kw: Any) -> None:
+        if not isinstance(item, ImageItem):
+            return
+        reason = str(exception) if exception is not None else "dropped"
+        status = item.failure_status if item.download_error else "rejected"
+        self.journal.append(item.row(status, reason))
+        self.stats.inc_value(f"pcbforge/rejected/{_reason_kind(reason)}")
+        self.stats.inc_value("pcbforge/rejected")
+        log.debug("rejected %s: %s", item.image_url, reason)
+        item.body = None

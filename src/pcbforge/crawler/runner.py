@@ -1,0 +1,289 @@
+"""Run crawls in worker processes and turn their journals into the manifest.
+
+Scrapy's Twisted reactor cannot be restarted inside one process, so every crawl runs in a
+child process (``python -m pcbforge.crawler.run <config.json>``) configured by a plain
+JSON file. That also makes a crawl killable at any point: the child appends every
+finished item to its journal (see :mod:`pcbforge.crawler.journal`), keeps Scrapy's
+JOBDIR (scheduler queue + dupe filter) for a graceful stop, and the next run resumes.
+
+With ``redis_url`` several workers (here or on other machines) share one request queue
+and one dupe filter through scrapy-redis; a worker that dies loses only its in-flight
+requests, which a final sweep (a plain crawl that skips every answered image) recovers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pcbforge.crawler.items import MANIFEST_COLUMNS, url_id
+from pcbforge.crawler.journal import latest_by_url, read_rows
+from pcbforge.crawler.pipelines import content_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CrawlJob:
+    """One crawl of a list of sources into ``out``, with its resumable state in ``jobdir``.
+
+    Attributes:
+        out: output directory (``files/`` and ``images.parquet``).
+        jobdir: journals, Scrapy JOBDIRs and worker configs; removed after a finished crawl.
+        crawl: the ``crawl`` params as plain values.
+        sources: source dicts with concrete start URLs (``builtin`` already served).
+        aliases: served origin -> stable alias written into the manifest.
+        fetched_at: fixed ISO time for every row, or None for the real clock.
+        redis_url: scrapy-redis server shared by the workers, or None.
+    """
+
+    out: Path
+    jobdir: Path
+    crawl: dict[str, Any]
+    sources: list[dict[str, Any]]
+    aliases: dict[str, str] = field(default_factory=dict)
+    fetched_at: str | None = None
+    redis_url: str | None = None
+
+    def fingerprint(self) -> str:
+        """What must match for a resume to be valid (served ports excluded: they change)."""
+        key = {
+            "crawl": {k: v for k, v in self.crawl.items() if k not in ("jobdir", "redis_url", "workers", "idle_close")},
+            "sources": [{**s, "start_urls": [self._public(u) for u in s["start_urls"]]} for s in self.sources],
+            "fetched_at": self.fetched_at,
+            "out": str(self.out),
+        }
+        return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def _public(self, url: str) -> str:
+        for origin, alias in self.aliases.items():
+            if url.startswith(origin):
+                return alias + url[len(origin) :]
+        return url
+
+    # --- state ------------------------------------------------------------------------------
+    def journals(self) -> list[Path]:
+        """Every journal of this crawl (all runs, all workers)."""
+        return sorted(self.jobdir.glob("journal-*.jsonl"))
+
+    def prepare(self) -> bool:
+        """Make ``jobdir`` valid for this job; return True when resuming an earlier run."""
+        state = self.jobdir / "state.json"
+        fp = self.fingerprint()
+        if state.exists():
+            try:
+                old = json.loads(state.read_text())["fingerprint"]
+            except (OSError, ValueError, KeyError):
+                old = None
+            if old != fp:
+                log.info("crawl state in %s is from other params; starting afresh", self.jobdir)
+                shutil.rmtree(self.jobdir)
+        self.jobdir.mkdir(parents=True, exist_ok=True)
+        state.write_text(json.dumps({"fingerprint": fp}))
+        return bool(self.journals())
+
+    def worker_config(self, worker: str, *, distributed: bool) -> dict[str, Any]:
+        """The JSON config a worker process runs from."""
+        scrapy_dir = self.jobdir / "scrapy" / worker
+        running = self.jobdir / f"running-{worker}"
+        if running.exists() and scrapy_dir.exists():
+            # Killed hard: Scrapy's queue files may be torn. The journal is authoritative;
+            # pages are re-crawled and every answered image skipped.
+            log.info("worker %s was killed last time: discarding its Scrapy queue, keeping its journal", worker)
+            shutil.rmtree(scrapy_dir)
+        return {
+            "worker": worker,
+            "out": str(self.out),
+            "journal": str(self.jobdir / f"journal-{worker}.jsonl"),
+            "prior_journals": [str(p) for p in self.journals()],
+            "jobdir": None if distributed else str(scrapy_dir),
+            "running_marker": str(running),
+            "crawl": self.crawl,
+            "sources": self.sources,
+            "aliases": self.aliases,
+            "fetched_at": self.fetched_at,
+            "redis_url": self.redis_url if distributed else None,
+            "redis_prefix": f"pcbforge:{self.fingerprint()}",
+        }
+
+    def start_worker(self, worker: str = "main", *, distributed: bool = False, **popen: Any) -> subprocess.Popen[bytes]:
+        """Start a worker process; returns at once (``wait()`` on the result)."""
+        cfg = self.worker_config(worker, distributed=distributed)
+        path = self.jobdir / f"worker-{worker}.json"
+        path.write_text(json.dumps(cfg, indent=2, default=str))
+        return subprocess.Popen([sys.executable, "-m", "pcbforge.crawler.run", str(path)], **popen)
+
+    def run_worker(self, worker: str = "main", *, distributed: bool = False) -> int:
+        """Run a worker to completion; return its exit code."""
+        return _wait(self.start_worker(worker, distributed=distributed))
+
+    def clear_redis(self) -> None:
+        """Delete this crawl's scrapy-redis keys (queue, dupe filter)."""
+        if not self.redis_url:
+            return
+        import redis
+
+        r = redis.Redis.from_url(self.redis_url)
+        keys = list(r.scan_iter(match=f"pcbforge:{self.fingerprint()}:*"))
+        if keys:
+            r.delete(*keys)
+
+    def run(self, workers: int = 1) -> list[dict[str, Any]]:
+        """Crawl (resuming if state exists), then return the final manifest rows.
+
+        With ``workers > 1`` (needs ``redis_url``) the workers share the queue; a sweep
+        follows if any of them failed or this run resumed.
+        """
+        resuming = self.prepare()
+        if workers > 1 and self.redis_url:
+            if not resuming:
+                self.clear_redis()
+            procs = [self.start_worker(f"w{i}", distributed=True) for i in range(workers)]
+            codes = [_wait(p) for p in procs]
+            if resuming or any(codes):
+                log.info("sweeping for images lost with failed workers (exit codes %s)", codes)
+                self._check(self.run_worker("sweep"))
+            self.clear_redis()
+        else:
+            self._check(self.run_worker("main"))
+        return finalize_rows(read_rows(self.journals()))
+
+    @staticmethod
+    def _check(code: int) -> None:
+        if code != 0:
+            from pcbforge.errors import PcbforgeError
+
+            raise PcbforgeError(
+                f"crawl worker exited with code {code}; its progress is kept, run `pcbforge crawl` again to resume"
+            )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str)
+
+
+def _wait(proc: subprocess.Popen[bytes]) -> int:
+    """Wait for a worker; on Ctrl-C (which the worker also got) let it finish its graceful
+    stop, so the served site stays up for its in-flight requests, then re-raise."""
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        log.warning("interrupted: waiting for the crawl worker to save its state (Ctrl-C again to abort)")
+        proc.wait()
+        raise
+
+
+def finalize_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Final manifest rows from journal rows: one per image URL, one stored row per sha256.
+
+    Which URL "owns" a file depends on download timing, so it is decided here instead:
+    among all URLs with the same content the smallest URL is the stored row; the others
+    become ``duplicate`` rejects naming it. Rows come back sorted by id.
+    """
+    latest = latest_by_url(rows)
+    by_sha: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    out: list[dict[str, Any]] = []
+    for row in latest.values():
+        row = {c: row.get(c) for c in MANIFEST_COLUMNS}
+        is_dup = row["status"] == "rejected" and str(row["error"] or "").startswith("duplicate")
+        if row["sha256"] and (row["status"] == "ok" or is_dup):
+            by_sha[row["sha256"]].append(row)
+        else:
+            row["id"] = url_id(row["image_url"])
+            out.append(row)
+    for sha, group in by_sha.items():
+        group.sort(key=lambda r: r["image_url"])
+        canon = group[0]
+        out.append({**canon, "id": sha, "path": content_path(sha, canon["format"]), "status": "ok", "error": None})
+        for r in group[1:]:
+            out.append(
+                {**r, "id": url_id(r["image_url"]), "path": None, "status": "rejected",
+                 "error": f"duplicate: same sha256 as {canon['image_url']}"}
+            )
+    out.sort(key=lambda r: r["id"])
+    return out
+
+
+def rows_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The manifest frame with stable column types (empty crawls included)."""
+    df = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    for col in ("width", "height", "bytes"):
+        df[col] = df[col].astype("Int64")
+    for col in set(MANIFEST_COLUMNS) - {"width", "height", "bytes"}:
+        df[col] = df[col].astype("object")
+    return df
+
+
+def collect_garbage(out: Path, keep: set[str]) -> int:
+    """Delete files under ``out/files`` not in ``keep`` (relative paths); return how many."""
+    removed = 0
+    root = out / "files"
+    if not root.is_dir():
+        return 0
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.relative_to(out).as_posix() not in keep:
+            p.unlink()
+            removed += 1
+    for d in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+        if not any(d.iterdir()):
+            d.rmdir()
+    return removed
+
+
+def worker_main(cfg: dict[str, Any]) -> int:
+    """Body of a worker process: run one Scrapy crawler per source; 0 when all finished."""
+    from scrapy.crawler import Crawler, CrawlerProcess
+
+    from pcbforge.crawler.settings import build_settings
+    from pcbforge.crawler.spiders import SPIDERS
+
+    marker = Path(cfg["running_marker"])
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(str(os.getpid()))
+    log_level = cfg.get("log_level", "INFO")
+    process = CrawlerProcess({"LOG_LEVEL": log_level, "LOG_INSTALL_ROOT_HANDLER": True})
+    crawlers = []
+    for src in cfg["sources"]:
+        settings = build_settings(
+            cfg["crawl"],
+            out=cfg["out"],
+            journal=cfg["journal"],
+            prior_journals=cfg["prior_journals"],
+            jobdir=os.path.join(cfg["jobdir"], src["name"]) if cfg["jobdir"] else None,
+            redis_url=cfg["redis_url"],
+        )
+        settings["LOG_LEVEL"] = log_level
+        if cfg["redis_url"]:
+            prefix = cfg["redis_prefix"]
+            settings["SCHEDULER_QUEUE_KEY"] = prefix + ":%(spider)s:requests"
+            settings["SCHEDULER_DUPEFILTER_KEY"] = prefix + ":%(spider)s:dupefilter"
+        # The first crawler installs the reactor (what CrawlerProcess does for its own crawlers).
+        crawler = Crawler(SPIDERS[src.get("spider", "catalog")], settings, init_reactor=not crawlers)
+        crawlers.append(crawler)
+        process.crawl(
+            crawler,
+            source=src,
+            aliases=cfg["aliases"],
+            prior_journals=cfg["prior_journals"],
+            fetched_at=cfg["fetched_at"],
+            distributed=bool(cfg["redis_url"]),
+        )
+    process.start()
+    reasons = [c.stats.get_value("finish_reason") for c in crawlers]
+    if all(r == "finished" for r in reasons):
+        marker.unlink(missing_ok=True)
+        return 0
+    log.warning("crawl stopped early (%s); run again to resume", reasons)
+    marker.unlink(missing_ok=True)  # a graceful stop leaves a consistent JOBDIR
+    return 1

@@ -1,0 +1,108 @@
+"""Scrapy settings for pcbforge crawls, built from the ``crawl`` params (plain values).
+
+Polite by default: robots.txt obeyed, AutoThrottle on, per-domain concurrency, retries on
+5xx/timeouts with exponential backoff, a redirect limit, a download size cap and no
+requests to private addresses unless the source allows them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PIPELINE = "pcbforge.crawler.pipelines."
+
+ITEM_PIPELINES = {
+    PIPELINE + "LicencePipeline": 100,
+    PIPELINE + "DownloadErrorPipeline": 150,
+    PIPELINE + "ContentTypePipeline": 200,
+    PIPELINE + "MaxBytesPipeline": 300,
+    PIPELINE + "DecodePipeline": 400,
+    PIPELINE + "MinSidePipeline": 500,
+    PIPELINE + "DedupPipeline": 600,
+    PIPELINE + "StorePipeline": 700,
+    PIPELINE + "JournalPipeline": 900,
+}
+
+DOWNLOADER_MIDDLEWARES = {
+    # Before robots.txt (100) and offsite (50): nothing leaves for a private address,
+    # not even the robots.txt request.
+    "pcbforge.crawler.middlewares.PrivateAddressMiddleware": 40,
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "pcbforge.crawler.middlewares.StrictOffsiteMiddleware": 50,
+    "pcbforge.crawler.middlewares.RetryBackoffMiddleware": 560,
+}
+
+EXTENSIONS = {"pcbforge.crawler.extensions.ProgressLog": 500}
+
+#: Settings every crawl shares; the rest comes from params in :func:`build_settings`.
+BASE_SETTINGS: dict[str, Any] = {
+    "BOT_NAME": "pcbforge",
+    "ITEM_PIPELINES": ITEM_PIPELINES,
+    "DOWNLOADER_MIDDLEWARES": DOWNLOADER_MIDDLEWARES,
+    "EXTENSIONS": EXTENSIONS,
+    "TELNETCONSOLE_ENABLED": False,
+    "REMOTE_CONTROL_ENABLED": False,
+    # Every drop is a manifest row with its reason and counted in the progress line.
+    "DEFAULT_DROPITEM_LOG_LEVEL": "DEBUG",
+    "COOKIES_ENABLED": False,
+    "LOG_LEVEL": "INFO",
+    "LOGSTATS_INTERVAL": 0,  # ProgressLog reports instead
+    "AUTOTHROTTLE_START_DELAY": 0.05,
+    "AUTOTHROTTLE_MAX_DELAY": 10.0,
+    "DOWNLOAD_WARNSIZE": 0,
+    "DEPTH_PRIORITY": 0,
+    "SCHEDULER_DISK_QUEUE": "scrapy.squeues.PickleFifoDiskQueue",
+    "SCHEDULER_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
+}
+
+
+def build_settings(crawl: dict[str, Any], *, out: str, journal: str, prior_journals: list[str],
+                   jobdir: str | None = None, redis_url: str | None = None) -> dict[str, Any]:
+    """Scrapy settings for one crawler.
+
+    Args:
+        crawl: the ``crawl`` params as plain values (``CrawlParams.model_dump()``).
+        out: the crawl's output directory (files are stored under it).
+        journal: this worker's journal file.
+        prior_journals: every journal of this crawl (earlier runs, other workers).
+        jobdir: Scrapy JOBDIR (persistent scheduler queue + dupe filter), or None.
+        redis_url: share the queue and dupe filter with other workers through scrapy-redis.
+    """
+    s: dict[str, Any] = dict(BASE_SETTINGS)
+    s.update(
+        {
+            "ROBOTSTXT_OBEY": bool(crawl["obey_robots"]),
+            "AUTOTHROTTLE_ENABLED": bool(crawl["autothrottle"]),
+            "AUTOTHROTTLE_TARGET_CONCURRENCY": float(crawl["concurrency_per_domain"]),
+            "CONCURRENT_REQUESTS": int(crawl["concurrency"]),
+            "CONCURRENT_REQUESTS_PER_DOMAIN": int(crawl["concurrency_per_domain"]),
+            "DOWNLOAD_TIMEOUT": float(crawl["download_timeout"]),
+            "RETRY_ENABLED": int(crawl["retries"]) > 0,
+            "RETRY_TIMES": int(crawl["retries"]),
+            "PCBFORGE_RETRY_BACKOFF": float(crawl.get("retry_backoff", 0.5)),
+            "PCBFORGE_IDLE_CLOSE": float(crawl.get("idle_close", 6.0)),
+            "REDIRECT_MAX_TIMES": int(crawl["max_redirects"]),
+            "DOWNLOAD_MAXSIZE": int(crawl["max_bytes"]),
+            "USER_AGENT": crawl["user_agent"],
+            "PCBFORGE_MAX_PIXELS": int(crawl["max_pixels"]),
+            "PCBFORGE_MIN_SIDE": int(crawl["min_side"]),
+            "PCBFORGE_OUT": out,
+            "PCBFORGE_JOURNAL": journal,
+            "PCBFORGE_PRIOR_JOURNALS": list(prior_journals),
+        }
+    )
+    if jobdir:
+        s["JOBDIR"] = jobdir
+    if redis_url:
+        s.update(
+            {
+                "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+                "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+                "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
+                # Workers finish at different times: none may flush the shared queue; the
+                # coordinator deletes the keys when the whole crawl is done.
+                "SCHEDULER_PERSIST": True,
+                "REDIS_URL": redis_url,
+            }
+        )
+    return s

@@ -1,0 +1,145 @@
+"""DVC stage ``crawl``: harvest images from ``crawl.sources`` into ``crawl.out``.
+
+Writes ``files/<sha[:2]>/<sha256>.<ext>`` (original bytes, content-addressed) and
+``images.parquet`` (every image seen, rejects with their reason; see docs/stages.md).
+A source whose start URL is ``builtin`` crawls the built-in catalog site
+(``catalog.out/site``), served on 127.0.0.1 for the duration of the crawl. The crawl
+itself runs in worker processes (see :mod:`pcbforge.crawler.runner`); killed at any point,
+the next run resumes from ``crawl.jobdir``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import shutil
+from collections import Counter
+from typing import Any
+from urllib.parse import urlsplit
+
+from pcbforge.config import Params
+from pcbforge.crawler.runner import CrawlJob, collect_garbage, rows_frame
+from pcbforge.crawler.server import port_is_free, serve_directory
+from pcbforge.datasets.manifest import write_manifest
+from pcbforge.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
+
+BUILTIN = "builtin"
+#: Stable stand-in for the served site's random origin in manifests (``builtin:/img/...``).
+BUILTIN_ALIAS = "builtin:"
+
+
+def fixed_time(epoch: int | None) -> str | None:
+    """``base.source_date_epoch`` as ISO-8601 UTC, or None (use the real clock)."""
+    if epoch is None:
+        return None
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _allowed_domains(urls: list[str]) -> list[str]:
+    return sorted({h for h in (urlsplit(u).hostname for u in urls) if h})
+
+
+def run(params: Params, **options: Any) -> str:
+    """Crawl every source, write ``images.parquet``; return a one-line summary."""
+    cp = params.crawl
+    out = params.path(cp.out)
+    jobdir = params.path(cp.jobdir)
+    if cp.workers > 1 and not cp.redis_url:
+        raise ConfigError("crawl.workers > 1 needs crawl.redis_url (the workers share a scrapy-redis queue)")
+    names = [s.name for s in cp.sources]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"crawl.sources: source names must be unique, got {names}")
+
+    for src in cp.sources:
+        _check_source(src)
+
+    with contextlib.ExitStack() as stack:
+        sources: list[dict[str, Any]] = []
+        aliases: dict[str, str] = {}
+        for src in cp.sources:
+            urls: list[str] = []
+            for url in src.start_urls:
+                if url != BUILTIN:
+                    urls.append(url)
+                    continue
+                site = params.path(params.catalog.out) / "site"
+                if not (site / "index.html").is_file():
+                    raise InputError(
+                        f"built-in site not found: {site}/index.html "
+                        "(run `pcbforge catalog` or `dvc repro catalog` first)"
+                    )
+                base = stack.enter_context(serve_directory(site, port=_reuse_port(jobdir)))
+                _remember_port(jobdir, base)
+                aliases[base] = BUILTIN_ALIAS
+                urls.append(base + "/index.html")
+            d = src.model_dump(mode="json")
+            d["start_urls"] = urls
+            d["allowed_domains"] = list(src.allowed_domains) or _allowed_domains(urls)
+            sources.append(d)
+
+        job = CrawlJob(
+            out=out,
+            jobdir=jobdir,
+            crawl=cp.model_dump(mode="json"),
+            sources=sources,
+            aliases=aliases,
+            fetched_at=fixed_time(params.base.source_date_epoch),
+            redis_url=cp.redis_url,
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        rows = job.run(workers=cp.workers)
+
+    df = rows_frame(rows)
+    write_manifest(df, out / "images.parquet")
+    removed = collect_garbage(out, {r["path"] for r in rows if r["status"] == "ok"})
+    if removed:
+        log.info("removed %d stored files no row refers to (left by an earlier crawl)", removed)
+    shutil.rmtree(jobdir, ignore_errors=True)
+    counts = Counter(r["status"] for r in rows)
+    reasons = Counter(str(r["error"]).split(":", 1)[0] for r in rows if r["status"] != "ok")
+    why = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
+    return (
+        f"{counts.get('ok', 0)} images stored, {counts.get('rejected', 0)} rejected, {counts.get('error', 0)} errors"
+        + (f" ({why})" if why else "")
+        + f" -> {out / 'images.parquet'}"
+    )
+
+
+def _check_source(src: Any) -> None:
+    """Catch source mistakes before any process starts (what, where, what to do)."""
+    from pcbforge.crawler.spiders.catalog import DEFAULT_SELECTORS
+
+    where = f"crawl.sources[{src.name}]"
+    for url in src.start_urls:
+        if url != BUILTIN and urlsplit(url).scheme not in ("http", "https"):
+            raise ConfigError(f"{where}.start_urls: {url!r} is not an http(s) URL (or the literal 'builtin')")
+    unknown = sorted(set(src.selectors) - set(DEFAULT_SELECTORS))
+    if unknown:
+        raise ConfigError(f"{where}.selectors: unknown keys {unknown}; known: {sorted(DEFAULT_SELECTORS)}")
+    if src.spider == "commons" and not src.class_map:
+        raise ConfigError(
+            f"{where}: the commons spider needs class_map (Commons category -> class), "
+            "e.g. {'Category:Resistors': resistor}"
+        )
+
+
+def _reuse_port(jobdir: Any) -> int:
+    """The built-in site's port of an interrupted run, if still free (its queued requests then stay valid)."""
+    try:
+        port = int(json.loads((jobdir / "port.json").read_text())["port"])
+    except (OSError, ValueError, KeyError):
+        return 0
+    if port_is_free(port):
+        return port
+    # Another port means Scrapy's queued requests point nowhere: resume from the journal alone.
+    shutil.rmtree(jobdir / "scrapy", ignore_errors=True)
+    return 0
+
+
+def _remember_port(jobdir: Any, base: str) -> None:
+    jobdir.mkdir(parents=True, exist_ok=True)
+    (jobdir / "port.json").write_text(json.dumps({"port": urlsplit(base).port}))

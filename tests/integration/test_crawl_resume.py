@@ -1,0 +1,98 @@
+"""Kill the crawl stage with SIGKILL mid-way, run it again: same manifest and files, no re-downloads."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pcbforge.config import load_params
+from pcbforge.crawler.journal import read_rows
+from pcbforge.pipelines import crawl
+from tests.helpers.params import write_params
+from tests.helpers.sites import LoggingSite, make_site
+
+pytestmark = pytest.mark.slow
+
+
+def _overrides(url: str) -> dict:
+    return {
+        "crawl": {
+            "sources": [{"name": "shop", "start_urls": [url + "/index.html"], "allow_private": True}],
+            "autothrottle": False,
+            "concurrency": 4,
+            "concurrency_per_domain": 4,
+        }
+    }
+
+
+def _files(out: Path) -> set[str]:
+    return {p.relative_to(out).as_posix() for p in (out / "files").rglob("*") if p.is_file()}
+
+
+def wait_for_rows(journal_glob: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Wait until the crawl journals hold at least ``n`` rows."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if len(read_rows(journal_glob.parent.glob(journal_glob.name))) >= n:
+            return
+        assert proc.poll() is None, "crawl ended before it could be killed"
+        time.sleep(0.05)
+    raise AssertionError("crawl made no progress")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory):
+    """A slow site on 127.0.0.1 and its uninterrupted crawl (the reference), shared by the tests."""
+    tmp = tmp_path_factory.mktemp("resume")
+    products = make_site(tmp / "site", classes=("resistor", "diode", "relay", "transistor"), per_class=8, per_page=3)
+    with LoggingSite(tmp / "site", delay=0.03) as server:
+        crawl.run(load_params(write_params(tmp / "ref", _overrides(server.url))))
+        yield server, tmp / "ref" / "data" / "raw", products
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_kill_then_resume_equals_uninterrupted(tmp_path: Path, sig: signal.Signals, served) -> None:
+    server, ref, products = served
+    root = tmp_path / "killed"
+    params_path = write_params(root, _overrides(server.url))
+    params = load_params(params_path)
+    mark = len(server.requests)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pcbforge", "crawl", "-p", str(params_path)],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    jobdir = params.path(params.crawl.jobdir)
+    try:
+        wait_for_rows(jobdir / "journal-*.jsonl", 8, proc)
+        if sig == signal.SIGKILL:  # the stage and its worker, no chance to clean up
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:  # Ctrl-C on the worker: Scrapy stops gracefully and keeps its JOBDIR queue
+            os.kill(int((jobdir / "running-main").read_text()), signal.SIGINT)
+        assert proc.wait(timeout=60) != 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert not (root / "data" / "raw" / "images.parquet").exists()
+    done = {r["image_url"] for r in read_rows(jobdir.glob("journal-*.jsonl"))}
+    assert 8 <= len(done) < len(products)
+    second = len(server.requests)
+
+    summary = crawl.run(params)
+    refetched = {p for p in server.requests[second:] if p.startswith("/img/")}
+
+    out = root / "data" / "raw"
+    assert (out / "images.parquet").read_bytes() == (ref / "images.parquet").read_bytes()
+    assert _files(out) == _files(ref) and len(_files(ref)) == len(products)
+    # Images answered before the kill are not downloaded again.
+    assert not {u.replace(server.url, "") for u in done} & refetched
+    assert f"{len(products)} images stored" in summary
+    assert mark < second

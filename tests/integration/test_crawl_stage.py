@@ -1,0 +1,98 @@
+"""The crawl stage on the built-in source: a catalog site served on 127.0.0.1 and crawled by Scrapy."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pcbforge.config import Params
+from pcbforge.crawler.items import MANIFEST_COLUMNS
+from pcbforge.errors import ConfigError, InputError
+from pcbforge.pipelines import crawl
+from tests.helpers.params import tiny_params
+from tests.helpers.sites import make_site
+
+
+def _site(params: Params, **kw) -> list:
+    return make_site(params.path(params.catalog.out) / "site", **kw)
+
+
+def test_builtin_site_crawled_deterministically(params: Params) -> None:
+    products = _site(params, licences=("CC-BY-4.0", "CC-BY-4.0", "CC-BY-NC-4.0"), duplicate_of={"diode-004": "diode-001"})
+    summary = crawl.run(params)
+    out = params.path(params.crawl.out)
+    first = (out / "images.parquet").read_bytes()
+    df = pd.read_parquet(out / "images.parquet")
+
+    assert list(df.columns) == list(MANIFEST_COLUMNS)
+    assert list(df["id"]) == sorted(df["id"])
+    assert len(df) == len(products)  # every image seen is a row
+    assert set(df["image_url"]) == {f"builtin:/img/{p.file}" for p in products}
+    by_url = df.set_index("image_url")
+    nc = [p for p in products if p.licence == "CC-BY-NC-4.0"]
+    for p in products:
+        row = by_url.loc[f"builtin:/img/{p.file}"]
+        assert row["class_label"] == p.slug.replace("-", "_")
+        assert row["page_url"] == f"builtin:/product/{p.pid}.html"
+        assert row["licence"] == p.licence and row["author"] == p.author
+        assert row["fetched_at"] == "2023-11-14T22:13:20Z"  # base.source_date_epoch
+        if p in nc:
+            assert row["status"] == "rejected" and row["error"].startswith("licence:")
+    ok = df[df["status"] == "ok"]
+    assert len(ok) == len(products) - len(nc) - (0 if any(p.pid == "diode-004" for p in nc) else 1)
+    for row in ok.itertuples():
+        assert hashlib.sha256((out / row.path).read_bytes()).hexdigest() == row.id
+        assert row.width == 64 and row.height == 48
+    assert {p.stem for p in (out / "files").rglob("*.*")} == set(ok["id"])
+    assert "images stored" in summary and str(out) in summary
+    assert not params.path(params.crawl.jobdir).exists()  # state removed after a finished crawl
+
+    crawl.run(params)
+    assert (out / "images.parquet").read_bytes() == first
+
+
+def test_class_map_and_sitemap(tmp_path: Path) -> None:
+    params = tiny_params(
+        tmp_path,
+        {
+            "crawl": {
+                "sources": [
+                    {
+                        "name": "builtin",
+                        "start_urls": ["builtin"],
+                        "sitemap": True,
+                        "allow_private": True,
+                        "class_map": {"diode": "smd_diode"},
+                        "licence_allow": [],
+                    }
+                ]
+            }
+        },
+    )
+    products = _site(params, classes=("diode", "relay"), per_class=3, licences=("Proprietary",))
+    crawl.run(params)
+    df = pd.read_parquet(params.path(params.crawl.out) / "images.parquet")
+    assert (df["status"] == "ok").sum() == len(products)  # empty allow-list = allow all
+    assert sorted(df["class_label"].unique()) == ["relay", "smd_diode"]
+
+
+def test_missing_builtin_site_is_a_clear_error(params: Params) -> None:
+    with pytest.raises(InputError, match="pcbforge catalog"):
+        crawl.run(params)
+
+
+@pytest.mark.parametrize(
+    ("source", "match"),
+    [
+        ({"name": "x", "start_urls": ["ftp://example.com/"]}, "not an http"),
+        ({"name": "x", "selectors": {"imgs": "img"}}, "unknown keys"),
+        ({"name": "x", "spider": "commons", "start_urls": ["https://commons.wikimedia.org/w/api.php"]}, "class_map"),
+    ],
+)
+def test_source_mistakes_are_config_errors(tmp_path: Path, source: dict, match: str) -> None:
+    params = tiny_params(tmp_path, {"crawl": {"sources": [source]}})
+    with pytest.raises(ConfigError, match=match):
+        crawl.run(params)
