@@ -62,6 +62,8 @@ class SourceParams(Section):
     class_map: dict[str, str] = Field(default_factory=dict)
     selectors: dict[str, str] = Field(default_factory=dict)
     licence_allow: list[str] = Field(default_factory=list)
+    #: Domains the spider may follow (subdomains included); empty = the hosts of start_urls.
+    allowed_domains: list[str] = Field(default_factory=list)
 
 
 class CrawlParams(Section):
@@ -78,7 +80,17 @@ class CrawlParams(Section):
     max_pixels: int = Field(40_000_000, ge=1)
     min_side: int = Field(32, ge=1)
     user_agent: str = "pcbforge (+https://github.com/pcbforge/pcbforge)"
-    jobdir: Path | None = None
+    #: Resumable crawl state (journals, Scrapy JOBDIR); removed when a crawl finishes.
+    jobdir: Path = Path("data/cache/crawl")
+    #: First retry waits this many seconds, each further one twice as long.
+    retry_backoff: float = Field(0.5, ge=0)
+    #: scrapy-redis server (``redis://host:port/db``) shared by crawl workers; null = one process.
+    redis_url: str | None = None
+    #: Local worker processes sharing the redis queue (needs ``redis_url``).
+    workers: int = Field(1, ge=1)
+    #: A distributed worker stops once the shared queue stayed empty this long (seconds;
+    #: Scrapy checks an idle spider every 5 s).
+    idle_close: float = Field(6.0, ge=0)
 
 
 class DedupParams(Section):
@@ -93,6 +105,10 @@ class DedupParams(Section):
         default_factory=lambda: ["resolution", "licence", "earliest"]
     )
     cache: Path = Path("data/cache/hashes.parquet")
+    #: Also hash the left-right mirrored image, so flipped copies are found.
+    mirror: bool = True
+    #: Max colour-signature distance (0..2+) of a confirmed pair; null disables the colour check.
+    color_threshold: float | None = Field(0.4, ge=0)
 
 
 class QualityParams(Section):
@@ -102,6 +118,10 @@ class QualityParams(Section):
     min_std: float = Field(6.0, ge=0)
     min_blur: float = Field(30.0, ge=0)
     flag_grayscale: bool = True
+    #: Side of the square grayscale that std and blur (variance of Laplacian) are measured on.
+    measure_size: int = Field(128, ge=16, le=1024)
+    #: Mean channel spread (max-min of R,G,B, 0-255) below which an image counts as grayscale.
+    max_gray_chroma: float = Field(2.0, ge=0)
 
 
 class ReviewParams(Section):
@@ -119,6 +139,8 @@ class CropParams(Section):
     #: Directory with images/, labels/ and data.yaml (YOLO); defaults to the built-in catalog boards.
     boards: Path = Path("data/catalog/boards")
     context_scale: float = Field(2.0, ge=1.0)
+    #: Board pixels added around the box's long side in the square crop, as a fraction of it.
+    margin: float = Field(0.1, ge=0.0, le=2.0)
     min_box_px: int = Field(8, ge=1)
     include_web: bool = True
 
@@ -157,6 +179,8 @@ class SimulateParams(Section):
     max_shapes: int = Field(3, ge=1)
     max_shift_px: float = Field(2.0, ge=0)
     max_rotation_deg: float = Field(2.0, ge=0)
+    #: Assembly jitter: extra shift (px, along x and y) of the part on its pads, added to the misalignment.
+    jitter_px: float = Field(0.5, ge=0)
 
 
 class TrainParams(Section):
