@@ -1,0 +1,209 @@
+"""Score a Siamese model on triplets: distances, ROC/PR, per-defect AUC, threshold, plots.
+
+Each triplet gives two pairs: anchor-positive (label 0, "same, good part") and
+anchor-negative (label 1, "defect or wrong part"). The embedding distance is the anomaly
+score, so a higher distance should mean a defect. Pure functions take numpy arrays; the
+plotting functions write PNGs with matplotlib's Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from pcbforge.io import write_bytes
+
+
+@dataclass(frozen=True)
+class Distances:
+    """Anchor-positive and anchor-negative distances with each triplet's negative kind."""
+
+    d_ap: np.ndarray
+    d_an: np.ndarray
+    kinds: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.d_ap)
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, scores): positives (0) then negatives (1)."""
+        y = np.concatenate([np.zeros(len(self.d_ap), np.int64), np.ones(len(self.d_an), np.int64)])
+        return y, np.concatenate([self.d_ap, self.d_an])
+
+
+@torch.no_grad()
+def triplet_distances(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    device: str | torch.device = "cpu",
+    batch_size: int = 64,
+    progress: bool = True,
+) -> Distances:
+    """Embed every triplet of ``dataset`` and return the two Euclidean distances per triplet."""
+    model.eval()
+    d_ap: list[np.ndarray] = []
+    d_an: list[np.ndarray] = []
+    kinds: list[str] = []
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    for anchor, positive, negative, meta in tqdm(loader, desc="evaluate", unit="batch", disable=not progress,
+                                                 leave=False):
+        k = anchor.shape[0]
+        emb = model(torch.cat([anchor, positive, negative]).to(device)).float().cpu()
+        a, p, n = emb[:k], emb[k : 2 * k], emb[2 * k :]
+        d_ap.append(torch.linalg.vector_norm(a - p, dim=1).numpy())
+        d_an.append(torch.linalg.vector_norm(a - n, dim=1).numpy())
+        kinds.extend(meta["negative_kind"])
+    if not kinds:
+        return Distances(np.zeros(0), np.zeros(0), np.zeros(0, dtype=object))
+    return Distances(np.concatenate(d_ap).astype(np.float64), np.concatenate(d_an).astype(np.float64),
+                     np.asarray(kinds, dtype=object))
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else None
+
+
+def pick_threshold(d: Distances) -> float:
+    """The distance threshold that maximises pair accuracy (``distance > t`` = defect).
+
+    Candidates are midpoints between consecutive sorted scores (plus both ends); ties go to
+    the smallest threshold, so the choice is deterministic.
+    """
+    y, s = d.pairs()
+    if len(s) == 0:
+        return 0.0
+    u = np.unique(s)
+    cands = np.concatenate([[u[0] - 1e-6], (u[:-1] + u[1:]) / 2, [u[-1] + 1e-6]])
+    acc = [float(np.mean((s > t) == (y == 1))) for t in cands]
+    return float(cands[int(np.argmax(acc))])
+
+
+def confusion(d: Distances, threshold: float) -> dict[str, int]:
+    """Counts of a ``distance > threshold`` = defect decision: tn, fp, fn, tp."""
+    y, s = d.pairs()
+    pred = s > threshold
+    return {
+        "tn": int(np.sum(~pred & (y == 0))),
+        "fp": int(np.sum(pred & (y == 0))),
+        "fn": int(np.sum(~pred & (y == 1))),
+        "tp": int(np.sum(pred & (y == 1))),
+    }
+
+
+def score(d: Distances, threshold: float, ndigits: int = 6) -> dict[str, Any]:
+    """ROC-AUC, PR-AUC (average precision), per-kind AUC and accuracy at ``threshold``.
+
+    Per-kind AUC compares the anchor-positive and anchor-negative distances of the
+    triplets whose negative is of that kind. An AUC that is undefined (one label only) is
+    ``None``. Floats are rounded to ``ndigits`` so metrics.json bytes are stable.
+    """
+    from sklearn.metrics import average_precision_score
+
+    y, s = d.pairs()
+    r = lambda v: None if v is None else round(float(v), ndigits)  # noqa: E731
+    per_kind: dict[str, float | None] = {}
+    for kind in sorted(set(d.kinds.tolist())):
+        m = d.kinds == kind
+        sub = Distances(d.d_ap[m], d.d_an[m], d.kinds[m])
+        per_kind[str(kind)] = r(_auc(*sub.pairs()))
+    cm = confusion(d, threshold)
+    n_pairs = len(s)
+    return {
+        "roc_auc": r(_auc(y, s)),
+        "pr_auc": r(float(average_precision_score(y, s))) if len(np.unique(y)) == 2 else None,
+        "per_defect_auc": per_kind,
+        "threshold": r(threshold),
+        "accuracy": r((cm["tn"] + cm["tp"]) / n_pairs) if n_pairs else None,
+        "confusion": cm,
+        "triplet_accuracy": r(float(np.mean(d.d_ap < d.d_an))) if len(d) else None,
+        "mean_d_ap": r(float(np.mean(d.d_ap))) if len(d) else None,
+        "mean_d_an": r(float(np.mean(d.d_an))) if len(d) else None,
+        "n": len(d),
+        "n_pairs": n_pairs,
+        "n_per_kind": {str(k): int(np.sum(d.kinds == k)) for k in sorted(set(d.kinds.tolist()))},
+    }
+
+
+def roc_csv(d: Distances, ndigits: int = 6) -> str:
+    """``fpr,tpr`` rows of the ROC curve (for ``dvc plots``)."""
+    from sklearn.metrics import roc_curve
+
+    y, s = d.pairs()
+    lines = ["fpr,tpr"]
+    if len(np.unique(y)) == 2:
+        fpr, tpr, _ = roc_curve(y, s)
+        lines += [f"{f:.{ndigits}f},{t:.{ndigits}f}" for f, t in zip(fpr, tpr, strict=True)]
+    return "\n".join(lines) + "\n"
+
+
+def _figure_png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    # No Software/Date metadata: same numbers, same PNG bytes.
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def write_figures(d: Distances, threshold: float, out_dir: str | os.PathLike[str], title: str = "") -> list[Path]:
+    """Write roc.png, pr.png, distances.png and confusion.png into ``out_dir``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    out = Path(out_dir)
+    y, s = d.pairs()
+    both = len(np.unique(y)) == 2
+    written: list[Path] = []
+
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        written.append(write_bytes(out / name, _figure_png(fig)))
+        plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    if both:
+        fpr, tpr, _ = roc_curve(y, s)
+        ax.plot(fpr, tpr, label=f"model (AUC {_auc(y, s):.3f})")
+    ax.plot([0, 1], [0, 1], "--", color="gray", label="chance")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC {title}".strip())
+    ax.legend(loc="lower right")
+    save(fig, "roc.png")
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    if both:
+        prec, rec, _ = precision_recall_curve(y, s)
+        ax.plot(rec, prec)
+    ax.set(xlabel="recall", ylabel="precision", ylim=(0, 1.05), title=f"Precision-recall {title}".strip())
+    save(fig, "pr.png")
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    bins = np.linspace(0, max(float(s.max()) * 1.05, threshold * 1.1, 1e-3) if len(s) else 2.0, 31)
+    ax.hist(d.d_ap, bins=bins, alpha=0.6, label="anchor-positive")
+    ax.hist(d.d_an, bins=bins, alpha=0.6, label="anchor-negative")
+    ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.3f}")
+    ax.set(xlabel="embedding distance", ylabel="pairs", title=f"Distances {title}".strip())
+    ax.legend()
+    save(fig, "distances.png")
+
+    cm = confusion(d, threshold)
+    mat = np.array([[cm["tn"], cm["fp"]], [cm["fn"], cm["tp"]]])
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(mat, cmap="Blues")
+    for (i, j), v in np.ndenumerate(mat):
+        ax.text(j, i, str(v), ha="center", va="center", color="white" if v > mat.max() / 2 else "black")
+    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["good", "defect"], yticklabels=["good", "defect"],
+           xlabel="predicted", ylabel="true", title=f"Confusion @ {threshold:.3f}")
+    save(fig, "confusion.png")
+    return written
+

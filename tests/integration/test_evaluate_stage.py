@@ -1,0 +1,107 @@
+"""Evaluate stage: metrics, dvc plots CSV, figures, split fallback, on a model trained on the fixture."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from pcbforge.config import Params
+from pcbforge.errors import InputError
+from pcbforge.pipelines import evaluate, train
+from tests.helpers.params import tiny_params
+from tests.helpers.triplet_images import write_triplets
+
+FAST = {"train": {"epochs": 2, "batch_size": 8, "input_size": 32, "backbone": "resnet10t", "embedding_dim": 16,
+                  "threads": 1}}
+FIGURES = {"roc.png", "pr.png", "distances.png", "confusion.png"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Params:
+    """One trained fixture project for the module (training is the expensive part)."""
+    params = tiny_params(tmp_path_factory.mktemp("evaluate"), FAST)
+    write_triplets(params.path(params.triplets.out), per_class=6, size=32)
+    train.run(params, progress=False)
+    return params
+
+
+def _copy_project(trained: Params, dest: Path, class_split: dict[str, str] | None = None) -> Params:
+    """A fresh project with the trained model and (optionally) re-split triplets."""
+    params = tiny_params(dest, FAST)
+    shutil.copytree(trained.path(trained.train.out), params.path(params.train.out))
+    if class_split is None:
+        shutil.copytree(trained.path(trained.triplets.out), params.path(params.triplets.out))
+    else:
+        write_triplets(params.path(params.triplets.out), per_class=6, size=32, class_split=class_split)
+    return params
+
+
+def test_evaluate_writes_metrics_plots_and_figures(trained: Params) -> None:
+    summary = evaluate.run(trained, progress=False)
+    out = trained.path(trained.evaluate.out)
+    assert "ROC-AUC" in summary
+
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["split"] == "test" and m["threshold_split"] == "val" and m["notes"] == []
+    assert m["n"] == 6 and m["n_pairs"] == 12
+    for key in ("roc_auc", "pr_auc", "accuracy", "triplet_accuracy"):
+        assert 0.0 <= m[key] <= 1.0, key
+    # every negative kind of the test split gets its own AUC
+    assert set(m["per_defect_auc"]) == {"other_class", "gray_patch", "rotation", "missing"}
+    assert all(v is None or 0.0 <= v <= 1.0 for v in m["per_defect_auc"].values())
+    assert sum(m["confusion"].values()) == m["n_pairs"]
+    assert m["threshold"] > 0
+    # the fixture's negatives are easy: a trained net must rank them above positives
+    assert m["roc_auc"] > 0.7
+
+    rows = (out / "plots" / "roc.csv").read_text().splitlines()
+    assert rows[0] == "fpr,tpr" and len(rows) >= 3
+    fpr, tpr = zip(*(map(float, r.split(",")) for r in rows[1:]), strict=True)
+    assert fpr[0] == 0.0 and tpr[-1] == 1.0 and list(fpr) == sorted(fpr)
+
+    figs = {p.name for p in (out / "figures").iterdir()}
+    assert figs == FIGURES
+    for name in FIGURES:
+        with Image.open(out / "figures" / name) as im:
+            assert im.format == "PNG" and im.width > 100
+
+    before = (out / "metrics.json").read_bytes(), (out / "figures" / "roc.png").read_bytes()
+    evaluate.run(trained, progress=False)
+    assert (out / "metrics.json").read_bytes() == before[0]
+    assert (out / "figures" / "roc.png").read_bytes() == before[1]
+
+
+def test_empty_test_split_falls_back_to_val_and_says_so(trained: Params, tmp_path: Path) -> None:
+    params = _copy_project(trained, tmp_path, {"resistor": "train", "capacitor": "train", "diode": "train",
+                                               "relay": "val"})
+    evaluate.run(params, progress=False)
+    m = json.loads((params.path(params.evaluate.out) / "metrics.json").read_text())
+    assert m["split"] == "val" and m["requested_split"] == "test"
+    assert any("evaluated on 'val'" in n for n in m["notes"])
+    assert m["n"] == 6 and 0.0 <= m["roc_auc"] <= 1.0
+
+
+def test_without_val_the_threshold_comes_from_the_evaluated_split(trained: Params, tmp_path: Path) -> None:
+    params = _copy_project(trained, tmp_path, {"resistor": "train", "capacitor": "train", "diode": "train",
+                                               "crystal_oscillator": "test"})
+    evaluate.run(params, progress=False)
+    m = json.loads((params.path(params.evaluate.out) / "metrics.json").read_text())
+    assert m["split"] == "test" and m["threshold_split"] == "test"
+    assert any("'val' is empty" in n for n in m["notes"])
+
+
+def test_missing_model_is_an_input_error(tmp_path: Path) -> None:
+    params = tiny_params(tmp_path, FAST)
+    write_triplets(params.path(params.triplets.out), per_class=1, size=16)
+    with pytest.raises(InputError, match="pcbforge train"):
+        evaluate.run(params, progress=False)
+
+
+def test_no_held_out_triplets_is_an_input_error(trained: Params, tmp_path: Path) -> None:
+    params = _copy_project(trained, tmp_path, {"resistor": "train", "capacitor": "train"})
+    with pytest.raises(InputError, match="no usable triplets"):
+        evaluate.run(params, progress=False)
