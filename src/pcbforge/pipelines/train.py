@@ -2,7 +2,7 @@
 
 Reads ``<triplets.out>/triplets.parquet`` (+ images), writes into ``<train.out>``:
 ``model.pt`` (weights + the config to rebuild them, see
-:func:`pcbforge.train.model.load_model`), ``train.json`` (per-epoch loss and seconds,
+:func:`pcbforge.train.model.load_model`), ``train.json`` (per-epoch loss,
 device, triplet count) and ``dvclive/`` (per-epoch metrics for ``dvc exp show`` /
 ``dvc plots``). The directory is swapped in whole at the end.
 """
@@ -70,9 +70,10 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
             "n_triplets": len(frame),
             "n_train_available": n_all,
             "negative_kinds": {str(k): int(v) for k, v in kinds.items()},
-            "epochs": result.epochs,
+            # Wall-clock seconds go to the log, not here: this file is a DVC output and must be
+            # byte-identical for the same inputs and seed.
+            "epochs": [{k: v for k, v in row.items() if k != "seconds"} for row in result.epochs],
             "final_loss": result.epochs[-1]["loss"],
-            "seconds": round(seconds, 3),
             "seed": params.base.seed,
         })
     first, last = result.epochs[0]["loss"], result.epochs[-1]["loss"]
