@@ -1,0 +1,309 @@
+"""Perceptual hashes from ONE reduced-size decode per image, in a process pool, with a sha256 cache.
+
+Decoding dominates the cost of hashing, and JPEG draft decoding changes some hashes by a
+few bits, so every hash that is ever compared comes from the same decode path
+(:func:`decode_reduced`): JPEG is decoded in draft mode (DCT scaling, 1/2..1/8 size), transparency is
+flattened on white, large images are box-reduced, and every configured hash (and the hash of
+the mirrored image, to catch flipped copies) plus a small colour signature is computed from
+that one decoded image.
+
+The cache (:class:`HashCache`) is a Parquet file keyed by ``(sha256, config)`` so a re-run
+only hashes images it has not seen with the same hash settings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import imagehash
+import numpy as np
+import scipy.fftpack  # noqa: F401  (imported here, not on first phash, so forked workers share it)
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image, ImageOps
+from tqdm import tqdm
+
+from pcbforge.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+#: Bump when the decode path or hash definitions change: old cache entries are then ignored.
+HASH_VERSION = 2
+
+#: Hue bins of the colour signature.
+COLOR_BINS = 12
+
+HASH_FUNCS = {
+    "phash": imagehash.phash,
+    "dhash": imagehash.dhash,
+    "ahash": imagehash.average_hash,
+    "whash": imagehash.whash,
+}
+
+
+@dataclass(frozen=True)
+class HashConfig:
+    """What to compute per image. ``mirror`` also hashes the left-right mirrored image."""
+
+    kinds: tuple[str, ...] = ("phash", "dhash")
+    hash_size: int = 8
+    mirror: bool = True
+    color: bool = True
+
+    @property
+    def decode_side(self) -> int:
+        """Smallest side the reduced decode keeps: twice phash's 4x oversampled input."""
+        return max(64, self.hash_size * 8)
+
+    @property
+    def key(self) -> str:
+        """Stable cache key of these settings."""
+        kinds = "+".join(self.kinds)
+        return (f"v{HASH_VERSION}:{kinds}:size{self.hash_size}:side{self.decode_side}:mirror{int(self.mirror)}"
+                f":color{int(self.color)}")
+
+
+def decode_reduced(path: str | os.PathLike[str], min_side: int) -> tuple[Image.Image, tuple[int, int], str]:
+    """Decode an image once, at reduced size, to 8-bit RGB (alpha flattened on white).
+
+    Args:
+        path: Image file.
+        min_side: The decoded image keeps at least this many pixels on its shorter side
+            (unless the original is smaller).
+
+    Returns:
+        ``(rgb_image, (width, height) of the original, format)``.
+
+    Raises:
+        OSError, ValueError, Image.DecompressionBombError: unreadable image.
+    """
+    with Image.open(path) as im:
+        size = im.size
+        fmt = im.format or ""
+        if fmt == "JPEG":
+            # Draft picks the largest DCT scale that keeps both sides >= the request.
+            w, h = size
+            scale = min_side / max(1, min(w, h))
+            im.draft("RGB", (max(1, round(w * scale)), max(1, round(h * scale))))
+        im.load()
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            rgba = im.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            rgb = Image.alpha_composite(white, rgba).convert("RGB")
+        else:
+            rgb = im.convert("RGB")
+    factor = min(rgb.size) // min_side
+    if factor >= 2:
+        rgb = rgb.reduce(factor)
+    return rgb, size, fmt
+
+
+def color_signature(rgb: Image.Image, bins: int = COLOR_BINS) -> list[float]:
+    """Hue histogram weighted by chroma (max-min of R, G, B), per pixel of the image.
+
+    Computed on a 32x32 box-reduced copy. Grayscale hashes cannot tell a blue part from a
+    brown one with the same outline; this can. Achromatic pixels (white background, black
+    bodies, grey watermarks) weigh ~0, and hue does not move under brightness changes, crops
+    or flips. Soft binning avoids jumps at bin edges. Values are rounded so the cache and
+    outputs are byte-stable.
+    """
+    # 32x32 is plenty for a histogram and keeps this cheaper than the decode.
+    rgb = rgb.resize((32, 32), Image.Resampling.BOX)
+    a = np.asarray(rgb, dtype=np.float64)
+    chroma = (a.max(axis=2) - a.min(axis=2)) / 255.0
+    hue = np.asarray(rgb.convert("HSV"), dtype=np.float64)[..., 0] * (bins / 256.0)
+    lo = np.floor(hue)
+    frac = hue - lo
+    lo = lo.astype(np.int64) % bins
+    hi = (lo + 1) % bins
+    hist = np.bincount(lo.ravel(), (chroma * (1 - frac)).ravel(), bins) + np.bincount(
+        hi.ravel(), (chroma * frac).ravel(), bins
+    )
+    return [round(float(x), 6) for x in hist / chroma.size]
+
+
+def hashes_of(rgb: Image.Image, cfg: HashConfig) -> dict[str, Any]:
+    """All configured hashes (hex) of a decoded image, plus ``<kind>_mirror`` when ``cfg.mirror``
+    and the ``color`` signature when ``cfg.color``."""
+    gray = rgb.convert("L")
+    out: dict[str, Any] = {}
+    mirrored = ImageOps.mirror(gray) if cfg.mirror else None
+    for kind in cfg.kinds:
+        fn = HASH_FUNCS[kind]
+        out[kind] = str(fn(gray, hash_size=cfg.hash_size))
+        if mirrored is not None:
+            out[f"{kind}_mirror"] = str(fn(mirrored, hash_size=cfg.hash_size))
+    if cfg.color:
+        out["color"] = color_signature(rgb)
+    return out
+
+
+def hash_file(path: str | os.PathLike[str], cfg: HashConfig) -> dict[str, Any]:
+    """Hash one file. Never raises for a bad image: returns ``error`` instead.
+
+    Returns:
+        ``{"width", "height", "format", "hashes": {kind: hex}, "error": None | str}``.
+    """
+    try:
+        rgb, (w, h), fmt = decode_reduced(path, cfg.decode_side)
+        return {"width": w, "height": h, "format": fmt, "hashes": hashes_of(rgb, cfg), "error": None}
+    except FileNotFoundError:
+        return {"width": None, "height": None, "format": None, "hashes": {}, "error": f"file missing: {path}"}
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        return {"width": None, "height": None, "format": None, "hashes": {}, "error": f"unreadable: {exc}"}
+
+
+def _hash_job(job: tuple[str, str, HashConfig]) -> tuple[str, dict[str, Any]]:
+    sha, path, cfg = job
+    return sha, hash_file(path, cfg)
+
+
+def hash_files(
+    files: Mapping[str, str | os.PathLike[str]],
+    cfg: HashConfig,
+    workers: int = 1,
+    progress: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Hash many files in a process pool.
+
+    Args:
+        files: ``sha256 -> path``; results are keyed the same way, so they do not depend
+            on completion order or worker count.
+        cfg: Hash settings.
+        workers: Processes; 1 hashes inline.
+        progress: Show a tqdm bar on stderr.
+    """
+    jobs = [(sha, str(files[sha]), cfg) for sha in sorted(files)]
+    bar = tqdm(total=len(jobs), desc="hash", unit="img", disable=not progress or not jobs, leave=False)
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        if workers <= 1 or len(jobs) < 2:
+            for job in jobs:
+                sha, res = _hash_job(job)
+                out[sha] = res
+                bar.update()
+        else:
+            chunk = max(1, min(64, len(jobs) // (workers * 8)))
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for sha, res in pool.map(_hash_job, jobs, chunksize=chunk):
+                    out[sha] = res
+                    bar.update()
+    finally:
+        bar.close()
+    return out
+
+
+CACHE_SCHEMA = pa.schema(
+    [
+        ("sha256", pa.string()),
+        ("config", pa.string()),
+        ("width", pa.int64()),
+        ("height", pa.int64()),
+        ("format", pa.string()),
+        ("hashes", pa.string()),
+        ("error", pa.string()),
+    ]
+)
+
+
+class HashCache:
+    """Per-image hashes keyed by ``(sha256, config key)``, stored as one Parquet file.
+
+    Undecodable bytes are cached with their error too (the same bytes stay undecodable until
+    the decoder changes, which bumps ``HASH_VERSION``); a missing file is not cached. Entries
+    for other configs are kept, so switching hash settings back and forth costs nothing.
+
+    Example:
+        >>> cache = HashCache.load("data/cache/hashes.parquet")  # doctest: +SKIP
+        >>> cache.get(sha, cfg.key)                              # doctest: +SKIP
+    """
+
+    def __init__(self, entries: dict[tuple[str, str], dict[str, Any]] | None = None) -> None:
+        self.entries = entries or {}
+        self.dirty = False
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> HashCache:
+        """Read the cache; a missing or unreadable file gives an empty cache (logged)."""
+        p = Path(path)
+        if not p.is_file():
+            return cls()
+        try:
+            table = pq.read_table(p)
+            if table.schema.names != CACHE_SCHEMA.names:
+                raise ValueError(f"unexpected columns {table.schema.names}")
+            rows = table.to_pylist()  # keeps nulls as None (pandas would turn them into NaN)
+        except (OSError, ValueError, pa.ArrowInvalid) as exc:
+            log.warning("hash cache %s unreadable (%s); rebuilding it", p, exc)
+            return cls()
+        entries = {}
+        for r in rows:
+            entries[(r["sha256"], r["config"])] = {
+                "width": r["width"],
+                "height": r["height"],
+                "format": r["format"],
+                "hashes": json.loads(r["hashes"]),
+                "error": r["error"],
+            }
+        return cls(entries)
+
+    def get(self, sha: str, config: str) -> dict[str, Any] | None:
+        """The cached record for ``sha`` under ``config``, or None."""
+        return self.entries.get((sha, config))
+
+    def put(self, sha: str, config: str, record: dict[str, Any]) -> None:
+        """Store a record, unless its file was missing (that says nothing about the bytes)."""
+        if not str(record.get("error") or "").startswith("file missing"):
+            self.entries[(sha, config)] = record
+            self.dirty = True
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write atomically, rows sorted by (config, sha256), so the bytes are deterministic."""
+        rows = [
+            {
+                "sha256": sha,
+                "config": cfg,
+                "width": rec["width"],
+                "height": rec["height"],
+                "format": rec["format"],
+                "hashes": json.dumps(rec["hashes"], sort_keys=True),
+                "error": rec["error"],
+            }
+            for (sha, cfg), rec in sorted(self.entries.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+        ]
+        table = pa.Table.from_pylist(rows, schema=CACHE_SCHEMA)
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+        self.dirty = False
+        return Path(path)
+
+
+def hash_with_cache(
+    files: Mapping[str, str | os.PathLike[str]],
+    cfg: HashConfig,
+    cache: HashCache,
+    workers: int = 1,
+    progress: bool = True,
+) -> tuple[dict[str, dict[str, Any]], int]:
+    """Hash ``sha256 -> path`` files, reusing ``cache``; return ``(records, newly_hashed)``."""
+    out: dict[str, dict[str, Any]] = {}
+    todo: dict[str, str | os.PathLike[str]] = {}
+    for sha, path in files.items():
+        hit = cache.get(sha, cfg.key)
+        if hit is not None:
+            out[sha] = hit
+        else:
+            todo[sha] = path
+    fresh = hash_files(todo, cfg, workers=workers, progress=progress)
+    for sha, rec in fresh.items():
+        cache.put(sha, cfg.key, rec)
+        out[sha] = rec
+    return out, len(todo)
+

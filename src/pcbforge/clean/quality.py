@@ -1,0 +1,147 @@
+"""Image quality measurements and flags: unreadable, too small, blank, blurry, odd aspect, grayscale.
+
+Every flag comes with the value it was decided on (``width``/``height``, ``aspect``, ``std``,
+``blur``, ``chroma``), so a reviewer can see how far past the threshold an image is. Blur is
+the variance of the Laplacian measured on a fixed-size grayscale, so it does not depend on
+the original resolution; the decode reuses JPEG draft mode (decoding dominates the cost).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+#: Flag names in the order they are listed in ``flags``.
+FLAGS = ("unreadable", "too_small", "blank", "blurry", "aspect", "grayscale")
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """Thresholds (the stage fills them from params.quality)."""
+
+    min_side: int = 48
+    max_aspect: float = 4.0
+    min_std: float = 6.0
+    min_blur: float = 30.0
+    flag_grayscale: bool = True
+    #: Side of the square grayscale the blur and std are measured on.
+    measure_size: int = 128
+    #: Mean per-pixel channel spread (max-min of R, G, B) below which an image counts as grayscale.
+    max_gray_chroma: float = 2.0
+
+
+def measure_array(rgb: np.ndarray) -> dict[str, float]:
+    """Measurements of an ``(H, W, 3)`` uint8 image already resized to the measuring size.
+
+    Returns:
+        ``std`` (grayscale standard deviation), ``blur`` (variance of the Laplacian) and
+        ``chroma`` (mean of max-min over the colour channels).
+
+    Example:
+        >>> m = measure_array(np.full((8, 8, 3), 200, np.uint8))
+        >>> (m["std"], m["blur"], m["chroma"])
+        (0.0, 0.0, 0.0)
+    """
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    lap = cv2.Laplacian(gray, cv2.CV_64F, ksize=1, borderType=cv2.BORDER_REFLECT)
+    spread = rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2).astype(np.int16)
+    return {
+        "std": round(float(gray.std()), 4),
+        "blur": round(float(lap.var()), 4),
+        "chroma": round(float(spread.mean()), 4),
+    }
+
+
+def load_measure_rgb(path: str | os.PathLike[str], size: int) -> tuple[np.ndarray, tuple[int, int], str]:
+    """Decode (JPEG draft when it can) and resize to ``size x size`` RGB; flatten alpha on white.
+
+    Returns:
+        ``(rgb array, (width, height) of the original, PIL mode of the original)``.
+    """
+    with Image.open(path) as im:
+        orig = im.size
+        mode = im.mode
+        if im.format == "JPEG":
+            im.draft("RGB", (size, size))
+        im.load()
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            rgba = im.convert("RGBA")
+            rgb = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+        else:
+            rgb = im.convert("RGB")
+    rgb = rgb.resize((size, size), Image.Resampling.BOX if min(rgb.size) >= size else Image.Resampling.BILINEAR)
+    return np.asarray(rgb), orig, mode
+
+
+def assess(path: str | os.PathLike[str], s: QualitySettings) -> dict[str, Any]:
+    """Measure one image file and list its flags. Never raises for a bad image.
+
+    Returns:
+        ``width, height, aspect, std, blur, chroma, grayscale, flags`` (comma-separated,
+        empty when clean) and ``error`` (None, or why it is unreadable).
+    """
+    rec: dict[str, Any] = {k: None for k in ("width", "height", "aspect", "std", "blur", "chroma", "grayscale")}
+    try:
+        rgb, (w, h), mode = load_measure_rgb(path, s.measure_size)
+    except FileNotFoundError:
+        return {**rec, "flags": "unreadable", "error": f"file missing: {path}"}
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        return {**rec, "flags": "unreadable", "error": f"unreadable: {exc}"}
+    m = measure_array(rgb)
+    aspect = round(max(w, h) / max(1, min(w, h)), 4)
+    gray_mode = mode in ("1", "L", "LA", "I", "I;16", "F")
+    grayscale = gray_mode or m["chroma"] < s.max_gray_chroma
+    flags = []
+    if min(w, h) < s.min_side:
+        flags.append("too_small")
+    if m["std"] < s.min_std:
+        flags.append("blank")
+    # A blank image is trivially "blurry" too; one reason is enough.
+    elif m["blur"] < s.min_blur:
+        flags.append("blurry")
+    if aspect > s.max_aspect:
+        flags.append("aspect")
+    if s.flag_grayscale and grayscale:
+        flags.append("grayscale")
+    return {"width": w, "height": h, "aspect": aspect, **m, "grayscale": bool(grayscale),
+            "flags": ",".join(flags), "error": None}
+
+
+def _job(job: tuple[str, str, QualitySettings]) -> tuple[str, dict[str, Any]]:
+    key, path, s = job
+    return key, assess(path, s)
+
+
+def assess_files(
+    files: Mapping[str, str | os.PathLike[str]],
+    s: QualitySettings,
+    workers: int = 1,
+    progress: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """:func:`assess` each ``id -> path`` in a process pool; results keyed by id (order-free)."""
+    jobs = [(k, str(files[k]), s) for k in sorted(files)]
+    out: dict[str, dict[str, Any]] = {}
+    bar = tqdm(total=len(jobs), desc="quality", unit="img", disable=not progress or not jobs, leave=False)
+    try:
+        if workers <= 1 or len(jobs) < 2:
+            for job in jobs:
+                k, rec = _job(job)
+                out[k] = rec
+                bar.update()
+        else:
+            chunk = max(1, min(64, len(jobs) // (workers * 8)))
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for k, rec in pool.map(_job, jobs, chunksize=chunk):
+                    out[k] = rec
+                    bar.update()
+    finally:
+        bar.close()
+    return out

@@ -1,0 +1,115 @@
+"""DVC stage ``dedup``: hash crawled images (cached by sha256) and mark exact and near duplicates.
+
+Reads ``<crawl.out>/images.parquet`` and writes ``<dedup.out>/dedup.parquet`` with one row per
+crawl row: kept images are ``ok``; dropped duplicates are ``rejected`` with the image they
+duplicate and the distances; unreadable files are ``error``; crawl rejects stay, marked as such.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from pcbforge.clean.dedup import DedupSettings, find_duplicates
+from pcbforge.clean.hashing import HashCache, HashConfig, hash_with_cache
+from pcbforge.config import Params
+from pcbforge.datasets.manifest import read_manifest, write_manifest
+from pcbforge.errors import ConfigError, InputError
+from pcbforge.io import staged_dir
+from pcbforge.rng import workers as resolve_workers
+from pcbforge.vocab import Status
+
+log = logging.getLogger(__name__)
+
+NEEDED = ("id", "sha256", "path", "status")
+OPTIONAL = ("width", "height", "licence", "fetched_at", "error")
+
+
+def _columns(kinds: list[str]) -> list[str]:
+    return ["id", "sha256", *kinds, "cluster", "keep", "dup_of", "dup_kind", "distance", "confirm_distance",
+            "color_distance", "mirrored", "width", "height", "status", "error"]
+
+
+def run(params: Params, **options: object) -> str:
+    """Run the stage; return a one-line summary."""
+    p = params.dedup
+    kinds = list(dict.fromkeys(p.hashes))
+    if len(kinds) < 2:
+        raise ConfigError(
+            f"dedup.hashes needs two hash kinds (primary, then confirm), got {p.hashes}: e.g. [phash, dhash]"
+        )
+    crawl_dir = params.path(params.crawl.out)
+    manifest = crawl_dir / "images.parquet"
+    df = read_manifest(manifest, stage="crawl")
+    missing = [c for c in NEEDED if c not in df.columns]
+    if missing:
+        raise InputError(f"{manifest} lacks columns {missing} (is it a crawl manifest? re-run `pcbforge crawl`)")
+    for c in OPTIONAL:
+        if c not in df.columns:
+            df[c] = None
+    n_workers = resolve_workers(params.base.workers)
+    cfg = HashConfig(kinds=tuple(kinds), hash_size=p.hash_size, mirror=p.mirror, color=p.color_threshold is not None)
+
+    ok = df[df["status"] == Status.OK.value]
+    files = {sha: crawl_dir / str(path) for sha, path in zip(ok["sha256"], ok["path"]) if isinstance(path, str)}
+    cache_path = params.path(p.cache)
+    cache = HashCache.load(cache_path)
+    records, fresh = hash_with_cache(files, cfg, cache, workers=n_workers)
+    if cache.dirty:
+        cache.save(cache_path)
+    log.info("hashed %d new images, %d from cache %s", fresh, len(files) - fresh, cache_path)
+
+    rows: list[dict] = []
+    good: list[dict] = []
+    for r in df.to_dict("records"):
+        base = {"id": r["id"], "sha256": r["sha256"], "width": r["width"], "height": r["height"]}
+        if r["status"] != Status.OK.value:
+            rows.append({**base, "keep": False, "status": r["status"],
+                         "error": f"crawl: {r['error'] or r['status']}"})
+            continue
+        rec = records.get(r["sha256"]) if isinstance(r["path"], str) else None
+        if rec is None or rec["error"] is not None:
+            reason = rec["error"] if rec is not None else "crawl row has no file path"
+            log.info("skipped %s: %s", r["id"], reason)
+            rows.append({**base, "keep": False, "status": Status.ERROR.value, "error": reason})
+            continue
+        w = r["width"] if pd.notna(r["width"]) else rec["width"]
+        h = r["height"] if pd.notna(r["height"]) else rec["height"]
+        good.append({**r, "width": w, "height": h, **rec["hashes"]})
+
+    settings = DedupSettings(primary=kinds[0], confirm=kinds[1], threshold=p.threshold,
+                             confirm_threshold=p.confirm_threshold, keep_policy=tuple(p.keep_policy),
+                             mirror=p.mirror, color_threshold=p.color_threshold, workers=n_workers)
+    gdf = pd.DataFrame(good)
+    decisions = find_duplicates(gdf, settings).set_index("id")
+    for r in good:
+        d = decisions.loc[r["id"]]
+        row = {"id": r["id"], "sha256": r["sha256"], "width": r["width"], "height": r["height"],
+               **{k: r[k] for k in kinds}, **{c: d[c] for c in decisions.columns}}
+        if d["keep"]:
+            row.update(status=Status.OK.value, error=None)
+        elif d["dup_kind"] == "exact":
+            row.update(status=Status.REJECTED.value, error=f"exact duplicate of {d['dup_of']}")
+        else:
+            flip = " (mirrored)" if d["mirrored"] else ""
+            row.update(status=Status.REJECTED.value,
+                       error=f"near duplicate of {d['dup_of']}{flip}: {kinds[0]} {d['distance']} <= {p.threshold}, "
+                       f"{kinds[1]} {d['confirm_distance']} <= {p.confirm_threshold}"
+                       + (f", colour {d['color_distance']:.3f}" if p.color_threshold is not None else ""))
+        rows.append(row)
+
+    out_df = pd.DataFrame(rows, columns=_columns(kinds))
+    for c in ("distance", "confirm_distance", "width", "height"):
+        out_df[c] = pd.to_numeric(out_df[c]).astype("Int64")
+    out_df["keep"] = out_df["keep"].astype(bool)
+    out_df["mirrored"] = out_df["mirrored"].astype("boolean")
+    out = params.path(p.out)
+    with staged_dir(out) as tmp:
+        write_manifest(out_df, tmp / "dedup.parquet")
+    kept = int(out_df["keep"].sum())
+    exact = int((out_df["dup_kind"] == "exact").sum())
+    near = int((out_df["dup_kind"] == "near").sum())
+    errors = int((out_df["status"] == Status.ERROR.value).sum())
+    return (f"{len(out_df)} images: {kept} kept, {exact} exact + {near} near duplicates, {errors} unreadable "
+            f"({fresh} newly hashed) -> {out / 'dedup.parquet'}")

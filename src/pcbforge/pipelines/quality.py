@@ -1,0 +1,73 @@
+"""DVC stage ``quality``: measure every crawled image and flag junk, with the measured values.
+
+Reads ``<crawl.out>/images.parquet`` and writes ``<quality.out>/quality.parquet``. Flagged images
+stay ``ok`` (the review stage decides which flags drop an image, ``review.drop_quality_flags``);
+unreadable files are ``error``; crawl rejects stay, marked as such.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from pcbforge.clean.quality import QualitySettings, assess_files
+from pcbforge.config import Params
+from pcbforge.datasets.manifest import read_manifest, write_manifest
+from pcbforge.errors import InputError
+from pcbforge.io import staged_dir
+from pcbforge.rng import workers as resolve_workers
+from pcbforge.vocab import Status
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["id", "width", "height", "aspect", "std", "blur", "chroma", "grayscale", "flags", "status", "error"]
+
+
+def run(params: Params, **options: object) -> str:
+    """Run the stage; return a one-line summary."""
+    q = params.quality
+    crawl_dir = params.path(params.crawl.out)
+    manifest = crawl_dir / "images.parquet"
+    df = read_manifest(manifest, stage="crawl")
+    missing = [c for c in ("id", "path", "status") if c not in df.columns]
+    if missing:
+        raise InputError(f"{manifest} lacks columns {missing} (is it a crawl manifest? re-run `pcbforge crawl`)")
+    settings = QualitySettings(min_side=q.min_side, max_aspect=q.max_aspect, min_std=q.min_std,
+                               min_blur=q.min_blur, flag_grayscale=q.flag_grayscale,
+                               measure_size=q.measure_size, max_gray_chroma=q.max_gray_chroma)
+    ok = df[(df["status"] == Status.OK.value) & df["path"].notna()]
+    files = {i: crawl_dir / str(path) for i, path in zip(ok["id"], ok["path"])}
+    results = assess_files(files, settings, workers=resolve_workers(params.base.workers))
+    rows = []
+    for r in df.to_dict("records"):
+        if r["id"] in results:
+            rec = results[r["id"]]
+            if rec["error"] is not None:
+                log.info("skipped %s: %s", r["id"], rec["error"])
+                rows.append({"id": r["id"], **rec, "status": Status.ERROR.value})
+            else:
+                rows.append({"id": r["id"], **rec, "status": Status.OK.value})
+        else:
+            reason = r.get("error") or r["status"]
+            if r["status"] == Status.OK.value:
+                rows.append({"id": r["id"], "flags": "unreadable", "status": Status.ERROR.value,
+                             "error": "crawl row has no file path"})
+            else:
+                rows.append({"id": r["id"], "flags": "", "status": r["status"], "error": f"crawl: {reason}"})
+    out_df = pd.DataFrame(rows, columns=COLUMNS)
+    for c in ("width", "height"):
+        out_df[c] = pd.to_numeric(out_df[c]).astype("Int64")
+    for c in ("aspect", "std", "blur", "chroma"):
+        out_df[c] = pd.to_numeric(out_df[c]).astype("float64")
+    out_df["grayscale"] = out_df["grayscale"].astype("boolean")
+    out = params.path(q.out)
+    with staged_dir(out) as tmp:
+        write_manifest(out_df, tmp / "quality.parquet")
+    flagged = int((out_df["flags"].fillna("") != "").sum())
+    counts = {}
+    for f in out_df["flags"].fillna(""):
+        for name in filter(None, f.split(",")):
+            counts[name] = counts.get(name, 0) + 1
+    detail = ", ".join(f"{k} {counts[k]}" for k in sorted(counts)) or "none"
+    return f"{len(out_df)} images, {flagged} flagged ({detail}) -> {out / 'quality.parquet'}"

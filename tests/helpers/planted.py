@@ -1,0 +1,184 @@
+"""Generated component photos with planted copies, for measuring dedup recall and precision.
+
+Each *family* is one original product photo plus copies a web crawl really meets (resized,
+re-encoded at JPEG q30, cropped a few percent, brighter, watermarked, mirrored); copies of one
+family are true duplicate pairs. *Look-alikes* are different parts drawn from the same body
+(other marking text, other colour band, other body colour): they must NOT be paired with the
+original. All photos share a white background, the trap that makes naive grouping chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
+
+from pcbforge.rng import make_rng
+from tests.helpers.crawl_fixture import FakeImage
+
+COPY_KINDS = ("resize", "jpeg30", "crop", "bright", "watermark", "flip")
+LOOKALIKE_KINDS = ("marking", "band", "colour")
+
+PALETTE = [(30, 30, 30), (150, 80, 20), (20, 60, 160), (200, 160, 40), (180, 30, 30), (40, 130, 60),
+           (90, 90, 90), (230, 120, 20), (120, 40, 140)]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Drawing parameters of one part photo (look-alikes change one field)."""
+
+    shape: str
+    box: tuple[int, int, int, int]
+    body: tuple[int, int, int]
+    bands: tuple[tuple[int, int, int], ...]
+    marking: str
+    leads: int
+    lead_side: str
+
+
+def random_spec(rng: np.random.Generator, size: int) -> Spec:
+    """A random part: body shape, size, place, colours, bands, marking and leads."""
+    shape = str(rng.choice(["rect", "ellipse", "cyl", "round"]))
+    w = int(rng.integers(size * 0.3, size * 0.75))
+    h = int(rng.integers(size * 0.2, size * 0.6))
+    x = int(rng.integers(size * 0.05, size - w - size * 0.05))
+    y = int(rng.integers(size * 0.1, size - h - size * 0.1))
+    body = PALETTE[int(rng.integers(len(PALETTE)))]
+    bands = tuple(PALETTE[int(k)] for k in rng.integers(len(PALETTE), size=int(rng.integers(0, 4))))
+    letters = "ABCDEFGHKLMNPRSTUVXYZ0123456789"
+    marking = "".join(letters[int(k)] for k in rng.integers(len(letters), size=int(rng.integers(3, 7))))
+    return Spec(shape, (x, y, x + w, y + h), body, bands, marking, int(rng.integers(2, 5)),
+                str(rng.choice(["bottom", "sides", "top"])))
+
+
+def draw(spec: Spec, size: int = 256) -> Image.Image:
+    """Render a part photo on a white background."""
+    im = Image.new("RGB", (size, size), (250, 250, 250))
+    d = ImageDraw.Draw(im)
+    x0, y0, x1, y1 = spec.box
+    for k in range(spec.leads):
+        if spec.lead_side == "bottom":
+            lx = x0 + (k + 1) * (x1 - x0) // (spec.leads + 1)
+            d.line([(lx, y1), (lx, min(size - 2, y1 + size // 5))], fill=(160, 160, 160), width=3)
+        elif spec.lead_side == "top":
+            lx = x0 + (k + 1) * (x1 - x0) // (spec.leads + 1)
+            d.line([(lx, y0), (lx, max(1, y0 - size // 6))], fill=(160, 160, 160), width=3)
+        else:
+            ly = y0 + (k + 1) * (y1 - y0) // (spec.leads + 1)
+            d.line([(max(1, x0 - size // 8), ly), (x0, ly)], fill=(160, 160, 160), width=3)
+            d.line([(x1, ly), (min(size - 2, x1 + size // 8), ly)], fill=(160, 160, 160), width=3)
+    if spec.shape == "ellipse":
+        d.ellipse(spec.box, fill=spec.body, outline=(20, 20, 20))
+    elif spec.shape == "round":
+        d.rounded_rectangle(spec.box, radius=min(x1 - x0, y1 - y0) // 3, fill=spec.body, outline=(20, 20, 20))
+    else:
+        d.rectangle(spec.box, fill=spec.body, outline=(20, 20, 20))
+    if spec.shape == "cyl":
+        # A highlight stripe gives the body some shading, like a cylinder under a lamp.
+        d.rectangle((x0, y0 + (y1 - y0) // 5, x1, y0 + (y1 - y0) // 3), fill=tuple(min(255, c + 60) for c in spec.body))
+    bw = max(3, (x1 - x0) // 14)
+    for n, colour in enumerate(spec.bands):
+        bx = x0 + (n + 1) * (x1 - x0) // (len(spec.bands) + 2)
+        d.rectangle((bx, y0 + 1, bx + bw, y1 - 1), fill=colour)
+    font = ImageFont.load_default(size=max(10, (y1 - y0) // 4))
+    ink = (240, 240, 240) if sum(spec.body) < 360 else (10, 10, 10)
+    d.text(((x0 + x1) // 2, (y0 + y1) // 2), spec.marking, fill=ink, font=font, anchor="mm")
+    return im
+
+
+def copy_of(im: Image.Image, kind: str) -> tuple[Image.Image, str, int]:
+    """A planted copy: ``(image, format, jpeg quality)``."""
+    w, h = im.size
+    if kind == "resize":
+        return im.resize((w * 5 // 8, h * 5 // 8), Image.Resampling.LANCZOS), "JPEG", 85
+    if kind == "jpeg30":
+        return im, "JPEG", 30
+    if kind == "crop":
+        m = round(0.04 * w)
+        return im.crop((m, m, w - m, h - m)), "PNG", 0
+    if kind == "bright":
+        return ImageEnhance.Brightness(im).enhance(1.25), "JPEG", 80
+    if kind == "watermark":
+        out = im.copy().convert("RGBA")
+        layer = Image.new("RGBA", out.size, (0, 0, 0, 0))
+        d = ImageDraw.Draw(layer)
+        font = ImageFont.load_default(size=w // 9)
+        d.text((w // 2, h * 4 // 5), "© partshop", fill=(120, 120, 120, 110), font=font, anchor="mm")
+        d.text((w // 2, h // 7), "partshop.example", fill=(120, 120, 120, 90), font=font, anchor="mm")
+        return Image.alpha_composite(out, layer).convert("RGB"), "JPEG", 85
+    if kind == "flip":
+        return ImageOps.mirror(im), "PNG", 0
+    raise ValueError(kind)
+
+
+def lookalike(spec: Spec, kind: str, rng: np.random.Generator) -> Spec:
+    """A different part that shares the body of ``spec``."""
+    if kind == "marking":
+        letters = "ABCDEFGHKLMNPRSTUVXYZ0123456789"
+        new = spec.marking
+        while new == spec.marking:
+            new = "".join(letters[int(k)] for k in rng.integers(len(letters), size=len(spec.marking)))
+        return Spec(spec.shape, spec.box, spec.body, spec.bands, new, spec.leads, spec.lead_side)
+    if kind == "band":
+        bands = spec.bands or (PALETTE[0],)
+        n = int(rng.integers(len(bands)))
+        other = [c for c in PALETTE if c != bands[n]]
+        new_bands = bands[:n] + (other[int(rng.integers(len(other)))],) + bands[n + 1 :]
+        return Spec(spec.shape, spec.box, spec.body, new_bands, spec.marking, spec.leads, spec.lead_side)
+    if kind == "colour":
+        other = [c for c in PALETTE if c != spec.body]
+        return Spec(spec.shape, spec.box, other[int(rng.integers(len(other)))], spec.bands, spec.marking,
+                    spec.leads, spec.lead_side)
+    raise ValueError(kind)
+
+
+def planted_set(
+    families: int, seed: int = 0, size: int = 256, copies: tuple[str, ...] = COPY_KINDS,
+    lookalikes: tuple[str, ...] = LOOKALIKE_KINDS,
+) -> tuple[list[FakeImage], dict[str, str]]:
+    """Originals, planted copies and look-alikes as crawl fixture images.
+
+    Returns:
+        ``(images, family)``: ``family[name]`` is the family of each image; two images are a
+        true duplicate pair iff their families are equal. Look-alikes get their own family.
+    """
+    images: list[FakeImage] = []
+    family: dict[str, str] = {}
+    for f in range(families):
+        rng = make_rng(seed, "planted", f)
+        spec = random_spec(rng, size)
+        original = draw(spec, size)
+        fam = f"f{f:04d}"
+        images.append(FakeImage(name=f"{fam}-orig", image=original, fmt="PNG",
+                                fetched_at=f"2024-01-01T00:{f % 60:02d}:00Z"))
+        family[f"{fam}-orig"] = fam
+        for kind in copies:
+            im, fmt, q = copy_of(original, kind)
+            name = f"{fam}-{kind}"
+            images.append(FakeImage(name=name, image=im, fmt=fmt, quality=q or 90, licence="CC-BY-SA-4.0",
+                                    fetched_at="2024-02-01T00:00:00Z"))
+            family[name] = fam
+        for kind in lookalikes:
+            name = f"{fam}-alt-{kind}"
+            images.append(FakeImage(name=name, image=draw(lookalike(spec, kind, rng), size), fmt="PNG"))
+            family[name] = name
+    return images, family
+
+
+def pair_scores(clusters: dict[str, str], family: dict[str, str]) -> dict[str, float]:
+    """Pair recall and precision of a clustering (``name -> cluster``) against ``family``."""
+    def pairs(groups: dict[str, str]) -> set[tuple[str, str]]:
+        by: dict[str, list[str]] = {}
+        for name in sorted(groups):
+            by.setdefault(groups[name], []).append(name)
+        return {(a, b) for members in by.values() for k, a in enumerate(members) for b in members[k + 1 :]}
+
+    truth, pred = pairs(family), pairs(clusters)
+    hit = len(truth & pred)
+    return {
+        "truth_pairs": len(truth),
+        "predicted_pairs": len(pred),
+        "recall": hit / len(truth) if truth else 1.0,
+        "precision": hit / len(pred) if pred else 1.0,
+    }
