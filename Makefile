@@ -10,6 +10,8 @@ STAMP := $(VENV)/.pcbforge-installed
 SYSTEM_PACKAGES ?= git redis-server chromium chromium-driver
 export FIFTYONE_DO_NOT_TRACK := true
 export PYTHONHASHSEED := 0
+# dvc runs each stage's `pcbforge ...` command in a shell: it must find the venv's scripts.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup system-deps demo test bench clean
 
