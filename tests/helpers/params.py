@@ -26,7 +26,7 @@ TINY: dict[str, Any] = {
     "crawl": {"concurrency": 8, "download_timeout": 10},
     "triplets": {"per_component": 1},
     "simulate": {"pairs": 8},
-    "train": {"epochs": 1, "batch_size": 8, "input_size": 32, "backbone": "resnet10t", "embedding_dim": 16},
+    "train": {"epochs": 1, "batch_size": 8, "input_size": 32, "backbone": "resnet10t", "pretrained": "none", "embedding_dim": 16},
     "export": {"shard_size": 16},
 }
 
