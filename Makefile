@@ -14,6 +14,9 @@ export PYTHONHASHSEED := 0
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup system-deps demo test bench clean
+# Peers the benchmarks measure against, kept out of pcbforge's own environment.
+PEERS ?= .venv-peers
+PEER_PACKAGES ?= imagededup==0.3.3.post2 torch==2.14.1 torchvision==0.29.1
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +42,14 @@ demo: setup system-deps
 test: setup system-deps
 	$(BIN)/python -m pytest -q
 
-bench: setup system-deps
-	$(BIN)/python -m benchmarks
+$(PEERS)/.installed:
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install --quiet $(PEER_PACKAGES)
+	touch $@
+
+bench: setup system-deps $(PEERS)/.installed
+	$(BIN)/python benchmarks/bench_dedup.py --imagededup-python $(PEERS)/bin/python
+	$(BIN)/python benchmarks/bench_crawl.py
 
 clean:
-	rm -rf data models reports dvclive .fiftyone
+	rm -rf data models reports dvclive .fiftyone artifacts
