@@ -25,6 +25,7 @@ MANIFESTS = (
     ("split", "split.parquet"),
     ("triplets", "triplets.parquet"),
     ("simulate", "pairs.parquet"),
+    ("export", "export.parquet"),
 )
 
 
@@ -54,8 +55,6 @@ def summary_lines(params: Params) -> list[str]:
         lines.append(f"{'evaluate':<9} {metrics_path.relative_to(params.root)}: {shown}")
     else:
         lines.append(f"{'evaluate':<9} {metrics_path.relative_to(params.root)}: (missing)")
-    export = params.path(params.export.out)
-    lines.append(f"{'export':<9} {export.relative_to(params.root)}/: {', '.join(params.export.formats)}")
     return lines
 
 
