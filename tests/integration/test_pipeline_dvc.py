@@ -64,6 +64,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sh("git", "init", "-q", "-b", "main", cwd=root)
     sh("dvc", "init", "-q", cwd=root)
     sh("dvc", "config", "core.analytics", "false", cwd=root)
+    sh("git", "add", "-A", cwd=root)
+    sh("git", "commit", "-qm", "pipeline", cwd=root)
     sh("dvc", "repro", cwd=root)
     return root
 

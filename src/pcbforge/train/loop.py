@@ -126,7 +126,15 @@ def _open_live(live_dir: Path | None) -> Any:
 
     # save_dvc_exp=False: never commit an experiment ref; dvcyaml=None: the stage's dvc.yaml
     # already tracks train.out, a second dvc.yaml inside it would only confuse DVC.
-    return Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None)
+    try:
+        return Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None)
+    except Exception as exc:  # noqa: BLE001 - scmrepo's SCMError escapes dvclive's own handler
+        # dvclive asks git for HEAD even with save_dvc_exp=False and fails in a repository
+        # with no commits yet (treeverse/dvclive#522); training must not depend on that.
+        if type(exc).__name__ != "SCMError":
+            raise
+        log.warning("dvclive disabled (%s): commit once (`git commit`) to get per-epoch dvclive logs", exc)
+        return None
 
 
 def train_siamese(
