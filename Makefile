@@ -6,14 +6,16 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.pcbforge-installed
-# Debian packages the tests start for real (redis for distributed crawling, Chromium for the App test).
-SYSTEM_PACKAGES ?= git redis-server chromium chromium-driver
+# Debian packages: the demo needs git; the tests also start redis (distributed crawl) and
+# Chromium (the FiftyOne App browser test) for real.
+DEMO_PACKAGES ?= git
+TEST_PACKAGES ?= git redis-server chromium chromium-driver
 export FIFTYONE_DO_NOT_TRACK := true
 export PYTHONHASHSEED := 0
 # dvc runs each stage's `pcbforge ...` command in a shell: it must find the venv's scripts.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup system-deps demo test bench clean
+.PHONY: setup demo test bench clean
 # Peers the benchmarks measure against, kept out of pcbforge's own environment.
 PEERS ?= .venv-peers
 PEER_PACKAGES ?= imagededup==0.3.3.post2 torch==2.14.1 torchvision==0.29.1
@@ -26,20 +28,14 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP)
 
-system-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:$$missing"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
-
-demo: setup system-deps
+demo: setup
+	scripts/apt-ensure $(DEMO_PACKAGES)
 	@[ -d .git ] || git init -q
 	$(BIN)/dvc repro
 	@$(BIN)/python -m pcbforge.report
 
-test: setup system-deps
+test: setup
+	scripts/apt-ensure $(TEST_PACKAGES)
 	$(BIN)/python -m pytest -q
 
 $(PEERS)/.installed:
@@ -47,7 +43,7 @@ $(PEERS)/.installed:
 	$(PEERS)/bin/pip install --quiet $(PEER_PACKAGES)
 	touch $@
 
-bench: setup system-deps $(PEERS)/.installed
+bench: setup $(PEERS)/.installed
 	$(BIN)/python benchmarks/bench_dedup.py --imagededup-python $(PEERS)/bin/python
 	$(BIN)/python benchmarks/bench_crawl.py
 
