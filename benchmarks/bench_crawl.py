@@ -1,30 +1,43 @@
 """Benchmark: images stored per second by the Scrapy crawl vs a plain concurrent downloader.
 
-Builds a loopback catalog site of N images (default 2,000; tests/helpers/sites.py, same
-HTML contract as the built-in catalog), serves it from a separate process on 127.0.0.1,
-and in the same run measures
+Builds a loopback catalog site of N images (default 2,000 noise photos of 64x48 in
+jpg/png/webp; tests/helpers/sites.py, the built-in catalog's HTML contract), serves it
+from ONE separate server process on 127.0.0.1 that every contender uses, and measures in
+the same run, each contender a fresh process (interpreter and imports included):
 
-* ``crawler``: the real crawl (pcbforge.crawler worker process: robots.txt, pages,
-  validation pipelines, content-addressed store, journal), AutoThrottle off and on;
-* ``baseline``: ThreadPoolExecutor + requests fetching the same image URL list directly
-  (no pages, no validation) and writing each body to ``<sha256>.<ext>``.
+* ``baseline``: ThreadPoolExecutor + requests (keep-alive sessions) fetching the image
+  URL list and writing each body to ``<sha256>.<ext>`` (no validation, no journal);
+* ``crawler urls``: the real crawl (pcbforge.crawler worker: ``urls`` spider on the SAME
+  URL list, robots.txt, private-address/offsite checks, retries, every validation pipeline,
+  content-addressed atomic store, journal), AutoThrottle off and on;
+* ``crawler urls, 2 workers``: the same with ``crawl.workers: 2`` (each worker process a
+  fixed share of the list, half the concurrency each: one per core);
+* ``crawler site``: the full catalog crawl (index, category pages, product pages, then
+  images: twice the requests), AutoThrottle off, reported separately.
 
-It prints images/s for each and the ratio crawler/baseline (the figure of merit; the
-issue's target is >= 200 images/s and >= 0.7 of the baseline with validation on).
-Rates are over the whole run including process start ("wall") and over the storing phase
-("steady", first to last file written).
+The ratio crawler/baseline of images/s is the figure of merit (issue 3: >= 200 images/s
+and >= 0.7 of the baseline with validation on). Each contender runs ``--repeat`` times,
+interleaved; the median is printed. "wall" counts from process start to exit, "steady"
+from the first to the last stored file.
 
-Run: ``python benchmarks/bench_crawl.py [--images 2000] [--threads 16]``
+The server (``--server fast``, default) is a small asyncio HTTP/1.1 keep-alive server with
+the site in memory, so neither side is limited by the server; ``--server stdlib`` uses
+``http.server`` (threaded, HTTP/1.0, a connection per request) instead.
+
+Run: ``python benchmarks/bench_crawl.py [--images 2000] [--threads 16] [--repeat 3]``
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import json
+import mimetypes
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,44 +48,73 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import requests  # noqa: E402
-
-from pcbforge.config import CrawlParams  # noqa: E402
-from pcbforge.crawler.journal import read_rows  # noqa: E402
-from pcbforge.crawler.runner import CrawlJob  # noqa: E402
-from tests.helpers.sites import make_site  # noqa: E402
+CLASSES = ("resistor", "diode", "relay", "transistor", "capacitor", "heat_sink", "converter", "smd_diode")
 
 
-def _free_port() -> int:
+# --- the server ------------------------------------------------------------------------------
+def serve_fast(root: Path, port: int) -> None:
+    """Serve every file under ``root`` from memory, HTTP/1.1 keep-alive, until killed."""
+    files: dict[str, bytes] = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            body = p.read_bytes()
+            ctype = "image/webp" if p.suffix == ".webp" else mimetypes.guess_type(p.name)[0] or "text/plain"
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
+            files["/" + p.relative_to(root).as_posix()] = head.encode() + body
+    missing = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+
+    class Proto(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.t = transport
+            self.buf = b""
+
+        def data_received(self, data: bytes) -> None:
+            self.buf += data
+            while (end := self.buf.find(b"\r\n\r\n")) >= 0:
+                head, self.buf = self.buf[:end], self.buf[end + 4 :]
+                line = head.split(b"\r\n", 1)[0].split(b" ")
+                path = line[1].decode("latin-1").split("?", 1)[0] if len(line) > 1 else "/"
+                self.t.write(files.get(path, missing))
+                if b"connection: close" in head.lower() or line[-1] == b"HTTP/1.0":
+                    self.t.close()
+                    return
+
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(Proto, "127.0.0.1", port, backlog=1024)
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def start_server(kind: str, site: Path) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port = s.getsockname()[1]
+    if kind == "fast":
+        cmd = [sys.executable, __file__, "--serve", str(site), "--port", str(port)]
+    else:
+        cmd = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, base
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("benchmark server did not start")
 
 
-def _steady(out: Path) -> float:
-    times = sorted(p.stat().st_mtime for p in out.rglob("*") if p.is_file())
-    return times[-1] - times[0] if len(times) > 1 else float("nan")
+# --- contenders -------------------------------------------------------------------------------
+def baseline_main(url_file: Path, out: Path, threads: int) -> None:
+    """Body of the baseline process: fetch every URL, write ``<sha256>.<ext>``."""
+    import threading
 
+    import requests
 
-def bench_crawler(base: str, work: Path, concurrency: int, autothrottle: bool) -> tuple[int, float, float]:
-    out, jobdir = work / f"crawl-{autothrottle}", work / f"job-{autothrottle}"
-    crawl = CrawlParams(concurrency=concurrency, concurrency_per_domain=concurrency, autothrottle=autothrottle)
-    source = {"name": "bench", "spider": "catalog", "start_urls": [base + "/index.html"], "allow_private": True,
-              "allowed_domains": ["127.0.0.1"], "licence_allow": [], "class_map": {}, "selectors": {}, "sitemap": False}
-    job = CrawlJob(out=out, jobdir=jobdir, crawl=crawl.model_dump(mode="json"), sources=[source])
-    job.prepare()
-    t0 = time.perf_counter()
-    proc = job.start_worker("main", stderr=subprocess.DEVNULL)
-    assert proc.wait() == 0
-    wall = time.perf_counter() - t0
-    n = sum(r["status"] == "ok" for r in read_rows(job.journals()))
-    return n, wall, _steady(out / "files")
-
-
-def bench_baseline(urls: list[str], work: Path, threads: int) -> tuple[int, float, float]:
-    out = work / "baseline"
-    out.mkdir()
-    local = __import__("threading").local()
+    urls = url_file.read_text().split()
+    out.mkdir(parents=True, exist_ok=True)
+    local = threading.local()
 
     def fetch(url: str) -> bool:
         session = getattr(local, "s", None) or requests.Session()
@@ -84,51 +126,104 @@ def bench_baseline(urls: list[str], work: Path, threads: int) -> tuple[int, floa
         (out / f"{sha}.{url.rsplit('.', 1)[1]}").write_bytes(r.content)
         return True
 
-    t0 = time.perf_counter()
     with ThreadPoolExecutor(threads) as ex:
         n = sum(ex.map(fetch, urls))
-    return n, time.perf_counter() - t0, _steady(out)
+    print(n)
+
+
+def _steady(out: Path) -> float:
+    times = sorted(p.stat().st_mtime for p in out.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return times[-1] - times[0] if len(times) > 1 else float("nan")
+
+
+def run_baseline(urls: list[str], work: Path, threads: int) -> tuple[int, float, float]:
+    out = work / "baseline"
+    shutil.rmtree(out, ignore_errors=True)
+    url_file = work / "urls.txt"
+    url_file.write_text("\n".join(urls) + "\n")
+    t0 = time.perf_counter()
+    res = subprocess.run([sys.executable, __file__, "--baseline-worker", str(url_file), str(out), str(threads)],
+                         check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    return int(res.stdout.split()[-1]), wall, _steady(out)
+
+
+def run_crawler(source: dict, work: Path, concurrency: int, autothrottle: bool, workers: int = 1) -> tuple[int, float, float]:
+    from pcbforge.config import CrawlParams
+    from pcbforge.crawler.journal import read_rows
+    from pcbforge.crawler.runner import CrawlJob, finalize_rows
+
+    out, jobdir = work / "crawl", work / "job"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(jobdir, ignore_errors=True)
+    crawl = CrawlParams(concurrency=concurrency, concurrency_per_domain=concurrency, autothrottle=autothrottle)
+    job = CrawlJob(out=out, jobdir=jobdir, crawl=crawl.model_dump(mode="json"), sources=[source])
+    job.prepare()
+    t0 = time.perf_counter()
+    shards = [None] if workers == 1 else [(i, workers) for i in range(workers)]
+    procs = [job.start_worker(f"s{i}", shard=sh, stderr=subprocess.DEVNULL) for i, sh in enumerate(shards)]
+    assert all(p.wait() == 0 for p in procs), "crawl worker failed"
+    wall = time.perf_counter() - t0
+    rows = finalize_rows(read_rows(job.journals()))
+    n = sum(r["status"] == "ok" for r in rows)
+    assert len(rows) == len(source["start_urls"]) or source["spider"] != "urls", "rows lost or duplicated"
+    return n, wall, _steady(out / "files")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=16, help="baseline threads = crawler concurrency")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per contender (median reported)")
+    ap.add_argument("--server", choices=("fast", "stdlib"), default="fast")
+    ap.add_argument("--no-site", action="store_true", help="skip the full-site crawl")
+    ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--baseline-worker", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    classes = ("resistor", "diode", "relay", "transistor", "capacitor", "heat_sink", "converter", "smd_diode")
-    per_class = -(-args.images // len(classes))
+    if args.serve:
+        return serve_fast(args.serve, args.port)
+    if args.baseline_worker:
+        f, o, t = args.baseline_worker
+        return baseline_main(Path(f), Path(o), int(t))
+
+    from tests.helpers.sites import make_site
+
+    per_class = -(-args.images // len(CLASSES))
     with tempfile.TemporaryDirectory(prefix="bench-crawl-") as tmp:
         work = Path(tmp)
-        site = work / "site"
-        products = make_site(site, classes=classes, per_class=per_class, per_page=50)
-        port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(site)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                requests.get(base + "/robots.txt", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.05)
+        products = make_site(work / "site", classes=CLASSES, per_class=per_class, per_page=50)
+        server, base = start_server(args.server, work / "site")
+        common = {"allow_private": True, "allowed_domains": ["127.0.0.1"], "licence_allow": [], "class_map": {},
+                  "selectors": {}, "sitemap": False}
+        urls = [f"{base}/img/{p.file}" for p in products]
+        url_src = {"name": "bench", "spider": "urls", "start_urls": urls, **common}
+        site_src = {"name": "bench", "spider": "catalog", "start_urls": [base + "/index.html"], **common}
+        contenders = {
+            "baseline (threads+requests, no validation)": lambda: run_baseline(urls, work, args.threads),
+            "crawler urls (Scrapy, validation, AT off)": lambda: run_crawler(url_src, work, args.threads, False),
+            "crawler urls (Scrapy, validation, AT on)": lambda: run_crawler(url_src, work, args.threads, True),
+            "crawler urls, 2 workers (AT off)": lambda: run_crawler(url_src, work, args.threads // 2, False, 2),
+        }
+        if not args.no_site:
+            contenders["crawler site (pages+images, AT off)"] = lambda: run_crawler(site_src, work, args.threads, False)
+        runs: dict[str, list[tuple[int, float, float]]] = {k: [] for k in contenders}
         try:
-            urls = [f"{base}/img/{p.file}" for p in products]
-            results = {
-                "baseline (threads+requests, no validation)": bench_baseline(urls, work, args.threads),
-                "crawler (Scrapy, validation, autothrottle off)": bench_crawler(base, work, args.threads, False),
-                "crawler (Scrapy, validation, autothrottle on)": bench_crawler(base, work, args.threads, True),
-            }
+            for _ in range(args.repeat):
+                for name, fn in contenders.items():
+                    runs[name].append(fn())
         finally:
             server.terminate()
             server.wait()
-    print(f"{len(products)} images, {os.cpu_count()} CPUs, concurrency {args.threads}")
-    base_n, base_wall, base_steady = next(iter(results.values()))
-    for name, (n, wall, steady) in results.items():
-        print(f"  {name:48s} {n:5d} stored  {n / wall:7.1f} img/s wall  {n / steady:7.1f} img/s steady"
-              f"  ratio {(n / wall) / (base_n / base_wall):.2f} (steady {(n / steady) / (base_n / base_steady):.2f})")
-    print(json.dumps({k: {"stored": v[0], "wall_s": round(v[1], 2), "steady_s": round(v[2], 2)} for k, v in results.items()}))
+    print(f"{len(products)} images, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, concurrency {args.threads},"
+          f" server {args.server}, median of {args.repeat}")
+    med = {k: (min(n for n, _, _ in v), statistics.median(n / w for n, w, _ in v),
+               statistics.median(n / s for n, _, s in v)) for k, v in runs.items()}
+    _, base_wall, base_steady = med[next(iter(med))]
+    for name, (n, wall, steady) in med.items():
+        print(f"  {name:44s} {n:5d} stored  {wall:7.1f} img/s wall  {steady:7.1f} img/s steady"
+              f"  ratio {wall / base_wall:.2f} (steady {steady / base_steady:.2f})")
+    print(json.dumps({k: [[n, round(w, 2), round(s, 2)] for n, w, s in v] for k, v in runs.items()}))
 
 
 if __name__ == "__main__":

@@ -53,9 +53,12 @@ class CatalogParams(Section):
 
 class SourceParams(Section):
     name: str
-    spider: Literal["catalog", "commons"] = "catalog"
+    spider: Literal["catalog", "commons", "urls"] = "catalog"
     #: Start URLs; the literal ``builtin`` serves ``catalog.out``/site on 127.0.0.1 for the crawl.
+    #: For ``spider: urls`` these are the image URLs themselves.
     start_urls: list[str] = Field(default_factory=lambda: ["builtin"])
+    #: ``spider: urls`` only: a file of image URLs, one per line (``URL<TAB>label`` allowed).
+    url_list: Path | None = None
     sitemap: bool = False
     allow_private: bool = False
     #: Site category slug -> our class name.

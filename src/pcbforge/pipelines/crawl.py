@@ -48,8 +48,11 @@ def run(params: Params, **options: Any) -> str:
     cp = params.crawl
     out = params.path(cp.out)
     jobdir = params.path(cp.jobdir)
-    if cp.workers > 1 and not cp.redis_url:
-        raise ConfigError("crawl.workers > 1 needs crawl.redis_url (the workers share a scrapy-redis queue)")
+    if cp.workers > 1 and not cp.redis_url and any(s.spider != "urls" for s in cp.sources):
+        raise ConfigError(
+            "crawl.workers > 1 needs crawl.redis_url (the workers share a scrapy-redis queue), "
+            "unless every source is a `spider: urls` list (then each worker takes a share)"
+        )
     names = [s.name for s in cp.sources]
     if len(set(names)) != len(names):
         raise ConfigError(f"crawl.sources: source names must be unique, got {names}")
@@ -78,7 +81,16 @@ def run(params: Params, **options: Any) -> str:
                 urls.append(base + "/index.html")
             d = src.model_dump(mode="json")
             d["start_urls"] = urls
-            d["allowed_domains"] = list(src.allowed_domains) or _allowed_domains(urls)
+            listed = urls
+            if src.url_list is not None:
+                from pcbforge.crawler.spiders.urls import read_url_list
+
+                url_list = params.path(src.url_list)
+                if not url_list.is_file():
+                    raise InputError(f"crawl.sources[{src.name}].url_list: {url_list} not found (one image URL per line)")
+                d["url_list"] = str(url_list)
+                listed = urls + [u for u, _ in read_url_list(url_list)]
+            d["allowed_domains"] = list(src.allowed_domains) or _allowed_domains(listed)
             sources.append(d)
 
         job = CrawlJob(
@@ -117,6 +129,10 @@ def _check_source(src: Any) -> None:
     for url in src.start_urls:
         if url != BUILTIN and urlsplit(url).scheme not in ("http", "https"):
             raise ConfigError(f"{where}.start_urls: {url!r} is not an http(s) URL (or the literal 'builtin')")
+    if src.spider == "urls" and BUILTIN in src.start_urls:
+        raise ConfigError(f"{where}.start_urls: the urls spider takes image URLs, not 'builtin'")
+    if src.url_list is not None and src.spider != "urls":
+        raise ConfigError(f"{where}.url_list: only the urls spider reads a URL list (set spider: urls)")
     unknown = sorted(set(src.selectors) - set(DEFAULT_SELECTORS))
     if unknown:
         raise ConfigError(f"{where}.selectors: unknown keys {unknown}; known: {sorted(DEFAULT_SELECTORS)}")

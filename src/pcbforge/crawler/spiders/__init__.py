@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pcbforge.crawler.spiders.catalog import CatalogSpider
 from pcbforge.crawler.spiders.commons import CommonsSpider
+from pcbforge.crawler.spiders.urls import UrlListSpider
 
-SPIDERS = {"catalog": CatalogSpider, "commons": CommonsSpider}
+SPIDERS = {"catalog": CatalogSpider, "commons": CommonsSpider, "urls": UrlListSpider}
 
-__all__ = ["SPIDERS", "CatalogSpider", "CommonsSpider"]
+__all__ = ["SPIDERS", "CatalogSpider", "CommonsSpider", "UrlListSpider"]

@@ -65,6 +65,8 @@ class PcbforgeSpider(scrapy.Spider):
 
     custom_settings: dict[str, Any] = {}
     _idle_since: float | None = None
+    #: Whether a worker gives this spider a Scrapy JOBDIR (persistent queue of pages to visit).
+    uses_jobdir = True
 
     def __init__(
         self,
