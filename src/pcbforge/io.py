@@ -1,4 +1,4 @@
-"""Atomic file output, content hashing and stable ids.
+"""Atomic file output, PNG encoding, content hashing and stable ids.
 
 Every stage writes through these helpers so that a killed stage never leaves a
 half-written file behind: data goes to a temporary name in the same directory and
@@ -66,6 +66,19 @@ def encode_png(image: Image.Image) -> bytes:
     # encoding was a third of the triplets stage (docs/defects.md).
     image.save(buf, format="PNG", optimize=False, compress_level=1)
     return buf.getvalue()
+
+
+def rgb_on_white(image: Image.Image) -> Image.Image:
+    """``image`` as 8-bit RGB, transparent pixels flattened onto white (how a shop page shows them).
+
+    Example:
+        >>> rgb_on_white(Image.new("RGBA", (1, 1), (0, 0, 0, 0))).getpixel((0, 0))
+        (255, 255, 255)
+    """
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    return image.convert("RGB")
 
 
 def write_png(path: str | os.PathLike[str], image: Image.Image) -> Path:

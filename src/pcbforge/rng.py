@@ -7,6 +7,7 @@ stable key, so results do not depend on processing order or worker count.
 from __future__ import annotations
 
 import hashlib
+import os
 
 import numpy as np
 
@@ -27,8 +28,6 @@ def make_rng(seed: int, *keys: object) -> np.random.Generator:
 
 def workers(configured: int) -> int:
     """Resolve ``base.workers`` (0 = all cores) to a positive process count."""
-    import os
-
     if configured > 0:
         return configured
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)

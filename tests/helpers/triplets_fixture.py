@@ -16,6 +16,7 @@ from PIL import Image
 from pcbforge.augment.ssds import simulate_pair
 from pcbforge.datasets.manifest import error_row, ok_row, to_frame, write_manifest
 from pcbforge.io import stable_id, write_png
+from pcbforge.pipelines.simulate import write_pair
 from pcbforge.rng import make_rng
 
 COMPONENT_COLUMNS = (
@@ -126,19 +127,5 @@ def write_pairs(out: Path, n: int = 3, size: int = 32) -> Path:
     for i in range(n):
         pid = stable_id("pair", i)
         t, d, m, p = simulate_pair(np.asarray(part_image(i, size)), make_rng(0, "fixture-pair", i))
-        paths = {k: f"{k}/{pid}.png" for k in ("template", "defected", "mask")}
-        write_png(out / paths["template"], Image.fromarray(t, "RGB"))
-        write_png(out / paths["defected"], Image.fromarray(d, "RGB"))
-        write_png(out / paths["mask"], Image.fromarray(m, "L"))
-        rows.append(
-            ok_row(
-                id=pid,
-                template_path=paths["template"],
-                defected_path=paths["defected"],
-                mask_path=paths["mask"],
-                shapes=json.dumps(p["shapes"], sort_keys=True),
-                pose=json.dumps(p["pose"], sort_keys=True),
-                parent_id=stable_id("component", i),
-            )
-        )
+        rows.append(write_pair(out, pid, t, d, m, p, stable_id("component", i)))
     return write_manifest(to_frame(rows), out / "pairs.parquet")

@@ -29,7 +29,7 @@ from PIL import Image, ImageOps
 
 from pcbforge.annotate.yolo import YoloBox, parse_labels, to_pixels
 from pcbforge.datasets.manifest import error_row, ok_row, rejected_row
-from pcbforge.io import stable_id, write_png
+from pcbforge.io import rgb_on_white, stable_id, write_png
 from pcbforge.vocab import ComponentClass
 
 log = logging.getLogger(__name__)
@@ -87,12 +87,7 @@ def load_rgb(path: str | Path) -> Image.Image:
     """
     with Image.open(path) as im:
         im.load()
-        im = ImageOps.exif_transpose(im)
-        if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
-            rgba = im.convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            return Image.alpha_composite(white, rgba).convert("RGB")
-        return im.convert("RGB")
+        return rgb_on_white(ImageOps.exif_transpose(im))
 
 
 def pixel_box(box: tuple[float, float, float, float], width: int, height: int) -> Box:

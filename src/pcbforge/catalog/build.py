@@ -12,11 +12,9 @@ import io
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pandas as pd
 from PIL import Image
@@ -27,6 +25,7 @@ from pcbforge.catalog.boards import data_yaml, draw_board, yolo_lines
 from pcbforge.catalog.draw import draw_photo, make_duplicate, make_junk
 from pcbforge.datasets.manifest import ok_row, rejected_row, to_frame
 from pcbforge.io import encode_png, sha256_bytes
+from pcbforge.parallel import map_ordered
 from pcbforge.rng import make_rng
 from pcbforge.vocab import ComponentClass
 
@@ -57,9 +56,6 @@ BOARD_LICENCE = "CC0-1.0"
 BOARD_AUTHOR = "pcbforge catalog"
 #: Below this many tasks a process pool costs more than it saves.
 MIN_PARALLEL_TASKS = 24
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -115,22 +111,6 @@ def _render(task: tuple[str, tuple[Any, ...]]) -> Any:
     return _render_board(args) if kind == "board" else _render_item(args)  # type: ignore[arg-type]
 
 
-def _map(fn: Callable[[T], R], tasks: Sequence[T], workers: int, bar: tqdm) -> list[R]:
-    """``map`` in a process pool when it pays off; results in task order either way."""
-    out: list[R] = []
-    if workers <= 1 or len(tasks) < MIN_PARALLEL_TASKS:
-        for t in tasks:
-            out.append(fn(t))
-            bar.update()
-        return out
-    chunk = max(1, min(8, len(tasks) // (workers * 8)))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for r in pool.map(fn, tasks, chunksize=chunk):
-            out.append(r)
-            bar.update()
-    return out
-
-
 def _write(root: Path, rel: str, data: bytes | str) -> None:
     # The stage builds inside a staged directory that is swapped in whole, so plain writes are safe.
     p = root / rel
@@ -167,7 +147,7 @@ def build_catalog(root: str | os.PathLike[str], seed: int, spec: CatalogSpec, wo
         # Boards first: the slowest tasks start early, so the pool ends evenly.
         tasks = [("board", (seed, b, board_size, n_parts)) for b in board_ids]
         tasks += [("item", (seed, it, photo_size)) for it in originals]
-        results = _map(_render, tasks, workers, bar)
+        results = map_ordered(_render, tasks, workers, min_parallel=MIN_PARALLEL_TASKS, max_chunk=8, bar=bar)
         boards, rendered = results[: len(board_ids)], results[len(board_ids) :]
         for it, (data, w, h) in zip(originals, rendered, strict=True):
             published[it.id] = data

@@ -611,27 +611,42 @@ def _photo_resistor(rng: Rng) -> Image.Image:
     return img
 
 
+def _smd_body(
+    img: Image.Image,
+    x0: float,
+    y0: float,
+    w: float,
+    h: float,
+    depth: float,
+    body: RGB,
+    top_light: tuple[float, float],
+    grad: float,
+) -> None:
+    """Paint a moulded SMD body seen from above and the front-right: lit top, shaded side, front.
+
+    ``top_light`` is ``(gain, offset)`` applied to ``body`` for the top face; ``grad`` is the
+    front face's light gradient.
+    """
+    gain, add = top_light
+    top = [(x0, y0), (x0 + depth, y0 - depth), (x0 + depth + w, y0 - depth), (x0 + w, y0)]
+    _paint(img, tuple(min(255, int(c * gain + add)) for c in body), lambda d: d.polygon(top, fill=255))  # type: ignore[arg-type]
+    side = [(x0 + w, y0), (x0 + w + depth, y0 - depth), (x0 + w + depth, y0 + h - depth), (x0 + w, y0 + h)]
+    _paint(img, _jitter_dark(body, 0.6), lambda d: d.polygon(side, fill=255))
+    _paint_box(
+        img,
+        (x0, y0, x0 + w, y0 + h),
+        lambda bw, bh: _flat_fill(bw, bh, body, grad),
+        lambda d, b: d.rectangle(b, fill=255),
+    )
+
+
 def _smd_chip(
     rng: Rng, body: RGB, w: int, h: int, end: RGB | None, depth_f: float
 ) -> tuple[Image.Image, tuple[float, float, float, float]]:
     depth = int(h * depth_f)
     img = _canvas(w + depth + 20, h + depth + 20)
     x0, y0 = 10, 10 + depth
-    top = [(x0, y0), (x0 + depth, y0 - depth), (x0 + depth + w, y0 - depth), (x0 + w, y0)]
-    _paint(img, tuple(min(255, int(c * 1.3 + 15)) for c in body), lambda d: d.polygon(top, fill=255))  # type: ignore[arg-type]
-    _paint(
-        img,
-        _jitter_dark(body, 0.6),
-        lambda d: d.polygon(
-            [(x0 + w, y0), (x0 + w + depth, y0 - depth), (x0 + w + depth, y0 + h - depth), (x0 + w, y0 + h)], fill=255
-        ),
-    )
-    _paint_box(
-        img,
-        (x0, y0, x0 + w, y0 + h),
-        lambda bw, bh: _flat_fill(bw, bh, body, 0.25),
-        lambda d, b: d.rectangle(b, fill=255),
-    )
+    _smd_body(img, x0, y0, w, h, depth, body, top_light=(1.3, 15), grad=0.25)
     if end is not None:
         ew = w * rng.uniform(0.16, 0.24)
         for ex in (x0, x0 + w - ew):
@@ -736,21 +751,7 @@ def _photo_smd_transistor(rng: Rng) -> Image.Image:
             lambda bw, bh: _metal_fill(bw, bh, tab, rng, "x"),
             lambda d, b: d.rectangle(b, fill=255),
         )
-    top = [(x0, y0), (x0 + depth, y0 - depth), (x0 + depth + w, y0 - depth), (x0 + w, y0)]
-    _paint(img, tuple(min(255, int(c * 1.6 + 20)) for c in body), lambda d: d.polygon(top, fill=255))  # type: ignore[arg-type]
-    _paint(
-        img,
-        _jitter_dark(body, 0.6),
-        lambda d: d.polygon(
-            [(x0 + w, y0), (x0 + w + depth, y0 - depth), (x0 + w + depth, y0 + h - depth), (x0 + w, y0 + h)], fill=255
-        ),
-    )
-    _paint_box(
-        img,
-        (x0, y0, x0 + w, y0 + h),
-        lambda bw, bh: _flat_fill(bw, bh, body, 0.3),
-        lambda d, b: d.rectangle(b, fill=255),
-    )
+    _smd_body(img, x0, y0, w, h, depth, body, top_light=(1.6, 20), grad=0.3)
     _text(
         img,
         (x0 + w / 2, y0 + h / 2),

@@ -176,7 +176,6 @@ def find_duplicates(images: pd.DataFrame, settings: DedupSettings) -> pd.DataFra
     for members in groups.values():
         members.sort(key=keys.__getitem__)
     group_order = sorted(groups, key=lambda s: keys[groups[s][0]])
-    gidx = {sha: n for n, sha in enumerate(group_order)}  # rank == index: 0 is kept first
     by_id = {r["id"]: r for r in rows}
     heads = [by_id[groups[sha][0]] for sha in group_order]
 

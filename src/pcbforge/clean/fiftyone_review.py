@@ -28,11 +28,13 @@ from tqdm import tqdm
 from pcbforge.clean.review import (
     Decision,
     DecisionRow,
+    index_rows,
     merge_decisions,
     read_decisions,
     split_flags,
     write_decisions,
 )
+from pcbforge.datasets.manifest import cell_value
 from pcbforge.errors import InputError
 from pcbforge.vocab import ComponentClass, Status
 
@@ -116,19 +118,6 @@ def tags_to_decisions(
     return rows, ignored
 
 
-def _val(v: Any) -> Any:
-    if v is None:
-        return None
-    try:
-        if pd.isna(v):
-            return None
-    except (TypeError, ValueError):
-        pass
-    if hasattr(v, "item"):  # numpy scalar -> Python, as MongoDB wants
-        return v.item()
-    return v
-
-
 def build(
     name: str,
     images: pd.DataFrame,
@@ -160,9 +149,9 @@ def build(
     drop = set(drop_quality_flags)
 
     ok = images[(images["status"] == Status.OK.value) & images["path"].notna()]
-    dd = {str(r["id"]): r for r in dedup.to_dict("records")}
-    qq = {str(r["id"]): r for r in quality.to_dict("records")}
-    cluster_size = Counter(str(r["cluster"]) for r in dd.values() if _val(r.get("cluster")) is not None)
+    dd = index_rows(dedup)
+    qq = index_rows(quality)
+    cluster_size = Counter(str(r["cluster"]) for r in dd.values() if cell_value(r.get("cluster")) is not None)
     near_clusters = {str(r["cluster"]) for r in dd.values() if r.get("dup_kind") == "near"}
 
     # The measured values (width, height, aspect, std, blur, grayscale, ...), whatever quality writes.
@@ -173,31 +162,31 @@ def build(
         d = dd.get(iid, {})
         q = qq.get(iid, {})
         flags = split_flags(q.get("flags"))
-        cluster = _val(d.get("cluster")) or iid
-        cls = _val(img.get("class_label"))
+        cluster = cell_value(d.get("cluster")) or iid
+        cls = cell_value(img.get("class_label"))
         tags = sorted(set(seeded.get(iid, [])) | set(previous.get(iid, [])))
         s = fo.Sample(filepath=str((crawl_out / str(img["path"])).resolve()), tags=tags)
         s["pcb_id"] = iid
         s["class_label"] = cls
         s["ground_truth"] = fo.Classification(label=cls) if cls else None
         for col in ("source", "licence", "author", "image_url", "page_url", "sha256"):
-            s[col] = _val(img.get(col))
+            s[col] = cell_value(img.get(col))
         for col in d:
             # Whatever hash kinds dedup.hashes lists (phash, dhash, ahash, whash, *_mirror).
             if "hash" in col and col not in ("sha256",):
-                s[col] = _val(d.get(col))
+                s[col] = cell_value(d.get(col))
         for col in ("dup_of", "dup_kind", "mirrored", "color_distance"):
-            s[col] = _val(d.get(col))
+            s[col] = cell_value(d.get(col))
         s["cluster"] = cluster
         s["cluster_size"] = cluster_size.get(cluster, 1)
         s["cluster_to_confirm"] = cluster in near_clusters
-        s["keep"] = bool(_val(d.get("keep"))) if d else None
-        s["dup_distance"] = _val(d.get("distance"))
-        s["confirm_distance"] = _val(d.get("confirm_distance"))
+        s["keep"] = bool(cell_value(d.get("keep"))) if d else None
+        s["dup_distance"] = cell_value(d.get("distance"))
+        s["confirm_distance"] = cell_value(d.get("confirm_distance"))
         s["quality_flags"] = flags
         s["quality_drop"] = bool(set(flags) & drop)
         for col in quality_values:
-            s[f"q_{col}"] = _val(q.get(col))
+            s[f"q_{col}"] = cell_value(q.get(col))
         samples.append(s)
 
     ds = fo.Dataset(name)

@@ -17,20 +17,19 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import imagehash
 import numpy as np
-import scipy.fftpack  # noqa: F401  (imported here, not on first phash, so forked workers share it)
 import pyarrow as pa
 import pyarrow.parquet as pq
+import scipy.fftpack  # noqa: F401  (imported here, not on first phash, so forked workers share it)
 from PIL import Image, ImageOps
-from tqdm import tqdm
 
-from pcbforge.io import atomic_path
+from pcbforge.io import atomic_path, rgb_on_white
+from pcbforge.parallel import map_ordered
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +92,7 @@ def decode_reduced(path: str | os.PathLike[str], min_side: int) -> tuple[Image.I
             scale = min_side / max(1, min(w, h))
             im.draft("RGB", (max(1, round(w * scale)), max(1, round(h * scale))))
         im.load()
-        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-            rgba = im.convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            rgb = Image.alpha_composite(white, rgba).convert("RGB")
-        else:
-            rgb = im.convert("RGB")
+        rgb = rgb_on_white(im)
     factor = min(rgb.size) // min_side
     if factor >= 2:
         rgb = rgb.reduce(factor)
@@ -181,23 +175,7 @@ def hash_files(
         progress: Show a tqdm bar on stderr.
     """
     jobs = [(sha, str(files[sha]), cfg) for sha in sorted(files)]
-    bar = tqdm(total=len(jobs), desc="hash", unit="img", disable=not progress or not jobs, leave=False)
-    out: dict[str, dict[str, Any]] = {}
-    try:
-        if workers <= 1 or len(jobs) < 2:
-            for job in jobs:
-                sha, res = _hash_job(job)
-                out[sha] = res
-                bar.update()
-        else:
-            chunk = max(1, min(64, len(jobs) // (workers * 8)))
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for sha, res in pool.map(_hash_job, jobs, chunksize=chunk):
-                    out[sha] = res
-                    bar.update()
-    finally:
-        bar.close()
-    return out
+    return dict(map_ordered(_hash_job, jobs, workers, desc="hash", unit="img", progress=progress))
 
 
 CACHE_SCHEMA = pa.schema(

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
+
+from pcbforge.io import rgb_on_white
+from pcbforge.parallel import map_ordered
 
 #: Flag names in the order they are listed in ``flags``.
 FLAGS = ("unreadable", "too_small", "blank", "blurry", "aspect", "grayscale")
@@ -72,11 +73,7 @@ def load_measure_rgb(path: str | os.PathLike[str], size: int) -> tuple[np.ndarra
         if im.format == "JPEG":
             im.draft("RGB", (size, size))
         im.load()
-        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-            rgba = im.convert("RGBA")
-            rgb = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
-        else:
-            rgb = im.convert("RGB")
+        rgb = rgb_on_white(im)
     rgb = rgb.resize((size, size), Image.Resampling.BOX if min(rgb.size) >= size else Image.Resampling.BILINEAR)
     return np.asarray(rgb), orig, mode
 
@@ -128,20 +125,4 @@ def assess_files(
 ) -> dict[str, dict[str, Any]]:
     """:func:`assess` each ``id -> path`` in a process pool; results keyed by id (order-free)."""
     jobs = [(k, str(files[k]), s) for k in sorted(files)]
-    out: dict[str, dict[str, Any]] = {}
-    bar = tqdm(total=len(jobs), desc="quality", unit="img", disable=not progress or not jobs, leave=False)
-    try:
-        if workers <= 1 or len(jobs) < 2:
-            for job in jobs:
-                k, rec = _job(job)
-                out[k] = rec
-                bar.update()
-        else:
-            chunk = max(1, min(64, len(jobs) // (workers * 8)))
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for k, rec in pool.map(_job, jobs, chunksize=chunk):
-                    out[k] = rec
-                    bar.update()
-    finally:
-        bar.close()
-    return out
+    return dict(map_ordered(_job, jobs, workers, desc="quality", unit="img", progress=progress))

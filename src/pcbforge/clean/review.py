@@ -34,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from pcbforge.datasets.manifest import error_row, ok_row, rejected_row, to_frame
+from pcbforge.datasets.manifest import cell_value, error_row, ok_row, rejected_row, to_frame
 from pcbforge.errors import InputError
 from pcbforge.io import write_text
 from pcbforge.vocab import ComponentClass, Status
@@ -246,20 +246,9 @@ def split_flags(flags: Any) -> list[str]:
     return sorted({f.strip() for f in str(flags).split(",") if f.strip()})
 
 
-def _index(df: pd.DataFrame) -> dict[str, Mapping[str, Any]]:
+def index_rows(df: pd.DataFrame) -> dict[str, Mapping[str, Any]]:
+    """Manifest rows keyed by ``id`` (as a string)."""
     return {str(r["id"]): r for r in df.to_dict("records")}
-
-
-def _clean(v: Any) -> Any:
-    """NaN/NA -> None so manifests hold nulls, not float NaN in string columns."""
-    if v is None:
-        return None
-    try:
-        if pd.isna(v):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return v
 
 
 def apply_decisions(
@@ -291,30 +280,30 @@ def apply_decisions(
     """
     drop = set(drop_quality_flags)
     ok_images = images[images["status"] == Status.OK.value]
-    dd, qq = _index(dedup), _index(quality)
+    dd, qq = index_rows(dedup), index_rows(quality)
     by_id = decisions_by_id(decisions)
     rows: list[dict[str, Any]] = []
     for img in ok_images.to_dict("records"):
         iid = str(img["id"])
         mine = by_id.get(iid, {})
         d, q = dd.get(iid), qq.get(iid)
-        cls = _clean(img.get("class_label"))
+        cls = cell_value(img.get("class_label"))
         if Decision.RELABEL in mine:
             cls = mine[Decision.RELABEL].value
         decision = next((k.value for k in _PRIORITY if k in mine), AUTO)
-        cluster = _clean(d.get("cluster")) if d is not None else None
+        cluster = cell_value(d.get("cluster")) if d is not None else None
         if Decision.NOT_DUPLICATE in mine:
             cluster = iid
         fields = {
             "id": iid,
             "class_label": cls,
-            "path": _clean(img.get("path")),
-            "sha256": _clean(img.get("sha256")),
-            "source": _clean(img.get("source")),
-            "image_url": _clean(img.get("image_url")),
-            "page_url": _clean(img.get("page_url")),
-            "licence": _clean(img.get("licence")),
-            "author": _clean(img.get("author")),
+            "path": cell_value(img.get("path")),
+            "sha256": cell_value(img.get("sha256")),
+            "source": cell_value(img.get("source")),
+            "image_url": cell_value(img.get("image_url")),
+            "page_url": cell_value(img.get("page_url")),
+            "licence": cell_value(img.get("licence")),
+            "author": cell_value(img.get("author")),
             "cluster": cluster if cluster is not None else iid,
             "decision": decision,
         }
@@ -323,23 +312,23 @@ def apply_decisions(
             errors.append("no dedup row (re-run dedup)")
         elif d.get("status") == Status.ERROR.value:
             # A dropped duplicate may be "rejected" by dedup; only a failed hash is an error here.
-            errors.append(f"dedup error: {_clean(d.get('error'))}")
+            errors.append(f"dedup error: {cell_value(d.get('error'))}")
         if q is None:
             errors.append("no quality row (re-run quality)")
         elif q.get("status") == Status.ERROR.value and not split_flags(q.get("flags")):
-            errors.append(f"quality error: {_clean(q.get('error'))}")
+            errors.append(f"quality error: {cell_value(q.get('error'))}")
         if errors:
             rows.append(error_row("; ".join(errors), **fields))
             continue
         reasons = []
         overridden = Decision.ACCEPT in mine
-        if not _clean(d.get("keep")) and Decision.NOT_DUPLICATE not in mine and not overridden:
-            dist = _clean(d.get("distance"))
+        if not cell_value(d.get("keep")) and Decision.NOT_DUPLICATE not in mine and not overridden:
+            dist = cell_value(d.get("distance"))
             dist_s = f", distance {int(dist)}" if dist is not None else ""
             # dedup's own reason names the distances and thresholds; build one if it gave none.
             reasons.append(
-                _clean(d.get("error"))
-                or f"duplicate of {_clean(d.get('dup_of'))} ({_clean(d.get('dup_kind'))}{dist_s})"
+                cell_value(d.get("error"))
+                or f"duplicate of {cell_value(d.get('dup_of'))} ({cell_value(d.get('dup_kind'))}{dist_s})"
             )
         bad = [f for f in split_flags(q.get("flags")) if f in drop]
         if bad and not overridden:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np  # noqa: F401  (used by the doctest)
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -38,6 +39,23 @@ def rejected_row(reason: str, **fields: Any) -> dict[str, Any]:
 def error_row(reason: str, **fields: Any) -> dict[str, Any]:
     """A manifest row for a sample that could not be processed (unreadable, malformed)."""
     return {**fields, "status": Status.ERROR.value, "error": reason}
+
+
+def cell_value(v: Any) -> Any:
+    """A manifest cell as a plain Python value: NaN/NA/None -> None, numpy scalars -> Python.
+
+    Example:
+        >>> cell_value(float("nan")), cell_value(pd.NA), type(cell_value(np.int64(3))).__name__
+        (None, None, 'int')
+    """
+    if v is None:
+        return None
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):  # lists and arrays have no single truth value
+        pass
+    return v.item() if hasattr(v, "item") else v
 
 
 def to_frame(rows: Iterable[Mapping[str, Any]], columns: Iterable[str] | None = None) -> pd.DataFrame:

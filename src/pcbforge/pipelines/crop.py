@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-from tqdm import tqdm
-
 from pcbforge.annotate import crops
 from pcbforge.annotate.yolo import class_map, parse_names, read_data_yaml
 from pcbforge.config import Params
-from pcbforge.datasets.manifest import read_manifest, to_frame, write_manifest
+from pcbforge.datasets.manifest import cell_value, read_manifest, to_frame, write_manifest
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir
+from pcbforge.parallel import map_ordered
 from pcbforge.rng import workers
 from pcbforge.vocab import ComponentClass, Status
 
@@ -92,9 +88,9 @@ def photo_jobs(params: Params) -> tuple[list[crops.PhotoJob], int]:
                 image_name=_shown(crawl_out / rel, params.root) if rel else "",
                 class_label=str(row.class_label),
                 group=str(cluster),
-                licence=_none(row.licence),
-                author=_none(row.author),
-                source_url=_none(row.image_url),
+                licence=cell_value(row.licence),
+                author=cell_value(row.author),
+                source_url=cell_value(row.image_url),
             )
         )
     return jobs, len(df) - len(ok)
@@ -108,26 +104,10 @@ def _shown(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _none(value: Any) -> Any:
-    return None if value is None or (isinstance(value, float) and pd.isna(value)) else value
-
-
 def _run_job(job: crops.BoardJob | crops.PhotoJob, out_dir: Path, settings: crops.CropSettings) -> list[dict[str, Any]]:
     if isinstance(job, crops.BoardJob):
         return crops.crop_board(job, out_dir, settings)
     return crops.crop_photo(job, out_dir, settings)
-
-
-def map_jobs(
-    fn: Callable[[Any], list[dict[str, Any]]], jobs: list[Any], n_workers: int, desc: str
-) -> Iterable[list[dict[str, Any]]]:
-    """Map ``fn`` over ``jobs`` in ``n_workers`` processes with a progress bar (inline for one)."""
-    bar = partial(tqdm, total=len(jobs), desc=desc, unit="img", leave=False)
-    if n_workers <= 1 or len(jobs) <= 1:
-        yield from bar(map(fn, jobs))
-        return
-    with ProcessPoolExecutor(max_workers=n_workers) as pool:
-        yield from bar(pool.map(fn, jobs, chunksize=max(1, len(jobs) // (8 * n_workers))))
 
 
 def run(params: Params, **options: Any) -> str:
@@ -153,7 +133,8 @@ def run(params: Params, **options: Any) -> str:
         (tmp / "crops").mkdir()
         (tmp / "context").mkdir()
         fn = partial(_run_job, out_dir=tmp, settings=settings)
-        rows = [r for batch in map_jobs(fn, jobs, workers(params.base.workers), "crop") for r in batch]
+        batches = map_ordered(fn, jobs, workers(params.base.workers), desc="crop", unit="img")
+        rows = [r for batch in batches for r in batch]
         df = to_frame(rows, crops.COLUMNS)
         df["source_line"] = df["source_line"].astype("Int64")
         write_manifest(df, tmp / MANIFEST)

@@ -25,7 +25,15 @@ from pcbforge.datasets.export import (
     Sample,
     WebDatasetExporter,
 )
-from pcbforge.datasets.manifest import error_row, ok_only, ok_row, read_manifest, to_frame, write_manifest
+from pcbforge.datasets.manifest import (
+    cell_value,
+    error_row,
+    ok_only,
+    ok_row,
+    read_manifest,
+    to_frame,
+    write_manifest,
+)
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir
 from pcbforge.vocab import DefectType
@@ -39,15 +47,8 @@ TRIPLET_META = ("class_label", "anchor_id", "negative_class", "defect_params", "
 MANIFEST_COLUMNS = ("id", "source", "split", "formats", "notes", "status", "error")
 
 
-def _value(v: Any) -> Any:
-    """A manifest cell as a plain JSON value (NaN/None -> None, numpy scalars -> Python)."""
-    if v is None or (isinstance(v, float) and pd.isna(v)):
-        return None
-    return v.item() if hasattr(v, "item") else v
-
-
 def _json_or_text(v: Any) -> Any:
-    v = _value(v)
+    v = cell_value(v)
     if isinstance(v, str):
         try:
             return json.loads(v)
@@ -66,8 +67,8 @@ def triplet_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
     """Samples of the ok triplets in ``df`` (paths relative to ``root`` = ``triplets.out``), by id."""
     for row in df.sort_values("id", kind="mergesort").itertuples(index=False):
         r = row._asdict()
-        mask = _value(r.get("negative_mask_path"))
-        meta = {k: _json_or_text(r[k]) if k == "defect_params" else _value(r[k]) for k in TRIPLET_META if k in r}
+        mask = cell_value(r.get("negative_mask_path"))
+        meta = {k: _json_or_text(r[k]) if k == "defect_params" else cell_value(r[k]) for k in TRIPLET_META if k in r}
         yield Sample(
             id=str(r["id"]),
             source="triplets",
@@ -83,7 +84,7 @@ def pair_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
     """Samples of the ok SSDS pairs in ``df`` (paths relative to ``root`` = ``simulate.out``), by id."""
     for row in df.sort_values("id", kind="mergesort").itertuples(index=False):
         r = row._asdict()
-        mask = _value(r.get("mask_path"))
+        mask = cell_value(r.get("mask_path"))
         meta = {k: _json_or_text(r[k]) for k in ("parent_id", "pose", "shapes") if k in r}
         yield Sample(
             id=str(r["id"]),

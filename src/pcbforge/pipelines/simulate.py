@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from tqdm import tqdm
 
 from pcbforge.augment.ssds import simulate_pair
 from pcbforge.config import Params
 from pcbforge.datasets.manifest import error_row, ok_only, ok_row, read_manifest, to_frame, write_manifest
 from pcbforge.errors import InputError
 from pcbforge.io import stable_id, staged_dir, write_png
+from pcbforge.parallel import map_ordered
 from pcbforge.rng import make_rng, workers
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,6 @@ def load_template(path: Path, size: int) -> np.ndarray:
 def make_one(job: Job) -> dict[str, Any]:
     """Make and write one pair; a missing or unreadable crop becomes an error row."""
     pid = pair_id(job.parent_id, job.index)
-    paths = {k: f"{k}/{pid}.png" for k in ("template", "defected", "mask")}
     try:
         template = load_template(job.crop, job.image_size)
     except (OSError, UnidentifiedImageError, ValueError) as exc:
@@ -79,9 +77,31 @@ def make_one(job: Job) -> dict[str, Any]:
         max_rotation_deg=job.max_rotation_deg,
         jitter_px=job.jitter_px,
     )
-    write_png(job.out / paths["template"], Image.fromarray(template, "RGB"))
-    write_png(job.out / paths["defected"], Image.fromarray(defected, "RGB"))
-    write_png(job.out / paths["mask"], Image.fromarray(mask, "L"))
+    return write_pair(job.out, pid, template, defected, mask, p, job.parent_id)
+
+
+def write_pair(
+    out: Path,
+    pid: str,
+    template: np.ndarray,
+    defected: np.ndarray,
+    mask: np.ndarray,
+    p: dict[str, Any],
+    parent_id: str,
+) -> dict[str, Any]:
+    """Write one pair's three PNGs under ``out`` and return its ok manifest row.
+
+    Args:
+        out: The stage's output directory (holding ``template/``, ``defected/``, ``mask/``).
+        pid: The pair id (file stem).
+        template, defected, mask: What :func:`pcbforge.augment.ssds.simulate_pair` returned.
+        p: Its parameters (``shapes`` and ``pose`` are stored as JSON).
+        parent_id: The component the template came from.
+    """
+    paths = {k: f"{k}/{pid}.png" for k in ("template", "defected", "mask")}
+    write_png(out / paths["template"], Image.fromarray(template, "RGB"))
+    write_png(out / paths["defected"], Image.fromarray(defected, "RGB"))
+    write_png(out / paths["mask"], Image.fromarray(mask, "L"))
     return ok_row(
         id=pid,
         template_path=paths["template"],
@@ -89,7 +109,7 @@ def make_one(job: Job) -> dict[str, Any]:
         mask_path=paths["mask"],
         shapes=json.dumps(p["shapes"], sort_keys=True),
         pose=json.dumps(p["pose"], sort_keys=True),
-        parent_id=job.parent_id,
+        parent_id=parent_id,
     )
 
 
@@ -131,19 +151,7 @@ def run(params: Params, **options: Any) -> str:
         for sub in ("template", "defected", "mask"):
             (tmp / sub).mkdir()
         jobs = [Job(**{**j.__dict__, "out": tmp}) for j in jobs]
-        bar = tqdm(total=len(jobs), desc="simulate", unit="pair", disable=None)
-        if n_workers > 1:
-            with ProcessPoolExecutor(n_workers) as pool:
-                rows = []
-                for row in pool.map(make_one, jobs, chunksize=8):
-                    rows.append(row)
-                    bar.update()
-        else:
-            rows = []
-            for job in jobs:
-                rows.append(make_one(job))
-                bar.update()
-        bar.close()
+        rows = map_ordered(make_one, jobs, n_workers, desc="simulate", unit="pair")
         for row in rows:
             if row["status"] != "ok":
                 log.warning("pair %s skipped: %s", row["id"], row["error"])

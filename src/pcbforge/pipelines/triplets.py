@@ -89,7 +89,7 @@ def load_components(params: Params) -> list[Component]:
     if n_all - len(comps):
         log.info("skipped %d components whose crop status is not ok", n_all - len(comps))
     # Web photos were cut with no margin; board crops with crop.margin (see annotate/crops.py).
-    margin = float(getattr(params.crop, "margin", 0.1))
+    margin = params.crop.margin
     out = []
     for r in merged.to_dict("records"):
         ctx = r.get("context_path")
