@@ -100,7 +100,7 @@ def review(
 
 @app.command()
 def crop(params: ParamsOpt = DEFAULT_PARAMS) -> None:
-    """Crop YOLO-labelled boards and accepted photos to 128x128 components (context patch kept)."""
+    """Crop YOLO-labelled boards and accepted photos to square component views (base.image_size px; context patch kept)."""
     _run("crop", params)
 
 

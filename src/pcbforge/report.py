@@ -35,6 +35,11 @@ def _status_counts(path: Path) -> str:
     return ", ".join(f"{counts[k]} {k}" for k in sorted(counts.index))
 
 
+def _shown(path: Path, root: Path) -> str:
+    # An out set to an absolute path outside the project is shown as it is.
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 def summary_lines(params: Params) -> list[str]:
     """One line per stage output that exists: path and row counts by status, then the metrics."""
     lines = []
@@ -42,19 +47,19 @@ def summary_lines(params: Params) -> list[str]:
         out = params.path(getattr(params, stage).out)
         path = out / name
         if path.is_file():
-            lines.append(f"{stage:<9} {path.relative_to(params.root)}: {_status_counts(path)}")
+            lines.append(f"{stage:<9} {_shown(path, params.root)}: {_status_counts(path)}")
         else:
-            lines.append(f"{stage:<9} {path.relative_to(params.root)}: (missing)")
+            lines.append(f"{stage:<9} {_shown(path, params.root)}: (missing)")
     model = params.path(params.train.out) / "model.pt"
-    lines.append(f"{'train':<9} {model.relative_to(params.root)}: {'present' if model.is_file() else '(missing)'}")
+    lines.append(f"{'train':<9} {_shown(model, params.root)}: {'present' if model.is_file() else '(missing)'}")
     metrics_path = params.path(params.evaluate.out) / "metrics.json"
     if metrics_path.is_file():
         m = json.loads(metrics_path.read_text())
         keys = [k for k in ("roc_auc", "pr_auc", "accuracy", "threshold", "n") if k in m]
         shown = ", ".join(f"{k}={m[k]:.3f}" if isinstance(m[k], float) else f"{k}={m[k]}" for k in keys)
-        lines.append(f"{'evaluate':<9} {metrics_path.relative_to(params.root)}: {shown}")
+        lines.append(f"{'evaluate':<9} {_shown(metrics_path, params.root)}: {shown}")
     else:
-        lines.append(f"{'evaluate':<9} {metrics_path.relative_to(params.root)}: (missing)")
+        lines.append(f"{'evaluate':<9} {_shown(metrics_path, params.root)}: (missing)")
     return lines
 
 
