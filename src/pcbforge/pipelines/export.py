@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,9 @@ def run(params: Params, **options: Any) -> str:
     skipped = (len(triplets) - len(ok_t), len(pairs) - len(ok_p))
     if any(skipped):
         log.info("skipping %d triplets and %d pairs whose status is not ok (reasons in their manifests)", *skipped)
-    mtime = params.base.source_date_epoch or 0
+    # Tar member mtimes: the fixed clock keeps shards byte-identical; null means "now".
+    epoch = params.base.source_date_epoch
+    mtime = int(time.time()) if epoch is None else epoch
 
     rows: list[dict[str, Any]] = []
     with staged_dir(out) as tmp:
