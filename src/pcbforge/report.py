@@ -12,21 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from pcbforge.config import DEFAULT_PARAMS, Params, load_params
+from pcbforge.datasets.manifest import MANIFEST_NAMES, manifest_path
 from pcbforge.errors import PcbforgeError
-
-#: (stage, manifest path relative to the stage's out dir)
-MANIFESTS = (
-    ("catalog", "catalog.parquet"),
-    ("crawl", "images.parquet"),
-    ("dedup", "dedup.parquet"),
-    ("quality", "quality.parquet"),
-    ("review", "accepted.parquet"),
-    ("crop", "components.parquet"),
-    ("split", "split.parquet"),
-    ("triplets", "triplets.parquet"),
-    ("simulate", "pairs.parquet"),
-    ("export", "export.parquet"),
-)
 
 
 def _status_counts(path: Path) -> str:
@@ -43,9 +30,8 @@ def _shown(path: Path, root: Path) -> str:
 def summary_lines(params: Params) -> list[str]:
     """One line per stage output that exists: path and row counts by status, then the metrics."""
     lines = []
-    for stage, name in MANIFESTS:
-        out = params.path(getattr(params, stage).out)
-        path = out / name
+    for stage in MANIFEST_NAMES:
+        path = manifest_path(params, stage)
         if path.is_file():
             lines.append(f"{stage:<9} {_shown(path, params.root)}: {_status_counts(path)}")
         else:

@@ -25,11 +25,11 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from pcbforge.datasets.manifest import read_manifest
+from pcbforge.datasets.manifest import MANIFEST_NAMES, read_manifest
 from pcbforge.errors import InputError
 from pcbforge.vocab import Status
 
-MANIFEST = "triplets.parquet"
+MANIFEST = MANIFEST_NAMES["triplets"]
 #: Columns the loader needs; the full contract is in docs/stages.md.
 REQUIRED = ("id", "split", "class_label", "anchor_path", "positive_path", "negative_path", "negative_kind", "status")
 #: Metadata returned with each triplet (strings; ``None`` becomes "").

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np  # noqa: F401  (used by the doctest)
 import pandas as pd
@@ -21,6 +21,9 @@ import pyarrow.parquet as pq
 from pcbforge.errors import InputError
 from pcbforge.io import atomic_path
 from pcbforge.vocab import Status
+
+if TYPE_CHECKING:
+    from pcbforge.config import Params
 
 #: Columns every manifest carries.
 REQUIRED_COLUMNS = ("id", "status", "error")
@@ -109,3 +112,28 @@ def read_manifest(path: str | os.PathLike[str], stage: str | None = None) -> pd.
 def ok_only(df: pd.DataFrame) -> pd.DataFrame:
     """Rows with status ``ok``."""
     return df[df["status"] == Status.OK.value].reset_index(drop=True)
+
+
+#: The manifest each stage writes inside its ``<stage>.out`` directory, named here once.
+MANIFEST_NAMES: dict[str, str] = {
+    "catalog": "catalog.parquet",
+    "crawl": "images.parquet",
+    "dedup": "dedup.parquet",
+    "quality": "quality.parquet",
+    "review": "accepted.parquet",
+    "crop": "components.parquet",
+    "split": "split.parquet",
+    "triplets": "triplets.parquet",
+    "simulate": "pairs.parquet",
+    "export": "export.parquet",
+}
+
+
+def manifest_path(params: Params, stage: str) -> Path:
+    """Where ``stage`` writes its manifest: ``<stage>.out`` resolved, plus its manifest name.
+
+    Example:
+        >>> manifest_path(load_params("params.yaml"), "crawl")  # doctest: +SKIP
+        PosixPath('/project/data/raw/images.parquet')
+    """
+    return params.path(getattr(params, stage).out) / MANIFEST_NAMES[stage]

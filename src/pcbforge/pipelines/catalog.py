@@ -14,7 +14,7 @@ import logging
 
 from pcbforge.catalog.build import CatalogSpec, build_catalog
 from pcbforge.config import Params
-from pcbforge.datasets.manifest import write_manifest
+from pcbforge.datasets.manifest import MANIFEST_NAMES, write_manifest
 from pcbforge.errors import ConfigError
 from pcbforge.io import staged_dir
 from pcbforge.rng import workers
@@ -56,7 +56,7 @@ def run(params: Params, **options: object) -> str:
     n_workers = workers(params.base.workers)
     with staged_dir(out) as tmp:
         df = build_catalog(tmp, params.base.seed, spec, workers=n_workers)
-        write_manifest(df, tmp / "catalog.parquet")
+        write_manifest(df, tmp / MANIFEST_NAMES["catalog"])
     kinds = df["kind"].value_counts()
     n_objects = int(df.loc[df["kind"] == "board", "n_objects"].sum())
     return (

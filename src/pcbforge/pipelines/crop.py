@@ -19,7 +19,14 @@ from typing import Any
 from pcbforge.annotate import crops
 from pcbforge.annotate.yolo import class_map, parse_names, read_data_yaml
 from pcbforge.config import Params
-from pcbforge.datasets.manifest import cell_value, read_manifest, to_frame, write_manifest
+from pcbforge.datasets.manifest import (
+    MANIFEST_NAMES,
+    cell_value,
+    manifest_path,
+    read_manifest,
+    to_frame,
+    write_manifest,
+)
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir
 from pcbforge.parallel import map_ordered
@@ -28,8 +35,7 @@ from pcbforge.vocab import ComponentClass, Status
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "components.parquet"
-ACCEPTED = "accepted.parquet"
+MANIFEST = MANIFEST_NAMES["crop"]
 #: accepted.parquet columns this stage reads.
 ACCEPTED_COLUMNS = ("id", "class_label", "path", "cluster", "licence", "author", "image_url", "status")
 #: Optional dataset-level lineage keys in data.yaml, copied onto every board component.
@@ -65,7 +71,7 @@ def photo_jobs(params: Params) -> tuple[list[crops.PhotoJob], int]:
     Raises:
         InputError: accepted.parquet missing, unreadable or without the needed columns.
     """
-    path = params.path(params.review.out) / ACCEPTED
+    path = manifest_path(params, "review")
     if not path.is_file():
         raise InputError(
             f"{path}: not found; crop.include_web needs the review stage's output "

@@ -14,7 +14,7 @@ import pandas as pd
 from pcbforge.clean.dedup import DedupSettings, find_duplicates
 from pcbforge.clean.hashing import HashCache, HashConfig, hash_with_cache
 from pcbforge.config import Params
-from pcbforge.datasets.manifest import read_manifest, write_manifest
+from pcbforge.datasets.manifest import MANIFEST_NAMES, read_manifest, write_manifest
 from pcbforge.errors import ConfigError, InputError
 from pcbforge.io import staged_dir
 from pcbforge.rng import workers as resolve_workers
@@ -40,7 +40,7 @@ def run(params: Params, **options: object) -> str:
             f"dedup.hashes needs two hash kinds (primary, then confirm), got {p.hashes}: e.g. [phash, dhash]"
         )
     crawl_dir = params.path(params.crawl.out)
-    manifest = crawl_dir / "images.parquet"
+    manifest = crawl_dir / MANIFEST_NAMES["crawl"]
     df = read_manifest(manifest, stage="crawl")
     missing = [c for c in NEEDED if c not in df.columns]
     if missing:
@@ -106,10 +106,10 @@ def run(params: Params, **options: object) -> str:
     out_df["mirrored"] = out_df["mirrored"].astype("boolean")
     out = params.path(p.out)
     with staged_dir(out) as tmp:
-        write_manifest(out_df, tmp / "dedup.parquet")
+        write_manifest(out_df, tmp / MANIFEST_NAMES["dedup"])
     kept = int(out_df["keep"].sum())
     exact = int((out_df["dup_kind"] == "exact").sum())
     near = int((out_df["dup_kind"] == "near").sum())
     errors = int((out_df["status"] == Status.ERROR.value).sum())
     return (f"{len(out_df)} images: {kept} kept, {exact} exact + {near} near duplicates, {errors} unreadable "
-            f"({fresh} newly hashed) -> {out / 'dedup.parquet'}")
+            f"({fresh} newly hashed) -> {out / MANIFEST_NAMES['dedup']}")

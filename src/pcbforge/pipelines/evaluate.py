@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pcbforge.datasets.manifest import MANIFEST_NAMES
 from pcbforge.config import Params
 from pcbforge.datasets.loaders import TripletDataset, load_triplets
 from pcbforge.errors import InputError
@@ -42,7 +43,7 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
         eval_frame = frame[frame["split"] == split]
     if eval_frame.empty:
         raise InputError(
-            f"{src / 'triplets.parquet'} has no usable triplets in split '{ep.split}' nor 'val'; "
+            f"{src / MANIFEST_NAMES['triplets']} has no usable triplets in split '{ep.split}' nor 'val'; "
             "check split.val_classes/test_classes and re-run `pcbforge split` and `pcbforge triplets`"
         )
     val_frame = frame[frame["split"] == Split.VAL.value]

@@ -27,6 +27,7 @@ from pcbforge.datasets.export import (
     WebDatasetExporter,
 )
 from pcbforge.datasets.manifest import (
+    MANIFEST_NAMES,
     cell_value,
     error_row,
     ok_only,
@@ -131,7 +132,7 @@ def run(params: Params, **options: Any) -> str:
     trip_root = params.path(params.triplets.out)
     sim_root = params.path(params.simulate.out)
     out = params.path(ep.out)
-    trip_path, pair_path = trip_root / "triplets.parquet", sim_root / "pairs.parquet"
+    trip_path, pair_path = trip_root / MANIFEST_NAMES["triplets"], sim_root / MANIFEST_NAMES["simulate"]
     triplets = read_manifest(trip_path, stage="triplets")
     pairs = read_manifest(pair_path, stage="simulate")
     _require(triplets, TRIPLET_COLUMNS, trip_path)
@@ -164,7 +165,7 @@ def run(params: Params, **options: Any) -> str:
                     notes.append(note)
             rows.append(ok_row(**base, formats=",".join(landed), notes="; ".join(notes)))
         counts = {exp.name: exp.close() for exp in exporters}
-        write_manifest(to_frame(rows, MANIFEST_COLUMNS), tmp / "export.parquet")
+        write_manifest(to_frame(rows, MANIFEST_COLUMNS), tmp / MANIFEST_NAMES["export"])
     for name, c in counts.items():
         log.info("%s: %s", name, ", ".join(f"{k}={v}" for k, v in c.items()))
     n_err = sum(r["status"] != "ok" for r in rows)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from pcbforge.clean.quality import QualitySettings, assess_files
 from pcbforge.config import Params
-from pcbforge.datasets.manifest import read_manifest, write_manifest
+from pcbforge.datasets.manifest import MANIFEST_NAMES, read_manifest, write_manifest
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir
 from pcbforge.rng import workers as resolve_workers
@@ -28,7 +28,7 @@ def run(params: Params, **options: object) -> str:
     """Run the stage; return a one-line summary."""
     q = params.quality
     crawl_dir = params.path(params.crawl.out)
-    manifest = crawl_dir / "images.parquet"
+    manifest = crawl_dir / MANIFEST_NAMES["crawl"]
     df = read_manifest(manifest, stage="crawl")
     missing = [c for c in ("id", "path", "status") if c not in df.columns]
     if missing:
@@ -63,11 +63,11 @@ def run(params: Params, **options: object) -> str:
     out_df["grayscale"] = out_df["grayscale"].astype("boolean")
     out = params.path(q.out)
     with staged_dir(out) as tmp:
-        write_manifest(out_df, tmp / "quality.parquet")
+        write_manifest(out_df, tmp / MANIFEST_NAMES["quality"])
     flagged = int((out_df["flags"].fillna("") != "").sum())
     counts = {}
     for f in out_df["flags"].fillna(""):
         for name in filter(None, f.split(",")):
             counts[name] = counts.get(name, 0) + 1
     detail = ", ".join(f"{k} {counts[k]}" for k in sorted(counts)) or "none"
-    return f"{len(out_df)} images, {flagged} flagged ({detail}) -> {out / 'quality.parquet'}"
+    return f"{len(out_df)} images, {flagged} flagged ({detail}) -> {out / MANIFEST_NAMES['quality']}"

@@ -14,13 +14,13 @@ from typing import Any
 
 from pcbforge.clean.review import apply_decisions, read_decisions
 from pcbforge.config import Params
-from pcbforge.datasets.manifest import read_manifest, write_manifest
+from pcbforge.datasets.manifest import MANIFEST_NAMES, manifest_path, read_manifest, write_manifest
 from pcbforge.io import staged_dir
 from pcbforge.vocab import Status
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "accepted.parquet"
+MANIFEST = MANIFEST_NAMES["review"]
 
 
 def run(
@@ -62,9 +62,9 @@ def run(
         if pulled.ignored:
             parts.append(f"{len(pulled.ignored)} tag(s) ignored: {'; '.join(pulled.ignored[:3])}")
 
-    images = read_manifest(crawl_out / "images.parquet", stage="crawl")
-    dedup = read_manifest(params.path(params.dedup.out) / "dedup.parquet", stage="dedup")
-    quality = read_manifest(params.path(params.quality.out) / "quality.parquet", stage="quality")
+    images = read_manifest(manifest_path(params, "crawl"), stage="crawl")
+    dedup = read_manifest(manifest_path(params, "dedup"), stage="dedup")
+    quality = read_manifest(manifest_path(params, "quality"), stage="quality")
     decisions = read_decisions(decisions_path)
     accepted, stale = apply_decisions(images, dedup, quality, decisions, cfg.drop_quality_flags)
     with staged_dir(out) as tmp:

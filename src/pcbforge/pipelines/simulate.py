@@ -20,7 +20,15 @@ from PIL import Image, UnidentifiedImageError
 
 from pcbforge.augment.ssds import simulate_pair
 from pcbforge.config import Params
-from pcbforge.datasets.manifest import error_row, ok_only, ok_row, read_manifest, to_frame, write_manifest
+from pcbforge.datasets.manifest import (
+    MANIFEST_NAMES,
+    error_row,
+    ok_only,
+    ok_row,
+    read_manifest,
+    to_frame,
+    write_manifest,
+)
 from pcbforge.errors import InputError
 from pcbforge.io import stable_id, staged_dir, write_png
 from pcbforge.parallel import map_ordered
@@ -122,14 +130,14 @@ def run(params: Params, **options: Any) -> str:
     sp = params.simulate
     crop_out = params.path(params.crop.out)
     out = params.path(sp.out)
-    comps = ok_only(read_manifest(crop_out / "components.parquet", stage="crop"))
+    comps = ok_only(read_manifest(crop_out / MANIFEST_NAMES["crop"], stage="crop"))
     if sp.pairs > 0 and comps.empty:
         raise InputError(
-            f"no ok components in {crop_out / 'components.parquet'} to use as templates "
+            f"no ok components in {crop_out / MANIFEST_NAMES['crop']} to use as templates "
             "(check the crop stage's rejected rows, or set simulate.pairs: 0)"
         )
     if not comps.empty and "crop_path" not in comps.columns:
-        raise InputError(f"{crop_out / 'components.parquet'} has no crop_path column (see docs/stages.md)")
+        raise InputError(f"{crop_out / MANIFEST_NAMES['crop']} has no crop_path column (see docs/stages.md)")
     comps = comps.sort_values("id", kind="mergesort").reset_index(drop=True)
     jobs = [
         Job(
@@ -155,6 +163,6 @@ def run(params: Params, **options: Any) -> str:
         for row in rows:
             if row["status"] != "ok":
                 log.warning("pair %s skipped: %s", row["id"], row["error"])
-        write_manifest(to_frame(rows, COLUMNS), tmp / "pairs.parquet")
+        write_manifest(to_frame(rows, COLUMNS), tmp / MANIFEST_NAMES["simulate"])
     n_ok = sum(r["status"] == "ok" for r in rows)
     return f"{n_ok}/{len(rows)} pairs from {len(comps)} components -> {out}"

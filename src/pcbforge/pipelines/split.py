@@ -14,20 +14,20 @@ from tqdm import tqdm
 
 from pcbforge.config import Params
 from pcbforge.datasets import split as splitting
-from pcbforge.datasets.manifest import read_manifest, write_manifest
+from pcbforge.datasets.manifest import MANIFEST_NAMES, manifest_path, read_manifest, write_manifest
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "split.parquet"
+MANIFEST = MANIFEST_NAMES["split"]
 NEEDED = ("id", "class_label", "group", "status", "error")
 
 
 def run(params: Params, **options: Any) -> str:
     """Assign train/val/test to every ok component; return a one-line summary with counts."""
     cfg = params.split
-    source = params.path(params.crop.out) / "components.parquet"
+    source = manifest_path(params, "crop")
     components = read_manifest(source, stage="crop")
     missing = [c for c in NEEDED if c not in components.columns]
     if missing:

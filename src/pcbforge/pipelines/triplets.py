@@ -20,7 +20,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from pcbforge.config import Params
-from pcbforge.datasets.manifest import ok_only, read_manifest, to_frame, write_manifest
+from pcbforge.datasets.manifest import MANIFEST_NAMES, ok_only, read_manifest, to_frame, write_manifest
 from pcbforge.datasets.triplets import COLUMNS, Component, Timings, TripletSettings, build_anchor, pools_by_split
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir
@@ -68,11 +68,11 @@ def load_components(params: Params) -> list[Component]:
     """
     crop_out = params.path(params.crop.out)
     split_out = params.path(params.split.out)
-    comps = read_manifest(crop_out / "components.parquet", stage="crop")
-    split = read_manifest(split_out / "split.parquet", stage="split")
+    comps = read_manifest(crop_out / MANIFEST_NAMES["crop"], stage="crop")
+    split = read_manifest(split_out / MANIFEST_NAMES["split"], stage="split")
     for df, cols, where in (
-        (comps, _COMPONENT_COLUMNS, crop_out / "components.parquet"),
-        (split, _SPLIT_COLUMNS, split_out / "split.parquet"),
+        (comps, _COMPONENT_COLUMNS, crop_out / MANIFEST_NAMES["crop"]),
+        (split, _SPLIT_COLUMNS, split_out / MANIFEST_NAMES["split"]),
     ):
         missing = [c for c in cols if c not in df.columns]
         if missing:
@@ -151,7 +151,7 @@ def run(params: Params, **options: Any) -> str:
             total.add(timing)
         df = to_frame(rows, columns=COLUMNS)
         df = df[list(COLUMNS)] if len(df) else df
-        write_manifest(df, tmp / "triplets.parquet")
+        write_manifest(df, tmp / MANIFEST_NAMES["triplets"])
     busy = total.read + total.generate + total.encode + total.write
     if busy > 0:
         log.info(
