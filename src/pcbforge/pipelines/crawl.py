@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from pcbforge.config import Params
 from pcbforge.crawler.runner import CrawlJob, collect_garbage, rows_frame
 from pcbforge.crawler.server import port_is_free, serve_directory
-from pcbforge.datasets.manifest import write_manifest
+from pcbforge.datasets.manifest import MANIFEST_NAMES, write_manifest
 from pcbforge.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,8 @@ def run(params: Params, **options: Any) -> str:
         rows = job.run(workers=cp.workers)
 
     df = rows_frame(rows)
-    write_manifest(df, out / "images.parquet")
+    manifest = out / MANIFEST_NAMES["crawl"]
+    write_manifest(df, manifest)
     removed = collect_garbage(out, {r["path"] for r in rows if r["status"] == "ok"})
     if removed:
         log.info("removed %d stored files no row refers to (left by an earlier crawl)", removed)
@@ -117,7 +118,7 @@ def run(params: Params, **options: Any) -> str:
     return (
         f"{counts.get('ok', 0)} images stored, {counts.get('rejected', 0)} rejected, {counts.get('error', 0)} errors"
         + (f" ({why})" if why else "")
-        + f" -> {out / 'images.parquet'}"
+        + f" -> {manifest}"
     )
 
 
