@@ -127,7 +127,7 @@ class WebDriver:
 @pytest.fixture()
 def driver(tmp_path: Path) -> Iterator[WebDriver]:
     chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and chromedriver, "install the Debian packages chromium and chromium-driver (make system-deps)"
+    assert chromium and chromedriver, "install the Debian packages chromium and chromium-driver (`make test` does)"
     port = _free_port()
     proc = subprocess.Popen(
         [chromedriver, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
