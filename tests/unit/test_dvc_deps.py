@@ -1,0 +1,88 @@
+"""dvc.yaml lists, for every stage, each pcbforge module the stage imports.
+
+A module missing from a stage's deps means a code change there would not re-run the stage
+and `dvc repro` would report stale outputs as up to date (dvc.yaml's header states the rule).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers.params import REPO_ROOT
+
+SRC = REPO_ROOT / "src"
+#: Only validate params or word errors (see dvc.yaml's header): deliberately not deps.
+EXEMPT = {"pcbforge/config.py", "pcbforge/errors.py", "pcbforge/cli.py"}
+#: Imported only by options the DVC command does not pass (``review --launch/--pull``);
+#: they talk to FiftyOne and never change the stage's outputs.
+OPTION_ONLY = {"review": {"pcbforge/clean/fiftyone_review.py"}}
+STAGES = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def _module_file(name: str) -> Path | None:
+    base = SRC / Path(*name.split("."))
+    for cand in (base.with_suffix(".py"), base / "__init__.py"):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute names of the pcbforge modules ``path`` imports (top level and inside functions)."""
+    pkg = ".".join(path.relative_to(SRC).with_suffix("").parts)
+    if path.name != "__init__.py":
+        pkg = pkg.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            names.add(base)
+            names.update(f"{base}.{a.name}" for a in node.names)
+    return {n for n in names if n.split(".")[0] == "pcbforge"}
+
+
+def _closure(start: Path) -> set[Path]:
+    seen: set[Path] = set()
+    todo = [start]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in _imports(path):
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):  # a package's __init__ runs too
+                f = _module_file(".".join(parts[:i]))
+                if f is not None:
+                    todo.append(f)
+    return seen
+
+
+def _inert(path: Path) -> bool:
+    """A package ``__init__`` holding only a docstring and constants cannot change an output."""
+    body = ast.parse(path.read_text()).body
+    return path.name == "__init__.py" and all(
+        isinstance(n, (ast.Expr, ast.Assign)) and isinstance(getattr(n, "value", None), ast.Constant) for n in body
+    )
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_stage_deps_cover_its_imports(stage: str) -> None:
+    deps = [d for d in STAGES[stage].get("deps", []) if d.startswith("src/")]
+    missing = []
+    for f in sorted(_closure(SRC / "pcbforge" / "pipelines" / f"{stage}.py")):
+        rel = f.relative_to(SRC).as_posix()
+        if rel in EXEMPT or rel in OPTION_ONLY.get(stage, ()) or _inert(f):
+            continue
+        if not any(f"src/{rel}" == d or f"src/{rel}".startswith(d.rstrip("/") + "/") for d in deps):
+            missing.append(f"src/{rel}")
+    assert not missing, f"dvc.yaml stage {stage!r} imports but does not list: {missing}"
