@@ -52,12 +52,28 @@ def test_invalid_param_value(tmp_path: Path) -> None:
     _assert_one_line_error(pcbforge("train", "-p", str(tmp_path / "params.yaml")), "train.margin")
 
 
-@pytest.mark.parametrize("stage", ["dedup", "crop", "train"])
-def test_unreadable_input_dir(tmp_path: Path, stage: str) -> None:
-    """A stage whose upstream output is missing says which file and which stage makes it."""
+@pytest.mark.parametrize(
+    ("stage", "needle"),
+    [
+        ("dedup", "manifest not found: {root}/data/raw/images.parquet (run `pcbforge crawl`"),
+        ("crop", "boards directory not found: {root}/no/such/boards"),
+        ("train", "manifest not found: {root}/data/triplets/triplets.parquet (run `pcbforge triplets`"),
+    ],
+)
+def test_unreadable_input_dir(tmp_path: Path, stage: str, needle: str) -> None:
+    """A stage whose input is missing names the path and the stage that makes it."""
     (tmp_path / "params.yaml").write_text("crop:\n  boards: no/such/boards\n")
     res = pcbforge(stage, "-p", str(tmp_path / "params.yaml"))
-    _assert_one_line_error(res, "not found")
+    _assert_one_line_error(res, needle.format(root=tmp_path))
+
+
+def test_corrupt_manifest(tmp_path: Path) -> None:
+    """A truncated or foreign file where a manifest should be is a user error, not a traceback."""
+    (tmp_path / "params.yaml").write_text("{}\n")
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    (tmp_path / "data" / "raw" / "images.parquet").write_bytes(b"PAR1 not really")
+    res = pcbforge("dedup", "-p", str(tmp_path / "params.yaml"))
+    _assert_one_line_error(res, f"manifest unreadable: {tmp_path}/data/raw/images.parquet")
 
 
 def test_version() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from pcbforge.pipelines import train
 from tests.helpers.params import tiny_params
+from tests.helpers.tools import DVC
 from tests.helpers.triplet_images import write_triplets
 
 pytestmark = pytest.mark.integration
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 def test_train_runs_in_an_empty_git_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    subprocess.run(["dvc", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([DVC, "init", "-q"], cwd=tmp_path, check=True)
     monkeypatch.chdir(tmp_path)
     params = tiny_params(tmp_path, {"train": {"epochs": 1, "batch_size": 4, "input_size": 32}})
     write_triplets(params.path(params.triplets.out), per_class=2, size=32)

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -21,10 +20,10 @@ import pytest
 import yaml
 
 from tests.helpers.params import REPO_ROOT, write_params
+from tests.helpers.tools import BIN
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-BIN = Path(sys.executable).parent
 ENV = {
     **os.environ,
     "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",

@@ -15,6 +15,7 @@ from pcbforge.config import Params
 from pcbforge.errors import InputError
 from pcbforge.pipelines import train
 from tests.helpers.params import tiny_params
+from tests.helpers.tools import DVC
 from tests.helpers.triplet_images import write_triplets
 
 #: resnet10t at 32 px, 16-d embeddings: a couple of seconds per run on one core.
@@ -94,7 +95,7 @@ def test_dvclive_inside_a_dvc_repo_makes_no_commits_or_experiments(tmp_path: Pat
     git("init", "-q")
     git("config", "user.email", "t@example.invalid")
     git("config", "user.name", "test")
-    subprocess.run(["dvc", "init", "-q"], cwd=root, check=True)
+    subprocess.run([DVC, "init", "-q"], cwd=root, check=True)
     (root / ".gitignore").write_text("/data\n/models\n")
     git("add", "-A")
     git("commit", "-q", "-m", "init")
