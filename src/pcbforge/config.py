@@ -63,6 +63,8 @@ class SourceParams(Section):
     allow_private: bool = False
     #: Site category slug -> our class name.
     class_map: dict[str, str] = Field(default_factory=dict)
+    #: ``catalog`` only: selector overrides by key (category, product, next, image, label,
+    #: licence, author); CSS, or XPath when prefixed with ``xpath:``.
     selectors: dict[str, str] = Field(default_factory=dict)
     licence_allow: list[str] = Field(default_factory=list)
     #: Domains the spider may follow (subdomains included); empty = the hosts of start_urls.

@@ -57,10 +57,17 @@ EXPECTED: dict[str, str] = {
     "/private/secret.jpg": "robots",
 }
 
+#: Hosts the crawl of this server must list in ``allowed_domains`` besides 127.0.0.1, so
+#: that their links reach the private-address check (an offsite link is refused before it).
+ALLOWED_PRIVATE_HOSTS = ["169.254.169.254", "100.100.100.200"]
+
 #: Image URLs pointing away from the server (never fetched): URL -> expected kind.
 EXTERNAL: dict[str, str] = {
     "http://other.example.com/img/x.jpg": "offsite",
+    # Offsite AND link-local: the offsite check comes first (no DNS lookup for offsite links).
+    "http://169.254.170.2/v2/credentials.jpg": "offsite",
     "http://169.254.169.254/latest/meta.jpg": "private_address",  # link-local: refused even with allow_private
+    "http://100.100.100.200/latest/meta.jpg": "private_address",  # carrier-grade NAT: not globally routable
 }
 
 
@@ -126,6 +133,8 @@ class FaultServer:
             "secret": "../private/secret.jpg",
             "other": "http://other.example.com/img/x.jpg",
             "metadata": "http://169.254.169.254/latest/meta.jpg",
+            "cgnat": "http://100.100.100.200/latest/meta.jpg",
+            "credentials": "http://169.254.170.2/v2/credentials.jpg",
         }
         pages: dict[str, str] = {}
         links = "".join(f'<a class="product" href="../../product/{p}.html">{p}</a>' for p in products)

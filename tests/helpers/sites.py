@@ -107,17 +107,24 @@ def make_site(
 
 
 class LoggingSite:
-    """Serve a directory on 127.0.0.1 and record every request path (thread-safe)."""
+    """Serve a directory on 127.0.0.1 and record every request path (thread-safe).
+
+    ``requests`` lists the paths in arrival order; ``log`` the same as ``(time.time(), path)``.
+    """
 
     def __init__(self, root: Path, delay: float = 0.0) -> None:
         self.requests: list[str] = []
+        self.log: list[tuple[float, str]] = []
         lock = threading.Lock()
         site = self
 
         class Handler(SimpleHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - stdlib name
+                import time
+
                 with lock:
                     site.requests.append(self.path)
+                    site.log.append((time.time(), self.path))
                 if delay and self.path.startswith("/img/"):
                     import time
 

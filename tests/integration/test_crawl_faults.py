@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pcbforge.pipelines import crawl
-from tests.helpers.fault_server import EXPECTED, EXTERNAL, FaultServer
+from tests.helpers.fault_server import ALLOWED_PRIVATE_HOSTS, EXPECTED, EXTERNAL, FaultServer
 from tests.helpers.params import tiny_params
 
 pytestmark = pytest.mark.slow
@@ -27,6 +27,7 @@ def _params(root: Path, url: str, allow_private: bool = True):
                         "spider": "catalog",
                         "start_urls": [url + "/index.html"],
                         "allow_private": allow_private,
+                        "allowed_domains": ["127.0.0.1", *ALLOWED_PRIVATE_HOSTS],
                         "licence_allow": ["CC-BY-4.0"],
                     }
                 ],

@@ -79,6 +79,46 @@ def test_class_map_and_sitemap(tmp_path: Path) -> None:
     assert sorted(df["class_label"].unique()) == ["relay", "smd_diode"]
 
 
+#: The built-in catalog's selectors (DEFAULT_SELECTORS), all rewritten in XPath.
+XPATH_SELECTORS = {
+    "category": "xpath://a[contains(concat(' ', @class, ' '), ' category ')]/@href",
+    "product": "xpath://a[@class='product']/@href",
+    "next": "xpath://a[@rel='next']/@href",
+    "image": "xpath://img[@class='product-image']/@src",
+    "label": "xpath://span[@class='category']/@data-slug",
+    "licence": "xpath:normalize-space(//span[@class='licence'])",
+    "author": "xpath://span[@class='author']/text()",
+}
+
+
+def test_xpath_selectors(tmp_path: Path) -> None:
+    source = {"name": "builtin", "start_urls": ["builtin"], "allow_private": True, "licence_allow": [],
+              "selectors": XPATH_SELECTORS}
+    params = tiny_params(tmp_path, {"crawl": {"sources": [source]}})
+    products = _site(params, classes=("diode", "relay"), per_class=3, per_page=2, licences=("CC0-1.0",))
+    crawl.run(params)
+    df = pd.read_parquet(params.path(params.crawl.out) / "images.parquet").set_index("image_url")
+    assert (df["status"] == "ok").sum() == len(products)  # pagination (next) and products followed
+    for p in products:
+        row = df.loc[f"builtin:/img/{p.file}"]
+        assert (row["class_label"], row["licence"], row["author"]) == (p.slug, "CC0-1.0", p.author)
+
+
+def test_unexpected_pipeline_error_is_an_error_row(tmp_path: Path) -> None:
+    """A failure nobody planned for (here: the store cannot create its directories) loses no image."""
+    params = tiny_params(tmp_path)
+    products = _site(params, classes=("diode",), per_class=3, licences=("CC-BY-4.0",))
+    out = params.path(params.crawl.out)
+    out.mkdir(parents=True)
+    (out / "files").write_text("a file where the store wants a directory")
+    summary = crawl.run(params)
+    df = pd.read_parquet(out / "images.parquet")
+    assert len(df) == len(products)
+    assert set(df["status"]) == {"error"} and df["path"].isna().all()
+    assert all(e.startswith("internal: NotADirectoryError: ") for e in df["error"]), df["error"].tolist()
+    assert f"{len(products)} errors" in summary
+
+
 def test_missing_builtin_site_is_a_clear_error(params: Params) -> None:
     with pytest.raises(InputError, match="pcbforge catalog"):
         crawl.run(params)
@@ -89,6 +129,8 @@ def test_missing_builtin_site_is_a_clear_error(params: Params) -> None:
     [
         ({"name": "x", "start_urls": ["ftp://example.com/"]}, "not an http"),
         ({"name": "x", "selectors": {"imgs": "img"}}, "unknown keys"),
+        ({"name": "x", "selectors": {"image": "xpath://img[@src"}}, "selectors.image.*not a valid selector"),
+        ({"name": "x", "selectors": {"image": "img[[src"}}, "selectors.image.*not a valid selector"),
         ({"name": "x", "spider": "commons", "start_urls": ["https://commons.wikimedia.org/w/api.php"]}, "class_map"),
     ],
 )

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
+import pytest
+
+from pcbforge.crawler import pipelines
 from pcbforge.crawler.pipelines import store_file
 from pcbforge.crawler.spiders.urls import in_shard, read_url_list
+from pcbforge.pipelines.crawl import default_allowed_domains
 
 
 def test_url_list_file_and_shards_partition_it(tmp_path: Path) -> None:
@@ -28,3 +34,41 @@ def test_store_file_is_atomic_and_idempotent(tmp_path: Path) -> None:
     assert target.read_bytes() == b"first"
     assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temporary left
     assert made == {target.parent}
+
+
+def test_store_file_same_sha_from_two_threads_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two sources of one worker store the same bytes in two store threads at the same moment."""
+    target = tmp_path / "files" / "cd" / ("cd" * 32 + ".png")
+    barrier = threading.Barrier(2, timeout=10)
+    real_replace = os.replace
+
+    def replace_together(src: object, dst: object) -> None:
+        barrier.wait()  # both writers have their temporary file before either renames it
+        real_replace(src, dst)
+
+    monkeypatch.setattr(pipelines.os, "replace", replace_together)
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            store_file(target, b"same bytes")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert errors == []
+    assert target.read_bytes() == b"same bytes"
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
+
+
+def test_commons_default_domains_include_the_image_host() -> None:
+    api = ["https://commons.wikimedia.org/w/api.php"]
+    assert default_allowed_domains("commons", api) == ["commons.wikimedia.org", "upload.wikimedia.org"]
+    assert default_allowed_domains("catalog", ["http://shop.example/a", "http://cdn.example/b"]) == [
+        "cdn.example",
+        "shop.example",
+    ]

@@ -14,7 +14,8 @@ from pcbforge.crawler.extensions import progress_line
 from pcbforge.crawler.items import MANIFEST_COLUMNS, ImageItem, url_id
 from pcbforge.crawler.journal import Journal, done_urls, read_rows
 from pcbforge.crawler.middlewares import is_private_address, private_target
-from pcbforge.crawler.pipelines import content_path, inspect_image, licence_allowed
+from pcbforge.crawler.pipelines import DedupPipeline, content_path, inspect_image, licence_allowed
+from pcbforge.crawler.settings import DOWNLOADER_MIDDLEWARES
 from pcbforge.crawler.runner import finalize_rows
 from pcbforge.crawler.spiders.commons import normalize_licence, strip_html
 
@@ -44,6 +45,20 @@ def test_inspect_image_rejects_each_kind() -> None:
         inspect_image(_encode(Image.new("RGB", (8, 8)), "PPM"), max_pixels=10**6)
 
 
+def test_max_pixels_above_pillows_own_limit_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pillow warns above Image.MAX_IMAGE_PIXELS (89.5 M by default) and refuses above twice
+    # that. A 1000-pixel stand-in for that default keeps the images tiny: 40x30 is in the
+    # warning band, 64x48 beyond the refusal; both are within the configured max_pixels.
+    for size in ((40, 30), (64, 48)):
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000)
+        data = _encode(Image.new("RGB", size, (9, 9, 9)), "PNG")
+        assert inspect_image(data, max_pixels=10_000) == ("PNG", *size)
+        assert Image.MAX_IMAGE_PIXELS == 10_000  # raised to the crawl's limit, never lowered
+    with pytest.raises(DropItem, match="^decompression_bomb: 64x48"):
+        inspect_image(data, max_pixels=3_000)  # our own check still decides
+    assert Image.MAX_IMAGE_PIXELS == 10_000
+
+
 def test_licence_allow_list() -> None:
     assert licence_allowed("anything", [])
     assert licence_allowed(" cc0-1.0 ", ["CC0-1.0"])
@@ -55,11 +70,80 @@ def test_private_addresses() -> None:
     for ip in ("127.0.0.1", "10.1.2.3", "192.168.0.1", "169.254.169.254", "::1", "0.0.0.0", "::ffff:127.0.0.1"):
         assert is_private_address(ip), ip
     assert not is_private_address("93.184.216.34")
+
+
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "100.100.100.200",  # carrier-grade NAT 100.64.0.0/10 (a cloud metadata endpoint lives here)
+        "100.64.0.1",
+        "198.18.0.1",  # benchmarking 198.18.0.0/15
+        "192.0.2.10",  # documentation
+        "192.0.0.170",  # IETF protocol assignments
+        "240.0.0.1",  # reserved
+        "255.255.255.255",
+        "224.0.1.1",  # multicast, though "global"
+        "ff0e::1",
+        "fe80::1",
+        "fd12:3456::1",
+        "2001:db8::1",
+        "::ffff:169.254.169.254",  # IPv4-mapped
+        "::ffff:100.100.100.200",
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+    ],
+)
+def test_every_non_global_address_is_refused(ip: str) -> None:
+    assert is_private_address(ip)
+
+
+@pytest.mark.parametrize("ip", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
+def test_global_addresses_pass(ip: str) -> None:
+    assert not is_private_address(ip)
+
+
+def test_allow_private_lets_only_loopback_and_private_networks_through() -> None:
+    for url in ("http://127.0.0.1/", "http://10.0.0.5/", "http://172.16.1.1/", "http://192.168.1.1/",
+                "http://[::1]/", "http://[fd00::5]/", "http://[::ffff:127.0.0.1]/", "http://[::ffff:10.0.0.5]/"):
+        assert private_target(url, allow_private=True) is None, url
+    for url in ("http://169.254.169.254/", "http://[::ffff:169.254.169.254]/", "http://[fe80::1]/",
+                "http://100.100.100.200/", "http://198.18.0.1/", "http://0.0.0.0/", "http://224.0.0.1/"):
+        assert private_target(url, allow_private=True) is not None, url
+
+
+def test_offsite_is_checked_before_the_private_address_lookup() -> None:
+    # Scrapy runs process_request in ascending order; robots.txt (100) issues its own request,
+    # which passes both checks again.
+    mw = DOWNLOADER_MIDDLEWARES
+    offsite = mw["pcbforge.crawler.middlewares.StrictOffsiteMiddleware"]
+    private = mw["pcbforge.crawler.middlewares.PrivateAddressMiddleware"]
+    assert offsite < private < 100
     assert private_target("http://10.0.0.5/x.jpg") == "10.0.0.5"
     assert private_target("http://10.0.0.5/x.jpg", allow_private=True) is None
     # link-local (cloud metadata) stays refused even when a source allows private targets
     assert private_target("http://169.254.169.254/latest", allow_private=True) == "169.254.169.254"
     assert private_target("http://[::1]:8000/a", allow_private=False) == "::1"
+
+
+def test_a_copy_of_an_image_that_failed_to_store_is_not_a_duplicate() -> None:
+    from types import SimpleNamespace
+
+    from scrapy import signals
+    from scrapy.settings import Settings
+    from scrapy.signalmanager import SignalManager
+    from twisted.python.failure import Failure
+
+    crawler = SimpleNamespace(signals=SignalManager(), settings=Settings({"PCBFORGE_PRIOR_JOURNALS": []}))
+    dedup = DedupPipeline(crawler)
+    dedup.open_spider()
+    first = dedup.process_item(ImageItem(source="s", page_url="p", image_url="http://x/a.png", body=b"same"))
+    # StorePipeline then failed on it (e.g. disk full): Scrapy sends item_error, nothing was stored.
+    crawler.signals.send_catch_log(signals.item_error, item=first, response=None, spider=None,
+                                   failure=Failure(OSError("disk full")))
+    copy = dedup.process_item(ImageItem(source="s", page_url="p", image_url="http://x/b.png", body=b"same"))
+    assert copy.sha256 == first.sha256  # passed on to be stored, not dropped as a duplicate
+    with pytest.raises(DropItem, match="^duplicate"):
+        dedup.process_item(ImageItem(source="s", page_url="p", image_url="http://x/c.png", body=b"same"))
 
 
 def test_content_path_never_uses_the_url() -> None:

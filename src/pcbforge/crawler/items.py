@@ -21,6 +21,8 @@ MANIFEST_COLUMNS = (
     "class_label",
     "licence",
     "author",
+    "attribution",
+    "licence_url",
     "sha256",
     "width",
     "height",
@@ -48,6 +50,10 @@ class ImageItem:
     class_label: str | None = None
     licence: str | None = None
     author: str | None = None
+    #: Credit line the licence asks for, as the source gives it (Commons ``Attribution``), or None.
+    attribution: str | None = None
+    #: URL of the licence text (Commons ``LicenseUrl``), or None.
+    licence_url: str | None = None
     sha256: str | None = None
     width: int | None = None
     height: int | None = None
@@ -74,6 +80,8 @@ class ImageItem:
             "class_label": self.class_label,
             "licence": self.licence,
             "author": self.author,
+            "attribution": self.attribution,
+            "licence_url": self.licence_url,
             "sha256": self.sha256,
             "width": self.width,
             "height": self.height,

@@ -2,8 +2,18 @@
 
 ``PrivateAddressMiddleware`` stops a crawl from being turned against the machine it runs
 on or its network (server-side request forgery through links to 127.0.0.1, 10.x, the
-169.254.169.254 metadata endpoint ...). A source opts in with ``allow_private`` (the
-built-in catalog lives on loopback).
+169.254.169.254 metadata endpoint, 100.100.100.200 in carrier-grade NAT space ...): only
+globally routable addresses are requested (:func:`is_private_address`). A source opts in
+to loopback and private (RFC 1918, IPv6 ULA) addresses with ``allow_private`` (the
+built-in catalog lives on loopback); link-local and every other non-global range stay
+refused even then. It runs after :class:`StrictOffsiteMiddleware` (settings.py), so an
+offsite link is refused without a DNS lookup.
+
+Known limit: the address is checked when the request is scheduled for download, from
+``getaddrinfo`` (cached per host), and Twisted resolves the host again when it connects.
+A DNS server that answers a public address to the check and a private one to the connect
+(DNS rebinding) is therefore not stopped; closing that gap needs the check inside the
+resolver that the connection uses (a Twisted resolver that refuses non-global answers).
 
 ``RetryBackoffMiddleware`` delays a request that Scrapy's RetryMiddleware re-scheduled
 (5xx, timeouts) by ``base * 2**(n-1)`` seconds, so a struggling server gets air.
@@ -37,43 +47,72 @@ def _resolve(host: str) -> tuple[str, ...]:
     return tuple(sorted({info[4][0] for info in infos}))
 
 
-def is_private_address(ip: str) -> bool:
-    """Whether ``ip`` is loopback, private, link-local, multicast, reserved or unspecified.
+#: What ``allow_private`` lets through: loopback and private networks (RFC 1918, IPv6 ULA).
+#: Never link-local (169.254.169.254 is the cloud metadata endpoint) nor any other range.
+_ALLOWED_WHEN_PRIVATE = tuple(
+    ipaddress.ip_network(n)
+    for n in ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7")
+)
+#: NAT64 well-known prefix: the last 32 bits are the IPv4 address really reached.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _unwrap(addr: Address) -> Address:
+    """The IPv4 address an IPv6 address stands for (IPv4-mapped, 6to4, NAT64), else ``addr``.
 
     Example:
-        >>> is_private_address("169.254.169.254"), is_private_address("93.184.216.34")
-        (True, False)
+        >>> str(_unwrap(ipaddress.ip_address("::ffff:169.254.169.254")))
+        '169.254.169.254'
     """
-    addr = ipaddress.ip_address(ip)
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return bool(
-        addr.is_private
-        or addr.is_loopback
-        or addr.is_link_local
-        or addr.is_multicast
-        or addr.is_reserved
-        or addr.is_unspecified
-    )
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return addr.ipv4_mapped
+        if addr.sixtofour is not None:
+            return addr.sixtofour
+        if addr in _NAT64:
+            return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    return addr
+
+
+def is_private_address(ip: str) -> bool:
+    """Whether ``ip`` is anything but a globally routable unicast address.
+
+    IPv4-mapped (and 6to4, NAT64) IPv6 addresses are judged by the IPv4 address they
+    carry. Refused: loopback, private, link-local, carrier-grade NAT (100.64.0.0/10),
+    benchmarking (198.18.0.0/15), documentation, reserved, unspecified and multicast.
+
+    Example:
+        >>> [is_private_address(a) for a in ("169.254.169.254", "100.100.100.200", "::ffff:10.0.0.1")]
+        [True, True, True]
+        >>> is_private_address("93.184.216.34")
+        False
+    """
+    addr = _unwrap(ipaddress.ip_address(ip))
+    return bool(not addr.is_global or addr.is_multicast or addr.is_reserved)
 
 
 def private_target(url: str, allow_private: bool = False) -> str | None:
     """The non-public address ``url`` resolves to, or None when the request may go ahead.
 
-    ``allow_private`` lets loopback and private (RFC 1918) addresses through, never
-    link-local ones (169.254.169.254 is the cloud metadata endpoint). Unresolvable hosts
-    return None: the download then fails with a DNS error, reported as such.
+    ``allow_private`` lets loopback and private (RFC 1918, IPv6 ULA) addresses through,
+    also in IPv4-mapped form, and nothing else: link-local (169.254.169.254, cloud
+    metadata), carrier-grade NAT and the other non-global ranges stay refused. Unresolvable
+    hosts return None: the download then fails with a DNS error, reported as such.
 
     Example:
         >>> private_target("http://127.0.0.1/x"), private_target("http://127.0.0.1/x", allow_private=True)
         ('127.0.0.1', None)
+        >>> private_target("http://[::ffff:169.254.169.254]/", allow_private=True)
+        '::ffff:a9fe:a9fe'
     """
     host = urlsplit(url).hostname
     if not host:
         return None
     for ip in _resolve(host):
-        addr = ipaddress.ip_address(ip)
-        if allow_private and not addr.is_link_local and (addr.is_private or addr.is_loopback):
+        addr = _unwrap(ipaddress.ip_address(ip))
+        if allow_private and any(addr in net for net in _ALLOWED_WHEN_PRIVATE):
             continue
         if is_private_address(ip):
             return ip

@@ -2,7 +2,7 @@
 
 Each pipeline does one job and raises :class:`~scrapy.exceptions.DropItem` with a reason
 ``"<kind>: <detail>"``; :class:`JournalPipeline` records every item that leaves the chain,
-stored or dropped, as a manifest row. Order (``ITEM_PIPELINES`` in settings.py):
+stored, dropped or failed, as a manifest row. Order (``ITEM_PIPELINES`` in settings.py):
 
 =====  ====================  ==========================================================
  100   LicencePipeline       licence not in the source's allow-list (checked before download)
@@ -15,6 +15,10 @@ stored or dropped, as a manifest row. Order (``ITEM_PIPELINES`` in settings.py):
  700   StorePipeline         write ``files/<sha[:2]>/<sha256>.<ext>`` atomically
  900   JournalPipeline       append the manifest row (and count progress)
 =====  ====================  ==========================================================
+
+An unexpected exception in any pipeline (a full disk, a Pillow bug) is not a policy
+decision: :class:`JournalPipeline` records it from Scrapy's ``item_error`` signal as an
+``error`` row (``internal: <type>: <message>``), which the next run retries.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import hashlib
 import io
 import logging
 import os
-import warnings
+import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -65,26 +70,48 @@ def licence_allowed(licence: str | None, allow: list[str] | tuple[str, ...]) -> 
 
 _OPEN_FORMATS = tuple(FORMAT_EXT)
 
+_pillow_limit_lock = threading.Lock()
+
+
+def _raise_pillow_limit(max_pixels: int) -> None:
+    """Make Pillow's own bomb check (``Image.MAX_IMAGE_PIXELS``) at least ``max_pixels``.
+
+    Pillow warns above ``MAX_IMAGE_PIXELS`` (89.5 M by default) and refuses above twice
+    that, reading a module global at every ``Image.open``. Our ``max_pixels`` check is the
+    one that decides; Pillow's must only not refuse images below it. The global is only
+    ever raised, never lowered or restored, so decode threads racing here cannot leave it
+    below any crawl's limit; other code in the process keeps a bomb check that is at least
+    as strict as the crawl's (``None``, Pillow's "no limit", is left alone).
+    """
+    if Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS >= max_pixels:
+        return
+    with _pillow_limit_lock:
+        if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
+            Image.MAX_IMAGE_PIXELS = max_pixels
+
 
 def inspect_image(body: bytes, max_pixels: int) -> tuple[str, int, int]:
     """Decode ``body`` fully and return ``(format, width, height)``.
 
-    The pixel count is checked from the header before any pixel is decoded, so a
-    decompression bomb costs nothing.
+    The pixel count is checked against ``max_pixels`` from the header before any pixel is
+    decoded, so a decompression bomb costs nothing. ``max_pixels`` is honoured also above
+    Pillow's default limit (see :func:`_raise_pillow_limit`).
 
     Raises:
         DropItem: ``not_an_image``, ``unsupported_format``, ``decompression_bomb`` or ``truncated``.
     """
+    _raise_pillow_limit(max_pixels)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            try:
-                # Only our formats' openers are tried (a third of the open cost on small images);
-                # anything else is opened again below just to name its format in the reason.
-                img = Image.open(io.BytesIO(body), formats=_OPEN_FORMATS)
-            except UnidentifiedImageError:
-                img = Image.open(io.BytesIO(body))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # No warnings.catch_warnings() here: it swaps process-wide filters and is not
+        # thread-safe (decoding runs in a thread pool). Pillow's DecompressionBombWarning
+        # can only concern an image over max_pixels now, which the check below drops.
+        try:
+            # Only our formats' openers are tried (a third of the open cost on small images);
+            # anything else is opened again below just to name its format in the reason.
+            img = Image.open(io.BytesIO(body), formats=_OPEN_FORMATS)
+        except UnidentifiedImageError:
+            img = Image.open(io.BytesIO(body))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # the warning: under -W error
         raise DropItem(f"decompression_bomb: {exc}") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DropItem(f"not_an_image: {type(exc).__name__}: {exc}") from exc
@@ -178,6 +205,17 @@ class MinSidePipeline(_Base):
 class DedupPipeline(_Base):
     """Drop exact duplicates (sha256) of an image stored in this or an earlier run of the crawl."""
 
+    def __init__(self, crawler: Any) -> None:
+        super().__init__(crawler)
+        crawler.signals.connect(self.item_error, signal=signals.item_error)
+
+    def item_error(self, item: Any, **kw: Any) -> None:
+        """An item that claimed its sha256 here and then failed (e.g. storing it) stored
+        nothing: a later copy of the same bytes must be stored, not dropped as its duplicate."""
+        sha = getattr(item, "sha256", None)
+        if sha:
+            self.seen.discard(sha)
+
     def open_spider(self) -> None:
         self.seen = stored_shas(read_rows(self.settings.getlist("PCBFORGE_PRIOR_JOURNALS")))
 
@@ -202,10 +240,13 @@ def content_path(sha256: str, fmt: str) -> str:
 def store_file(target: Path, body: bytes, made_dirs: set[Path] | None = None) -> bool:
     """Write ``body`` to ``target`` atomically unless it exists; return whether it was written.
 
-    A temporary name unique to this process (``.<name>.<pid>.tmp``: dedup lets one
-    process write a given sha256 only once at a time) is renamed into place, so a killed
-    crawl never leaves a partial file under the final name. ``made_dirs`` remembers the
-    directories already created (a ``mkdir`` per file is measurable at hundreds of files/s).
+    The body goes to a temporary name unique to this call (``.<name>.<pid>.<random>.tmp``:
+    two sources of one worker, their store threads, or workers on other machines sharing
+    ``out`` may write the same sha256 at once) and is renamed into place, so a killed
+    crawl never leaves a partial file under the final name. The name is content-addressed,
+    so a file another writer put there first is the same bytes: it counts as stored.
+    ``made_dirs`` remembers the directories already created (a ``mkdir`` per file is
+    measurable at hundreds of files/s).
     """
     if target.exists():
         return False
@@ -214,7 +255,7 @@ def store_file(target: Path, body: bytes, made_dirs: set[Path] | None = None) ->
         parent.mkdir(parents=True, exist_ok=True)
         if made_dirs is not None:
             made_dirs.add(parent)
-    tmp = parent / f".{target.name}.{os.getpid()}.tmp"
+    tmp = parent / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:16]}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         with os.fdopen(fd, "wb", closefd=True) as f:
@@ -248,12 +289,13 @@ class StorePipeline(_Base):
 
 
 class JournalPipeline(_Base):
-    """Record every item leaving the chain (stored or dropped) and keep the live counts."""
+    """Record every item leaving the chain (stored, dropped or failed) and keep the live counts."""
 
     def __init__(self, crawler: Any) -> None:
         super().__init__(crawler)
         self.stats = crawler.stats
         crawler.signals.connect(self.item_dropped, signal=signals.item_dropped)
+        crawler.signals.connect(self.item_error, signal=signals.item_error)
 
     def open_spider(self) -> None:
         self.journal = Journal(self.settings.get("PCBFORGE_JOURNAL"))
@@ -276,4 +318,16 @@ class JournalPipeline(_Base):
         self.stats.inc_value(f"pcbforge/rejected/{_reason_kind(reason)}")
         self.stats.inc_value("pcbforge/rejected")
         log.debug("rejected %s: %s", item.image_url, reason)
+        item.body = None
+
+    def item_error(self, item: Any, response: Any = None, failure: Any = None, **kw: Any) -> None:
+        """An unexpected exception in a pipeline (Scrapy logged its traceback): an ``error`` row."""
+        if not isinstance(item, ImageItem):
+            return
+        exc = getattr(failure, "value", None)
+        reason = f"internal: {type(exc).__name__}: {exc}" if exc is not None else "internal: unknown error"
+        self.journal.append(item.row("error", reason))
+        self.stats.inc_value("pcbforge/rejected/internal")
+        self.stats.inc_value("pcbforge/rejected")
+        log.warning("error %s: %s", item.image_url, reason)
         item.body = None

@@ -26,11 +26,13 @@ ITEM_PIPELINES = {
 }
 
 DOWNLOADER_MIDDLEWARES = {
-    # Before robots.txt (100) and offsite (50): nothing leaves for a private address,
-    # not even the robots.txt request.
-    "pcbforge.crawler.middlewares.PrivateAddressMiddleware": 40,
+    # Both before robots.txt (100), whose own request passes through them too: nothing
+    # leaves for an offsite host or a private address, not even the robots.txt request.
+    # Offsite first: it is a string match, while the private-address check resolves the
+    # host (DNS), which an offsite link must never cost.
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
-    "pcbforge.crawler.middlewares.StrictOffsiteMiddleware": 50,
+    "pcbforge.crawler.middlewares.StrictOffsiteMiddleware": 40,
+    "pcbforge.crawler.middlewares.PrivateAddressMiddleware": 50,
     "pcbforge.crawler.middlewares.RetryBackoffMiddleware": 560,
 }
 

@@ -39,8 +39,20 @@ def fixed_time(epoch: int | None) -> str | None:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _allowed_domains(urls: list[str]) -> list[str]:
-    return sorted({h for h in (urlsplit(u).hostname for u in urls) if h})
+#: Hosts a spider's files live on besides its start URLs: Commons serves its images from
+#: upload.wikimedia.org, not from the API's host.
+SPIDER_DOMAINS: dict[str, tuple[str, ...]] = {"commons": ("upload.wikimedia.org",)}
+
+
+def default_allowed_domains(spider: str, urls: list[str]) -> list[str]:
+    """``allowed_domains`` of a source that sets none: the hosts of ``urls`` plus the spider's own.
+
+    Example:
+        >>> default_allowed_domains("commons", ["https://commons.wikimedia.org/w/api.php"])
+        ['commons.wikimedia.org', 'upload.wikimedia.org']
+    """
+    hosts = {h for h in (urlsplit(u).hostname for u in urls) if h}
+    return sorted(hosts | set(SPIDER_DOMAINS.get(spider, ())))
 
 
 def run(params: Params, **options: Any) -> str:
@@ -90,7 +102,7 @@ def run(params: Params, **options: Any) -> str:
                     raise InputError(f"crawl.sources[{src.name}].url_list: {url_list} not found (one image URL per line)")
                 d["url_list"] = str(url_list)
                 listed = urls + [u for u, _ in read_url_list(url_list)]
-            d["allowed_domains"] = list(src.allowed_domains) or _allowed_domains(listed)
+            d["allowed_domains"] = list(src.allowed_domains) or default_allowed_domains(src.spider, listed)
             sources.append(d)
 
         job = CrawlJob(
@@ -124,7 +136,9 @@ def run(params: Params, **options: Any) -> str:
 
 def _check_source(src: Any) -> None:
     """Catch source mistakes before any process starts (what, where, what to do)."""
-    from pcbforge.crawler.spiders.catalog import DEFAULT_SELECTORS
+    from parsel import Selector
+
+    from pcbforge.crawler.spiders.catalog import DEFAULT_SELECTORS, select
 
     where = f"crawl.sources[{src.name}]"
     for url in src.start_urls:
@@ -137,6 +151,14 @@ def _check_source(src: Any) -> None:
     unknown = sorted(set(src.selectors) - set(DEFAULT_SELECTORS))
     if unknown:
         raise ConfigError(f"{where}.selectors: unknown keys {unknown}; known: {sorted(DEFAULT_SELECTORS)}")
+    for key, sel in sorted(src.selectors.items()):
+        try:
+            select(Selector(text="<html></html>"), sel)
+        except (ValueError, SyntaxError) as exc:  # invalid XPath (parsel), invalid CSS (cssselect)
+            raise ConfigError(
+                f"{where}.selectors.{key}: {sel!r} is not a valid selector ({exc}); "
+                "write CSS, or XPath prefixed with 'xpath:'"
+            ) from exc
     if src.spider == "commons" and not src.class_map:
         raise ConfigError(
             f"{where}: the commons spider needs class_map (Commons category -> class), "

@@ -135,7 +135,15 @@ class PcbforgeSpider(scrapy.Spider):
         return scrapy.Request(url, callback=callback, errback=self.page_failed, **kw)
 
     def image_requests(
-        self, page_url: str, image_url: str, *, class_label: str | None, licence: str | None, author: str | None
+        self,
+        page_url: str,
+        image_url: str,
+        *,
+        class_label: str | None,
+        licence: str | None,
+        author: str | None,
+        attribution: str | None = None,
+        licence_url: str | None = None,
     ) -> Iterator[Any]:
         """Yield what an image on a page becomes: nothing (done before), an item (licence refused)
         or a download request whose callback/errback yields the item."""
@@ -150,6 +158,8 @@ class PcbforgeSpider(scrapy.Spider):
             class_label=class_label,
             licence=licence,
             author=author,
+            attribution=attribution,
+            licence_url=licence_url,
             fetched_at=self.fetched_at,
         )
         if not licence_allowed(licence, self.licence_allow):

@@ -3,8 +3,9 @@
 It starts from the source's start URLs (or its ``sitemap.xml`` when ``sitemap`` is set),
 follows category links, pagination and product links, and on a product page yields one
 request per product image with the class label from the page's category (mapped through
-``class_map``), its licence and author. The CSS selectors are the built-in catalog's
-markup by default; a source overrides any of them in ``selectors``.
+``class_map``), its licence and author. The selectors are CSS for the built-in catalog's
+markup by default; a source overrides any of them in ``selectors``, in CSS or, prefixed
+with ``xpath:``, in XPath (``"xpath://img[@itemprop='image']/@src"``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from scrapy.utils.sitemap import Sitemap
 
 from pcbforge.crawler.spiders.base import PcbforgeSpider
 
+#: Prefix of a selector written in XPath; any other selector is CSS.
+XPATH_PREFIX = "xpath:"
+
 #: Default selectors: the HTML contract of the built-in catalog site.
 DEFAULT_SELECTORS: dict[str, str] = {
     "category": "a.category::attr(href)",
@@ -28,6 +32,20 @@ DEFAULT_SELECTORS: dict[str, str] = {
     "licence": "span.licence::text",
     "author": "span.author::text",
 }
+
+
+def select(node: Any, selector: str) -> Any:
+    """Evaluate ``selector`` on a response or selector: XPath after ``xpath:``, else CSS.
+
+    Example:
+        >>> from parsel import Selector
+        >>> page = Selector(text='<a class="p" href="/x">x</a>')
+        >>> select(page, "a.p::attr(href)").get(), select(page, "xpath://a[@class='p']/@href").get()
+        ('/x', '/x')
+    """
+    if selector.startswith(XPATH_PREFIX):
+        return node.xpath(selector[len(XPATH_PREFIX) :].strip())
+    return node.css(selector)
 
 
 class CatalogSpider(PcbforgeSpider):
@@ -61,14 +79,14 @@ class CatalogSpider(PcbforgeSpider):
         self.crawler.stats.inc_value("pcbforge/pages")
         self._idle_since = None
         for key in ("category", "next", "product"):
-            for href in response.css(self.css[key]).getall():
+            for href in select(response, self.css[key]).getall():
                 yield self.page_request(response.urljoin(href.strip()), self.parse)
-        images = response.css(self.css["image"]).getall()
+        images = select(response, self.css["image"]).getall()
         if not images:
             return
-        label = self.class_label(response.css(self.css["label"]).get())
-        licence = (response.css(self.css["licence"]).get() or "").strip() or None
-        author = (response.css(self.css["author"]).get() or "").strip() or None
+        label = self.class_label(select(response, self.css["label"]).get())
+        licence = (select(response, self.css["licence"]).get() or "").strip() or None
+        author = (select(response, self.css["author"]).get() or "").strip() or None
         for src in images:
             yield from self.image_requests(
                 response.url, response.urljoin(src.strip()), class_label=label, licence=licence, author=author

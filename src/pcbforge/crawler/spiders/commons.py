@@ -3,8 +3,14 @@
 Configured by a source whose ``start_urls`` is the API endpoint (``.../w/api.php``) and
 whose ``class_map`` maps Commons categories to our classes, e.g.
 ``{"Category:Electrolytic capacitors": "capacitor"}``. For each file the spider keeps the
-licence (normalised to an SPDX-like id such as ``CC-BY-SA-4.0``), the author (HTML
-stripped) and the file page as ``page_url``; the licence allow-list drops the rest.
+licence (normalised to an SPDX-like id such as ``CC-BY-SA-4.0``), the licence URL, the
+author and the attribution line the licence asks for (HTML stripped), and the file page
+as ``page_url``; the licence allow-list drops the rest.
+
+API requests skip robots.txt (``dont_obey_robotstxt``): Wikimedia's robots.txt disallows
+``/w/``, which holds the wiki's dynamic pages and also ``/w/api.php``, while the MediaWiki
+API is the interface Wikimedia provides for programs (its API etiquette asks for a descriptive
+User-Agent: ``crawl.user_agent``). Image downloads (``upload.wikimedia.org``) still obey it.
 """
 
 from __future__ import annotations
@@ -51,6 +57,12 @@ def strip_html(text: str | None) -> str | None:
     return out or None
 
 
+def _value(extmetadata: dict[str, Any], key: str) -> str | None:
+    """``extmetadata[key]["value"]`` as a string, or None."""
+    value = (extmetadata.get(key) or {}).get("value")
+    return None if value is None else str(value)
+
+
 class CommonsSpider(PcbforgeSpider):
     """Category members (files) with imageinfo + extmetadata, following API continuation."""
 
@@ -70,14 +82,19 @@ class CommonsSpider(PcbforgeSpider):
         }
         return endpoint + "?" + urlencode(sorted(query.items()))
 
+    def api_request(self, endpoint: str, category: str, cont: dict[str, str] | None = None) -> Any:
+        """A request to the MediaWiki API, exempt from robots.txt (module docstring)."""
+        return self.page_request(
+            self.api_url(endpoint, category, cont),
+            self.parse_api,
+            cb_kwargs={"endpoint": endpoint, "category": category},
+            meta={"dont_obey_robotstxt": True},
+        )
+
     async def start(self) -> AsyncIterator[Any]:
         for endpoint in self.start_urls:
             for category in sorted(self.class_map):
-                yield self.page_request(
-                    self.api_url(endpoint, category),
-                    self.parse_api,
-                    cb_kwargs={"endpoint": endpoint, "category": category},
-                )
+                yield self.api_request(endpoint, category)
 
     def parse_api(self, response: Any, endpoint: str, category: str) -> Iterator[Any]:
         self.crawler.stats.inc_value("pcbforge/pages")
@@ -95,16 +112,19 @@ class CommonsSpider(PcbforgeSpider):
                 url = info.get("url")
                 if not url:
                     continue
-                licence = normalize_licence((meta.get("LicenseShortName") or {}).get("value"))
-                author = strip_html((meta.get("Artist") or {}).get("value")) or strip_html(
-                    (meta.get("Attribution") or {}).get("value")
-                )
+                licence = normalize_licence(_value(meta, "LicenseShortName"))
+                attribution = strip_html(_value(meta, "Attribution"))
+                author = strip_html(_value(meta, "Artist")) or attribution
                 page_url = info.get("descriptionurl") or response.url
-                yield from self.image_requests(page_url, url, class_label=label, licence=licence, author=author)
+                yield from self.image_requests(
+                    page_url,
+                    url,
+                    class_label=label,
+                    licence=licence,
+                    author=author,
+                    attribution=attribution,
+                    licence_url=strip_html(_value(meta, "LicenseUrl")),
+                )
         cont = data.get("continue")
         if isinstance(cont, dict):
-            yield self.page_request(
-                self.api_url(endpoint, category, {k: str(v) for k, v in cont.items()}),
-                self.parse_api,
-                cb_kwargs={"endpoint": endpoint, "category": category},
-            )
+            yield self.api_request(endpoint, category, {k: str(v) for k, v in cont.items()})
