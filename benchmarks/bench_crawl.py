@@ -24,7 +24,11 @@ The server (``--server fast``, default) is a small asyncio HTTP/1.1 keep-alive s
 the site in memory, so neither side is limited by the server; ``--server stdlib`` uses
 ``http.server`` (threaded, HTTP/1.0, a connection per request) instead.
 
-Run: ``python benchmarks/bench_crawl.py [--images 2000] [--threads 16] [--repeat 3]``
+The last line checks the target for ``--target-workers`` (default 2, the setting for a
+2-core machine): that contender's median images/s (wall) >= 200 and wall ratio >= 0.7,
+printed as "target met" or "target NOT met" with the numbers.
+
+Run: ``python benchmarks/bench_crawl.py [--images 2000] [--threads 16] [--repeat 3] [--target-workers 2]``
 """
 
 from __future__ import annotations
@@ -49,6 +53,26 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CLASSES = ("resistor", "diode", "relay", "transistor", "capacitor", "heat_sink", "converter", "smd_diode")
+
+#: Issue 3's target, validation on: images stored per second (wall) and ratio to the baseline.
+TARGET_RATE, TARGET_RATIO = 200.0, 0.7
+#: The contender whose numbers the target is checked on, by crawl worker count (AutoThrottle
+#: off), also its label in the printed table.
+TARGET_CONTENDER = {1: "crawler urls (Scrapy, validation, AT off)", 2: "crawler urls, 2 workers (AT off)"}
+
+
+def target_line(workers: int, rate: float, ratio: float) -> str:
+    """The verdict on issue 3's target for the contender with ``workers`` crawl workers.
+
+    Example:
+        >>> target_line(2, 512.3, 0.93)
+        'workers 2: 512.3 img/s wall (>= 200) and wall ratio 0.93 (>= 0.7): target met'
+        >>> target_line(1, 327.0, 0.59)
+        'workers 1: 327.0 img/s wall (>= 200) and wall ratio 0.59 (>= 0.7): target NOT met'
+    """
+    met = rate >= TARGET_RATE and ratio >= TARGET_RATIO
+    return (f"workers {workers}: {rate:.1f} img/s wall (>= {TARGET_RATE:g}) and wall ratio {ratio:.2f}"
+            f" (>= {TARGET_RATIO:g}): target {'met' if met else 'NOT met'}")
 
 
 # --- the server ------------------------------------------------------------------------------
@@ -177,6 +201,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs per contender (median reported)")
     ap.add_argument("--server", choices=("fast", "stdlib"), default="fast")
     ap.add_argument("--no-site", action="store_true", help="skip the full-site crawl")
+    ap.add_argument("--target-workers", type=int, choices=sorted(TARGET_CONTENDER), default=2,
+                    help="crawl worker count whose contender the final target check reports")
     ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--baseline-worker", nargs=3, help=argparse.SUPPRESS)
@@ -201,9 +227,9 @@ def main() -> None:
         site_src = {"name": "bench", "spider": "catalog", "start_urls": [base + "/index.html"], **common}
         contenders = {
             "baseline (threads+requests, no validation)": lambda: run_baseline(urls, work, args.threads),
-            "crawler urls (Scrapy, validation, AT off)": lambda: run_crawler(url_src, work, args.threads, False),
+            TARGET_CONTENDER[1]: lambda: run_crawler(url_src, work, args.threads, False),
             "crawler urls (Scrapy, validation, AT on)": lambda: run_crawler(url_src, work, args.threads, True),
-            "crawler urls, 2 workers (AT off)": lambda: run_crawler(url_src, work, args.threads // 2, False, 2),
+            TARGET_CONTENDER[2]: lambda: run_crawler(url_src, work, args.threads // 2, False, 2),
         }
         if not args.no_site:
             contenders["crawler site (pages+images, AT off)"] = lambda: run_crawler(site_src, work, args.threads, False)
@@ -224,6 +250,8 @@ def main() -> None:
         print(f"  {name:44s} {n:5d} stored  {wall:7.1f} img/s wall  {steady:7.1f} img/s steady"
               f"  ratio {wall / base_wall:.2f} (steady {steady / base_steady:.2f})")
     print(json.dumps({k: [[n, round(w, 2), round(s, 2)] for n, w, s in v] for k, v in runs.items()}))
+    _, wall, _ = med[TARGET_CONTENDER[args.target_workers]]
+    print(target_line(args.target_workers, wall, wall / base_wall))
 
 
 if __name__ == "__main__":

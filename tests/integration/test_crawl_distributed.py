@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def test_two_workers_one_killed_union_equals_single_crawl(tmp_path: Path, redis_
         ref_root, root = tmp_path / "single", tmp_path / "workers"
         crawl.run(load_params(write_params(ref_root, _overrides(server.url, 16))))
 
+        mark = len(server.log)  # the reference crawl's requests end here
         params_path = write_params(root, _overrides(server.url, 2, redis_url=redis_url, workers=2, idle_close=1.0))
         params = load_params(params_path)
         jobdir = params.path(params.crawl.jobdir)
@@ -97,7 +99,34 @@ def test_two_workers_one_killed_union_equals_single_crawl(tmp_path: Path, redis_
             assert proc.poll() is None, "crawl ended before a worker could be killed"
             time.sleep(0.05)
         assert killed, "both workers never got work from the shared queue"
+        # The stage starts the sweep only after both workers have exited, and writes its config
+        # before starting it: every request logged before that file's mtime is w0's or w1's.
+        sweep_cfg = jobdir / "worker-sweep.json"
+        while not sweep_cfg.exists():
+            assert proc.poll() is None, "no sweep after a worker was killed"
+            assert time.monotonic() - t0 < 120, "the surviving worker never finished"
+            time.sleep(0.02)
+        sweep_start = sweep_cfg.stat().st_mtime
+        workers = {w: read_rows([jobdir / f"journal-{w}.jsonl"]) for w in ("w0", "w1")}  # final: both exited
         assert proc.wait(timeout=120) == 0
+        before_sweep = [path for t, path in server.log[mark:] if t < sweep_start]
+
+    # The final sweep would hide broken sharing (two workers each crawling everything, or a
+    # sweep crawling it all, give the same union), so check the workers' own requests.
+    # Bound: 0 images fetched twice before the sweep. Every page request goes through the
+    # shared redis dupe filter, so each product page is parsed by one worker and each image
+    # request is created once, pushed to the shared queue and popped by one worker. The killed
+    # worker's in-flight requests (at most its `concurrency` of 2 downloads, plus fetched
+    # responses still in its pipelines) are not re-queued: scrapy-redis pops without an
+    # acknowledgement, so only the sweep fetches them again, after `sweep_start`. No request
+    # here is retried (no 5xx, no timeouts). Without sharing, the survivor would fetch again
+    # every image the victim had already stored (at least one: the kill waited for it).
+    fetched = Counter(path for path in before_sweep if path.startswith("/img/"))
+    assert fetched and not {p: n for p, n in fetched.items() if n > 1}, "an image was fetched twice"
+    # The work really was shared: each worker stored images, and never the same one.
+    stored = {w: {r["image_url"] for r in rows if r["status"] == "ok"} for w, rows in workers.items()}
+    assert stored["w0"] and stored["w1"], {w: len(u) for w, u in stored.items()}
+    assert not stored["w0"] & stored["w1"]
 
     out, ref = root / "data" / "raw", ref_root / "data" / "raw"
     assert (out / "images.parquet").read_bytes() == (ref / "images.parquet").read_bytes()
