@@ -5,11 +5,12 @@ a real crawl output. We time our hashing on ``--workers`` processes (one reduced
 image) and the whole ``pcbforge dedup`` stage (fresh cache), then imagededup's
 ``PHash.encode_images`` + ``find_duplicates`` on the same files in the same run, and compare
 pair recall/precision on the planted copies. imagededup runs in its own venv
-(``--imagededup-python``, default /tmp/idd/bin/python), since it is not a pcbforge dependency.
+(``--imagededup-python``, default .venv-peers/bin/python as `make bench` builds it), since it is not a pcbforge dependency.
 
 Part 2 (all-pairs): random 64-bit hashes, threshold 10: multi-index hashing
-(``pairs_mih``) vs a blockwise XOR + ``np.bitwise_count`` baseline on the same hashes. For
-large N the baseline is timed on a sample of row blocks and extrapolated (it is exact and
+(``pairs_mih``) vs a blockwise XOR + ``np.bitwise_count`` baseline on the same hashes. Up to
+``--full-baseline-max`` (100k) the baseline runs whole and its pairs must equal MIH's; for
+larger N it is timed on a sample of row blocks and extrapolated (it is exact and
 uniform per row, so the cost is linear in rows scanned); the ratio is printed.
 
 Usage:
@@ -124,7 +125,7 @@ def _baseline_rows(args: tuple[np.ndarray, int, int, int]) -> float:
     return time.perf_counter() - t0
 
 
-def bench_pairs(n: int, threshold: int, workers: int, sample_rows: int, repeat: int) -> None:
+def bench_pairs(n: int, threshold: int, workers: int, sample_rows: int, repeat: int, full_max: int) -> None:
     rng = np.random.default_rng(n)
     h = rng.integers(0, 2**64 - 1, size=(n, 1), dtype=np.uint64, endpoint=True)
     # Plant some near copies so there are real pairs to return.
@@ -136,9 +137,10 @@ def bench_pairs(n: int, threshold: int, workers: int, sample_rows: int, repeat: 
         t0 = time.perf_counter()
         i, j, d = pairs_mih(h, threshold=threshold, workers=workers)
         ours = min(ours, time.perf_counter() - t0)
-    # Baseline: blockwise scan of the upper triangle, row blocks spread evenly over the matrix
-    # (row r scans n - r columns), timed on ``sample_rows`` rows and scaled to all rows.
-    if sample_rows >= n:
+    # Baseline: blockwise scan of the upper triangle. Up to ``full_max`` hashes it runs whole
+    # (and must return MIH's pairs); above, row blocks spread evenly over the matrix (row r
+    # scans n - r columns) are timed on ``sample_rows`` rows and scaled to all rows.
+    if n <= max(sample_rows, full_max):
         t0 = time.perf_counter()
         bi, bj, bd = pairs_blockwise(h, threshold=threshold, block=512)
         base_1core = time.perf_counter() - t0
@@ -164,14 +166,18 @@ def main() -> None:
     ap.add_argument("--threshold", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--sample-rows", type=int, default=8192, help="baseline rows timed for large N")
-    ap.add_argument("--imagededup-python", default=os.environ.get("IMAGEDEDUP_PYTHON", "/tmp/idd/bin/python"))
+    ap.add_argument("--full-baseline-max", type=int, default=100_000,
+                    help="run the baseline whole (and compare its pairs) up to this many hashes")
+    ap.add_argument("--imagededup-python", default=os.environ.get("IMAGEDEDUP_PYTHON", ".venv-peers/bin/python"),
+                    help="interpreter with imagededup installed (`make bench` builds .venv-peers)")
     ap.add_argument("--repeat", type=int, default=3, help="best-of-N timings (the 1M search runs once)")
     ap.add_argument("--skip-images", action="store_true")
     args = ap.parse_args()
     if not args.skip_images and args.families:
         bench_images(args.families, args.size, args.workers, args.imagededup_python, args.repeat)
     for n in args.sizes:
-        bench_pairs(n, args.threshold, args.workers, args.sample_rows, args.repeat if n <= 200_000 else 1)
+        bench_pairs(n, args.threshold, args.workers, args.sample_rows, args.repeat if n <= 200_000 else 1,
+                    args.full_baseline_max)
 
 
 if __name__ == "__main__":
