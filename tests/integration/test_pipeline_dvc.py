@@ -77,6 +77,16 @@ def test_repro_produces_metrics_from_a_trained_model(project: Path) -> None:
     assert list(roc.columns[:2]) == ["fpr", "tpr"] and len(roc) >= 2
 
 
+def test_report_names_every_result_after_a_run(project: Path) -> None:
+    """What `make demo` prints last: every manifest, the model and the metrics, none missing."""
+    out = sh(str(BIN / "python"), "-m", "pcbforge.report", cwd=project)
+    assert "(missing)" not in out, out
+    metrics = json.loads((project / "reports" / "metrics.json").read_text())
+    assert f"reports/metrics.json: roc_auc={metrics['roc_auc']:.3f}" in out
+    for line in ("data/triplets/triplets.parquet: ", "models/model.pt: present"):
+        assert line in out, out
+
+
 def test_every_stage_ran_and_is_up_to_date(project: Path) -> None:
     lock = yaml.safe_load((project / "dvc.lock").read_text())
     declared = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
