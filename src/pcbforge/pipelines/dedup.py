@@ -82,11 +82,12 @@ def run(params: Params, **options: object) -> str:
                              confirm_threshold=p.confirm_threshold, keep_policy=tuple(p.keep_policy),
                              mirror=p.mirror, color_threshold=p.color_threshold, workers=n_workers)
     gdf = pd.DataFrame(good)
-    decisions = find_duplicates(gdf, settings).set_index("id")
+    # A dict per id: a pandas .loc per row cost more than the whole pair search.
+    decisions = {d.pop("id"): d for d in find_duplicates(gdf, settings).to_dict("records")}
     for r in good:
-        d = decisions.loc[r["id"]]
+        d = decisions[r["id"]]
         row = {"id": r["id"], "sha256": r["sha256"], "width": r["width"], "height": r["height"],
-               **{k: r[k] for k in kinds}, **{c: d[c] for c in decisions.columns}}
+               **{k: r[k] for k in kinds}, **d}
         if d["keep"]:
             row.update(status=Status.OK.value, error=None)
         elif d["dup_kind"] == "exact":
