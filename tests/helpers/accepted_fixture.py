@@ -29,6 +29,8 @@ class Photo:
     status: str = "ok"
     size: tuple[int, int] = (96, 64)
     corrupt: bool = False
+    attribution: str | None = None
+    licence_url: str | None = None
 
 
 def photo_bytes(seed: int, size: tuple[int, int]) -> bytes:
@@ -64,6 +66,8 @@ def write_accepted(params: Params, photos: Sequence[Photo]) -> pd.DataFrame:
                 "page_url": f"http://127.0.0.1:8000/product/{i}.html",
                 "licence": "CC-BY-4.0",
                 "author": f"author-{i}",
+                "attribution": p.attribution,
+                "licence_url": p.licence_url,
                 "cluster": p.cluster or sha,
                 "decision": "auto",
                 "status": p.status,

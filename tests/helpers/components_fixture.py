@@ -93,6 +93,11 @@ def cut_views(
     return crop, np.ascontiguousarray(board[py0:py1, px0:px1]), [bx0 - px0, by0 - py0, bx1 - px0, by1 - py0]
 
 
+#: Credit line and licence URL of each class's first component; the others have none (null).
+ATTRIBUTION = "Board photo by Fixture Lab, CC BY 4.0"
+LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/"
+
+
 def write_components(
     crop_out: Path,
     split_out: Path,
@@ -146,9 +151,12 @@ def write_components(
                     "crop_path": f"crops/{cid}.png",
                     "context_path": f"context/{cid}.png",
                     "context_box": cbox,
-                    "licence": "CC0-1.0",
+                    "licence": "CC-BY-4.0" if i == 0 else "CC0-1.0",
                     "author": "fixture",
+                    "attribution": ATTRIBUTION if i == 0 else None,
+                    "licence_url": LICENCE_URL if i == 0 else None,
                     "source_url": f"http://127.0.0.1/boards/{board_name}.png",
+                    "image_url": None,  # board crops have no crawled file
                     "status": "ok",
                     "error": None,
                 }

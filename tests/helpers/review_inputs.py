@@ -30,12 +30,18 @@ class FakeImage:
     distance: int | None = None
     flags: tuple[str, ...] = ()
     size: tuple[int, int] = (64, 64)
+    attribution: str | None = None
+    licence_url: str | None = None
 
+
+#: Credit line and licence URL of the one image whose source gives them (the rest have none).
+CAP_ATTRIBUTION = "Photo: Ann Example, CC BY 4.0, via Wikimedia Commons"
+CC_BY_URL = "https://creativecommons.org/licenses/by/4.0/"
 
 #: The default scenario: a kept image with a near duplicate, an exact-hash copy kept apart,
 #: a blurry image (flag not dropped by default), a tiny one (dropped) and two clean ones.
 SCENARIO: tuple[FakeImage, ...] = (
-    FakeImage("cap", "capacitor", (200, 40, 40)),
+    FakeImage("cap", "capacitor", (200, 40, 40), attribution=CAP_ATTRIBUTION, licence_url=CC_BY_URL),
     FakeImage("cap_copy", "capacitor", (198, 42, 40), dup_of="cap", dup_kind="near", distance=4),
     FakeImage("diode", "diode", (40, 200, 40), flags=("blurry",)),
     FakeImage("tiny", "resistor", (40, 40, 200), flags=("too_small",), size=(20, 20)),
@@ -88,6 +94,8 @@ def write_review_inputs(params: Params, scenario: tuple[FakeImage, ...] = SCENAR
                 "class_label": img.class_label,
                 "licence": "CC-BY-4.0",
                 "author": f"author-{img.name}",
+                "attribution": img.attribution,
+                "licence_url": img.licence_url,
                 "sha256": sha,
                 "width": w,
                 "height": h,
@@ -110,6 +118,8 @@ def write_review_inputs(params: Params, scenario: tuple[FakeImage, ...] = SCENAR
             "class_label": "diode",
             "licence": "CC-BY-4.0",
             "author": "x",
+            "attribution": None,
+            "licence_url": None,
             "sha256": None,
             "width": None,
             "height": None,

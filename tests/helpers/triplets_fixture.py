@@ -21,9 +21,39 @@ from pcbforge.rng import make_rng
 
 COMPONENT_COLUMNS = (
     "id", "class_label", "origin", "group", "parent_id", "box", "crop_path", "context_path",
-    "licence", "author", "source_url", "status", "error",
+    "licence", "author", "attribution", "licence_url", "source_url", "image_url", "status", "error",
 )
 CLASSES = ("resistor", "capacitor", "diode", "relay")
+CC_BY_URL = "https://creativecommons.org/licenses/by/4.0/"
+
+
+def photo_lineage(n: int) -> dict[str, str | None]:
+    """Lineage of web photo ``n``: even ones CC-BY with a licence URL and a credit line (with a
+    comma, so CSV quoting is exercised), odd ones CC0 with neither (null)."""
+    url = f"http://127.0.0.1/img/{n}.jpg"
+    credited = n % 2 == 0
+    return {
+        "source_url": url,
+        "image_url": url,
+        "licence": "CC-BY-4.0" if credited else "CC0-1.0",
+        "licence_url": CC_BY_URL if credited else None,
+        "author": f"author-{n}",
+        "attribution": f"Photo: author-{n}, CC BY 4.0" if credited else None,
+    }
+
+
+def board_lineage(board: int) -> dict[str, str | None]:
+    """Lineage of fixture board ``board`` (no ``image_url``: boards are not crawled files);
+    even boards carry an attribution and licence URL, odd ones null."""
+    credited = board % 2 == 0
+    return {
+        "source_url": f"http://127.0.0.1/board-{board}.png",
+        "image_url": None,
+        "licence": "CC0-1.0",
+        "licence_url": "https://creativecommons.org/publicdomain/zero/1.0/" if credited else None,
+        "author": "fixture",
+        "attribution": f"Board {board} by Fixture Lab" if credited else None,
+    }
 
 
 def part_image(seed: int, size: int = 32) -> Image.Image:
@@ -56,9 +86,7 @@ def write_components(out: Path, n: int = 4, size: int = 32, bad: int = 0) -> Pat
                 box="0.5 0.5 0.1 0.1",
                 crop_path=f"crops/{cid}.png",
                 context_path=f"context/{cid}.png",
-                licence="CC0-1.0",
-                author="fixture",
-                source_url=f"http://127.0.0.1/board-{i // 2}.png",
+                **board_lineage(i // 2),
             )
         )
     for i in range(bad):
@@ -85,6 +113,8 @@ def write_triplets(
     """Write a triplets stage output, one triplet per entry of ``splits``; return the manifest.
 
     Negative kinds cycle through ``kinds``; defect negatives get a mask, ``other_class`` ones do not.
+    Triplet ``i`` has anchor ``i // 2`` from web photo ``i // 2`` (:func:`photo_lineage`); an
+    ``other_class`` negative comes from photo ``50 + i``, a defect negative from the anchor's photo.
     """
     rows = []
     for i, split in enumerate(splits):
@@ -112,8 +142,8 @@ def write_triplets(
                 negative_class=CLASSES[(i + 1) % len(CLASSES)] if kind == "other_class" else CLASSES[i % len(CLASSES)],
                 negative_mask_path=mask_path,
                 defect_params=json.dumps({"i": i}),
-                source_url=f"http://127.0.0.1/p/{i}",
-                licence="CC0-1.0",
+                **photo_lineage(i // 2),
+                **{f"negative_{k}": v for k, v in negative_lineage(i, kind).items()},
             )
         )
     for i in range(bad):
@@ -121,11 +151,19 @@ def write_triplets(
     return write_manifest(to_frame(rows), out / "triplets.parquet")
 
 
+def negative_lineage(i: int, kind: str) -> dict[str, str | None]:
+    """Lineage of triplet ``i``'s negative (see :func:`write_triplets`)."""
+    return photo_lineage(50 + i) if kind == "other_class" else photo_lineage(i // 2)
+
+
 def write_pairs(out: Path, n: int = 3, size: int = 32) -> Path:
-    """Write a simulate stage output with ``n`` pairs (made by the real generator); return the manifest."""
+    """Write a simulate stage output with ``n`` pairs (made by the real generator); return the manifest.
+
+    Pair ``i``'s parent is component ``i`` of :func:`write_components`, with its board's lineage.
+    """
     rows = []
     for i in range(n):
         pid = stable_id("pair", i)
         t, d, m, p = simulate_pair(np.asarray(part_image(i, size)), make_rng(0, "fixture-pair", i))
-        rows.append(write_pair(out, pid, t, d, m, p, stable_id("component", i)))
+        rows.append(write_pair(out, pid, t, d, m, p, stable_id("component", i), board_lineage(i // 2)))
     return write_manifest(to_frame(rows), out / "pairs.parquet")

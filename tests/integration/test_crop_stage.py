@@ -21,8 +21,10 @@ from tests.helpers.yolo_boards import Part, two_boards, write_yolo_dir
 
 COLUMNS = {
     "id", "class_label", "origin", "group", "parent_id", "box", "crop_path", "context_path",
-    "context_box", "licence", "author", "source_url", "status", "error",
+    "context_box", "licence", "author", "attribution", "licence_url", "source_url", "image_url", "status", "error",
 }  # fmt: skip
+RELAY_CREDIT = "Relay by Bo Example, CC BY-SA 4.0"
+CC_BY_SA_URL = "https://creativecommons.org/licenses/by-sa/4.0/"
 
 
 def _inputs(params: Params) -> None:
@@ -30,7 +32,7 @@ def _inputs(params: Params) -> None:
     write_accepted(
         params,
         [
-            Photo("relay"),
+            Photo("relay", attribution=RELAY_CREDIT, licence_url=CC_BY_SA_URL),
             Photo("diode", cluster="dup-1"),
             Photo("diode", cluster="dup-1"),
             Photo("resistor", status="rejected"),
@@ -69,6 +71,8 @@ def test_crop_boards_and_photos(params: Params) -> None:
     # No lineage in data.yaml: the board image itself is the source, the licence unknown.
     assert set(boards["source_url"]) == {"data/catalog/boards/images/board-a.png", "data/catalog/boards/images/board-b.png"}
     assert boards["licence"].isna().all()
+    for col in ("attribution", "licence_url", "image_url"):
+        assert boards[col].isna().all(), col
     capacitor = boards[boards["class_label"] == "capacitor"].iloc[0]
     assert list(capacitor["context_box"]) == [15, 25, 45, 75]  # the 30x50 part, inside its 60x100 patch
     crop_px = np.asarray(Image.open(out / capacitor["crop_path"]))
@@ -78,6 +82,14 @@ def test_crop_boards_and_photos(params: Params) -> None:
     assert len(web) == 3
     assert (web["licence"] == "CC-BY-4.0").all() and web["source_url"].str.startswith("http://127.0.0.1").all()
     assert web.loc[web["class_label"] == "diode", "group"].tolist() == ["dup-1", "dup-1"]
+    accepted = pd.read_parquet(params.path(params.review.out) / "accepted.parquet").set_index("id")
+    for row in web.itertuples():
+        assert row.image_url == row.source_url == accepted.loc[row.parent_id, "image_url"]
+        assert row.author == accepted.loc[row.parent_id, "author"]
+    relay = web[web["class_label"] == "relay"].iloc[0]
+    assert relay["attribution"] == RELAY_CREDIT and relay["licence_url"] == CC_BY_SA_URL
+    diodes = web[web["class_label"] == "diode"]
+    assert diodes["attribution"].isna().all() and diodes["licence_url"].isna().all()
     bad = df[df["status"] == "error"]
     assert len(bad) == 1 and "cannot decode image" in bad["error"].iloc[0]
     assert bad["error"].iloc[0].startswith("data/raw/files/")
@@ -144,6 +156,14 @@ def test_input_errors(params: Params) -> None:
     assert not params.path(params.crop.out).exists()  # nothing half-written
 
 
+def test_accepted_manifest_without_lineage_columns_is_an_input_error(params: Params) -> None:
+    _inputs(params)
+    path = params.path(params.review.out) / "accepted.parquet"
+    pd.read_parquet(path).drop(columns=["attribution"]).to_parquet(path)
+    with pytest.raises(InputError, match=r"lacks columns \['attribution'\].*pcbforge review"):
+        crop.run(params)
+
+
 def test_cli_prints_one_line_error(params: Params, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["crop", "--params", str(params.root / "params.yaml")])
@@ -155,8 +175,14 @@ def test_cli_prints_one_line_error(params: Params, capsys: pytest.CaptureFixture
 def test_board_lineage_from_data_yaml(params: Params) -> None:
     root = two_boards(params.path(params.crop.boards))
     text = (root / "data.yaml").read_text()
-    (root / "data.yaml").write_text(text + "licence: CC0-1.0\nauthor: Line 3\nsource_url: https://boards.example/{board}\n")
+    (root / "data.yaml").write_text(
+        text + "licence: CC-BY-4.0\nauthor: Line 3\nsource_url: https://boards.example/{board}\n"
+        "attribution: Boards by Line 3 (CC BY 4.0)\nlicence_url: https://creativecommons.org/licenses/by/4.0/\n"
+    )
     crop.run(tiny_params(params.root, {"crop": {"include_web": False}}))
     df = _manifest(params)
-    assert (df["licence"] == "CC0-1.0").all() and (df["author"] == "Line 3").all()
+    assert (df["licence"] == "CC-BY-4.0").all() and (df["author"] == "Line 3").all()
+    assert (df["attribution"] == "Boards by Line 3 (CC BY 4.0)").all()
+    assert (df["licence_url"] == "https://creativecommons.org/licenses/by/4.0/").all()
+    assert df["image_url"].isna().all()  # a board is not a crawled file
     assert set(df["source_url"]) == {"https://boards.example/board-a", "https://boards.example/board-b"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from pcbforge.cli import main
@@ -9,7 +10,7 @@ from pcbforge.config import Params
 from pcbforge.datasets.manifest import read_manifest
 from pcbforge.errors import InputError
 from pcbforge.pipelines import review
-from tests.helpers.review_inputs import write_review_inputs
+from tests.helpers.review_inputs import CAP_ATTRIBUTION, CC_BY_URL, write_review_inputs
 
 
 def _accepted(params: Params):
@@ -31,10 +32,33 @@ def test_stage_without_decisions_applies_dedup_and_quality(params: Params) -> No
     assert df.loc[ids["cap"], "path"].startswith("files/")
     assert list(df.reset_index().columns) == [
         "id", "class_label", "path", "sha256", "source", "image_url", "page_url",
-        "licence", "author", "cluster", "decision", "status", "error",
+        "licence", "author", "attribution", "licence_url", "cluster", "decision", "status", "error",
     ]  # fmt: skip
     # The database must not be needed, nor touched.
     assert not params.path(params.review.database_dir).exists()
+
+
+def test_attribution_and_licence_url_carried_from_the_crawl(params: Params) -> None:
+    inputs = write_review_inputs(params)
+    review.run(params)
+    df = _accepted(params)
+    cap, cap_copy = inputs.ids["cap"], inputs.ids["cap_copy"]
+    assert df.loc[cap, "attribution"] == CAP_ATTRIBUTION and df.loc[cap, "licence_url"] == CC_BY_URL
+    assert df.loc[cap, "author"] == "author-cap"
+    # Rows are carried whatever their status, and a source that gives none stays null.
+    assert df.loc[cap_copy, "status"] == "rejected" and pd.isna(df.loc[cap_copy, "attribution"])
+    others = df.drop(index=[cap])
+    assert others["attribution"].isna().all() and others["licence_url"].isna().all()
+
+
+def test_crawl_manifest_without_the_new_columns_gives_nulls(params: Params) -> None:
+    inputs = write_review_inputs(params)
+    images = pd.read_parquet(inputs.images).drop(columns=["attribution", "licence_url"])
+    images.to_parquet(inputs.images)
+    review.run(params)
+    df = _accepted(params)
+    assert len(df) == 7 and df["attribution"].isna().all() and df["licence_url"].isna().all()
+    assert df.loc[inputs.ids["cap"], "licence"] == "CC-BY-4.0"
 
 
 def test_decisions_applied_and_output_byte_identical(params: Params) -> None:

@@ -19,9 +19,10 @@ from pcbforge.config import Params
 from pcbforge.errors import InputError
 from pcbforge.pipelines import simulate
 from tests.helpers.params import tiny_params, write_params
-from tests.helpers.triplets_fixture import write_components
+from tests.helpers.triplets_fixture import board_lineage, write_components
 
-CONTRACT = ["id", "template_path", "defected_path", "mask_path", "shapes", "pose", "parent_id", "status", "error"]
+LINEAGE = ["source_url", "image_url", "licence", "licence_url", "author", "attribution"]
+CONTRACT = ["id", "template_path", "defected_path", "mask_path", "shapes", "pose", "parent_id", *LINEAGE, "status", "error"]
 
 
 def digests(root: Path) -> dict[str, str]:
@@ -67,6 +68,20 @@ def test_simulate_writes_pairs_in_the_contract_format(params: Params) -> None:
         np.testing.assert_array_equal(changed, m == 255)
         shapes = json.loads(row.shapes)
         assert 1 <= len(shapes) <= params.simulate.max_shapes
+
+
+def test_pairs_carry_their_template_lineage(params: Params) -> None:
+    write_components(params.path(params.crop.out), n=3, size=params.base.image_size)
+    simulate.run(params)
+    df = pd.read_parquet(params.path(params.simulate.out) / "pairs.parquet")
+    comps = pd.read_parquet(params.path(params.crop.out) / "components.parquet").set_index("id")
+    for row in df.itertuples():
+        board = int(comps.loc[row.parent_id, "parent_id"].split("-")[1])
+        got = {k: None if pd.isna(getattr(row, k)) else getattr(row, k) for k in LINEAGE}
+        assert got == board_lineage(board), row.parent_id
+    # Components 0 and 1 sit on board 0 (credited), component 2 on board 1 (no attribution: null).
+    assert df["attribution"].notna().any() and df["attribution"].isna().any()
+    assert (df["licence_url"].isna() == df["attribution"].isna()).all() and df["image_url"].isna().all()
 
 
 @pytest.mark.slow

@@ -12,14 +12,19 @@ import pytest
 from PIL import Image
 
 from pcbforge.config import Params
+from pcbforge.datasets.manifest import LINEAGE_COLUMNS
 from pcbforge.errors import InputError
 from pcbforge.pipelines import triplets as stage
-from tests.helpers.components_fixture import write_components
+from tests.helpers.components_fixture import ATTRIBUTION, LICENCE_URL, write_components
 from tests.helpers.params import tiny_params
 
 
 def _fixture(params: Params, **kw) -> pd.DataFrame:
     return write_components(params.path(params.crop.out), params.path(params.split.out), **kw)
+
+
+def _lineage(row: pd.Series | dict, prefix: str = "") -> dict[str, str | None]:
+    return {k: None if pd.isna(row[f"{prefix}{k}"]) else row[f"{prefix}{k}"] for k in LINEAGE_COLUMNS}
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -61,7 +66,11 @@ def test_hybrid_triplets_counts_files_splits_and_rerun(tmp_path: Path) -> None:
             mask = np.asarray(Image.open(out / r.negative_mask_path))
             assert mask.any() and set(np.unique(mask)) <= {0, 255}
             assert json.loads(r.defect_params)["kind"] == r.negative_kind
-        assert r.source_url.startswith("http://127.0.0.1/") and r.licence == "CC0-1.0"
+        assert r.source_url.startswith("http://127.0.0.1/")
+    by_id = comps.set_index("id")
+    for _, r in df.iterrows():
+        assert _lineage(r) == _lineage(by_id.loc[r.anchor_id])
+        assert _lineage(r, "negative_") == _lineage(by_id.loc[r.negative_id])
     kinds = set(df.negative_kind)
     assert "other_class" in kinds and len(kinds - {"other_class"}) >= 2
     # Anchor copy is the crop byte for byte.
@@ -94,6 +103,32 @@ def test_other_class_rejects_single_class_split(tmp_path: Path) -> None:
     assert val.positive_path.isna().all() and val.negative_path.isna().all()
     train = df[df.split == "train"]
     assert (train.status == "ok").all() and (train.negative_kind == "other_class").all()
+
+
+def test_lineage_of_anchor_and_negative(tmp_path: Path) -> None:
+    params = tiny_params(tmp_path, {"triplets": {"strategy": "other_class"}})
+    comps = _fixture(params, per_class=2, classes={"resistor": "train", "diode": "train", "relay": "val"})
+    stage.run(params)
+    df = pd.read_parquet(params.path(params.triplets.out) / "triplets.parquet")
+    by_id = comps.set_index("id")
+    ok = df[df.status == "ok"]
+    assert len(ok) == 4 and (ok.negative_id != ok.anchor_id).all()
+    for _, r in ok.iterrows():
+        anchor, negative = by_id.loc[r.anchor_id], by_id.loc[r.negative_id]
+        assert _lineage(r) == _lineage(anchor) and _lineage(r, "negative_") == _lineage(negative)
+        assert r.author == "fixture" and r.negative_source_url == negative.source_url != r.source_url
+    # Set on a component, it shows up on its triplets; null stays null (never "" or "None").
+    credited = ok[ok.attribution.notna()]
+    assert len(credited) == 2 and (credited.attribution == ATTRIBUTION).all()
+    assert (credited.licence_url == LICENCE_URL).all() and (credited.licence == "CC-BY-4.0").all()
+    plain = ok[ok.attribution.isna()]
+    assert len(plain) == 2 and plain.licence_url.isna().all() and (plain.licence == "CC0-1.0").all()
+    assert ok.image_url.isna().all() and ok.negative_image_url.isna().all()
+    # A rejected triplet has no negative, so no negative lineage; the anchor's is still there.
+    rejected = df[df.status == "rejected"]
+    assert len(rejected) == 2 and rejected.source_url.notna().all()
+    for col in ("negative_source_url", "negative_licence", "negative_author", "negative_attribution"):
+        assert rejected[col].isna().all(), col
 
 
 def test_missing_split_manifest_is_a_user_error(params: Params) -> None:

@@ -176,6 +176,17 @@ def test_crop_photo(tmp_path: Path) -> None:
     assert row["context_box"] == [0, 0, 60, 30]
     bad = crop_photo(PhotoJob("q", tmp_path / "p.png", "p", "ic", "g"), tmp_path / "out", CropSettings())
     assert bad[0]["status"] == "error" and "'ic'" in bad[0]["error"]
+    assert row["source_url"] == "http://x/p.png" and row["author"] == "me"
+    assert row["attribution"] is None and row["licence_url"] is None and row["image_url"] is None
+
+
+def test_crop_photo_rows_carry_attribution_even_when_they_fail(tmp_path: Path) -> None:
+    lineage = {"attribution": "Photo: me, CC BY 4.0", "licence_url": "https://creativecommons.org/licenses/by/4.0/"}
+    url = "http://x/p.png"
+    job = PhotoJob("pid", None, "", "diode", "g", "CC-BY-4.0", "me", url, image_url=url, **lineage)
+    (row,) = crop_photo(job, tmp_path, CropSettings())
+    assert row["status"] == "error"
+    assert {k: row[k] for k in lineage} == lineage and row["image_url"] == "http://x/p.png"
 
 
 def test_scan_boards_pairs_files_and_keeps_strays(tmp_path: Path) -> None:

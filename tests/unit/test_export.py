@@ -19,7 +19,9 @@ from pcbforge.datasets.export import (
     PairsExporter,
     Sample,
     WebDatasetExporter,
+    credit_rows,
     expected_shards,
+    format_credits,
     mask_png,
 )
 from pcbforge.pipelines.export import pair_samples, triplet_samples
@@ -159,6 +161,38 @@ def test_pairs_labels(samples: list[Sample], tmp_path: Path) -> None:
             assert (out / r["left"]).read_bytes() == s.images["anchor"].read_bytes()
     anchors = {s.meta["anchor_id"] for s in samples if s.source == "triplets"}
     assert len(list((out / "images").glob("*_anchor.png"))) == len(anchors) < n_trip
+
+
+def test_samples_name_every_source_image_they_show(samples: list[Sample]) -> None:
+    triplets = [s for s in samples if s.source == "triplets"]
+    for s in triplets:
+        anchor, negative = s.sources
+        assert anchor["source_url"] == s.meta["source_url"]
+        # An other_class negative is another photo; a defect shows the anchor's own.
+        assert (negative == anchor) == (s.anomaly != "other_class")
+    pairs = [s for s in samples if s.source == "simulate"]
+    assert pairs and all(len(s.sources) == 1 and s.sources[0]["source_url"].endswith(".png") for s in pairs)
+
+
+def test_credit_rows_count_samples_per_source_and_keep_conflicts_apart() -> None:
+    a = {"source_url": "http://x/a.jpg", "licence": "CC-BY-4.0", "attribution": "Photo: A, CC BY"}
+    b = {"source_url": "http://x/b.jpg", "licence": "CC0-1.0"}
+    b_other = {**b, "licence": "CC-BY-SA-4.0"}  # the same file seen under another licence
+
+    def sample(sid: str, *sources: dict) -> Sample:
+        return Sample(sid, "triplets", "train", {}, None, "missing", sources=sources)
+
+    rows = credit_rows([sample("t2", b, a), sample("t1", a, a), sample("t3", b_other, b_other)])
+    assert [(r["source_url"], r["licence"], r["samples"]) for r in rows] == [
+        ("http://x/a.jpg", "CC-BY-4.0", 2),  # counted once for t1 although it shows a twice
+        ("http://x/b.jpg", "CC-BY-SA-4.0", 1),
+        ("http://x/b.jpg", "CC0-1.0", 1),
+    ]
+    text = format_credits(rows)
+    assert text.splitlines()[0] == "source_url,image_url,licence,licence_url,author,attribution,samples"
+    assert text.splitlines()[1] == 'http://x/a.jpg,,CC-BY-4.0,,,"Photo: A, CC BY",2'
+    assert list(csv.DictReader(io.StringIO(text)))[2]["attribution"] == ""
+    assert format_credits([]) == "source_url,image_url,licence,licence_url,author,attribution,samples\n"
 
 
 def test_mask_png_binarises(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from pcbforge.annotate.yolo import YoloBox, parse_labels, to_pixels
-from pcbforge.datasets.manifest import error_row, ok_row, rejected_row
+from pcbforge.datasets.manifest import LINEAGE_COLUMNS, error_row, ok_row, rejected_row
 from pcbforge.io import rgb_on_white, stable_id, write_png
 from pcbforge.vocab import ComponentClass
 
@@ -48,7 +48,10 @@ COLUMNS = (
     "context_box",
     "licence",
     "author",
+    "attribution",
+    "licence_url",
     "source_url",
+    "image_url",
     "status",
     "error",
 )
@@ -211,12 +214,14 @@ class BoardJob:
     source_root: str = ""
 
     def lineage_fields(self) -> dict[str, Any]:
-        """``licence``, ``author``, ``source_url`` for this board's rows.
+        """The lineage columns (:data:`~pcbforge.datasets.manifest.LINEAGE_COLUMNS`) of this board's rows.
 
-        ``source_url`` from data.yaml may hold ``{board}`` (e.g. a per-board page URL); without
-        one it is the board image's path, so every crop still leads back to its pixels.
+        They come from data.yaml's optional keys (null when absent; a board has no crawled
+        ``image_url``). ``source_url`` may hold ``{board}`` (e.g. a per-board page URL);
+        without one it is the board image's path, so every crop still leads back to its pixels.
         """
-        out = {k: self.lineage.get(k) for k in ("licence", "author", "source_url")}
+        out = {k: self.lineage.get(k) for k in LINEAGE_COLUMNS}
+        out["image_url"] = None
         url = out["source_url"]
         if url:
             out["source_url"] = str(url).replace("{board}", self.board)
@@ -237,6 +242,9 @@ class PhotoJob:
     licence: Any = None
     author: Any = None
     source_url: Any = None
+    attribution: Any = None
+    licence_url: Any = None
+    image_url: Any = None
 
 
 def _write_views(out_dir: Path, cid: str, views: ComponentViews) -> dict[str, Any]:
@@ -335,9 +343,7 @@ def crop_photo(job: PhotoJob, out_dir: Path, settings: CropSettings) -> list[dic
         "origin": "web",
         "group": job.group,
         "parent_id": job.parent_id,
-        "licence": job.licence,
-        "author": job.author,
-        "source_url": job.source_url,
+        **{k: getattr(job, k) for k in LINEAGE_COLUMNS},
     }
     if job.image is None:
         return [error_row(f"accepted photo {job.parent_id}: no path in accepted.parquet", **fields)]

@@ -54,6 +54,8 @@ ACCEPTED_COLUMNS: tuple[str, ...] = (
     "page_url",
     "licence",
     "author",
+    "attribution",
+    "licence_url",
     "cluster",
     "decision",
     "status",
@@ -304,6 +306,9 @@ def apply_decisions(
             "page_url": cell_value(img.get("page_url")),
             "licence": cell_value(img.get("licence")),
             "author": cell_value(img.get("author")),
+            # Null when the source gives none (or the crawl predates these columns).
+            "attribution": cell_value(img.get("attribution")),
+            "licence_url": cell_value(img.get("licence_url")),
             "cluster": cluster if cluster is not None else iid,
             "decision": decision,
         }

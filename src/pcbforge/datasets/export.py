@@ -15,6 +15,9 @@ Every exporter has the same small interface (as img2dataset's writers do):
 
 Exporters only copy and re-encode files; samples arrive in the order the caller gives
 (the stage sorts by id), which is what makes every output deterministic.
+
+:func:`credit_rows` and :func:`format_credits` make ``CREDITS.csv``: one row per source
+image the exported samples use, with the licence terms a dataset owner must honour.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import json
 import math
 import tarfile
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -33,6 +36,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from PIL import Image
 
+from pcbforge.datasets.manifest import LINEAGE_COLUMNS
 from pcbforge.io import atomic_path, encode_png, write_bytes, write_json, write_text
 from pcbforge.vocab import DefectType, Split
 
@@ -43,6 +47,8 @@ SIMULATED = DefectType.SIMULATED_SHAPE.value
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: Longest WebDataset key: USTAR names hold 100 bytes, and ``.negative_mask.png`` needs 18.
 MAX_KEY = 80
+#: Columns of ``CREDITS.csv``: a source image's lineage and how many exported samples use it.
+CREDITS_COLUMNS = (*LINEAGE_COLUMNS, "samples")
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ class Sample:
         mask: binary mask of the anomalous image (``negative`` / ``defected``), or ``None``.
         anomaly: ``negative_kind`` for triplets, ``simulated_shape`` for pairs.
         meta: JSON-ready metadata (class, lineage, defect parameters) carried into the exports.
+        sources: lineage (:data:`~pcbforge.datasets.manifest.LINEAGE_COLUMNS`) of every source
+            image whose pixels the sample shows: a triplet's anchor and negative, a pair's template.
     """
 
     id: str
@@ -67,6 +75,7 @@ class Sample:
     mask: Path | None
     anomaly: str
     meta: Mapping[str, Any] = field(default_factory=dict)
+    sources: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def is_defect(self) -> bool:
@@ -336,6 +345,39 @@ class WebDatasetExporter:
             counts[f"{prefix} shards"] = len(s.shards)
         write_json(self.out / "index.json", {"shard_size": self.shard_size, "streams": index})
         return counts
+
+
+def _source_key(lineage: Mapping[str, Any]) -> tuple[str, ...]:
+    # Null becomes "" so keys sort; a field that is really "" is written as empty anyway.
+    return tuple("" if lineage.get(k) is None else str(lineage.get(k)) for k in LINEAGE_COLUMNS)
+
+
+def credit_rows(samples: Iterable[Sample]) -> list[dict[str, Any]]:
+    """One row per distinct source image of ``samples``, with how many samples use it, sorted.
+
+    A source is its whole lineage, so one ``source_url`` listed with two licences shows up as
+    two rows instead of one hiding the conflict. A sample counts once per source even when
+    two of its images come from it (a defect of the anchor).
+
+    Example:
+        >>> src = {"source_url": "http://a/1.jpg", "licence": "CC-BY-4.0", "author": "Ann"}
+        >>> s = Sample("t1", "triplets", "train", {}, None, "missing", sources=(src, src))
+        >>> [(r["source_url"], r["licence_url"], r["samples"]) for r in credit_rows([s, s])]
+        [('http://a/1.jpg', '', 2)]
+    """
+    counts: Counter[tuple[str, ...]] = Counter()
+    for sample in samples:
+        counts.update({_source_key(src) for src in sample.sources})
+    return [{**dict(zip(LINEAGE_COLUMNS, key, strict=True)), "samples": n} for key, n in sorted(counts.items())]
+
+
+def format_credits(rows: Iterable[Mapping[str, Any]]) -> str:
+    """``CREDITS.csv`` text: header :data:`CREDITS_COLUMNS`, rows in the order given, LF line ends, null as empty."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(CREDITS_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
 
 
 def expected_shards(n: int, shard_size: int) -> int:

@@ -28,6 +28,12 @@ if TYPE_CHECKING:
 #: Columns every manifest carries.
 REQUIRED_COLUMNS = ("id", "status", "error")
 
+#: Lineage of a sample's pixels, carried from the crawl (via accepted.parquet) or a board's
+#: data.yaml through components, triplets and pairs to the export's CREDITS.csv.
+#: ``source_url`` identifies the source image (a web photo's URL, a board's page or file);
+#: ``image_url`` is the crawled file's URL (null for boards); the rest are null when unknown.
+LINEAGE_COLUMNS = ("source_url", "image_url", "licence", "licence_url", "author", "attribution")
+
 
 def ok_row(**fields: Any) -> dict[str, Any]:
     """A manifest row for a good sample."""

@@ -33,12 +33,18 @@ from PIL import Image
 
 from pcbforge.augment.functional import Scene
 from pcbforge.augment.transforms import PositiveAugment, RandomDefect
-from pcbforge.datasets.manifest import error_row, ok_row, rejected_row
+from pcbforge.datasets.manifest import LINEAGE_COLUMNS, error_row, ok_row, rejected_row
 from pcbforge.io import encode_png, stable_id, write_bytes
 from pcbforge.rng import make_rng
 from pcbforge.vocab import DefectType
 
 log = logging.getLogger(__name__)
+
+#: Lineage of a component carried onto its triplets (see components.parquet in docs/stages.md).
+LINEAGE = LINEAGE_COLUMNS
+#: The same for the component whose pixels the negative shows: another class's crop, the
+#: wrong-part donor, or the anchor itself for its own defects. Null when there is no negative.
+NEGATIVE_LINEAGE = tuple(f"negative_{k}" for k in LINEAGE)
 
 #: triplets.parquet columns, in order (docs/stages.md plus ``k``, ``negative_id``, ``positive_params``).
 COLUMNS = (
@@ -58,6 +64,11 @@ COLUMNS = (
     "positive_params",
     "source_url",
     "licence",
+    "image_url",
+    "licence_url",
+    "author",
+    "attribution",
+    *NEGATIVE_LINEAGE,
     "status",
     "error",
 )
@@ -79,6 +90,14 @@ class Component:
     origin: str = "board"
     source_url: str | None = None
     licence: str | None = None
+    image_url: str | None = None
+    licence_url: str | None = None
+    author: str | None = None
+    attribution: str | None = None
+
+    def lineage(self, prefix: str = "") -> dict[str, str | None]:
+        """The :data:`LINEAGE` fields, keys prefixed with ``prefix`` (e.g. ``"negative_"``)."""
+        return {f"{prefix}{k}": getattr(self, k) for k in LINEAGE}
 
 
 @dataclass(frozen=True)
@@ -183,8 +202,7 @@ def build_anchor(
         "split": anchor.split,
         "class_label": anchor.class_label,
         "anchor_id": anchor.id,
-        "source_url": anchor.source_url,
-        "licence": anchor.licence,
+        **anchor.lineage(),
     }
     ids = [triplet_id(anchor.id, k) for k in range(settings.per_component)]
     t0 = time.perf_counter()
@@ -275,6 +293,7 @@ def _one_triplet(
             negative_kind=OTHER_CLASS,
             negative_class=other.class_label,
             negative_id=other.id,
+            **other.lineage("negative_"),
         )
         t.generate += time.perf_counter() - t0 - t.read
         return ok_row(**fields), files, t
@@ -311,6 +330,7 @@ def _one_triplet(
         negative_id=donor.id if donor is not None else anchor.id,
         negative_mask_path=f"masks/{tid}_neg.png",
         defect_params=json.dumps(params, sort_keys=True),
+        **(donor if donor is not None else anchor).lineage("negative_"),
     )
     t.generate += time.perf_counter() - t0 - t.read
     return ok_row(**fields), files, t

@@ -37,9 +37,11 @@ log = logging.getLogger(__name__)
 
 MANIFEST = MANIFEST_NAMES["crop"]
 #: accepted.parquet columns this stage reads.
-ACCEPTED_COLUMNS = ("id", "class_label", "path", "cluster", "licence", "author", "image_url", "status")
+ACCEPTED_COLUMNS = (
+    "id", "class_label", "path", "cluster", "licence", "author", "attribution", "licence_url", "image_url", "status",
+)  # fmt: skip
 #: Optional dataset-level lineage keys in data.yaml, copied onto every board component.
-LINEAGE_KEYS = ("licence", "author", "source_url")
+LINEAGE_KEYS = ("licence", "author", "attribution", "licence_url", "source_url")
 #: Not-ok rows logged one by one; the rest are counted (all are in the manifest).
 LOG_LIMIT = 20
 
@@ -80,7 +82,9 @@ def photo_jobs(params: Params) -> tuple[list[crops.PhotoJob], int]:
     df = read_manifest(path, stage="review")
     missing = [c for c in ACCEPTED_COLUMNS if c not in df.columns]
     if missing:
-        raise InputError(f"{path}: lacks columns {missing} (see docs/stages.md, accepted.parquet)")
+        raise InputError(
+            f"{path}: lacks columns {missing} (see docs/stages.md, accepted.parquet; re-run `pcbforge review`)"
+        )
     crawl_out = params.path(params.crawl.out)
     ok = df[df["status"] == Status.OK.value].sort_values("id", kind="mergesort")
     jobs = []
@@ -96,7 +100,11 @@ def photo_jobs(params: Params) -> tuple[list[crops.PhotoJob], int]:
                 group=str(cluster),
                 licence=cell_value(row.licence),
                 author=cell_value(row.author),
+                attribution=cell_value(row.attribution),
+                licence_url=cell_value(row.licence_url),
+                # A web photo's source is the crawled file itself.
                 source_url=cell_value(row.image_url),
+                image_url=cell_value(row.image_url),
             )
         )
     return jobs, len(df) - len(ok)

@@ -3,7 +3,8 @@
 Reads ``<triplets.out>/triplets.parquet`` and ``<simulate.out>/pairs.parquet`` (ok rows,
 sorted by id) and writes ``<export.out>/<format>/`` for each of ``export.formats``, plus
 ``<export.out>/export.parquet``: one row per exported sample with the formats it landed in
-and, in ``notes``, why it was left out of any (see docs/export.md).
+and, in ``notes``, why it was left out of any, and ``<export.out>/CREDITS.csv``: the source
+images those samples use, with licence, author and attribution (see docs/export.md).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,11 @@ from pcbforge.datasets.export import (
     PairsExporter,
     Sample,
     WebDatasetExporter,
+    credit_rows,
+    format_credits,
 )
 from pcbforge.datasets.manifest import (
+    LINEAGE_COLUMNS,
     MANIFEST_NAMES,
     cell_value,
     error_row,
@@ -37,7 +42,7 @@ from pcbforge.datasets.manifest import (
     write_manifest,
 )
 from pcbforge.errors import InputError
-from pcbforge.io import staged_dir
+from pcbforge.io import staged_dir, write_text
 from pcbforge.vocab import DefectType
 
 log = logging.getLogger(__name__)
@@ -45,8 +50,23 @@ log = logging.getLogger(__name__)
 TRIPLET_COLUMNS = ("id", "split", "anchor_path", "positive_path", "negative_path", "negative_kind")
 PAIR_COLUMNS = ("id", "template_path", "defected_path", "mask_path")
 #: Triplet columns carried into the exports' metadata when present.
-TRIPLET_META = ("class_label", "anchor_id", "negative_class", "defect_params", "source_url", "licence")
+TRIPLET_META = ("class_label", "anchor_id", "negative_class", "defect_params", *LINEAGE_COLUMNS)
+#: Pair columns carried into the exports' metadata when present.
+PAIR_META = ("parent_id", "pose", "shapes", *LINEAGE_COLUMNS)
+#: Kept as JSON values in the metadata (the rest stay plain cells).
+JSON_META = ("defect_params", "pose", "shapes")
 MANIFEST_COLUMNS = ("id", "source", "split", "formats", "notes", "status", "error")
+#: Source images and their licence terms, at the root of ``export.out``.
+CREDITS = "CREDITS.csv"
+
+
+def _meta(r: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: _json_or_text(r[k]) if k in JSON_META else cell_value(r[k]) for k in keys if k in r}
+
+
+def _lineage(r: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The lineage cells of a manifest row (``prefix`` e.g. ``negative_``); absent columns are null."""
+    return {k: cell_value(r.get(f"{prefix}{k}")) for k in LINEAGE_COLUMNS}
 
 
 def _json_or_text(v: Any) -> Any:
@@ -70,7 +90,8 @@ def triplet_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
     for row in df.sort_values("id", kind="mergesort").itertuples(index=False):
         r = row._asdict()
         mask = cell_value(r.get("negative_mask_path"))
-        meta = {k: _json_or_text(r[k]) if k == "defect_params" else cell_value(r[k]) for k in TRIPLET_META if k in r}
+        # The negative shows another component's pixels for other_class and wrong_part.
+        sources = (_lineage(r), _lineage(r, "negative_")) if "negative_source_url" in r else (_lineage(r),)
         yield Sample(
             id=str(r["id"]),
             source="triplets",
@@ -78,7 +99,8 @@ def triplet_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
             images={k: root / str(r[f"{k}_path"]) for k in ("anchor", "positive", "negative")},
             mask=root / str(mask) if mask else None,
             anomaly=str(r["negative_kind"]),
-            meta=meta,
+            meta=_meta(r, TRIPLET_META),
+            sources=sources,
         )
 
 
@@ -87,7 +109,6 @@ def pair_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
     for row in df.sort_values("id", kind="mergesort").itertuples(index=False):
         r = row._asdict()
         mask = cell_value(r.get("mask_path"))
-        meta = {k: _json_or_text(r[k]) for k in ("parent_id", "pose", "shapes") if k in r}
         yield Sample(
             id=str(r["id"]),
             source="simulate",
@@ -95,7 +116,8 @@ def pair_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
             images={"template": root / str(r["template_path"]), "defected": root / str(r["defected_path"])},
             mask=root / str(mask) if mask else None,
             anomaly=DefectType.SIMULATED_SHAPE.value,
-            meta=meta,
+            meta=_meta(r, PAIR_META),
+            sources=(_lineage(r),),
         )
 
 
@@ -122,6 +144,20 @@ def make_exporters(formats: list[str], out: Path, shard_size: int, mtime: int) -
     return list(made.values())
 
 
+def _check_credits(credits: list[dict[str, Any]], path: Path) -> None:
+    """Log what a dataset owner must look at before shipping: untraceable or conflicting sources."""
+    unknown = sum(r["samples"] for r in credits if not r["source_url"])
+    if unknown:
+        log.warning("%s: %d exported sample(s) have a source image with no source_url (empty row)", path, unknown)
+    unlicensed = sorted({r["source_url"] for r in credits if r["source_url"] and not r["licence"]})
+    if unlicensed:
+        log.warning("%s: %d source(s) have no licence, e.g. %s", path, len(unlicensed), unlicensed[0])
+    urls = Counter(r["source_url"] for r in credits if r["source_url"])
+    clashes = sorted(u for u, n in urls.items() if n > 1)
+    if clashes:
+        log.warning("%s: %d source_url(s) listed with differing licence terms, e.g. %s", path, len(clashes), clashes[0])
+
+
 def run(params: Params, **options: Any) -> str:
     """Run the stage; returns a one-line summary.
 
@@ -145,7 +181,10 @@ def run(params: Params, **options: Any) -> str:
     epoch = params.base.source_date_epoch
     mtime = int(time.time()) if epoch is None else epoch
 
+    if len(ok_t) and "negative_source_url" not in ok_t.columns:
+        log.warning("%s has no negative_* lineage: %s credits anchors only (re-run `pcbforge triplets`)", trip_path, CREDITS)
     rows: list[dict[str, Any]] = []
+    exported: list[Sample] = []
     with staged_dir(out) as tmp:
         exporters = make_exporters(list(ep.formats), tmp, ep.shard_size, mtime)
         samples = [*triplet_samples(ok_t, trip_root), *pair_samples(ok_p, sim_root)]
@@ -164,10 +203,18 @@ def run(params: Params, **options: Any) -> str:
                 else:
                     notes.append(note)
             rows.append(ok_row(**base, formats=",".join(landed), notes="; ".join(notes)))
+            if landed:
+                exported.append(sample)
         counts = {exp.name: exp.close() for exp in exporters}
         write_manifest(to_frame(rows, MANIFEST_COLUMNS), tmp / MANIFEST_NAMES["export"])
+        credits = credit_rows(exported)
+        write_text(tmp / CREDITS, format_credits(credits))
+    _check_credits(credits, out / CREDITS)
     for name, c in counts.items():
         log.info("%s: %s", name, ", ".join(f"{k}={v}" for k, v in c.items()))
     n_err = sum(r["status"] != "ok" for r in rows)
     errs = f", {n_err} with missing files" if n_err else ""
-    return f"{len(ok_t)} triplets + {len(ok_p)} pairs{errs} -> {', '.join(counts) or 'no formats'} under {out}"
+    return (
+        f"{len(ok_t)} triplets + {len(ok_p)} pairs{errs} -> {', '.join(counts) or 'no formats'} under {out}; "
+        f"{len(credits)} source image(s) in {CREDITS}"
+    )

@@ -5,23 +5,28 @@ Reads ``<crop.out>/components.parquet`` and its ``crops/<id>.png`` views, and wr
 ``defected/<id>.png``, ``mask/<id>.png`` and ``pairs.parquet``. Pair ``i`` uses the
 ``i mod n``-th ok component (sorted by id) and its own generator
 ``make_rng(base.seed, "simulate", i)``, so outputs do not depend on worker count.
+Each pair carries its template component's lineage columns (source, licence, author, ...).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from pcbforge.augment.ssds import simulate_pair
 from pcbforge.config import Params
 from pcbforge.datasets.manifest import (
+    LINEAGE_COLUMNS,
     MANIFEST_NAMES,
+    cell_value,
     error_row,
     ok_only,
     ok_row,
@@ -36,7 +41,10 @@ from pcbforge.rng import make_rng, workers
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("id", "template_path", "defected_path", "mask_path", "shapes", "pose", "parent_id", "status", "error")
+COLUMNS = (
+    "id", "template_path", "defected_path", "mask_path", "shapes", "pose", "parent_id",
+    *LINEAGE_COLUMNS, "status", "error",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,8 @@ class Job:
     max_shift_px: float
     max_rotation_deg: float
     jitter_px: float
+    #: The parent component's lineage columns (null when components.parquet lacks them).
+    lineage: Mapping[str, Any] = field(default_factory=dict)
 
 
 def pair_id(parent_id: str, index: int) -> str:
@@ -75,7 +85,7 @@ def make_one(job: Job) -> dict[str, Any]:
     try:
         template = load_template(job.crop, job.image_size)
     except (OSError, UnidentifiedImageError, ValueError) as exc:
-        return error_row(f"cannot read crop {job.crop}: {exc}", id=pid, parent_id=job.parent_id)
+        return error_row(f"cannot read crop {job.crop}: {exc}", id=pid, parent_id=job.parent_id, **job.lineage)
     rng = make_rng(job.seed, "simulate", job.index)
     template, defected, mask, p = simulate_pair(
         template,
@@ -85,7 +95,7 @@ def make_one(job: Job) -> dict[str, Any]:
         max_rotation_deg=job.max_rotation_deg,
         jitter_px=job.jitter_px,
     )
-    return write_pair(job.out, pid, template, defected, mask, p, job.parent_id)
+    return write_pair(job.out, pid, template, defected, mask, p, job.parent_id, job.lineage)
 
 
 def write_pair(
@@ -96,6 +106,7 @@ def write_pair(
     mask: np.ndarray,
     p: dict[str, Any],
     parent_id: str,
+    lineage: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write one pair's three PNGs under ``out`` and return its ok manifest row.
 
@@ -105,6 +116,7 @@ def write_pair(
         template, defected, mask: What :func:`pcbforge.augment.ssds.simulate_pair` returned.
         p: Its parameters (``shapes`` and ``pose`` are stored as JSON).
         parent_id: The component the template came from.
+        lineage: Its lineage columns (:data:`~pcbforge.datasets.manifest.LINEAGE_COLUMNS`); missing ones are null.
     """
     paths = {k: f"{k}/{pid}.png" for k in ("template", "defected", "mask")}
     write_png(out / paths["template"], Image.fromarray(template, "RGB"))
@@ -118,7 +130,13 @@ def write_pair(
         shapes=json.dumps(p["shapes"], sort_keys=True),
         pose=json.dumps(p["pose"], sort_keys=True),
         parent_id=parent_id,
+        **{k: (lineage or {}).get(k) for k in LINEAGE_COLUMNS},
     )
+
+
+def _lineage(comps: pd.DataFrame, i: int) -> dict[str, Any]:
+    """Lineage columns of component row ``i`` (null for columns an older manifest lacks)."""
+    return {k: cell_value(comps.at[i, k]) if k in comps.columns else None for k in LINEAGE_COLUMNS}
 
 
 def run(params: Params, **options: Any) -> str:
@@ -151,6 +169,7 @@ def run(params: Params, **options: Any) -> str:
             max_shift_px=sp.max_shift_px,
             max_rotation_deg=sp.max_rotation_deg,
             jitter_px=sp.jitter_px,
+            lineage=_lineage(comps, i % len(comps)),
         )
         for i in range(sp.pairs)
     ]

@@ -21,7 +21,15 @@ from tqdm import tqdm
 
 from pcbforge.config import Params
 from pcbforge.datasets.manifest import MANIFEST_NAMES, ok_only, read_manifest, to_frame, write_manifest
-from pcbforge.datasets.triplets import COLUMNS, Component, Timings, TripletSettings, build_anchor, pools_by_split
+from pcbforge.datasets.triplets import (
+    COLUMNS,
+    LINEAGE,
+    Component,
+    Timings,
+    TripletSettings,
+    build_anchor,
+    pools_by_split,
+)
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir
 from pcbforge.rng import workers as resolve_workers
@@ -58,6 +66,11 @@ def _box(value: Any) -> tuple[float, float, float, float] | None:
     except (TypeError, ValueError):
         return None
     return box if len(box) == 4 else None  # type: ignore[return-value]
+
+
+def _text(value: Any) -> str | None:
+    """A lineage cell as a string, or None (null, NaN, or a column the manifest lacks)."""
+    return value if isinstance(value, str) else None
 
 
 def load_components(params: Params) -> list[Component]:
@@ -104,8 +117,7 @@ def load_components(params: Params) -> list[Component]:
                 context_box=_box(r.get("context_box")),
                 view_margin=margin if origin in (None, "board") else 0.0,
                 origin="web" if origin == "web" else "board",
-                source_url=r.get("source_url") if isinstance(r.get("source_url"), str) else None,
-                licence=r.get("licence") if isinstance(r.get("licence"), str) else None,
+                **{k: _text(r.get(k)) for k in LINEAGE},
             )
         )
     return sorted(out, key=lambda c: c.id)
