@@ -91,7 +91,8 @@ class CrawlParams(Section):
     retry_backoff: float = Field(0.5, ge=0)
     #: scrapy-redis server (``redis://host:port/db``) shared by crawl workers; null = one process.
     redis_url: str | None = None
-    #: Local worker processes sharing the redis queue (needs ``redis_url``).
+    #: Local worker processes: they share the queue through ``redis_url``, or without it
+    #: split ``urls`` sources between them; any other crawl without redis runs in one process.
     workers: int = Field(1, ge=1)
     #: A distributed worker stops once the shared queue stayed empty this long (seconds;
     #: Scrapy checks an idle spider every 5 s).

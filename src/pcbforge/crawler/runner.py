@@ -170,6 +170,9 @@ class CrawlJob:
                 self._check(self.run_worker("sweep"))
             self.clear_redis()
         else:
+            if workers > 1:
+                log.warning("crawl.workers is %d but the crawl runs in one process: only `urls` sources can be "
+                            "split without a shared queue (set crawl.redis_url to scale out site crawls)", workers)
             self._check(self.run_worker("main"))
         return finalize_rows(read_rows(self.journals()))
 
