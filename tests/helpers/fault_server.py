@@ -221,3 +221,91 @@ class FaultServer:
                     pass
 
         return Handler
+
+
+class ScriptedServer:
+    """Serve fixed files on 127.0.0.1 with scripted status codes, a slow handler and an
+    in-flight counter (politeness and retry tests); use as a context manager.
+
+    Args:
+        files: path -> (content type, body); other paths are 404.
+        script: path -> status codes of its first hits, the last one repeating
+            (``[503, 503, 200]``: two failures then the file; ``[500]``: always 500).
+        delay: seconds every request (robots.txt included) sleeps before it is answered.
+
+    ``hits`` maps each path to the ``time.monotonic()`` of every request to it, in arrival
+    order. ``max_in_flight`` is the most requests that were inside the sleep at once;
+    a request leaves the count before its response is written, so the count never runs
+    ahead of what the client really has outstanding.
+    """
+
+    def __init__(self, files: dict[str, tuple[str, bytes]], script: dict[str, list[int]] | None = None,
+                 delay: float = 0.0) -> None:
+        import time
+
+        self.files = dict(files)
+        self.script = {k: list(v) for k, v in (script or {}).items()}
+        self.hits: dict[str, list[float]] = {}
+        self.in_flight = 0
+        self.max_in_flight = 0
+        lock = threading.Lock()
+        srv = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, *a: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - stdlib name
+                path = unquote(urlsplit(self.path).path)
+                with lock:
+                    srv.hits.setdefault(path, []).append(time.monotonic())
+                    n = len(srv.hits[path])
+                    srv.in_flight += 1
+                    srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
+                try:
+                    if delay:
+                        time.sleep(delay)
+                finally:
+                    with lock:
+                        srv.in_flight -= 1
+                codes = srv.script.get(path)
+                code = codes[min(n, len(codes)) - 1] if codes else 200
+                if path == "/robots.txt":
+                    ctype, body = "text/plain", b"User-agent: *\nDisallow: /private/\n"
+                elif code != 200:
+                    ctype, body = "text/plain", f"scripted {code}".encode()
+                elif path in srv.files:
+                    ctype, body = srv.files[path]
+                else:
+                    code, ctype, body = 404, "text/html", b"<html>not found</html>"
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def gaps(self, path: str) -> list[float]:
+        """Seconds between consecutive requests to ``path``."""
+        t = self.hits.get(path, [])
+        return [b - a for a, b in zip(t, t[1:])]
+
+    def __enter__(self) -> ScriptedServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -69,6 +69,8 @@ DOWNLOAD_HANDLERS = {"s3": None, "ftp": None}
 #: Settings every crawl shares; the rest comes from params in :func:`build_settings`.
 BASE_SETTINGS: dict[str, Any] = {
     "BOT_NAME": "pcbforge",
+    # Scrapy's own, except that per-domain concurrency holds under the asyncio reactor.
+    "DOWNLOADER": "pcbforge.crawler.downloader.Downloader",
     "ITEM_PIPELINES": ITEM_PIPELINES,
     "DOWNLOADER_MIDDLEWARES": DOWNLOADER_MIDDLEWARES,
     "EXTENSIONS": EXTENSIONS,
