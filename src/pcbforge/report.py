@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from pcbforge.config import DEFAULT_PARAMS, Params, load_params
-from pcbforge.datasets.manifest import MANIFEST_NAMES, manifest_path
+from pcbforge.datasets.manifest import MANIFEST_NAMES, manifest_path, shown_path
 from pcbforge.errors import PcbforgeError
 
 
@@ -22,30 +22,25 @@ def _status_counts(path: Path) -> str:
     return ", ".join(f"{counts[k]} {k}" for k in sorted(counts.index))
 
 
-def _shown(path: Path, root: Path) -> str:
-    # An out set to an absolute path outside the project is shown as it is.
-    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-
-
 def summary_lines(params: Params) -> list[str]:
     """One line per stage output that exists: path and row counts by status, then the metrics."""
     lines = []
     for stage in MANIFEST_NAMES:
         path = manifest_path(params, stage)
         if path.is_file():
-            lines.append(f"{stage:<9} {_shown(path, params.root)}: {_status_counts(path)}")
+            lines.append(f"{stage:<9} {shown_path(path, params.root)}: {_status_counts(path)}")
         else:
-            lines.append(f"{stage:<9} {_shown(path, params.root)}: (missing)")
+            lines.append(f"{stage:<9} {shown_path(path, params.root)}: (missing)")
     model = params.path(params.train.out) / "model.pt"
-    lines.append(f"{'train':<9} {_shown(model, params.root)}: {'present' if model.is_file() else '(missing)'}")
+    lines.append(f"{'train':<9} {shown_path(model, params.root)}: {'present' if model.is_file() else '(missing)'}")
     metrics_path = params.path(params.evaluate.out) / "metrics.json"
     if metrics_path.is_file():
         m = json.loads(metrics_path.read_text())
         keys = [k for k in ("roc_auc", "pr_auc", "accuracy", "threshold", "n") if k in m]
         shown = ", ".join(f"{k}={m[k]:.3f}" if isinstance(m[k], float) else f"{k}={m[k]}" for k in keys)
-        lines.append(f"{'evaluate':<9} {_shown(metrics_path, params.root)}: {shown}")
+        lines.append(f"{'evaluate':<9} {shown_path(metrics_path, params.root)}: {shown}")
     else:
-        lines.append(f"{'evaluate':<9} {_shown(metrics_path, params.root)}: (missing)")
+        lines.append(f"{'evaluate':<9} {shown_path(metrics_path, params.root)}: (missing)")
     return lines
 
 

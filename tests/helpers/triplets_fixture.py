@@ -156,14 +156,16 @@ def negative_lineage(i: int, kind: str) -> dict[str, str | None]:
     return photo_lineage(50 + i) if kind == "other_class" else photo_lineage(i // 2)
 
 
-def write_pairs(out: Path, n: int = 3, size: int = 32) -> Path:
+def write_pairs(out: Path, n: int = 3, size: int = 32, splits: tuple[str | None, ...] = (None,)) -> Path:
     """Write a simulate stage output with ``n`` pairs (made by the real generator); return the manifest.
 
-    Pair ``i``'s parent is component ``i`` of :func:`write_components`, with its board's lineage.
+    Pair ``i``'s parent is component ``i`` of :func:`write_components`, with its board's lineage,
+    and its split is ``splits[i % len(splits)]`` (null by default).
     """
     rows = []
     for i in range(n):
         pid = stable_id("pair", i)
         t, d, m, p = simulate_pair(np.asarray(part_image(i, size)), make_rng(0, "fixture-pair", i))
-        rows.append(write_pair(out, pid, t, d, m, p, stable_id("component", i), board_lineage(i // 2)))
+        split = splits[i % len(splits)]
+        rows.append(write_pair(out, pid, t, d, m, p, stable_id("component", i), board_lineage(i // 2), split=split))
     return write_manifest(to_frame(rows), out / "pairs.parquet")

@@ -1,4 +1,4 @@
-"""Stage ``export`` on fake triplets + the real simulate stage: every format, manifest, determinism, errors."""
+"""Stage ``export`` on fake triplets + the real simulate stage: every format, splits, manifest, determinism, errors."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pcbforge.config import Params
 from pcbforge.errors import InputError
 from pcbforge.pipelines import export, simulate
 from tests.helpers.params import tiny_params
+from tests.helpers.split_fixture import split_of, write_split
 from tests.helpers.triplets_fixture import (
     board_lineage,
     negative_lineage,
@@ -26,6 +27,8 @@ from tests.helpers.triplets_fixture import (
 
 SPLITS = ("train", "train", "train", "val", "test", "test", "test")
 KINDS = ("gray_patch", "other_class", "missing")  # write_triplets' default cycle
+#: Splits of the two template components (by id): 8 pairs alternate between them, 4 each.
+PAIR_SPLITS = ("train", "test")
 LINEAGE = ("source_url", "image_url", "licence", "licence_url", "author", "attribution")
 CREDITS_HEADER = "source_url,image_url,licence,licence_url,author,attribution,samples"
 
@@ -63,10 +66,18 @@ def read_credits(out: Path) -> list[dict[str, str]]:
 
 
 def prepare(p: Params) -> None:
-    """Triplets from the fixture; pairs from the real simulate stage on fake crops."""
+    """Triplets from the fixture; pairs from the real simulate stage on fake crops, one train and one test."""
     write_triplets(p.path(p.triplets.out), splits=SPLITS, bad=1)
-    write_components(p.path(p.crop.out), n=2, size=p.base.image_size)
+    comps = write_components(p.path(p.crop.out), n=2, size=p.base.image_size)
+    write_split(p.path(p.split.out), comps, splits=PAIR_SPLITS)
     simulate.run(p)
+
+
+def pair_splits(p: Params) -> dict[str, str]:
+    """``pair id -> split`` of each ok pair, from its template component's row in split.parquet."""
+    truth = split_of(p.path(p.split.out) / "split.parquet")
+    pairs = pd.read_parquet(p.path(p.simulate.out) / "pairs.parquet")
+    return {r.id: truth[r.parent_id] for r in pairs.itertuples() if r.status == "ok"}
 
 
 def test_export_writes_every_format(params: Params) -> None:
@@ -78,7 +89,10 @@ def test_export_writes_every_format(params: Params) -> None:
 
     manifest = pd.read_parquet(out / "export.parquet")
     assert len(manifest) == 7 + 8 and (manifest["status"] == "ok").all()
-    assert set(manifest.loc[manifest["source"] == "simulate", "formats"]) == {"pairs,mvtec,webdataset"}
+    sim = manifest[manifest["source"] == "simulate"]
+    assert set(sim.loc[sim["split"] == "test", "formats"]) == {"pairs,mvtec,webdataset"}
+    assert set(sim.loc[sim["split"] == "train", "formats"]) == {"pairs,webdataset"}
+    assert sim.loc[sim["split"] == "train", "notes"].str.contains("train-split SSDS pair").all()
     val = manifest[manifest["split"] == "val"]
     assert (val["formats"] == "pairs,webdataset").all() and val["notes"].str.contains("val split").all()
 
@@ -87,18 +101,19 @@ def test_export_writes_every_format(params: Params) -> None:
     assert sum(r["label"] == "1" for r in rows) == 7
 
     mvtec = out / "mvtec"
-    assert len(list((mvtec / "test" / "simulated_shape").glob("*.png"))) == 8
-    assert len(list((mvtec / "ground_truth" / "simulated_shape").glob("*_mask.png"))) == 8
+    assert len(list((mvtec / "test" / "simulated_shape").glob("*.png"))) == 4
+    assert len(list((mvtec / "ground_truth" / "simulated_shape").glob("*_mask.png"))) == 4
     assert len(list((mvtec / "test" / "good").glob("*.png"))) == SPLITS.count("test")
 
     index = json.loads((out / "webdataset" / "index.json").read_text())
     assert index["shard_size"] == params.export.shard_size == 16
-    assert index["streams"]["pairs"]["samples"] == 8
+    assert index["streams"]["pairs-train"]["samples"] == index["streams"]["pairs-test"]["samples"] == 4
+    assert "pairs" not in index["streams"] and "pairs-val" not in index["streams"]
     assert index["streams"]["triplets-train"]["samples"] == 3
-    with tarfile.open(out / "webdataset" / "pairs-000000.tar") as tar:
+    with tarfile.open(out / "webdataset" / "pairs-test-000000.tar") as tar:
         names = tar.getnames()
         assert {m.mtime for m in tar.getmembers()} == {params.base.source_date_epoch}
-    assert len(names) == 8 * 4 and names == sorted(names, key=lambda n: n.split(".")[0]) and names[0].endswith(
+    assert len(names) == 4 * 4 and names == sorted(names, key=lambda n: n.split(".")[0]) and names[0].endswith(
         ".template.png"
     )
 
@@ -126,8 +141,10 @@ def test_credits_list_every_source_image_with_its_terms(params: Params) -> None:
     board = by_url["http://127.0.0.1/board-0.png"]
     assert board["samples"] == "8" and board["image_url"] == "" and board["attribution"] == "Board 0 by Fixture Lab"
     # The WebDataset metadata carries the same lineage.
-    with tarfile.open(out / "webdataset" / "pairs-000000.tar") as tar:
-        docs = [json.load(tar.extractfile(m)) for m in tar.getmembers() if m.name.endswith(".json")]
+    docs = []
+    for split in PAIR_SPLITS:
+        with tarfile.open(out / "webdataset" / f"pairs-{split}-000000.tar") as tar:
+            docs += [json.load(tar.extractfile(m)) for m in tar.getmembers() if m.name.endswith(".json")]
     assert len(docs) == 8 and all({k: d[k] for k in LINEAGE} == board_lineage(0) for d in docs)
     with tarfile.open(out / "webdataset" / "triplets-train-000000.tar") as tar:
         docs = [json.load(tar.extractfile(m)) for m in tar.getmembers() if m.name.endswith(".json")]
@@ -142,7 +159,8 @@ def test_export_is_byte_identical_on_rerun(tmp_path: Path) -> None:
         export.run(p)
         outs.append(digests(p.path(p.export.out)))
     assert outs[0] == outs[1]
-    assert sum(k.endswith(".tar") for k in outs[0]) == 3 + 1 + 1 + 1  # pairs 8/3, train 3/3, val, test 3/3
+    # pairs: train 4/3 + test 4/3; triplets: train 3/3, val, test 3/3
+    assert sum(k.endswith(".tar") for k in outs[0]) == 2 + 2 + 1 + 1 + 1
 
 
 def test_formats_param_selects_layouts(tmp_path: Path) -> None:
@@ -151,8 +169,9 @@ def test_formats_param_selects_layouts(tmp_path: Path) -> None:
     export.run(p)
     out = p.path(p.export.out)
     assert sorted(x.name for x in out.iterdir()) == ["CREDITS.csv", "export.parquet", "mvtec"]
-    # Val triplets land in no format here, so only train/test triplets (and all pairs) are credited.
-    assert read_credits(out) == expected_credits({"train", "test"})
+    # Val triplets and train-split pairs land in no format here, so only train/test triplets
+    # and the 4 test-split pairs are credited.
+    assert read_credits(out) == expected_credits({"train", "test"}, pairs=4)
     assert read_credits(out) != expected_credits()
 
 
@@ -187,3 +206,61 @@ def test_triplets_without_contract_columns_is_an_input_error(params: Params) -> 
     pd.read_parquet(path).drop(columns=["negative_kind"]).to_parquet(path)
     with pytest.raises(InputError, match="negative_kind"):
         export.run(params)
+
+
+def test_mvtec_simulated_shapes_never_come_from_train_split_components(params: Params) -> None:
+    prepare(params)
+    export.run(params)
+    mvtec = params.path(params.export.out) / "mvtec"
+    split = pair_splits(params)
+    assert sorted(set(split.values())) == ["test", "train"]  # both kinds were on offer
+    shown = sorted(p.stem for p in (mvtec / "test" / "simulated_shape").glob("*.png"))
+    assert shown, "no simulated_shape images at all"
+    assert {split[pid] for pid in shown} == {"test"}, "a train-split component reached MVTec test/"
+    assert shown == sorted(pid for pid, s in split.items() if s == "test")
+    # A train-split pair's images land nowhere in the MVTec tree (train/good holds no defect either).
+    train_ids = {pid for pid, s in split.items() if s == "train"}
+    assert not [p for p in mvtec.rglob("*.png") if p.stem.removesuffix("_mask") in train_ids]
+
+
+def test_pairs_export_records_each_pairs_split(params: Params) -> None:
+    prepare(params)
+    export.run(params)
+    out = params.path(params.export.out)
+    split = pair_splits(params)
+    rows = [r for r in csv.DictReader((out / "pairs" / "pairs.csv").open()) if r["source"] == "simulate"]
+    assert len(rows) == len(split) == 8
+    for r in rows:
+        assert r["split"] == split[r["source_id"]], r["pair_id"]
+    manifest = pd.read_parquet(out / "export.parquet")
+    sim = manifest[manifest["source"] == "simulate"].set_index("id")["split"].to_dict()
+    assert sim == split
+    index = json.loads((out / "webdataset" / "index.json").read_text())
+    for s in PAIR_SPLITS:
+        with tarfile.open(out / "webdataset" / index["streams"][f"pairs-{s}"]["shards"][0]) as tar:
+            docs = [json.load(tar.extractfile(m)) for m in tar.getmembers() if m.name.endswith(".json")]
+        assert docs and all(d["split"] == s == split[d["id"]] for d in docs)
+
+
+def test_pairs_manifest_without_split_is_an_input_error(params: Params) -> None:
+    prepare(params)
+    path = params.path(params.simulate.out) / "pairs.parquet"
+    pd.read_parquet(path).drop(columns=["split"]).to_parquet(path)
+    with pytest.raises(InputError, match=r"pairs\.parquet lacks columns \['split'\].*pcbforge simulate"):
+        export.run(params)
+    assert not params.path(params.export.out).exists()
+
+
+def test_ok_pair_with_no_split_is_an_error_row_and_lands_nowhere(params: Params) -> None:
+    prepare(params)
+    path = params.path(params.simulate.out) / "pairs.parquet"
+    df = pd.read_parquet(path)
+    victim = df.loc[df["status"] == "ok", "id"].iloc[0]
+    df.loc[df["id"] == victim, "split"] = None
+    df.to_parquet(path)
+    export.run(params)
+    out = params.path(params.export.out)
+    row = pd.read_parquet(out / "export.parquet").set_index("id").loc[victim]
+    assert row["status"] == "error" and "split None" in row["error"] and row["formats"] == ""
+    assert victim not in {r["source_id"] for r in csv.DictReader((out / "pairs" / "pairs.csv").open())}
+    assert not [p for p in out.rglob("*.png") if victim in p.name]

@@ -1,4 +1,4 @@
-"""Stage ``simulate`` on a fake crop output in the real format: files, manifest, determinism, errors."""
+"""Stage ``simulate`` on fake crop + split outputs in the real format: files, manifest, splits, determinism, errors."""
 
 from __future__ import annotations
 
@@ -17,12 +17,23 @@ from PIL import Image
 from pcbforge.augment.ssds import Pose, apply_pose
 from pcbforge.config import Params
 from pcbforge.errors import InputError
+from pcbforge.io import stable_id
 from pcbforge.pipelines import simulate
 from tests.helpers.params import tiny_params, write_params
+from tests.helpers.split_fixture import split_of, write_split
 from tests.helpers.triplets_fixture import board_lineage, write_components
 
 LINEAGE = ["source_url", "image_url", "licence", "licence_url", "author", "attribution"]
-CONTRACT = ["id", "template_path", "defected_path", "mask_path", "shapes", "pose", "parent_id", *LINEAGE, "status", "error"]
+CONTRACT = [
+    "id", "split", "template_path", "defected_path", "mask_path", "shapes", "pose", "parent_id", *LINEAGE,
+    "status", "error",
+]  # fmt: skip
+
+
+def prepare(p: Params, n: int, bad: int = 0, **split: object) -> Path:
+    """Fake crop output with ``n`` ok components (+ ``bad``) and its split.parquet; return the split manifest."""
+    comps = write_components(p.path(p.crop.out), n=n, size=p.base.image_size, bad=bad)
+    return write_split(p.path(p.split.out), comps, **split)  # type: ignore[arg-type]
 
 
 def digests(root: Path) -> dict[str, str]:
@@ -40,7 +51,7 @@ def load(path: Path) -> np.ndarray:
 
 def test_simulate_writes_pairs_in_the_contract_format(params: Params) -> None:
     size = params.base.image_size
-    write_components(params.path(params.crop.out), n=3, size=size, bad=1)
+    prepare(params, n=3, bad=1)
     summary = simulate.run(params)
     out = params.path(params.simulate.out)
     assert "8/8 pairs from 3 components" in summary and str(out) in summary
@@ -71,7 +82,7 @@ def test_simulate_writes_pairs_in_the_contract_format(params: Params) -> None:
 
 
 def test_pairs_carry_their_template_lineage(params: Params) -> None:
-    write_components(params.path(params.crop.out), n=3, size=params.base.image_size)
+    prepare(params, n=3)
     simulate.run(params)
     df = pd.read_parquet(params.path(params.simulate.out) / "pairs.parquet")
     comps = pd.read_parquet(params.path(params.crop.out) / "components.parquet").set_index("id")
@@ -89,18 +100,18 @@ def test_simulate_is_byte_identical_on_rerun_and_across_worker_counts(tmp_path: 
     outs = []
     for name, workers in (("a", 1), ("b", 1), ("c", 2)):
         p = tiny_params(tmp_path / name, {"base": {"workers": workers}, "simulate": {"pairs": 40}})
-        write_components(p.path(p.crop.out), n=5, size=p.base.image_size)
+        prepare(p, n=6, absent=[stable_id("component", 5)])
         simulate.run(p)
         outs.append(digests(p.path(p.simulate.out)))
     assert outs[0] == outs[1] == outs[2]
-    assert len(outs[0]) == 3 * 40 + 1
+    assert len(outs[0]) == 3 * 40 + 1  # the unsplit component has a manifest row, no files
 
 
 def test_simulate_seed_changes_output(tmp_path: Path) -> None:
     outs = []
     for seed in (1, 2):
         p = tiny_params(tmp_path / str(seed), {"base": {"seed": seed}})
-        write_components(p.path(p.crop.out), n=2, size=p.base.image_size)
+        prepare(p, n=2)
         simulate.run(p)
         outs.append(digests(p.path(p.simulate.out) / "mask"))
     assert outs[0] != outs[1]
@@ -108,7 +119,7 @@ def test_simulate_seed_changes_output(tmp_path: Path) -> None:
 
 def test_unreadable_crop_is_an_error_row_not_a_crash(params: Params) -> None:
     crop_out = params.path(params.crop.out)
-    write_components(crop_out, n=2, size=params.base.image_size)
+    prepare(params, n=2)
     victim = sorted((crop_out / "crops").glob("*.png"))[0]
     victim.write_bytes(b"not a png")
     simulate.run(params)
@@ -117,6 +128,11 @@ def test_unreadable_crop_is_an_error_row_not_a_crash(params: Params) -> None:
     assert len(bad) == 4 and len(df) == 8
     assert bad["parent_id"].eq(victim.stem).all() and bad["error"].str.contains("cannot read crop").all()
     assert bad["template_path"].isna().all()
+    # The reason names the crop as the project sees it: no checkout path in a tracked output.
+    shown = str(victim.relative_to(params.root))
+    assert bad["error"].str.contains(shown, regex=False).all()
+    assert not bad["error"].str.contains(str(params.root), regex=False).any(), bad["error"].iloc[0]
+    assert (bad["split"] == split_of(params.path(params.split.out) / "split.parquet")[victim.stem]).all()
 
 
 def test_no_ok_components_is_an_input_error(params: Params) -> None:
@@ -137,10 +153,62 @@ def test_missing_manifest_names_the_stage_to_run(tmp_path: Path) -> None:
 
 
 def test_rerun_replaces_previous_output(params: Params) -> None:
-    write_components(params.path(params.crop.out), n=2, size=params.base.image_size)
+    prepare(params, n=2)
     out = params.path(params.simulate.out)
     out.mkdir(parents=True)
     (out / "stale.png").write_bytes(b"old")
     simulate.run(params)
     assert not (out / "stale.png").exists()
     assert not (out.parent / f".{out.name}.partial").exists()
+
+
+def test_every_pair_takes_its_template_components_split(params: Params) -> None:
+    split_manifest = prepare(params, n=4, splits=("train", "val", "test"))
+    summary = simulate.run(params)
+    df = pd.read_parquet(params.path(params.simulate.out) / "pairs.parquet")
+    ok = df[df["status"] == "ok"]
+    assert len(ok) == len(df) == params.simulate.pairs
+    truth = split_of(split_manifest)
+    assert set(truth) == set(ok["parent_id"])
+    for row in ok.itertuples():
+        assert row.split == truth[row.parent_id], row.id
+    assert set(ok["split"]) == {"train", "val", "test"}
+    counts = Counter(ok["split"])
+    assert f"train {counts['train']}, val {counts['val']}, test {counts['test']}" in summary
+
+
+def test_component_without_an_ok_split_is_a_rejected_row_and_makes_no_pair(params: Params) -> None:
+    ids = sorted(stable_id("component", i) for i in range(4))
+    absent, held = ids[0], ids[2]
+    split_manifest = prepare(params, n=4, splits=("train", "test"), absent=[absent], not_ok=[held])
+    summary = simulate.run(params)
+    df = pd.read_parquet(params.path(params.simulate.out) / "pairs.parquet")
+    ok, rejected = df[df["status"] == "ok"], df[df["status"] == "rejected"]
+    # The stage still makes simulate.pairs pairs, all from components that have a split.
+    assert len(ok) == params.simulate.pairs and len(df) == len(ok) + 2
+    assert set(ok["parent_id"]) == {ids[1], ids[3]} == set(split_of(split_manifest))
+    assert set(ok["split"]) == {"train", "test"} and ok["split"].notna().all()
+    by_parent = rejected.set_index("parent_id")
+    assert set(by_parent.index) == {absent, held}
+    assert "not in" in by_parent.loc[absent, "error"] and "split.parquet" in by_parent.loc[absent, "error"]
+    assert "pcbforge split" in by_parent.loc[absent, "error"]
+    assert "rejected" in by_parent.loc[held, "error"] and "held back" in by_parent.loc[held, "error"]
+    assert rejected["split"].isna().all() and rejected["template_path"].isna().all()
+    # A rejected row keeps the component's lineage, so a reviewer can trace it.
+    assert rejected["source_url"].notna().all()
+    assert "2 component(s) with no split rejected" in summary
+    made = {p.stem for p in (params.path(params.simulate.out) / "template").glob("*.png")}
+    assert made == set(ok["id"])
+
+
+def test_no_component_with_a_split_is_an_input_error(params: Params) -> None:
+    prepare(params, n=2, absent=[stable_id("component", i) for i in range(2)])
+    with pytest.raises(InputError, match=r"no ok component .* has an ok split .*pcbforge split"):
+        simulate.run(params)
+    assert not params.path(params.simulate.out).exists()
+
+
+def test_missing_split_manifest_names_the_stage_to_run(params: Params) -> None:
+    write_components(params.path(params.crop.out), n=2, size=params.base.image_size)
+    with pytest.raises(InputError, match=r"split\.parquet.*pcbforge split"):
+        simulate.run(params)

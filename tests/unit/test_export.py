@@ -28,14 +28,16 @@ from pcbforge.pipelines.export import pair_samples, triplet_samples
 from tests.helpers.triplets_fixture import write_pairs, write_triplets
 
 SPLITS = ("train", "train", "val", "test", "test", "test", "test")
+#: Splits of the 3 SSDS pairs (their template components' splits).
+PAIR_SPLITS = ("train", "val", "test")
 
 
 @pytest.fixture()
 def samples(tmp_path: Path) -> list[Sample]:
-    """Triplets (gray_patch / other_class / missing negatives over train, val, test) then 3 SSDS pairs."""
+    """Triplets (gray_patch / other_class / missing negatives over train, val, test), then 3 pairs, one per split."""
     trip, sim = tmp_path / "triplets", tmp_path / "simulate"
     write_triplets(trip, splits=SPLITS)
-    write_pairs(sim, n=3)
+    write_pairs(sim, n=3, splits=PAIR_SPLITS)
     return [
         *triplet_samples(pd.read_parquet(trip / "triplets.parquet"), trip),
         *pair_samples(pd.read_parquet(sim / "pairs.parquet"), sim),
@@ -62,11 +64,12 @@ def test_webdataset_tar_contents(samples: list[Sample], tmp_path: Path) -> None:
     n_test = SPLITS.count("test")
     assert counts["triplets-test samples"] == n_test
     assert counts["triplets-test shards"] == expected_shards(n_test, 2) == 2
-    assert counts["pairs shards"] == 2
+    assert counts["pairs-train shards"] == counts["pairs-val shards"] == counts["pairs-test shards"] == 1
     shards = sorted(p.name for p in out.glob("*.tar"))
     assert shards == [
-        "pairs-000000.tar",
-        "pairs-000001.tar",
+        "pairs-test-000000.tar",
+        "pairs-train-000000.tar",
+        "pairs-val-000000.tar",
         "triplets-test-000000.tar",
         "triplets-test-000001.tar",
         "triplets-train-000000.tar",
@@ -74,7 +77,8 @@ def test_webdataset_tar_contents(samples: list[Sample], tmp_path: Path) -> None:
     ]
     with tarfile.open(out / "triplets-test-000000.tar") as tar:
         members = tar.getmembers()
-    first = sorted(s.id for s in samples if s.split == "test")[0]
+    test_triplets = sorted(s.id for s in samples if s.source == "triplets" and s.split == "test")
+    first = test_triplets[0]
     first_sample = next(s for s in samples if s.id == first)
     expected = ["anchor.png", "positive.png", "negative.png"]
     expected += ["negative_mask.png"] if first_sample.mask is not None else []
@@ -83,16 +87,19 @@ def test_webdataset_tar_contents(samples: list[Sample], tmp_path: Path) -> None:
     assert fields == {(1_700_000_000, 0, 0, "", "", 0o644)}
     # the library reads them back as whole samples, masks binary, metadata intact
     loaded = list(wds.WebDataset(str(out / "triplets-test-{000000..000001}.tar"), shardshuffle=False).decode("pil"))
-    assert [s["__key__"] for s in loaded] == sorted(s.id for s in samples if s.split == "test")
+    assert [s["__key__"] for s in loaded] == test_triplets
     for s in loaded:
         assert s["json"]["split"] == "test" and s["json"]["id"] == s["__key__"]
         assert s["anchor.png"].size == (32, 32)
         if "negative_mask.png" in s:
             assert set(np.unique(np.asarray(s["negative_mask.png"]))) <= {0, 255}
             assert s["json"]["anomaly"] != "other_class"
-    pairs = list(wds.WebDataset(str(out / "pairs-{000000..000001}.tar"), shardshuffle=False))
-    assert all({"template.png", "defected.png", "mask.png", "json"} <= set(p) for p in pairs)
-    assert len(pairs) == 3
+    # SSDS pairs are sharded per split like triplets; each sample's JSON says its split.
+    split_of = {s.id: s.split for s in samples if s.source == "simulate"}
+    for split in PAIR_SPLITS:
+        pairs = list(wds.WebDataset(str(out / f"pairs-{split}-000000.tar"), shardshuffle=False).decode())
+        assert len(pairs) == 1 and {"template.png", "defected.png", "mask.png", "json"} <= set(pairs[0])
+        assert pairs[0]["json"]["split"] == split == split_of[pairs[0]["__key__"]]
 
 
 def test_webdataset_shards_are_byte_identical_on_rerun(samples: list[Sample], tmp_path: Path) -> None:
@@ -110,7 +117,7 @@ def test_mvtec_tree(samples: list[Sample], tmp_path: Path) -> None:
     dirs = {str(p.parent.relative_to(out)) for p in out.rglob("*.png")}
     assert {"train/good", "test/good", "test/gray_patch", "test/simulated_shape", "ground_truth/gray_patch"} <= dirs
     assert not (out / "test" / "other_class").exists() and not (out / "ground_truth" / "good").exists()
-    train = [s for s in samples if s.split == "train"]
+    train = [s for s in samples if s.source == "triplets" and s.split == "train"]
     anchors = {s.meta["anchor_id"] for s in train}
     assert counts["train/good"] == len(train) + len(anchors)
     assert counts["test/good"] == SPLITS.count("test")
@@ -122,13 +129,37 @@ def test_mvtec_tree(samples: list[Sample], tmp_path: Path) -> None:
         if mask.is_file():
             with Image.open(mask) as m:
                 assert m.mode == "L" and set(np.unique(np.asarray(m))) <= {0, 255}
-    assert len(list((out / "test" / "simulated_shape").glob("*.png"))) == 3
+    assert len(list((out / "test" / "simulated_shape").glob("*.png"))) == PAIR_SPLITS.count("test")
     val_notes = [n for s, n in zip(samples, notes, strict=True) if s.split == "val"]
-    assert val_notes and all(n and "val split" in n for n in val_notes)
+    assert len(val_notes) == SPLITS.count("val") + PAIR_SPLITS.count("val")
+    assert all(n and "val split" in n for n in val_notes)
+
+
+def test_mvtec_takes_only_test_split_ssds_pairs(samples: list[Sample], tmp_path: Path) -> None:
+    out = tmp_path / "mvtec"
+    notes, counts = export_all(MvtecExporter(out), samples)
+    pairs = {s.id: (s, n) for s, n in zip(samples, notes, strict=True) if s.source == "simulate"}
+    shown = {p.stem for p in (out / "test" / "simulated_shape").glob("*.png")}
+    assert shown == {pid for pid, (s, _) in pairs.items() if s.split == "test"} and shown
+    assert {p.stem.removesuffix("_mask") for p in (out / "ground_truth" / "simulated_shape").glob("*.png")} == shown
+    train_pair, note = next((s, n) for s, n in pairs.values() if s.split == "train")
+    assert note and "train-split SSDS pair" in note
+    # Nothing of a train-split pair lands anywhere in the MVTec tree, train/good included.
+    assert not [p for p in out.rglob("*.png") if p.stem.startswith(train_pair.id)]
+    assert counts["test/simulated_shape"] == len(shown)
+
+
+def test_pairs_csv_records_every_samples_split(samples: list[Sample], tmp_path: Path) -> None:
+    out = tmp_path / "pairs"
+    export_all(PairsExporter(out), samples)
+    rows = list(csv.DictReader((out / "pairs.csv").open()))
+    split_of = {s.id: s.split for s in samples}
+    assert all(r["split"] == split_of[r["source_id"]] for r in rows)
+    assert sorted(r["split"] for r in rows if r["source"] == "simulate") == sorted(PAIR_SPLITS)
 
 
 def test_mvtec_defect_without_mask_is_left_out_with_a_reason(samples: list[Sample], tmp_path: Path) -> None:
-    s = next(s for s in samples if s.split == "test" and s.is_defect)
+    s = next(s for s in samples if s.source == "triplets" and s.split == "test" and s.is_defect)
     s = Sample(s.id, s.source, s.split, s.images, None, s.anomaly, s.meta)
     exp = MvtecExporter(tmp_path / "m")
     note = exp.write(s)

@@ -8,10 +8,11 @@ Every exporter has the same small interface (as img2dataset's writers do):
 - :class:`PairsExporter` — contrastive pairs: ``pairs.csv`` + ``images/`` (+ ``masks/``);
   anchor/positive rows are label 1, anchor/negative and template/defected rows label 0.
 - :class:`MvtecExporter` — MVTec AD / anomalib folder layout: ``train/good``,
-  ``test/good``, ``test/<defect>``, ``ground_truth/<defect>/<name>_mask.png``.
-- :class:`WebDatasetExporter` — WebDataset tar shards of ``shard_size`` samples, written
-  with the stdlib ``tarfile`` with fixed mtime/owner/mode and member order, so the same
-  samples give byte-identical shards.
+  ``test/good``, ``test/<defect>``, ``ground_truth/<defect>/<name>_mask.png``; only the
+  test split goes to ``test/`` (SSDS pairs included), so no training part is tested on.
+- :class:`WebDatasetExporter` — WebDataset tar shards of ``shard_size`` samples, one stream
+  per source and split, written with the stdlib ``tarfile`` with fixed mtime/owner/mode
+  and member order, so the same samples give byte-identical shards.
 
 Exporters only copy and re-encode files; samples arrive in the order the caller gives
 (the stage sorts by id), which is what makes every output deterministic.
@@ -58,7 +59,7 @@ class Sample:
     Attributes:
         id: the triplet or pair id from its manifest.
         source: ``"triplets"`` or ``"simulate"``.
-        split: ``train``/``val``/``test`` for triplets; ``None`` for SSDS pairs (simulate has no split).
+        split: ``train``/``val``/``test``: the triplet's, or for an SSDS pair its template component's.
         images: role -> image file, in a fixed role order (``anchor, positive, negative`` or
             ``template, defected``).
         mask: binary mask of the anomalous image (``negative`` / ``defected``), or ``None``.
@@ -125,6 +126,8 @@ class PairsExporter:
 
     Each triplet gives two rows, ``<id>-pos`` (anchor, positive, 1) and ``<id>-neg``
     (anchor, negative, 0); each SSDS pair gives ``<id>-sim`` (template, defected, 0).
+    Every row carries its sample's ``split`` (for an SSDS pair, its template component's),
+    so a reader filters by split as with triplets; the files stay in one flat ``images/``.
     Paths in the CSV are relative to the exporter's directory; an anchor shared by several
     triplets is stored once as ``images/<anchor_id>_anchor.png``.
     """
@@ -198,11 +201,15 @@ class MvtecExporter:
     - ``test/<negative_kind>/`` + ``ground_truth/<negative_kind>/<name>_mask.png``: test-split
       defect negatives, which must come with a mask (anomalib pairs every anomalous image
       with a mask by name).
-    - ``test/simulated_shape/`` + masks: every SSDS defected image.
+    - ``test/simulated_shape/`` + masks: the defected images of test-split SSDS pairs.
 
     ``other_class`` negatives are left out: a different part is not an anomaly of this part
-    in MVTec terms (it would need a per-class "good" set), and val-split triplets are left
-    out because MVTec has only train and test.
+    in MVTec terms (it would need a per-class "good" set), and val-split triplets and pairs
+    are left out because MVTec has only train and test. Train-split pairs are left out too:
+    their defected image is an anomaly, which ``train/`` must not hold, and putting it in
+    ``test/`` would test on a training part. Their template is not added to ``train/good``
+    either: it is the component's crop, which the triplets' anchors already bring there,
+    and pairs repeat templates (pair ``i`` uses component ``i mod n``).
     """
 
     name = "mvtec"
@@ -225,7 +232,11 @@ class MvtecExporter:
 
     def write(self, sample: Sample) -> str | None:
         if sample.source == "simulate":
-            return self._anomaly(sample, SIMULATED, "defected")
+            if sample.split == Split.TEST.value:
+                return self._anomaly(sample, SIMULATED, "defected")
+            if sample.split == Split.TRAIN.value:
+                return "mvtec: train-split SSDS pair not exported (a training part must not be in test/)"
+            return f"mvtec: {sample.split} split not exported (MVTec has train and test only)"
         if sample.split == Split.TRAIN.value:
             anchor_id = str(sample.meta.get("anchor_id") or f"{sample.id}_anchor")
             if anchor_id not in self.anchors:
@@ -291,7 +302,7 @@ class _ShardStream:
 
 
 class WebDatasetExporter:
-    """WebDataset shards: one stream per triplet split (``triplets-<split>-NNNNNN.tar``) and one of SSDS pairs.
+    """WebDataset shards: one stream per source and split (``triplets-<split>-NNNNNN.tar``, ``pairs-<split>-…``).
 
     A triplet sample holds ``<id>.anchor.png``, ``.positive.png``, ``.negative.png``,
     ``.negative_mask.png`` (defects only) and ``.json``; a pair sample holds
@@ -325,7 +336,7 @@ class WebDatasetExporter:
         if sample.mask is not None:
             files.append(("negative_mask.png" if sample.source == "triplets" else "mask.png", mask_png(sample.mask)))
         files.append(("json", sample_json(sample)))
-        prefix = f"triplets-{sample.split}" if sample.source == "triplets" else "pairs"
+        prefix = f"{'triplets' if sample.source == 'triplets' else 'pairs'}-{sample.split}"
         self._stream(prefix).add(sample.id, files)
         return None
 

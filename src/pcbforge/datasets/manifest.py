@@ -67,6 +67,17 @@ def cell_value(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
 
 
+def shown_path(path: Path, root: Path) -> str:
+    """``path`` as manifests and messages write it: relative to the project ``root`` when
+    inside it (no machine-specific prefix in tracked outputs), else as it is.
+
+    Example:
+        >>> shown_path(Path("/p/data/crop/a.png"), Path("/p")), shown_path(Path("/elsewhere/x"), Path("/p"))
+        ('data/crop/a.png', '/elsewhere/x')
+    """
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 def to_frame(rows: Iterable[Mapping[str, Any]], columns: Iterable[str] | None = None) -> pd.DataFrame:
     """Build a manifest frame from rows; ``columns`` fixes column order for empty inputs."""
     rows = list(rows)

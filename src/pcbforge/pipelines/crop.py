@@ -24,6 +24,7 @@ from pcbforge.datasets.manifest import (
     cell_value,
     manifest_path,
     read_manifest,
+    shown_path,
     to_frame,
     write_manifest,
 )
@@ -95,7 +96,7 @@ def photo_jobs(params: Params) -> tuple[list[crops.PhotoJob], int]:
             crops.PhotoJob(
                 parent_id=str(row.id),
                 image=crawl_out / rel if rel else None,
-                image_name=_shown(crawl_out / rel, params.root) if rel else "",
+                image_name=shown_path(crawl_out / rel, params.root) if rel else "",
                 class_label=str(row.class_label),
                 group=str(cluster),
                 licence=cell_value(row.licence),
@@ -110,14 +111,6 @@ def photo_jobs(params: Params) -> tuple[list[crops.PhotoJob], int]:
     return jobs, len(df) - len(ok)
 
 
-def _shown(path: Path, root: Path) -> str:
-    """``path`` as written in manifests: relative to the project root (no machine paths)."""
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
-
-
 def _run_job(job: crops.BoardJob | crops.PhotoJob, out_dir: Path, settings: crops.CropSettings) -> list[dict[str, Any]]:
     if isinstance(job, crops.BoardJob):
         return crops.crop_board(job, out_dir, settings)
@@ -129,7 +122,7 @@ def run(params: Params, **options: Any) -> str:
     cfg = params.crop
     boards_root = params.path(cfg.boards)
     classes, lineage = read_board_classes(boards_root)
-    board_jobs = crops.scan_boards(boards_root, classes, lineage, source_root=_shown(boards_root, params.root))
+    board_jobs = crops.scan_boards(boards_root, classes, lineage, source_root=shown_path(boards_root, params.root))
     if not board_jobs:
         log.warning("%s: no images or labels found", boards_root)
     web_jobs: list[crops.PhotoJob] = []

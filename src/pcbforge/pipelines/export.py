@@ -5,6 +5,8 @@ sorted by id) and writes ``<export.out>/<format>/`` for each of ``export.formats
 ``<export.out>/export.parquet``: one row per exported sample with the formats it landed in
 and, in ``notes``, why it was left out of any, and ``<export.out>/CREDITS.csv``: the source
 images those samples use, with licence, author and attribution (see docs/export.md).
+Every sample carries a split (a pair's is its template component's), and each format places
+samples by it, so no train-split component ends up in test data.
 """
 
 from __future__ import annotations
@@ -43,12 +45,12 @@ from pcbforge.datasets.manifest import (
 )
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir, write_text
-from pcbforge.vocab import DefectType
+from pcbforge.vocab import DefectType, Split
 
 log = logging.getLogger(__name__)
 
 TRIPLET_COLUMNS = ("id", "split", "anchor_path", "positive_path", "negative_path", "negative_kind")
-PAIR_COLUMNS = ("id", "template_path", "defected_path", "mask_path")
+PAIR_COLUMNS = ("id", "split", "template_path", "defected_path", "mask_path")
 #: Triplet columns carried into the exports' metadata when present.
 TRIPLET_META = ("class_label", "anchor_id", "negative_class", "defect_params", *LINEAGE_COLUMNS)
 #: Pair columns carried into the exports' metadata when present.
@@ -58,6 +60,7 @@ JSON_META = ("defect_params", "pose", "shapes")
 MANIFEST_COLUMNS = ("id", "source", "split", "formats", "notes", "status", "error")
 #: Source images and their licence terms, at the root of ``export.out``.
 CREDITS = "CREDITS.csv"
+SPLITS = frozenset(s.value for s in Split)
 
 
 def _meta(r: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -79,10 +82,12 @@ def _json_or_text(v: Any) -> Any:
     return v
 
 
-def _require(df: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
+def _require(df: pd.DataFrame, columns: tuple[str, ...], path: Path, stage: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise InputError(f"{path} lacks columns {missing} (see docs/stages.md for the manifest contract)")
+        raise InputError(
+            f"{path} lacks columns {missing}: re-run `pcbforge {stage}` (see docs/stages.md for the manifest contract)"
+        )
 
 
 def triplet_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
@@ -112,7 +117,7 @@ def pair_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
         yield Sample(
             id=str(r["id"]),
             source="simulate",
-            split=None,
+            split=cell_value(r["split"]),
             images={"template": root / str(r["template_path"]), "defected": root / str(r["defected_path"])},
             mask=root / str(mask) if mask else None,
             anomaly=DefectType.SIMULATED_SHAPE.value,
@@ -171,8 +176,10 @@ def run(params: Params, **options: Any) -> str:
     trip_path, pair_path = trip_root / MANIFEST_NAMES["triplets"], sim_root / MANIFEST_NAMES["simulate"]
     triplets = read_manifest(trip_path, stage="triplets")
     pairs = read_manifest(pair_path, stage="simulate")
-    _require(triplets, TRIPLET_COLUMNS, trip_path)
-    _require(pairs, PAIR_COLUMNS, pair_path)
+    _require(triplets, TRIPLET_COLUMNS, trip_path, "triplets")
+    # A pairs.parquet without splits predates split-aware simulate: exporting it would put
+    # train components into test data, so it is refused rather than guessed.
+    _require(pairs, PAIR_COLUMNS, pair_path, "simulate")
     ok_t, ok_p = ok_only(triplets), ok_only(pairs)
     skipped = (len(triplets) - len(ok_t), len(pairs) - len(ok_p))
     if any(skipped):
@@ -190,6 +197,11 @@ def run(params: Params, **options: Any) -> str:
         samples = [*triplet_samples(ok_t, trip_root), *pair_samples(ok_p, sim_root)]
         for sample in tqdm(samples, desc="export", unit="sample", disable=None):
             base = {"id": sample.id, "source": sample.source, "split": sample.split}
+            if sample.split not in SPLITS:
+                why = f"split {sample.split!r} is not one of {sorted(SPLITS)} (re-run the stage that wrote it)"
+                log.warning("%s %s not exported: %s", sample.source, sample.id, why)
+                rows.append(error_row(why, **base, formats="", notes=""))
+                continue
             missing = missing_files(sample)
             if missing:
                 log.warning("%s %s not exported: missing %s", sample.source, sample.id, missing)
@@ -213,7 +225,7 @@ def run(params: Params, **options: Any) -> str:
     for name, c in counts.items():
         log.info("%s: %s", name, ", ".join(f"{k}={v}" for k, v in c.items()))
     n_err = sum(r["status"] != "ok" for r in rows)
-    errs = f", {n_err} with missing files" if n_err else ""
+    errs = f", {n_err} not exported (missing files or no split)" if n_err else ""
     return (
         f"{len(ok_t)} triplets + {len(ok_p)} pairs{errs} -> {', '.join(counts) or 'no formats'} under {out}; "
         f"{len(credits)} source image(s) in {CREDITS}"

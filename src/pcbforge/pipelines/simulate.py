@@ -1,17 +1,20 @@
 """DVC stage ``simulate``: SSDS-style template/defected/mask pairs from component crops.
 
-Reads ``<crop.out>/components.parquet`` and its ``crops/<id>.png`` views, and writes
-``simulate.pairs`` pairs under ``<simulate.out>``: ``template/<id>.png``,
-``defected/<id>.png``, ``mask/<id>.png`` and ``pairs.parquet``. Pair ``i`` uses the
-``i mod n``-th ok component (sorted by id) and its own generator
-``make_rng(base.seed, "simulate", i)``, so outputs do not depend on worker count.
-Each pair carries its template component's lineage columns (source, licence, author, ...).
+Reads ``<crop.out>/components.parquet`` and its ``crops/<id>.png`` views, and
+``<split.out>/split.parquet``, and writes ``simulate.pairs`` pairs under ``<simulate.out>``:
+``template/<id>.png``, ``defected/<id>.png``, ``mask/<id>.png`` and ``pairs.parquet``.
+Pair ``i`` uses the ``i mod n``-th template component (ok crop with an ok split row, sorted
+by id) and its own generator ``make_rng(base.seed, "simulate", i)``, so outputs do not
+depend on worker count. Each pair carries its template component's ``split`` (so the export
+never puts a training part into test data) and lineage columns (source, licence, author, ...).
+An ok component with no ok split row makes no pair: it gets a ``rejected`` row saying why.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +34,8 @@ from pcbforge.datasets.manifest import (
     ok_only,
     ok_row,
     read_manifest,
+    rejected_row,
+    shown_path,
     to_frame,
     write_manifest,
 )
@@ -38,13 +43,17 @@ from pcbforge.errors import InputError
 from pcbforge.io import stable_id, staged_dir, write_png
 from pcbforge.parallel import map_ordered
 from pcbforge.rng import make_rng, workers
+from pcbforge.vocab import Split, Status
 
 log = logging.getLogger(__name__)
 
 COLUMNS = (
-    "id", "template_path", "defected_path", "mask_path", "shapes", "pose", "parent_id",
+    "id", "split", "template_path", "defected_path", "mask_path", "shapes", "pose", "parent_id",
     *LINEAGE_COLUMNS, "status", "error",
 )  # fmt: skip
+#: Columns simulate needs from ``split.parquet``.
+SPLIT_COLUMNS = ("id", "split", "status")
+SPLITS = frozenset(s.value for s in Split)
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,11 @@ class Job:
 
     index: int
     parent_id: str
+    #: The parent component's split (``train``/``val``/``test``), copied onto the pair.
+    split: str
     crop: Path
+    #: ``crop`` as params.yaml writes it (relative to the project), for error rows.
+    crop_shown: str
     out: Path
     seed: int
     image_size: int
@@ -68,6 +81,11 @@ class Job:
 def pair_id(parent_id: str, index: int) -> str:
     """Stable id of pair ``index`` made from component ``parent_id``."""
     return stable_id("simulate", parent_id, index)
+
+
+def rejected_id(parent_id: str) -> str:
+    """Stable id of the ``rejected`` row of a component that cannot be a template."""
+    return stable_id("simulate", parent_id, "rejected")
 
 
 def load_template(path: Path, size: int) -> np.ndarray:
@@ -85,7 +103,9 @@ def make_one(job: Job) -> dict[str, Any]:
     try:
         template = load_template(job.crop, job.image_size)
     except (OSError, UnidentifiedImageError, ValueError) as exc:
-        return error_row(f"cannot read crop {job.crop}: {exc}", id=pid, parent_id=job.parent_id, **job.lineage)
+        return error_row(
+            f"cannot read crop {job.crop_shown}: {str(exc).replace(str(job.crop), job.crop_shown)}", id=pid, split=job.split, parent_id=job.parent_id, **job.lineage
+        )
     rng = make_rng(job.seed, "simulate", job.index)
     template, defected, mask, p = simulate_pair(
         template,
@@ -95,7 +115,7 @@ def make_one(job: Job) -> dict[str, Any]:
         max_rotation_deg=job.max_rotation_deg,
         jitter_px=job.jitter_px,
     )
-    return write_pair(job.out, pid, template, defected, mask, p, job.parent_id, job.lineage)
+    return write_pair(job.out, pid, template, defected, mask, p, job.parent_id, job.lineage, split=job.split)
 
 
 def write_pair(
@@ -107,6 +127,7 @@ def write_pair(
     p: dict[str, Any],
     parent_id: str,
     lineage: Mapping[str, Any] | None = None,
+    split: str | None = None,
 ) -> dict[str, Any]:
     """Write one pair's three PNGs under ``out`` and return its ok manifest row.
 
@@ -117,6 +138,7 @@ def write_pair(
         p: Its parameters (``shapes`` and ``pose`` are stored as JSON).
         parent_id: The component the template came from.
         lineage: Its lineage columns (:data:`~pcbforge.datasets.manifest.LINEAGE_COLUMNS`); missing ones are null.
+        split: Its split from ``split.parquet`` (the export places the pair by it).
     """
     paths = {k: f"{k}/{pid}.png" for k in ("template", "defected", "mask")}
     write_png(out / paths["template"], Image.fromarray(template, "RGB"))
@@ -124,6 +146,7 @@ def write_pair(
     write_png(out / paths["mask"], Image.fromarray(mask, "L"))
     return ok_row(
         id=pid,
+        split=split,
         template_path=paths["template"],
         defected_path=paths["defected"],
         mask_path=paths["mask"],
@@ -139,14 +162,49 @@ def _lineage(comps: pd.DataFrame, i: int) -> dict[str, Any]:
     return {k: cell_value(comps.at[i, k]) if k in comps.columns else None for k in LINEAGE_COLUMNS}
 
 
+def attach_splits(comps: pd.DataFrame, split: pd.DataFrame, where: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Give each ok component its split; components without an ok one become rejected rows.
+
+    Args:
+        comps: Ok rows of ``components.parquet``.
+        split: ``split.parquet`` (all rows; only ``ok`` ones with a known split count).
+        where: Its path as params.yaml gives it, named in the reasons.
+
+    Returns:
+        ``comps`` with a ``split`` column, only the rows that have one, sorted by id; and one
+        ``rejected`` row per other component, with the reason.
+    """
+    by_id = {str(r["id"]): r for r in split.to_dict("records")}
+    keep, rejected = [], []
+    for i, cid in enumerate(comps["id"].astype(str)):
+        row = by_id.get(cid)
+        value = cell_value(row.get("split")) if row is not None else None
+        if row is None:
+            reason = f"component is not in {where} (stale split: re-run `pcbforge split`); it gets no split, so no pair"
+        elif row.get("status") != Status.OK.value:
+            why = cell_value(row.get("error")) or "no reason given"
+            reason = f"split status {row.get('status')!r} in {where} ({why}); it gets no split, so no pair"
+        elif value not in SPLITS:
+            reason = f"split {value!r} in {where} is not one of {sorted(SPLITS)}; no pair"
+        else:
+            keep.append((i, value))
+            continue
+        rejected.append(rejected_row(reason, id=rejected_id(cid), split=None, parent_id=cid, **_lineage(comps, i)))
+    kept = comps.iloc[[i for i, _ in keep]].copy()
+    kept["split"] = [v for _, v in keep]
+    return kept.sort_values("id", kind="mergesort").reset_index(drop=True), rejected
+
+
 def run(params: Params, **options: Any) -> str:
     """Run the stage; returns a one-line summary.
 
     Raises:
-        InputError: the crop manifest is missing/unreadable or has no ok component.
+        InputError: the crop or split manifest is missing/unreadable or lacks a contract
+            column, or ``simulate.pairs > 0`` and no ok component has an ok split.
     """
     sp = params.simulate
     crop_out = params.path(params.crop.out)
+    split_path = params.path(params.split.out) / MANIFEST_NAMES["split"]
     out = params.path(sp.out)
     comps = ok_only(read_manifest(crop_out / MANIFEST_NAMES["crop"], stage="crop"))
     if sp.pairs > 0 and comps.empty:
@@ -156,12 +214,30 @@ def run(params: Params, **options: Any) -> str:
         )
     if not comps.empty and "crop_path" not in comps.columns:
         raise InputError(f"{crop_out / MANIFEST_NAMES['crop']} has no crop_path column (see docs/stages.md)")
+    split = read_manifest(split_path, stage="split")
+    missing = [c for c in SPLIT_COLUMNS if c not in split.columns]
+    if missing:
+        raise InputError(f"{split_path} lacks columns {missing}; re-run `pcbforge split` (see docs/stages.md)")
     comps = comps.sort_values("id", kind="mergesort").reset_index(drop=True)
+    # The reasons name the path as params.yaml gives it: an absolute one would make the
+    # manifest's bytes depend on where the project is checked out.
+    comps, rejected = attach_splits(comps, split, Path(params.split.out) / MANIFEST_NAMES["split"])
+    if rejected:
+        first = rejected[0]
+        log.warning("%d component(s) make no pair (e.g. %s: %s)", len(rejected), first["parent_id"], first["error"])
+    if sp.pairs > 0 and comps.empty:
+        raise InputError(
+            f"no ok component of {crop_out / MANIFEST_NAMES['crop']} has an ok split in {split_path} "
+            "(run `pcbforge split` on the current crops, or set simulate.pairs: 0)"
+        )
+    crops = [crop_out / str(c) for c in comps["crop_path"]]
     jobs = [
         Job(
             index=i,
             parent_id=str(comps.at[i % len(comps), "id"]),
-            crop=crop_out / str(comps.at[i % len(comps), "crop_path"]),
+            split=str(comps.at[i % len(comps), "split"]),
+            crop=crops[i % len(comps)],
+            crop_shown=shown_path(crops[i % len(comps)], params.root),
             out=Path(),  # filled in below, once the staging directory exists
             seed=params.base.seed,
             image_size=params.base.image_size,
@@ -182,6 +258,9 @@ def run(params: Params, **options: Any) -> str:
         for row in rows:
             if row["status"] != "ok":
                 log.warning("pair %s skipped: %s", row["id"], row["error"])
-        write_manifest(to_frame(rows, COLUMNS), tmp / MANIFEST_NAMES["simulate"])
+        write_manifest(to_frame([*rows, *rejected], COLUMNS), tmp / MANIFEST_NAMES["simulate"])
     n_ok = sum(r["status"] == "ok" for r in rows)
-    return f"{n_ok}/{len(rows)} pairs from {len(comps)} components -> {out}"
+    per = Counter(r["split"] for r in rows if r["status"] == "ok")
+    splits = ", ".join(f"{s} {per[s]}" for s in (x.value for x in Split) if per[s])
+    skipped = f"; {len(rejected)} component(s) with no split rejected" if rejected else ""
+    return f"{n_ok}/{len(rows)} pairs from {len(comps)} components ({splits or 'no pairs'}){skipped} -> {out}"
