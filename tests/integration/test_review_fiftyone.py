@@ -24,7 +24,7 @@ from pcbforge.errors import InputError
 from pcbforge.pipelines import review
 from pcbforge.vocab import ComponentClass
 from tests.helpers.params import tiny_params
-from tests.helpers.review_inputs import write_review_inputs
+from tests.helpers.review_inputs import CAP_ATTRIBUTION, CC_BY_URL, write_review_inputs
 
 pytestmark = pytest.mark.slow
 
@@ -75,6 +75,8 @@ def test_tags_pulled_into_decisions_survive_a_database_wipe(
     copy = ds.select_by("pcb_id", [ids["cap_copy"]]).first()
     assert (copy.dup_of, copy.dup_distance, copy.keep, copy.licence) == (ids["cap"], 4, False, "CC-BY-4.0")
     assert copy.ground_truth.label == "capacitor" and copy.phash
+    cap = ds.select_by("pcb_id", [ids["cap"]]).first()
+    assert (cap.attribution, cap.licence_url) == (CAP_ATTRIBUTION, CC_BY_URL)  # what a reviewer must credit
     assert ds.select_by("pcb_id", [ids["diode"]]).first().quality_flags == ["blurry"]
 
     # An annotator at work in the App: tags through the FiftyOne API.

@@ -169,7 +169,7 @@ def build(
         s["pcb_id"] = iid
         s["class_label"] = cls
         s["ground_truth"] = fo.Classification(label=cls) if cls else None
-        for col in ("source", "licence", "author", "image_url", "page_url", "sha256"):
+        for col in ("source", "licence", "licence_url", "author", "attribution", "image_url", "page_url", "sha256"):
             s[col] = cell_value(img.get(col))
         for col in d:
             # Whatever hash kinds dedup.hashes lists (phash, dhash, ahash, whash, *_mirror).
