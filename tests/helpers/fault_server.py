@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import io
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import unquote, urlsplit
 
 from PIL import Image
 
-from tests.helpers.sites import photo_bytes
+from tests.helpers.sites import LoopbackServer, photo_bytes
 
 BIG = 50 * 1024 * 1024
 
@@ -71,7 +71,7 @@ EXTERNAL: dict[str, str] = {
 }
 
 
-class FaultServer:
+class FaultServer(LoopbackServer):
     """The server; use as a context manager. ``url`` is its origin."""
 
     def __init__(self) -> None:
@@ -95,21 +95,7 @@ class FaultServer:
             "/img/tiny.png": ("image/png", _png((8, 8))),
             "/private/secret.jpg": ("image/jpeg", photo_bytes(8, "jpg")),
         }
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> FaultServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(self._handler())
 
     def pages(self) -> dict[str, str]:
         """HTML pages by path."""
@@ -223,7 +209,7 @@ class FaultServer:
         return Handler
 
 
-class ScriptedServer:
+class ScriptedServer(LoopbackServer):
     """Serve fixed files on 127.0.0.1 with scripted status codes, a slow handler and an
     in-flight counter (politeness and retry tests); use as a context manager.
 
@@ -289,23 +275,10 @@ class ScriptedServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._serve(Handler)
 
     def gaps(self, path: str) -> list[float]:
         """Seconds between consecutive requests to ``path``."""
         t = self.hits.get(path, [])
         return [b - a for a, b in zip(t, t[1:])]
 
-    def __enter__(self) -> ScriptedServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()

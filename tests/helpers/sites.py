@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import io
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 from PIL import Image
@@ -106,7 +109,28 @@ def make_site(
     return products
 
 
-class LoggingSite:
+class LoopbackServer:
+    """A threaded HTTP server on a free 127.0.0.1 port, serving while used as a context manager."""
+
+    def _serve(self, handler: Callable[..., BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class LoggingSite(LoopbackServer):
     """Serve a directory on 127.0.0.1 and record every request path (thread-safe).
 
     ``requests`` lists the paths in arrival order; ``log`` the same as ``(time.time(), path)``.
@@ -120,32 +144,14 @@ class LoggingSite:
 
         class Handler(SimpleHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - stdlib name
-                import time
-
                 with lock:
                     site.requests.append(self.path)
                     site.log.append((time.time(), self.path))
                 if delay and self.path.startswith("/img/"):
-                    import time
-
                     time.sleep(delay)
                 super().do_GET()
 
             def log_message(self, *a: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> LoggingSite:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(partial(Handler, directory=str(root)))
