@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from pcbforge.catalog.site import LICENCE_URLS
 from tests.helpers.params import REPO_ROOT, write_params
 from tests.helpers.tools import BIN
 
@@ -108,6 +109,13 @@ def test_manifests_keep_lineage_to_source_url_and_licence(project: Path) -> None
     assert len(ok) > 0
     assert ok["licence"].notna().all() and ok["source_url"].notna().all()
     assert set(ok["split"]) <= {"train", "val", "test"}
+    # The built-in shop links each open licence's terms; the crawl keeps the link to the end.
+    raw = pd.read_parquet(project / "data" / "raw" / "images.parquet")
+    stored = raw[raw["status"] == "ok"]
+    assert len(stored) and (stored["licence_url"] == stored["licence"].map(LICENCE_URLS)).all()
+    credits = pd.read_csv(project / "data" / "export" / "CREDITS.csv")
+    web = credits[credits["source_url"].str.startswith("builtin:/img/")]
+    assert len(web) and (web["licence_url"] == web["licence"].map(LICENCE_URLS)).all()
 
 
 def test_repro_from_scratch_is_byte_identical(project: Path) -> None:

@@ -24,6 +24,12 @@ from pcbforge.rng import make_rng
 from pcbforge.vocab import ComponentClass
 
 LICENCES = ("CC0-1.0", "CC-BY-4.0", "CC-BY-SA-4.0")
+#: Where each licence's terms are published (linked from the product page, a ``licence_url``).
+LICENCE_URLS = {
+    "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
+    "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
+    "CC-BY-SA-4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
+}
 #: Not an open licence: the built-in source's ``licence_allow`` must drop these.
 RESERVED = "All-Rights-Reserved"
 #: Fraction (at least one) of listed items published under :data:`RESERVED`.
@@ -234,6 +240,11 @@ def render_category(cls: ComponentClass, items: Sequence[Item], page: int, n_pag
     return _page(f"{DISPLAY[cls][0]} (page {page})", body, "../../")
 
 
+def _licence_link(licence: str) -> str:
+    url = LICENCE_URLS.get(licence)
+    return f' (<a class="licence-url" rel="license" href="{_e(url)}">terms</a>)' if url else ""
+
+
 def render_product(item: Item) -> str:
     """A product page: ``h1.title``, one ``img.product-image``, ``span.category``, licence and author."""
     private = item.kind == "private"
@@ -249,7 +260,7 @@ def render_product(item: Item) -> str:
         f'<dt>Category</dt><dd><span class="category" data-slug="{slug(item.cls)}">{_e(DISPLAY[item.cls][0])}</span></dd>\n'
         f"<dt>SKU</dt><dd>{sku}</dd>\n"
         f"<dt>Price</dt><dd>€{item.price}</dd>\n"
-        f'<dt>Photo licence</dt><dd><span class="licence">{_e(item.licence)}</span></dd>\n'
+        f'<dt>Photo licence</dt><dd><span class="licence">{_e(item.licence)}</span>{_licence_link(item.licence)}</dd>\n'
         f'<dt>Photo by</dt><dd><span class="author">{_e(item.author)}</span></dd>\n'
         "</dl>\n"
     )

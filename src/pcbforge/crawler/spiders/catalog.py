@@ -3,7 +3,7 @@
 It starts from the source's start URLs (or its ``sitemap.xml`` when ``sitemap`` is set),
 follows category links, pagination and product links, and on a product page yields one
 request per product image with the class label from the page's category (mapped through
-``class_map``), its licence and author. The selectors are CSS for the built-in catalog's
+``class_map``), its licence (and the link to its terms), author and attribution line. The selectors are CSS for the built-in catalog's
 markup by default; a source overrides any of them in ``selectors``, in CSS or, prefixed
 with ``xpath:``, in XPath (``"xpath://img[@itemprop='image']/@src"``).
 """
@@ -30,7 +30,9 @@ DEFAULT_SELECTORS: dict[str, str] = {
     "image": "img.product-image::attr(src)",
     "label": "span.category::attr(data-slug)",
     "licence": "span.licence::text",
+    "licence_url": "a[rel~=license]::attr(href)",
     "author": "span.author::text",
+    "attribution": "span.attribution::text",
 }
 
 
@@ -85,9 +87,9 @@ class CatalogSpider(PcbforgeSpider):
         if not images:
             return
         label = self.class_label(select(response, self.css["label"]).get())
-        licence = (select(response, self.css["licence"]).get() or "").strip() or None
-        author = (select(response, self.css["author"]).get() or "").strip() or None
+        text = {k: (select(response, self.css[k]).get() or "").strip() or None
+                for k in ("licence", "licence_url", "author", "attribution")}
+        if text["licence_url"]:
+            text["licence_url"] = response.urljoin(text["licence_url"])
         for src in images:
-            yield from self.image_requests(
-                response.url, response.urljoin(src.strip()), class_label=label, licence=licence, author=author
-            )
+            yield from self.image_requests(response.url, response.urljoin(src.strip()), class_label=label, **text)
