@@ -71,6 +71,38 @@ def test_url_list_one_worker_and_sharded_give_the_same_manifest(tmp_path: Path) 
     pd.testing.assert_frame_equal(manifests[0], manifests[1])
 
 
+def test_a_duplicate_of_a_file_whose_store_failed_is_fetched_again(tmp_path: Path) -> None:
+    from pcbforge.crawler.items import ImageItem
+    from pcbforge.crawler.journal import Journal
+
+    site_root = tmp_path / "site"
+    (product,) = make_site(site_root, classes=("diode",), per_class=1)
+    with LoggingSite(site_root) as site:
+        copy, gone = f"{site.url}/img/{product.file}", f"{site.url}/img/gone.jpg"
+        url_list = tmp_path / "urls.txt"
+        url_list.write_text(f"{gone}\n{copy}\n")
+        params = _params(tmp_path / "run", url_list, [])
+        body = (site_root / "img" / product.file).read_bytes()
+        sha = hashlib.sha256(body).hexdigest()
+        # An earlier run: `copy` (same bytes as `gone` then) arrived while gone's file was
+        # being written and was dropped as its duplicate; then that write failed.
+        journal = Journal(params.path(params.crawl.jobdir) / "journal-main.jsonl")
+        for url, status, error in ((copy, "rejected", f"duplicate: same sha256 as a stored image ({sha[:12]})"),
+                                   (gone, "error", "internal: OSError: No space left on device")):
+            journal.append(ImageItem(source="list", page_url=url, image_url=url, sha256=sha, format="jpeg").row(
+                status, error))
+        journal.close()
+        crawl.run(params)
+        requested = list(site.requests)
+
+    out = params.path(params.crawl.out)
+    by_url = pd.read_parquet(out / "images.parquet").set_index("image_url")
+    assert by_url.loc[copy, "status"] == "ok"  # fetched again and stored, not a duplicate of nothing
+    assert hashlib.sha256((out / by_url.loc[copy, "path"]).read_bytes()).hexdigest() == sha
+    assert by_url.loc[gone, "error"].startswith("http_404")
+    assert requested.count(f"/img/{product.file}") == 1
+
+
 def test_url_list_config_errors(tmp_path: Path) -> None:
     params = tiny_params(tmp_path, {"crawl": {"sources": [{"name": "x", "spider": "urls", "start_urls": ["builtin"]}]}})
     with pytest.raises(ConfigError, match="image URLs"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from types import SimpleNamespace
 
 import pytest
@@ -42,3 +43,32 @@ def test_concurrency_and_retry_params_reach_scrapy() -> None:
     # Scrapy's own downloader ignores the per-domain limit under the asyncio reactor (downloader.py).
     assert s.get("DOWNLOADER") == "pcbforge.crawler.downloader.Downloader"
     assert not _settings(retries=0).getbool("RETRY_ENABLED")
+
+
+def test_scrapy_downloader_internals_that_our_downloader_overrides_are_unchanged() -> None:
+    # crawler/downloader.py overrides this private method of Scrapy 2.19 (pyproject.toml pins
+    # 2.19.x): an upgrade that changes how requests reach it must fail here, not silently
+    # lose the per-domain limit (or leak transfer slots) in a crawl.
+    from scrapy.core.downloader import Downloader
+
+    assert inspect.iscoroutinefunction(Downloader._wait_for_download)
+    assert "_schedule_coro(self._wait_for_download(" in inspect.getsource(Downloader._process_queue)
+    # The override adds the request to slot.transferring early; Scrapy's _download must still
+    # add it (a set) and remove it when the download ends.
+    download = inspect.getsource(Downloader._download)
+    assert "slot.transferring.add(request)" in download and "slot.transferring.remove(request)" in download
+
+
+def test_unused_scrapy_components_are_left_out_not_switched_off() -> None:
+    # settings.py sets no TELNETCONSOLE_ENABLED, COOKIES_ENABLED ...: these components must not
+    # be loaded at all (the telnet console, for one, is on by default).
+    from scrapy.utils.conf import build_component_list
+
+    s = _settings()
+    loaded = build_component_list(s.getwithbase("EXTENSIONS")) + build_component_list(
+        s.getwithbase("DOWNLOADER_MIDDLEWARES"))
+    for unused in ("scrapy.extensions.telnet.TelnetConsole", "scrapy.extensions.remote_control.RemoteControl",
+                   "scrapy.extensions.logstats.LogStats", "scrapy.extensions.periodic_log.PeriodicLog",
+                   "scrapy.downloadermiddlewares.cookies.CookiesMiddleware",
+                   "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware"):
+        assert unused not in loaded

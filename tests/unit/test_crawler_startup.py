@@ -37,7 +37,7 @@ def test_scrapy_components_resolved_without_unused_imports() -> None:
         assert "pcbforge.crawler.middlewares.StrictOffsiteMiddleware" in mw
         assert s.getwithbase("DOWNLOAD_HANDLERS")["https"]
         # What Scrapy's component managers do: import every enabled class, which may then
-        # decline with NotConfigured (RemoteControl, CookiesMiddleware ... with our settings).
+        # decline with NotConfigured (AutoThrottle when it is off ...).
         from scrapy.utils.conf import build_component_list
         from scrapy.utils.misc import load_object
         for path in build_component_list(ext) + build_component_list(mw):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
 from scrapy.exceptions import DropItem
+from scrapy.signalmanager import SignalManager
 
 from pcbforge.crawler.extensions import progress_line
 from pcbforge.crawler.items import MANIFEST_COLUMNS, ImageItem, url_id
@@ -118,6 +120,9 @@ def test_offsite_is_checked_before_the_private_address_lookup() -> None:
     offsite = mw["pcbforge.crawler.middlewares.StrictOffsiteMiddleware"]
     private = mw["pcbforge.crawler.middlewares.PrivateAddressMiddleware"]
     assert offsite < private < 100
+
+
+def test_private_target_names_the_refused_address() -> None:
     assert private_target("http://10.0.0.5/x.jpg") == "10.0.0.5"
     assert private_target("http://10.0.0.5/x.jpg", allow_private=True) is None
     # link-local (cloud metadata) stays refused even when a source allows private targets
@@ -184,6 +189,47 @@ def test_finalize_picks_the_smallest_url_for_duplicate_content() -> None:
     assert by["http://x/b.png"]["error"] == "duplicate: same sha256 as http://x/a.png"
     assert finalize_rows(list(reversed(rows))) == out
     assert [r["id"] for r in out] == sorted(r["id"] for r in out)
+
+
+def test_a_duplicate_of_a_file_whose_store_failed_is_retried(tmp_path: Path) -> None:
+    import hashlib
+
+    from scrapy.settings import Settings
+
+    body = b"same bytes"
+    sha = hashlib.sha256(body).hexdigest()
+    a, b = "http://x/a.png", "http://x/b.png"
+    # B arrived while A's file was being written (DedupPipeline had claimed the sha256 for A),
+    # then A's write failed: nothing was stored under that sha256.
+    rows = [_row(b, "rejected", sha, f"duplicate: same sha256 as a stored image ({sha[:12]})"),
+            _row(a, "error", sha, "internal: OSError: disk full")]
+    by = {r["image_url"]: r for r in finalize_rows(rows)}
+    assert by[b]["status"] == "error" and by[b]["error"] == f"internal: store of {sha} failed"
+    assert by[b]["path"] is None and by[b]["id"] == url_id(b)
+    assert by[a]["status"] == "error"
+    assert done_urls(rows) == set()  # the next run fetches both again
+
+    # The next run: B's bytes are no duplicate of a stored file, so B is stored this time.
+    journal = tmp_path / "journal-main.jsonl"
+    j = Journal(journal)
+    for row in rows:
+        j.append(row)
+    j.close()
+    crawler = SimpleNamespace(signals=SignalManager(), settings=Settings({"PCBFORGE_PRIOR_JOURNALS": [str(journal)]}))
+    dedup = DedupPipeline(crawler)
+    dedup.open_spider()
+    assert dedup.process_item(ImageItem(source="s", page_url="p", image_url=b, body=body)).sha256 == sha
+    rows.append({**_row(b, "ok", sha), "path": content_path(sha, "png")})
+    by = {r["image_url"]: r for r in finalize_rows(rows)}
+    assert by[b]["status"] == "ok" and by[b]["path"] == content_path(sha, "png")
+    assert done_urls(rows) == {b}
+
+
+def test_a_duplicate_of_a_stored_file_is_a_final_answer() -> None:
+    sha = "cd" * 32
+    rows = [_row("http://x/a.png", sha=sha), _row("http://x/b.png", "rejected", sha, "duplicate: same sha256")]
+    assert done_urls(rows) == {"http://x/a.png", "http://x/b.png"}
+    assert sorted(r["status"] for r in finalize_rows(rows)) == ["ok", "rejected"]
 
 
 def test_finalize_keeps_a_final_answer_over_a_later_error() -> None:

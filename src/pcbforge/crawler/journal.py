@@ -69,9 +69,34 @@ def latest_by_url(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def is_duplicate(row: dict[str, Any]) -> bool:
+    """Whether ``row`` rejects its image as a copy (same sha256) of another one."""
+    return row["status"] == "rejected" and str(row.get("error") or "").startswith("duplicate")
+
+
+def answers(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """:func:`latest_by_url`, except that a duplicate of a file never stored is an ``error`` row.
+
+    DedupPipeline claims a sha256 before StorePipeline writes the file, so a copy that
+    arrives meanwhile is journaled as a duplicate; if that write then fails, no ``ok`` row
+    has the sha256 and the duplicate names a file that does not exist. Its URL must be
+    retried (``internal: store of <sha256> failed``), not counted as done. "Stored" is
+    :func:`stored_shas`, what DedupPipeline of the next run drops copies of: a URL
+    retried here is then stored, not dropped as a duplicate again.
+    """
+    rows = list(rows)
+    stored = stored_shas(rows)
+    out = latest_by_url(rows)
+    for url, row in out.items():
+        sha = row.get("sha256")
+        if is_duplicate(row) and sha and sha not in stored:
+            out[url] = {**row, "status": "error", "error": f"internal: store of {sha} failed"}
+    return out
+
+
 def done_urls(rows: Iterable[dict[str, Any]]) -> set[str]:
     """Image URLs with a final answer: not fetched again on resume (``error`` rows are retried)."""
-    return {u for u, r in latest_by_url(rows).items() if r["status"] != "error"}
+    return {u for u, r in answers(rows).items() if r["status"] != "error"}
 
 
 def stored_shas(rows: Iterable[dict[str, Any]]) -> set[str]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pcbforge.crawler.items import MANIFEST_COLUMNS, url_id
-from pcbforge.crawler.journal import latest_by_url, read_rows
+from pcbforge.crawler.journal import answers, is_duplicate, read_rows
 from pcbforge.crawler.pipelines import content_path
 
 if TYPE_CHECKING:
@@ -209,15 +209,16 @@ def finalize_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
     Which URL "owns" a file depends on download timing, so it is decided here instead:
     among all URLs with the same content the smallest URL is the stored row; the others
-    become ``duplicate`` rejects naming it. Rows come back sorted by id.
+    become ``duplicate`` rejects naming it. A duplicate of a file whose store failed is an
+    ``error`` row instead (see :func:`~pcbforge.crawler.journal.answers`), retried by the
+    next run. Rows come back sorted by id.
     """
-    latest = latest_by_url(rows)
+    latest = answers(rows)
     by_sha: dict[str, list[dict[str, Any]]] = defaultdict(list)
     out: list[dict[str, Any]] = []
     for row in latest.values():
         row = {c: row.get(c) for c in MANIFEST_COLUMNS}
-        is_dup = row["status"] == "rejected" and str(row["error"] or "").startswith("duplicate")
-        if row["sha256"] and (row["status"] == "ok" or is_dup):
+        if row["sha256"] and (row["status"] == "ok" or is_duplicate(row)):
             by_sha[row["sha256"]].append(row)
         else:
             row["id"] = url_id(row["image_url"])

@@ -30,7 +30,6 @@ DOWNLOADER_MIDDLEWARES = {
     # leaves for an offsite host or a private address, not even the robots.txt request.
     # Offsite first: it is a string match, while the private-address check resolves the
     # host (DNS), which an offsite link must never cost.
-    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
     "pcbforge.crawler.middlewares.StrictOffsiteMiddleware": 40,
     "pcbforge.crawler.middlewares.PrivateAddressMiddleware": 50,
     "pcbforge.crawler.middlewares.RetryBackoffMiddleware": 560,
@@ -44,6 +43,8 @@ EXTENSIONS = {"pcbforge.crawler.extensions.ProgressLog": 500}
 # instead of being disabled by None or a setting: RemoteControl's module imports
 # aiohttp (~0.1 s of each worker's start-up) and CookiesMiddleware's imports tldextract
 # (~0.05 s; cookies are off). Telnet/memory/feeds/logstats/closespider are unused by pcbforge.
+# Left out, they need no settings either (TELNETCONSOLE_ENABLED, COOKIES_ENABLED, ... are
+# read only by the components themselves); ProgressLog replaces LogStats.
 _UNUSED_EXTENSIONS = {
     "scrapy.extensions.remote_control.RemoteControl",
     "scrapy.extensions.telnet.TelnetConsole",
@@ -77,15 +78,11 @@ BASE_SETTINGS: dict[str, Any] = {
     "EXTENSIONS_BASE": EXTENSIONS_BASE,
     "DOWNLOADER_MIDDLEWARES_BASE": DOWNLOADER_MIDDLEWARES_BASE,
     "DOWNLOAD_HANDLERS": DOWNLOAD_HANDLERS,
-    "TELNETCONSOLE_ENABLED": False,
-    "REMOTE_CONTROL_ENABLED": False,
     # Every drop is a manifest row with its reason and counted in the progress line.
     "DEFAULT_DROPITEM_LOG_LEVEL": "DEBUG",
-    "COOKIES_ENABLED": False,
     # Per-request header-size accounting (downloader/* stats) that nothing reads: ~2-3% of the CPU.
     "DOWNLOADER_STATS": False,
     "LOG_LEVEL": "INFO",
-    "LOGSTATS_INTERVAL": 0,  # ProgressLog reports instead
     "AUTOTHROTTLE_START_DELAY": 0.05,
     "AUTOTHROTTLE_MAX_DELAY": 10.0,
     "DOWNLOAD_WARNSIZE": 0,

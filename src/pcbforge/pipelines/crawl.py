@@ -39,20 +39,18 @@ def fixed_time(epoch: int | None) -> str | None:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-#: Hosts a spider's files live on besides its start URLs: Commons serves its images from
-#: upload.wikimedia.org, not from the API's host.
-SPIDER_DOMAINS: dict[str, tuple[str, ...]] = {"commons": ("upload.wikimedia.org",)}
-
-
 def default_allowed_domains(spider: str, urls: list[str]) -> list[str]:
-    """``allowed_domains`` of a source that sets none: the hosts of ``urls`` plus the spider's own.
+    """``allowed_domains`` of a source that sets none: the hosts of ``urls`` plus the spider's
+    own (its class's ``default_allowed_domains``).
 
     Example:
         >>> default_allowed_domains("commons", ["https://commons.wikimedia.org/w/api.php"])
         ['commons.wikimedia.org', 'upload.wikimedia.org']
     """
+    from pcbforge.crawler.spiders import SPIDERS  # here: only a crawl needs the spider modules
+
     hosts = {h for h in (urlsplit(u).hostname for u in urls) if h}
-    return sorted(hosts | set(SPIDER_DOMAINS.get(spider, ())))
+    return sorted(hosts | set(SPIDERS[spider].default_allowed_domains))
 
 
 def run(params: Params, **options: Any) -> str:

@@ -67,6 +67,9 @@ class PcbforgeSpider(scrapy.Spider):
     _idle_since: float | None = None
     #: Whether a worker gives this spider a Scrapy JOBDIR (persistent queue of pages to visit).
     uses_jobdir = True
+    #: Hosts this spider's files live on besides its start URLs: the stage adds them to the
+    #: ``allowed_domains`` of a source that sets none.
+    default_allowed_domains: tuple[str, ...] = ()
 
     def __init__(
         self,

@@ -67,6 +67,8 @@ class CommonsSpider(PcbforgeSpider):
     """Category members (files) with imageinfo + extmetadata, following API continuation."""
 
     name = "commons"
+    #: Commons serves its images from upload.wikimedia.org, not from the API's host.
+    default_allowed_domains = ("upload.wikimedia.org",)
 
     def api_url(self, endpoint: str, category: str, cont: dict[str, str] | None = None) -> str:
         query = {
