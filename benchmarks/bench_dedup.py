@@ -5,7 +5,8 @@ a real crawl output. We time our hashing on ``--workers`` processes (one reduced
 image) and the whole ``pcbforge dedup`` stage (fresh cache), then imagededup's
 ``PHash.encode_images`` + ``find_duplicates`` on the same files in the same run, and compare
 pair recall/precision on the planted copies. imagededup runs in its own venv
-(``--imagededup-python``, default .venv-peers/bin/python as `make bench` builds it), since it is not a pcbforge dependency.
+(``--imagededup-python``, default ``<repo>/.venv-peers/bin/python`` as `make bench` builds it),
+since it is not a pcbforge dependency.
 
 Part 2 (all-pairs): random 64-bit hashes, threshold 10: multi-index hashing
 (``pairs_mih``) vs a blockwise XOR + ``np.bitwise_count`` baseline on the same hashes. Up to
@@ -144,7 +145,8 @@ def bench_pairs(n: int, threshold: int, workers: int, sample_rows: int, repeat: 
         t0 = time.perf_counter()
         bi, bj, bd = pairs_blockwise(h, threshold=threshold, block=512)
         base_1core = time.perf_counter() - t0
-        assert np.array_equal(bi, i) and np.array_equal(bj, j), "baseline and MIH disagree"
+        if not (np.array_equal(bi, i) and np.array_equal(bj, j)):
+            raise RuntimeError(f"n={n}: blockwise baseline and MIH return different pairs ({len(bi)} vs {len(i)})")
         how = "measured"
     else:
         starts = np.linspace(0, n - 512, max(1, sample_rows // 512)).astype(int)
@@ -168,7 +170,8 @@ def main() -> None:
     ap.add_argument("--sample-rows", type=int, default=8192, help="baseline rows timed for large N")
     ap.add_argument("--full-baseline-max", type=int, default=100_000,
                     help="run the baseline whole (and compare its pairs) up to this many hashes")
-    ap.add_argument("--imagededup-python", default=os.environ.get("IMAGEDEDUP_PYTHON", ".venv-peers/bin/python"),
+    peers = ROOT / ".venv-peers" / "bin" / "python"
+    ap.add_argument("--imagededup-python", default=os.environ.get("IMAGEDEDUP_PYTHON", str(peers)),
                     help="interpreter with imagededup installed (`make bench` builds .venv-peers)")
     ap.add_argument("--repeat", type=int, default=3, help="best-of-N timings (the 1M search runs once)")
     ap.add_argument("--skip-images", action="store_true")

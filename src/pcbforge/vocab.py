@@ -62,6 +62,10 @@ class Split(str, Enum):
     TEST = "test"
 
 
+#: The ``split`` values a manifest may hold (anything else is a stale or broken manifest).
+SPLITS: frozenset[str] = frozenset(s.value for s in Split)
+
+
 class Status(str, Enum):
     """Row status in every manifest: a bad sample is a row with a reason, never silently gone."""
 

@@ -156,11 +156,14 @@ def negative_lineage(i: int, kind: str) -> dict[str, str | None]:
     return photo_lineage(50 + i) if kind == "other_class" else photo_lineage(i // 2)
 
 
-def write_pairs(out: Path, n: int = 3, size: int = 32, splits: tuple[str | None, ...] = (None,)) -> Path:
+def write_pairs(
+    out: Path, n: int = 3, size: int = 32, splits: tuple[str | None, ...] = ("train", "val", "test")
+) -> Path:
     """Write a simulate stage output with ``n`` pairs (made by the real generator); return the manifest.
 
     Pair ``i``'s parent is component ``i`` of :func:`write_components`, with its board's lineage,
-    and its split is ``splits[i % len(splits)]`` (null by default).
+    and its split is ``splits[i % len(splits)]`` (train, val, test in turn by default; ``(None,)``
+    gives null splits, which the export refuses to place).
     """
     rows = []
     for i in range(n):

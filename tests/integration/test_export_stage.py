@@ -185,6 +185,8 @@ def test_missing_image_is_an_error_row(params: Params) -> None:
     manifest = pd.read_parquet(params.path(params.export.out) / "export.parquet")
     row = manifest.set_index("id").loc[victim["id"]]
     assert row["status"] == "error" and victim["negative_path"] in row["error"] and row["formats"] == ""
+    shown = str((trip / victim["negative_path"]).relative_to(params.root))
+    assert row["error"] == f"missing file(s): {shown}"  # project-relative: no checkout path in the row
     rows = list(csv.DictReader((params.path(params.export.out) / "pairs" / "pairs.csv").open()))
     assert victim["id"] not in {r["source_id"] for r in rows}
     # A sample that was not exported credits nothing.

@@ -149,3 +149,22 @@ def test_unreadable_crop_is_an_error_row_not_a_crash(tmp_path: Path) -> None:
     assert len(bad) == 2 and (bad.status == "error").all() and bad.error.str.contains("unreadable").all()
     assert (df[df.anchor_id != broken.id].status == "ok").all()
     assert "2 error" in summary
+    # The reason names the crop as the project sees it: no checkout path in a tracked output.
+    shown = str((params.path(params.crop.out) / broken.crop_path).relative_to(params.root))
+    assert bad.error.str.startswith(f"anchor unreadable: {shown}: ").all(), bad.error.iloc[0]
+    for root in (str(tmp_path), str(params.root)):
+        assert not bad.error.str.contains(root, regex=False).any(), bad.error.iloc[0]
+
+
+def test_components_without_a_valid_split_are_skipped(tmp_path: Path) -> None:
+    params = tiny_params(tmp_path, {"triplets": {"strategy": "defect", "per_component": 1}})
+    comps = _fixture(params, per_class=2, classes={"resistor": "train", "diode": "train"})
+    split_path = params.path(params.split.out) / "split.parquet"
+    split = pd.read_parquet(split_path).sort_values("id").reset_index(drop=True)
+    absent, bogus = split.id.iloc[0], split.id.iloc[1]
+    split.loc[split.id == bogus, "split"] = "holdout"  # not a Split value: never a split of its own
+    split[split.id != absent].to_parquet(split_path, index=False)
+    stage.run(params)
+    df = pd.read_parquet(params.path(params.triplets.out) / "triplets.parquet")
+    assert set(df.anchor_id) == set(comps.id) - {absent, bogus}
+    assert (df.status == "ok").all() and set(df.split) == {"train"}

@@ -124,6 +124,7 @@ def _job(tmp_path: Path, rows: list[str] | None, image: bool = True, corrupt: bo
         image_name="images/b.png",
         labels_name="labels/b.txt",
         classes=tuple(ComponentClass),
+        root=tmp_path,
     )
 
 
@@ -160,7 +161,8 @@ def test_crop_board_whole_board_problems(tmp_path: Path) -> None:
     assert [r["status"] for r in empty] == ["rejected"]
     corrupt = crop_board(_job(tmp_path / "d", ["0 0.5 0.5 0.5 0.5", "1 0.5 0.5 0.2 0.2"], corrupt=True), tmp_path / "o", settings)
     assert [r["status"] for r in corrupt] == ["error", "error"]
-    assert all("images/b.png: cannot decode image" in r["error"] for r in corrupt)
+    assert all(r["error"].startswith("images/b.png: cannot decode image: ") for r in corrupt)
+    assert not any(str(tmp_path) in r["error"] for r in corrupt), corrupt[0]["error"]
 
 
 def test_crop_photo(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from pcbforge.annotate.yolo import YoloBox, parse_labels, to_pixels
-from pcbforge.datasets.manifest import LINEAGE_COLUMNS, error_row, ok_row, rejected_row
+from pcbforge.datasets.manifest import LINEAGE_COLUMNS, error_row, error_text, ok_row, rejected_row
 from pcbforge.io import rgb_on_white, stable_id, write_png
 from pcbforge.vocab import ComponentClass
 
@@ -212,6 +212,8 @@ class BoardJob:
     problem: str | None = None
     #: The YOLO root as shown in manifests (relative to the project); the fallback ``source_url`` prefix.
     source_root: str = ""
+    #: The YOLO root itself: error rows name files relative to it, as ``image_name`` does (None: as they are).
+    root: Path | None = None
 
     def lineage_fields(self) -> dict[str, Any]:
         """The lineage columns (:data:`~pcbforge.datasets.manifest.LINEAGE_COLUMNS`) of this board's rows.
@@ -245,6 +247,8 @@ class PhotoJob:
     attribution: Any = None
     licence_url: Any = None
     image_url: Any = None
+    #: The project root: error rows name files relative to it, as ``image_name`` does (None: as they are).
+    root: Path | None = None
 
 
 def _write_views(out_dir: Path, cid: str, views: ComponentViews) -> dict[str, Any]:
@@ -291,7 +295,7 @@ def crop_board(job: BoardJob, out_dir: Path, settings: CropSettings) -> list[dic
     try:
         image = np.asarray(load_rgb(job.image))
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        reason = f"{job.image_name}: cannot decode image: {exc}"
+        reason = error_text(exc, job.image, job.root, "cannot decode image")
         return rows + [
             error_row(
                 reason,
@@ -352,7 +356,7 @@ def crop_photo(job: PhotoJob, out_dir: Path, settings: CropSettings) -> list[dic
     try:
         image = np.asarray(load_rgb(job.image))
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        return [error_row(f"{job.image_name}: cannot decode image: {exc}", **fields)]
+        return [error_row(error_text(exc, job.image, job.root, "cannot decode image"), **fields)]
     height, width = image.shape[:2]
     # A product photo has no board around it: no margin, the padding replicates its background.
     views = component_views(image, (0.0, 0.0, float(width), float(height)), settings.size, settings.context_scale, 0.0)
@@ -400,6 +404,7 @@ def scan_boards(
                 lineage=dict(lineage or {}),
                 problem=problem,
                 source_root=source_root,
+                root=root,
             )
         )
     return jobs

@@ -78,6 +78,50 @@ def shown_path(path: Path, root: Path) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
+def error_text(exc: BaseException, path: Path, root: Path | None, what: str = "") -> str:
+    """The reason an error row gives for ``exc``, raised while handling ``path``.
+
+    ``"<path>: <what>: <message>"`` (``"<path>: <message>"`` without ``what``), with ``path``
+    as :func:`shown_path` writes it and every path under ``root`` in the exception's message
+    made relative to ``root`` too, so the row does not depend on where the project is
+    checked out. ``root`` None (library use outside a project) leaves paths as they are.
+
+    Example:
+        >>> exc = FileNotFoundError(2, "No such file or directory", "/p/data/a.png")
+        >>> error_text(exc, Path("/p/data/a.png"), Path("/p"), "cannot decode image")
+        "data/a.png: cannot decode image: [Errno 2] No such file or directory: 'data/a.png'"
+    """
+    shown = str(path) if root is None else shown_path(path, root)
+    message = relative_message(exc, root)
+    return f"{shown}: {what}: {message}" if what else f"{shown}: {message}"
+
+
+def relative_message(exc: BaseException, root: Path | None) -> str:
+    """``exc``'s message (its type name when empty) with paths under ``root`` made relative.
+
+    Example:
+        >>> relative_message(ValueError("bad pixels in /p/data/a.png"), Path("/p"))
+        'bad pixels in data/a.png'
+    """
+    message = str(exc) or type(exc).__name__
+    return message if root is None else message.replace(f"{root}{os.sep}", "")
+
+
+def lineage_of(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The :data:`LINEAGE_COLUMNS` cells of a manifest row as plain values (null when absent).
+
+    ``prefix`` reads another sample's lineage from the same row (``negative_`` in
+    triplets.parquet); the keys returned are the plain column names either way.
+
+    Example:
+        >>> row = {"source_url": "http://x/a.png", "negative_licence": "CC0-1.0", "negative_author": float("nan")}
+        >>> neg = lineage_of(row, "negative_")
+        >>> lineage_of(row)["source_url"], neg["licence"], neg["author"]
+        ('http://x/a.png', 'CC0-1.0', None)
+    """
+    return {k: cell_value(row.get(f"{prefix}{k}")) for k in LINEAGE_COLUMNS}
+
+
 def to_frame(rows: Iterable[Mapping[str, Any]], columns: Iterable[str] | None = None) -> pd.DataFrame:
     """Build a manifest frame from rows; ``columns`` fixes column order for empty inputs."""
     rows = list(rows)

@@ -22,19 +22,23 @@ which is the point of one-shot evaluation. Test classes are never in train or va
 
 The per-group key depends only on the seed and the group id, so the order and worker
 count of the input never matter, and adding a new board moves no other group's rank.
+
+Stages downstream (triplets, simulate) read each component's split with :func:`join_splits`.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 
+from pcbforge.datasets.manifest import cell_value
 from pcbforge.errors import ConfigError
 from pcbforge.rng import make_rng
-from pcbforge.vocab import Split
+from pcbforge.vocab import SPLITS, Split, Status
 
 #: split.parquet columns, in order.
 COLUMNS = ("id", "class_label", "group", "split", "origin", "status", "error")
@@ -167,3 +171,53 @@ def counts(df: pd.DataFrame) -> dict[str, int]:
     """Number of ok components per split, in train/val/test order."""
     ok = df[df["status"] == "ok"]
     return {s.value: int((ok["split"] == s.value).sum()) for s in Split}
+
+
+def join_splits(
+    components: pd.DataFrame, split: pd.DataFrame, where: str | os.PathLike[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Give each component its split from ``split.parquet``; the caller decides about the rest.
+
+    A component has a split when ``split`` holds an ``ok`` row for its id whose ``split`` is
+    one of :data:`~pcbforge.vocab.SPLITS`.
+
+    Args:
+        components: Component rows (column ``id``), e.g. the ok rows of components.parquet.
+        split: ``split.parquet`` rows: ``id``, ``split``, ``status`` and, when present, ``error``.
+        where: The split manifest's path as the reasons should name it (relative to the
+            project, so the reasons do not depend on where it is checked out).
+
+    Returns:
+        ``(joined, unmatched)``: the components that have a split, with a ``split`` column,
+        and the others, with a ``reason`` column saying why not; both in input order.
+
+    Example:
+        >>> comps = pd.DataFrame({"id": ["a", "b", "c"]})
+        >>> split = pd.DataFrame({"id": ["a", "b"], "split": ["val", None], "status": ["ok", "rejected"]})
+        >>> joined, unmatched = join_splits(comps, split, "data/split/split.parquet")
+        >>> joined.to_dict("records")
+        [{'id': 'a', 'split': 'val'}]
+        >>> unmatched["reason"].tolist()[1]
+        'component is not in data/split/split.parquet (stale split: re-run `pcbforge split`)'
+    """
+    by_id = {str(r["id"]): r for r in split.to_dict("records")}
+    values: list[str] = []
+    reasons: list[str | None] = []  # None: the component has a split
+    for cid in components["id"].astype(str):
+        row = by_id.get(cid)
+        value = cell_value(row.get("split")) if row is not None else None
+        if row is None:
+            reasons.append(f"component is not in {where} (stale split: re-run `pcbforge split`)")
+        elif row.get("status") != Status.OK.value:
+            why = cell_value(row.get("error")) or "no reason given"
+            reasons.append(f"split status {row.get('status')!r} in {where} ({why})")
+        elif value not in SPLITS:
+            reasons.append(f"split {value!r} in {where} is not one of {sorted(SPLITS)}")
+        else:
+            reasons.append(None)
+            values.append(value)
+    joined = components.iloc[[i for i, r in enumerate(reasons) if r is None]].copy()
+    joined["split"] = values
+    unmatched = components.iloc[[i for i, r in enumerate(reasons) if r is not None]].copy()
+    unmatched["reason"] = [r for r in reasons if r is not None]
+    return joined.reset_index(drop=True), unmatched.reset_index(drop=True)

@@ -33,18 +33,17 @@ from PIL import Image
 
 from pcbforge.augment.functional import Scene
 from pcbforge.augment.transforms import PositiveAugment, RandomDefect
-from pcbforge.datasets.manifest import LINEAGE_COLUMNS, error_row, ok_row, rejected_row
+from pcbforge.datasets.manifest import LINEAGE_COLUMNS, error_row, error_text, ok_row, rejected_row, relative_message
 from pcbforge.io import encode_png, stable_id, write_bytes
 from pcbforge.rng import make_rng
 from pcbforge.vocab import DefectType
 
 log = logging.getLogger(__name__)
 
-#: Lineage of a component carried onto its triplets (see components.parquet in docs/stages.md).
-LINEAGE = LINEAGE_COLUMNS
-#: The same for the component whose pixels the negative shows: another class's crop, the
-#: wrong-part donor, or the anchor itself for its own defects. Null when there is no negative.
-NEGATIVE_LINEAGE = tuple(f"negative_{k}" for k in LINEAGE)
+#: Lineage (:data:`~pcbforge.datasets.manifest.LINEAGE_COLUMNS`) of the component whose pixels
+#: the negative shows: another class's crop, the wrong-part donor, or the anchor itself for its
+#: own defects. Null when there is no negative. The anchor's own lineage keeps the plain names.
+NEGATIVE_LINEAGE = tuple(f"negative_{k}" for k in LINEAGE_COLUMNS)
 
 #: triplets.parquet columns, in order (docs/stages.md plus ``k``, ``negative_id``, ``positive_params``).
 COLUMNS = (
@@ -96,8 +95,8 @@ class Component:
     attribution: str | None = None
 
     def lineage(self, prefix: str = "") -> dict[str, str | None]:
-        """The :data:`LINEAGE` fields, keys prefixed with ``prefix`` (e.g. ``"negative_"``)."""
-        return {f"{prefix}{k}": getattr(self, k) for k in LINEAGE}
+        """The lineage fields, keys prefixed with ``prefix`` (e.g. ``"negative_"``)."""
+        return {f"{prefix}{k}": getattr(self, k) for k in LINEAGE_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -109,6 +108,8 @@ class TripletSettings:
     strategy: str = "hybrid"
     defect_fraction: float = 0.7
     defects: tuple[str, ...] = ("gray_patch", "rotation", "shift", "missing", "wrong_part", "lifted")
+    #: The project root: error rows name files relative to it (None: as they are).
+    root: Path | None = None
 
 
 @dataclass
@@ -210,7 +211,7 @@ def build_anchor(
         anchor_bytes = anchor.crop_path.read_bytes()
         scene = load_scene(anchor)
     except (OSError, ValueError) as exc:
-        reason = f"anchor unreadable: {anchor.crop_path}: {exc}"
+        reason = f"anchor unreadable: {error_text(exc, anchor.crop_path, settings.root)}"
         return [error_row(reason, id=i, k=k, **lineage) for k, i in enumerate(ids)], t
     t.read += time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -229,7 +230,8 @@ def build_anchor(
         except Exception as exc:  # noqa: BLE001 - one bad item is a row, never the batch's end
             # Logged with the traceback: an unexpected error here is more likely a bug than bad data.
             log.warning("triplet %s of %s failed", tid, anchor.id, exc_info=not isinstance(exc, (OSError, ValueError)))
-            rows.append(error_row(f"{type(exc).__name__}: {exc}", id=tid, k=k, anchor_path=a_rel, **lineage))
+            reason = f"{type(exc).__name__}: {relative_message(exc, settings.root)}"
+            rows.append(error_row(reason, id=tid, k=k, anchor_path=a_rel, **lineage))
             continue
         t.read += tk.read
         t.generate += tk.generate

@@ -106,6 +106,7 @@ def photo_jobs(params: Params) -> tuple[list[crops.PhotoJob], int]:
                 # A web photo's source is the crawled file itself.
                 source_url=cell_value(row.image_url),
                 image_url=cell_value(row.image_url),
+                root=params.root,
             )
         )
     return jobs, len(df) - len(ok)

@@ -37,15 +37,17 @@ from pcbforge.datasets.manifest import (
     MANIFEST_NAMES,
     cell_value,
     error_row,
+    lineage_of,
     ok_only,
     ok_row,
     read_manifest,
+    shown_path,
     to_frame,
     write_manifest,
 )
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir, write_text
-from pcbforge.vocab import DefectType, Split
+from pcbforge.vocab import SPLITS, DefectType
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +62,10 @@ JSON_META = ("defect_params", "pose", "shapes")
 MANIFEST_COLUMNS = ("id", "source", "split", "formats", "notes", "status", "error")
 #: Source images and their licence terms, at the root of ``export.out``.
 CREDITS = "CREDITS.csv"
-SPLITS = frozenset(s.value for s in Split)
 
 
 def _meta(r: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: _json_or_text(r[k]) if k in JSON_META else cell_value(r[k]) for k in keys if k in r}
-
-
-def _lineage(r: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """The lineage cells of a manifest row (``prefix`` e.g. ``negative_``); absent columns are null."""
-    return {k: cell_value(r.get(f"{prefix}{k}")) for k in LINEAGE_COLUMNS}
 
 
 def _json_or_text(v: Any) -> Any:
@@ -96,7 +92,7 @@ def triplet_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
         r = row._asdict()
         mask = cell_value(r.get("negative_mask_path"))
         # The negative shows another component's pixels for other_class and wrong_part.
-        sources = (_lineage(r), _lineage(r, "negative_")) if "negative_source_url" in r else (_lineage(r),)
+        sources = (lineage_of(r), lineage_of(r, "negative_")) if "negative_source_url" in r else (lineage_of(r),)
         yield Sample(
             id=str(r["id"]),
             source="triplets",
@@ -122,14 +118,14 @@ def pair_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
             mask=root / str(mask) if mask else None,
             anomaly=DefectType.SIMULATED_SHAPE.value,
             meta=_meta(r, PAIR_META),
-            sources=(_lineage(r),),
+            sources=(lineage_of(r),),
         )
 
 
-def missing_files(sample: Sample) -> list[str]:
-    """Files a sample names that do not exist."""
+def missing_files(sample: Sample, root: Path) -> list[str]:
+    """Files a sample names that do not exist, as the project shows them (relative to ``root``)."""
     paths = [*sample.images.values(), *([sample.mask] if sample.mask is not None else [])]
-    return [str(p) for p in paths if not p.is_file()]
+    return [shown_path(p, root) for p in paths if not p.is_file()]
 
 
 def make_exporters(formats: list[str], out: Path, shard_size: int, mtime: int) -> list[Exporter]:
@@ -202,7 +198,7 @@ def run(params: Params, **options: Any) -> str:
                 log.warning("%s %s not exported: %s", sample.source, sample.id, why)
                 rows.append(error_row(why, **base, formats="", notes=""))
                 continue
-            missing = missing_files(sample)
+            missing = missing_files(sample, params.root)
             if missing:
                 log.warning("%s %s not exported: missing %s", sample.source, sample.id, missing)
                 rows.append(error_row(f"missing file(s): {', '.join(missing)}", **base, formats="", notes=""))

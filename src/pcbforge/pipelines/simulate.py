@@ -29,21 +29,22 @@ from pcbforge.config import Params
 from pcbforge.datasets.manifest import (
     LINEAGE_COLUMNS,
     MANIFEST_NAMES,
-    cell_value,
     error_row,
+    error_text,
+    lineage_of,
     ok_only,
     ok_row,
     read_manifest,
     rejected_row,
-    shown_path,
     to_frame,
     write_manifest,
 )
+from pcbforge.datasets.split import join_splits
 from pcbforge.errors import InputError
 from pcbforge.io import stable_id, staged_dir, write_png
 from pcbforge.parallel import map_ordered
 from pcbforge.rng import make_rng, workers
-from pcbforge.vocab import Split, Status
+from pcbforge.vocab import Split
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,6 @@ COLUMNS = (
 )  # fmt: skip
 #: Columns simulate needs from ``split.parquet``.
 SPLIT_COLUMNS = ("id", "split", "status")
-SPLITS = frozenset(s.value for s in Split)
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,8 @@ class Job:
     #: The parent component's split (``train``/``val``/``test``), copied onto the pair.
     split: str
     crop: Path
-    #: ``crop`` as params.yaml writes it (relative to the project), for error rows.
-    crop_shown: str
+    #: The project root: error rows name ``crop`` relative to it, as params.yaml does.
+    root: Path
     out: Path
     seed: int
     image_size: int
@@ -103,9 +103,8 @@ def make_one(job: Job) -> dict[str, Any]:
     try:
         template = load_template(job.crop, job.image_size)
     except (OSError, UnidentifiedImageError, ValueError) as exc:
-        return error_row(
-            f"cannot read crop {job.crop_shown}: {str(exc).replace(str(job.crop), job.crop_shown)}", id=pid, split=job.split, parent_id=job.parent_id, **job.lineage
-        )
+        reason = f"cannot read crop {error_text(exc, job.crop, job.root)}"
+        return error_row(reason, id=pid, split=job.split, parent_id=job.parent_id, **job.lineage)
     rng = make_rng(job.seed, "simulate", job.index)
     template, defected, mask, p = simulate_pair(
         template,
@@ -157,11 +156,6 @@ def write_pair(
     )
 
 
-def _lineage(comps: pd.DataFrame, i: int) -> dict[str, Any]:
-    """Lineage columns of component row ``i`` (null for columns an older manifest lacks)."""
-    return {k: cell_value(comps.at[i, k]) if k in comps.columns else None for k in LINEAGE_COLUMNS}
-
-
 def attach_splits(comps: pd.DataFrame, split: pd.DataFrame, where: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Give each ok component its split; components without an ok one become rejected rows.
 
@@ -174,24 +168,17 @@ def attach_splits(comps: pd.DataFrame, split: pd.DataFrame, where: Path) -> tupl
         ``comps`` with a ``split`` column, only the rows that have one, sorted by id; and one
         ``rejected`` row per other component, with the reason.
     """
-    by_id = {str(r["id"]): r for r in split.to_dict("records")}
-    keep, rejected = [], []
-    for i, cid in enumerate(comps["id"].astype(str)):
-        row = by_id.get(cid)
-        value = cell_value(row.get("split")) if row is not None else None
-        if row is None:
-            reason = f"component is not in {where} (stale split: re-run `pcbforge split`); it gets no split, so no pair"
-        elif row.get("status") != Status.OK.value:
-            why = cell_value(row.get("error")) or "no reason given"
-            reason = f"split status {row.get('status')!r} in {where} ({why}); it gets no split, so no pair"
-        elif value not in SPLITS:
-            reason = f"split {value!r} in {where} is not one of {sorted(SPLITS)}; no pair"
-        else:
-            keep.append((i, value))
-            continue
-        rejected.append(rejected_row(reason, id=rejected_id(cid), split=None, parent_id=cid, **_lineage(comps, i)))
-    kept = comps.iloc[[i for i, _ in keep]].copy()
-    kept["split"] = [v for _, v in keep]
+    kept, unmatched = join_splits(comps, split, where)
+    rejected = [
+        rejected_row(
+            f"{r['reason']}; it gets no split, so no pair",
+            id=rejected_id(str(r["id"])),
+            split=None,
+            parent_id=str(r["id"]),
+            **lineage_of(r),
+        )
+        for r in unmatched.to_dict("records")
+    ]
     return kept.sort_values("id", kind="mergesort").reset_index(drop=True), rejected
 
 
@@ -231,13 +218,14 @@ def run(params: Params, **options: Any) -> str:
             "(run `pcbforge split` on the current crops, or set simulate.pairs: 0)"
         )
     crops = [crop_out / str(c) for c in comps["crop_path"]]
+    lineages = [lineage_of(r) for r in comps.to_dict("records")]
     jobs = [
         Job(
             index=i,
             parent_id=str(comps.at[i % len(comps), "id"]),
             split=str(comps.at[i % len(comps), "split"]),
             crop=crops[i % len(comps)],
-            crop_shown=shown_path(crops[i % len(comps)], params.root),
+            root=params.root,
             out=Path(),  # filled in below, once the staging directory exists
             seed=params.base.seed,
             image_size=params.base.image_size,
@@ -245,7 +233,7 @@ def run(params: Params, **options: Any) -> str:
             max_shift_px=sp.max_shift_px,
             max_rotation_deg=sp.max_rotation_deg,
             jitter_px=sp.jitter_px,
-            lineage=_lineage(comps, i % len(comps)),
+            lineage=lineages[i % len(comps)],
         )
         for i in range(sp.pairs)
     ]

@@ -20,10 +20,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from pcbforge.config import Params
-from pcbforge.datasets.manifest import MANIFEST_NAMES, ok_only, read_manifest, to_frame, write_manifest
+from pcbforge.datasets.manifest import MANIFEST_NAMES, lineage_of, ok_only, read_manifest, to_frame, write_manifest
+from pcbforge.datasets.split import join_splits
 from pcbforge.datasets.triplets import (
     COLUMNS,
-    LINEAGE,
     Component,
     Timings,
     TripletSettings,
@@ -37,7 +37,7 @@ from pcbforge.rng import workers as resolve_workers
 log = logging.getLogger(__name__)
 
 _COMPONENT_COLUMNS = ("id", "class_label", "crop_path")
-_SPLIT_COLUMNS = ("id", "split")
+_SPLIT_COLUMNS = ("id", "split", "status")
 
 # Per-process state for pool workers (set once by the initializer, not pickled per task).
 _POOLS: dict[str, dict[str, list[Component]]] = {}
@@ -68,11 +68,6 @@ def _box(value: Any) -> tuple[float, float, float, float] | None:
     return box if len(box) == 4 else None  # type: ignore[return-value]
 
 
-def _text(value: Any) -> str | None:
-    """A lineage cell as a string, or None (null, NaN, or a column the manifest lacks)."""
-    return value if isinstance(value, str) else None
-
-
 def load_components(params: Params) -> list[Component]:
     """Ok components that have an ok split row, as :class:`Component` (absolute paths).
 
@@ -92,13 +87,11 @@ def load_components(params: Params) -> list[Component]:
             raise InputError(f"{where} lacks columns {missing}; re-run the stage that writes it")
     n_all = len(comps)
     comps = ok_only(comps)
-    split = ok_only(split)[["id", "split"]]
-    merged = comps.merge(split, on="id", how="left")
-    unsplit = merged["split"].isna()
-    if unsplit.any():
-        example = merged.loc[unsplit, "id"].iloc[0]
-        log.warning("skipped %d ok components with no ok split row (e.g. %s)", int(unsplit.sum()), example)
-    merged = merged[~unsplit]
+    merged, unsplit = join_splits(comps, split, Path(params.split.out) / MANIFEST_NAMES["split"])
+    if len(unsplit):
+        first = unsplit.iloc[0]
+        n = len(unsplit)
+        log.warning("skipped %d ok components with no ok split row (e.g. %s: %s)", n, first["id"], first["reason"])
     if n_all - len(comps):
         log.info("skipped %d components whose crop status is not ok", n_all - len(comps))
     # Web photos were cut with no margin; board crops with crop.margin (see annotate/crops.py).
@@ -117,7 +110,7 @@ def load_components(params: Params) -> list[Component]:
                 context_box=_box(r.get("context_box")),
                 view_margin=margin if origin in (None, "board") else 0.0,
                 origin="web" if origin == "web" else "board",
-                **{k: _text(r.get(k)) for k in LINEAGE},
+                **lineage_of(r),
             )
         )
     return sorted(out, key=lambda c: c.id)
@@ -147,6 +140,7 @@ def run(params: Params, **options: Any) -> str:
         strategy=t.strategy,
         defect_fraction=t.defect_fraction,
         defects=tuple(d.value for d in t.defects),
+        root=params.root,
     )
     anchors = load_components(params)
     pools = pools_by_split(anchors)
