@@ -17,7 +17,7 @@ import pandas as pd
 from PIL import Image
 
 from pcbforge.config import Params
-from pcbforge.datasets.manifest import write_manifest
+from tests.helpers.fake_project import frame, write_rows
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,5 @@ def write_accepted(params: Params, photos: Sequence[Photo]) -> pd.DataFrame:
                 "error": None if p.status == "ok" else "rejected in review",
             }
         )
-    df = pd.DataFrame(rows)
-    out = params.path(params.review.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_manifest(df, out / "accepted.parquet")
-    return df
+    write_rows("review", rows, params)
+    return frame("review", rows)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from pcbforge.datasets.manifest import to_frame, write_manifest
+from tests.helpers.fake_project import frame, write_rows
 from pcbforge.io import stable_id, write_png
 
 #: Body colour (RGB) and (length, width) in px per class drawn by the fixture.
@@ -147,7 +147,7 @@ def write_components(
                     "origin": "board",
                     "group": board_name,
                     "parent_id": board_name,
-                    "box": "0.5 0.5 0.2 0.2",
+                    "box": [0.5, 0.5, 0.2, 0.2],
                     "crop_path": f"crops/{cid}.png",
                     "context_path": f"context/{cid}.png",
                     "context_box": cbox,
@@ -176,7 +176,6 @@ def write_components(
                 "error": row.get("error"),
             }
         )
-    comps = to_frame(comp_rows)
-    write_manifest(comps, crop_out / "components.parquet")
-    write_manifest(to_frame(split_rows), split_out / "split.parquet")
-    return comps
+    write_rows("crop", comp_rows, crop_out)
+    write_rows("split", split_rows, split_out)
+    return frame("crop", comp_rows)

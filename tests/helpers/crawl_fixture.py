@@ -2,7 +2,7 @@
 
 Mirrors the crawl stage's contract (docs/stages.md): stored files at
 ``files/<sha[:2]>/<sha256>.<ext>``, ``id == sha256`` for stored files, ``id = sha256(url)`` for
-rejects, and the ``images.parquet`` columns in order, written through ``write_manifest``.
+rejects, and the ``images.parquet`` columns of its declared schema (:mod:`tests.helpers.fake_project`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from pcbforge.datasets.manifest import write_manifest
+from tests.helpers.fake_project import frame, write_rows
 
-COLUMNS = ["id", "source", "page_url", "image_url", "class_label", "licence", "author", "sha256", "width",
-           "height", "bytes", "format", "path", "fetched_at", "status", "error"]
 EXT = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
 
 
@@ -80,8 +78,5 @@ def write_crawl(out: Path, images: list[FakeImage], source: str = "fixture") -> 
             w, h = im.image.size
         rows.append({**base, "id": sha, "sha256": sha, "width": w, "height": h, "bytes": len(data),
                      "format": fmt.lower(), "path": rel, "status": "ok", "error": None})
-    df = pd.DataFrame(rows, columns=COLUMNS + [c for c in rows[0] if c not in COLUMNS] if rows else COLUMNS)
-    for c in ("width", "height", "bytes"):
-        df[c] = pd.to_numeric(df[c]).astype("Int64")
-    write_manifest(df, out / "images.parquet")
-    return df
+    write_rows("crawl", rows, out)
+    return frame("crawl", rows)

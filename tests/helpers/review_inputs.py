@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from pcbforge.config import Params
-from pcbforge.datasets.manifest import to_frame, write_manifest
+from tests.helpers.fake_project import write_rows
 from pcbforge.io import encode_png, sha256_bytes, stable_id, write_bytes
 
 
@@ -165,7 +165,7 @@ def write_review_inputs(params: Params, scenario: tuple[FakeImage, ...] = SCENAR
                 "error": None,
             }
         )
-    out.images = write_manifest(to_frame(img_rows), crawl_out / "images.parquet")
-    out.dedup = write_manifest(to_frame(dd_rows), params.path(params.dedup.out) / "dedup.parquet")
-    out.quality = write_manifest(to_frame(q_rows), params.path(params.quality.out) / "quality.parquet")
+    out.images = write_rows("crawl", img_rows, params)
+    out.dedup = write_rows("dedup", dd_rows, params)
+    out.quality = write_rows("quality", q_rows, params)
     return out

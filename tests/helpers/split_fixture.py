@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pcbforge.datasets.manifest import ok_row, rejected_row, to_frame, write_manifest
-
-COLUMNS = ("id", "class_label", "group", "split", "origin", "status", "error")
+from pcbforge.datasets.manifest import ok_row, rejected_row
+from tests.helpers.fake_project import write_rows
 
 
 def write_split(
@@ -46,7 +45,7 @@ def write_split(
         else:
             rows.append(ok_row(**keep, split=splits[k % len(splits)]))
             k += 1
-    return write_manifest(to_frame(rows, COLUMNS), Path(out) / "split.parquet")
+    return write_rows("split", rows, Path(out))
 
 
 def split_of(split_manifest: Path) -> dict[str, str]:

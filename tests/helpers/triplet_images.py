@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pcbforge.datasets.manifest import ok_row, rejected_row, to_frame, write_manifest
+from pcbforge.datasets.manifest import ok_row, rejected_row
 from pcbforge.io import stable_id, write_png
 from pcbforge.rng import make_rng
+from tests.helpers.fake_project import write_rows
 
 #: Class -> (RGB colour, shape). Shapes are asymmetric so a 90-degree turn is visible.
 CLASSES: dict[str, tuple[tuple[int, int, int], str]] = {
@@ -30,10 +31,6 @@ CLASS_SPLIT = {"resistor": "train", "capacitor": "train", "diode": "train", "rel
                "crystal_oscillator": "test"}
 KINDS = ("other_class", "gray_patch", "rotation", "missing")
 BOARD = (20, 110, 50)
-
-COLUMNS = ["id", "split", "class_label", "anchor_id", "anchor_path", "positive_path", "negative_path",
-           "negative_kind", "negative_class", "negative_mask_path", "defect_params", "source_url", "licence",
-           "status", "error"]
 
 
 def component(cls: str, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -121,5 +118,5 @@ def write_triplets(
             negative_path=None, negative_kind="gray_patch", negative_class=None, negative_mask_path=None,
             defect_params="{}", source_url=None, licence="CC0-1.0",
         ))
-    write_manifest(to_frame(rows, COLUMNS)[COLUMNS], out / "triplets.parquet")
+    write_rows("triplets", rows, out)
     return out

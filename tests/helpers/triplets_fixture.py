@@ -14,15 +14,12 @@ import numpy as np
 from PIL import Image
 
 from pcbforge.augment.ssds import simulate_pair
-from pcbforge.datasets.manifest import error_row, ok_row, to_frame, write_manifest
+from pcbforge.datasets.manifest import error_row, ok_row
 from pcbforge.io import stable_id, write_png
 from pcbforge.pipelines.simulate import write_pair
 from pcbforge.rng import make_rng
+from tests.helpers.fake_project import write_rows
 
-COMPONENT_COLUMNS = (
-    "id", "class_label", "origin", "group", "parent_id", "box", "crop_path", "context_path",
-    "licence", "author", "attribution", "licence_url", "source_url", "image_url", "status", "error",
-)
 CLASSES = ("resistor", "capacitor", "diode", "relay")
 CC_BY_URL = "https://creativecommons.org/licenses/by/4.0/"
 
@@ -83,7 +80,7 @@ def write_components(out: Path, n: int = 4, size: int = 32, bad: int = 0) -> Pat
                 origin="board",
                 group=f"board-{i // 2}",
                 parent_id=f"board-{i // 2}",
-                box="0.5 0.5 0.1 0.1",
+                box=[0.5, 0.5, 0.1, 0.1],
                 crop_path=f"crops/{cid}.png",
                 context_path=f"context/{cid}.png",
                 **board_lineage(i // 2),
@@ -92,7 +89,7 @@ def write_components(out: Path, n: int = 4, size: int = 32, bad: int = 0) -> Pat
     for i in range(bad):
         reason = "box outside image (labels/x.txt:3)"
         rows.append(error_row(reason, id=stable_id("bad-component", i), class_label="diode"))
-    return write_manifest(to_frame(rows, COMPONENT_COLUMNS), out / "components.parquet")
+    return write_rows("crop", rows, out)
 
 
 def _mask(size: int, seed: int) -> Image.Image:
@@ -148,7 +145,7 @@ def write_triplets(
         )
     for i in range(bad):
         rows.append(error_row("defect rule: polarised part must not turn 180 degrees", id=stable_id("bad-triplet", i)))
-    return write_manifest(to_frame(rows), out / "triplets.parquet")
+    return write_rows("triplets", rows, out)
 
 
 def negative_lineage(i: int, kind: str) -> dict[str, str | None]:
@@ -171,4 +168,4 @@ def write_pairs(
         t, d, m, p = simulate_pair(np.asarray(part_image(i, size)), make_rng(0, "fixture-pair", i))
         split = splits[i % len(splits)]
         rows.append(write_pair(out, pid, t, d, m, p, stable_id("component", i), board_lineage(i // 2), split=split))
-    return write_manifest(to_frame(rows), out / "pairs.parquet")
+    return write_rows("simulate", rows, out)

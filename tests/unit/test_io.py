@@ -46,20 +46,20 @@ def test_stable_id_and_rng_are_reproducible() -> None:
 
 
 def test_manifest_roundtrip_sorted_and_identical_bytes(tmp_path: Path) -> None:
-    rows = [ok_row(id="b", n=2), rejected_row("too small", id="a", n=1), error_row("corrupt", id="c", n=3)]
-    write_manifest(to_frame(rows), tmp_path / "m1.parquet")
-    write_manifest(to_frame(list(reversed(rows))), tmp_path / "m2.parquet")
+    rows = [ok_row(id="b", notes="2"), rejected_row("too small", id="a", notes="1"), error_row("corrupt", id="c")]
+    write_manifest(to_frame(rows), tmp_path / "m1.parquet", stage="export")
+    write_manifest(to_frame(list(reversed(rows))), tmp_path / "m2.parquet", stage="export")
     assert (tmp_path / "m1.parquet").read_bytes() == (tmp_path / "m2.parquet").read_bytes()
-    df = read_manifest(tmp_path / "m1.parquet")
+    df = read_manifest(tmp_path / "m1.parquet", "export")
     assert df["id"].tolist() == ["a", "b", "c"]
     assert df.set_index("id").loc["a", "error"] == "too small"
 
 
 def test_manifest_rejects_contract_violations(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="duplicate ids"):
-        write_manifest(to_frame([ok_row(id="a"), ok_row(id="a")]), tmp_path / "m.parquet")
-    with pytest.raises(ValueError, match="lacks required columns"):
-        write_manifest(pd.DataFrame({"id": ["a"]}), tmp_path / "m.parquet")
+        write_manifest(to_frame([ok_row(id="a"), ok_row(id="a")]), tmp_path / "m.parquet", stage="export")
+    with pytest.raises(ValueError, match=r"lacks non-nullable columns \['status'\]"):
+        write_manifest(pd.DataFrame({"id": ["a"]}), tmp_path / "m.parquet", stage="export")
 
 
 def test_read_manifest_errors_name_the_stage(tmp_path: Path) -> None:
@@ -67,4 +67,4 @@ def test_read_manifest_errors_name_the_stage(tmp_path: Path) -> None:
         read_manifest(tmp_path / "images.parquet", stage="crawl")
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
     with pytest.raises(InputError, match="unreadable"):
-        read_manifest(tmp_path / "bad.parquet")
+        read_manifest(tmp_path / "bad.parquet", "crawl")

@@ -34,28 +34,6 @@ from pcbforge.vocab import ComponentClass
 
 log = logging.getLogger(__name__)
 
-#: components.parquet columns, in order (docs/stages.md plus ``context_box`` and ``source_line``).
-COLUMNS = (
-    "id",
-    "class_label",
-    "origin",
-    "group",
-    "parent_id",
-    "box",
-    "source_line",
-    "crop_path",
-    "context_path",
-    "context_box",
-    "licence",
-    "author",
-    "attribution",
-    "licence_url",
-    "source_url",
-    "image_url",
-    "status",
-    "error",
-)
-
 #: Image suffixes a YOLO ``images/`` folder may hold (lower-cased).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 

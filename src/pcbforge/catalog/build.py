@@ -31,26 +31,6 @@ from pcbforge.vocab import ComponentClass
 
 log = logging.getLogger(__name__)
 
-COLUMNS = (
-    "id",
-    "kind",
-    "class_label",
-    "image_path",
-    "page_path",
-    "licence",
-    "author",
-    "dup_of",
-    "dup_transform",
-    "junk_kind",
-    "title",
-    "format",
-    "width",
-    "height",
-    "sha256",
-    "n_objects",
-    "status",
-    "error",
-)
 #: Licence and author recorded for generated boards.
 BOARD_LICENCE = "CC0-1.0"
 BOARD_AUTHOR = "pcbforge catalog"
@@ -209,11 +189,8 @@ def build_catalog(root: str | os.PathLike[str], seed: int, spec: CatalogSpec, wo
         )
     _write(broot, "data.yaml", data_yaml(BOARD_LICENCE, BOARD_AUTHOR))
 
-    df = to_frame(rows, COLUMNS)[list(COLUMNS)]
-    df["n_objects"] = df["n_objects"].astype("Int64")
-    df["width"] = df["width"].astype("int64")
-    df["height"] = df["height"].astype("int64")
-    return df
+    # Column types come from the declared schema when the stage writes it.
+    return to_frame(rows, stage="catalog")
 
 
 def _item_row(it: site.Item, data: bytes, w: int, h: int) -> dict[str, Any]:

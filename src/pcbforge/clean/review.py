@@ -43,25 +43,6 @@ log = logging.getLogger(__name__)
 
 HEADER: tuple[str, ...] = ("id", "decision", "value", "annotator", "note")
 
-#: Columns of ``accepted.parquet`` (docs/stages.md), in order.
-ACCEPTED_COLUMNS: tuple[str, ...] = (
-    "id",
-    "class_label",
-    "path",
-    "sha256",
-    "source",
-    "image_url",
-    "page_url",
-    "licence",
-    "author",
-    "attribution",
-    "licence_url",
-    "cluster",
-    "decision",
-    "status",
-    "error",
-)
-
 
 class Decision(str, Enum):
     """A reviewer's decision on one image; the value is what the decisions file holds."""
@@ -277,7 +258,7 @@ def apply_decisions(
         drop_quality_flags: quality flags that drop an image.
 
     Returns:
-        The ``accepted.parquet`` frame (columns :data:`ACCEPTED_COLUMNS`, not yet sorted)
+        The ``accepted.parquet`` frame (its declared columns, not yet sorted)
         and the decision ids that match no crawled image (stale decisions, reported, ignored).
     """
     drop = set(drop_quality_flags)
@@ -347,4 +328,4 @@ def apply_decisions(
     stale = sorted(set(by_id) - known)
     for sid in stale:
         log.warning("decision for %s ignored: no crawled image with that id", sid)
-    return to_frame(rows, columns=ACCEPTED_COLUMNS), stale
+    return to_frame(rows, stage="review"), stale

@@ -66,10 +66,7 @@ def load_triplets(
     """
     p = Path(path_or_dvc_dir)
     manifest = p / MANIFEST if p.is_dir() or p.suffix != ".parquet" else p
-    df = read_manifest(manifest, stage="triplets")
-    missing = [c for c in REQUIRED if c not in df.columns]
-    if missing:
-        raise InputError(f"{manifest} lacks columns {missing}; rebuild it with `pcbforge triplets`")
+    df = read_manifest(manifest, "triplets", require=REQUIRED)
     if ok_only:
         df = df[df["status"] == Status.OK.value]
     if split is not None:

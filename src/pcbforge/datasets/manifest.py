@@ -1,13 +1,15 @@
 """Parquet manifests: one row per sample with a stable ``id``, lineage and ``status``/``error``.
 
-Every stage writes its manifest through :func:`write_manifest`, which checks the
-shared contract, sorts rows by id (so row order never depends on thread timing)
-and writes atomically. Readers use :func:`read_manifest`, which turns a missing or
-unreadable file into a clear :class:`~pcbforge.errors.InputError`.
+Every stage writes its manifest through :func:`write_manifest`, which casts the frame to
+the stage's declared schema (:mod:`pcbforge.datasets.schemas`), sorts rows by id (so row
+order never depends on thread timing) and writes atomically, with the schema version in
+the file metadata. Readers use :func:`read_manifest`, which turns a missing, unreadable,
+too-new or incomplete file into one clear :class:`~pcbforge.errors.InputError`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -18,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pcbforge.datasets import schemas
 from pcbforge.errors import InputError
 from pcbforge.io import atomic_path
 from pcbforge.vocab import Status
@@ -26,13 +29,10 @@ if TYPE_CHECKING:
     from pcbforge.config import Params
 
 #: Columns every manifest carries.
-REQUIRED_COLUMNS = ("id", "status", "error")
+REQUIRED_COLUMNS = tuple(f.name for f in (schemas.ID, schemas.STATUS, schemas.ERROR))
 
-#: Lineage of a sample's pixels, carried from the crawl (via accepted.parquet) or a board's
-#: data.yaml through components, triplets and pairs to the export's CREDITS.csv.
-#: ``source_url`` identifies the source image (a web photo's URL, a board's page or file);
-#: ``image_url`` is the crawled file's URL (null for boards); the rest are null when unknown.
-LINEAGE_COLUMNS = ("source_url", "image_url", "licence", "licence_url", "author", "attribution")
+#: Lineage of a sample's pixels (declared in :mod:`pcbforge.datasets.schemas`).
+LINEAGE_COLUMNS = schemas.LINEAGE_COLUMNS
 
 
 def ok_row(**fields: Any) -> dict[str, Any]:
@@ -122,9 +122,14 @@ def lineage_of(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return {k: cell_value(row.get(f"{prefix}{k}")) for k in LINEAGE_COLUMNS}
 
 
-def to_frame(rows: Iterable[Mapping[str, Any]], columns: Iterable[str] | None = None) -> pd.DataFrame:
-    """Build a manifest frame from rows; ``columns`` fixes column order for empty inputs."""
+def to_frame(
+    rows: Iterable[Mapping[str, Any]], columns: Iterable[str] | None = None, *, stage: str | None = None
+) -> pd.DataFrame:
+    """Build a manifest frame from rows; ``columns`` (or every column of ``stage``'s schema)
+    fixes the columns, so an empty input still has them."""
     rows = list(rows)
+    if stage is not None:
+        columns = schemas.columns(stage)
     df = pd.DataFrame(rows, columns=list(columns) if columns is not None else None)
     for col in REQUIRED_COLUMNS:
         if col not in df.columns:
@@ -132,42 +137,148 @@ def to_frame(rows: Iterable[Mapping[str, Any]], columns: Iterable[str] | None = 
     return df
 
 
-def write_manifest(df: pd.DataFrame, path: str | os.PathLike[str], sort_by: str | list[str] = "id") -> Path:
-    """Validate the contract, sort deterministically and write ``df`` as Parquet atomically.
+def conform(df: pd.DataFrame, stage: str, where: str | os.PathLike[str] | None = None) -> pa.Table:
+    """``df`` cast to the declared schema of ``stage``'s manifest, with its file metadata.
+
+    Columns come out in the declared order; a declared nullable column the frame lacks is
+    written as typed nulls, so no manifest has a null-typed column (an all-null ``error``
+    is a ``string`` column and two manifests of one stage always concatenate). Integer and
+    boolean columns become pandas' nullable dtypes first, so a reader gets ``Int64`` /
+    ``boolean`` (``int64`` / ``bool`` for non-nullable ones) whatever the writer held.
 
     Raises:
-        ValueError: if a required column is missing or ids are not unique (a bug, not user input).
+        ValueError: an undeclared column, a missing non-nullable column, a null in a
+            non-nullable one or a value of the wrong type, naming the column and the
+            manifest (a bug in the writer, not user input).
+
+    Example:
+        >>> t = conform(pd.DataFrame({"id": ["a"], "source": ["x"], "status": ["ok"]}), "export")
+        >>> t.schema.field("error").type, t.column("formats").null_count
+        (DataType(string), 1)
     """
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    ms = schemas.manifest_schema(stage)
+    what = f"{ms.file} ({where})" if where is not None else ms.file
+    unknown = [c for c in df.columns if c not in ms.names]
+    if unknown:
+        raise ValueError(
+            f"{what}: columns {unknown} are not declared in the {stage} schema (add them to pcbforge/datasets/schemas.py)"
+        )
+    missing = [f.name for f in ms.fields if not f.nullable and f.name not in df.columns]
     if missing:
-        raise ValueError(f"manifest for {path} lacks required columns {missing}")
-    if df["id"].duplicated().any():
+        raise ValueError(f"{what}: lacks non-nullable columns {missing} of the {stage} schema")
+    cols: dict[str, pd.Series] = {}
+    for f in ms.fields:
+        col = df[f.name] if f.name in df.columns else None
+        if col is None or col.isna().all():
+            # All null (or absent): typed nulls, never a null-typed or float NaN column.
+            col = pd.Series([None] * len(df), index=df.index, dtype="object")
+        elif pa.types.is_boolean(f.type) or pa.types.is_integer(f.type):
+            nullable = "boolean" if pa.types.is_boolean(f.type) else "Int64"
+            try:
+                col = col.astype(nullable)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{what}: column {f.name!r} is not {f.type}: {exc}") from exc
+        if not f.nullable and col.isna().any():
+            raise ValueError(f"{what}: column {f.name!r} is non-nullable but has {int(col.isna().sum())} null(s)")
+        if not f.nullable and pa.types.is_integer(f.type):
+            col = col.astype("int64")
+        elif not f.nullable and pa.types.is_boolean(f.type):
+            col = col.astype(bool)
+        cols[f.name] = col
+    frame = pd.DataFrame(cols, index=df.index)
+    try:
+        table = pa.Table.from_pandas(frame, schema=ms.schema, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+        for f in ms.fields:  # name the column (pyarrow's message names it only sometimes)
+            try:
+                pa.Array.from_pandas(frame[f.name], type=f.type)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as col_exc:
+                raise ValueError(f"{what}: column {f.name!r} is not {f.type}: {col_exc}") from exc
+        raise ValueError(f"{what}: does not fit the {stage} schema: {exc}") from exc
+    info = json.dumps({"stage": stage, "schema_version": ms.version}, sort_keys=True)
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), schemas.METADATA_KEY: info.encode()})
+
+
+def write_manifest(
+    df: pd.DataFrame, path: str | os.PathLike[str], *, stage: str, sort_by: str | list[str] = "id"
+) -> Path:
+    """Cast ``df`` to ``stage``'s declared schema, sort deterministically and write it as Parquet atomically.
+
+    Raises:
+        ValueError: the frame does not fit the schema (see :func:`conform`), ids are not
+            unique or a status is unknown (a bug, not user input).
+    """
+    if "id" in df.columns and df["id"].duplicated().any():
         dups = df.loc[df["id"].duplicated(), "id"].head(5).tolist()
         raise ValueError(f"manifest for {path} has duplicate ids, e.g. {dups}")
-    bad_status = set(df["status"].dropna()) - {s.value for s in Status}
-    if bad_status:
-        raise ValueError(f"manifest for {path} has unknown status values {sorted(bad_status)}")
-    out = df.sort_values(sort_by, kind="mergesort").reset_index(drop=True)
-    table = pa.Table.from_pandas(out, preserve_index=False)
+    if "status" in df.columns:
+        bad_status = set(df["status"].dropna()) - {s.value for s in Status}
+        if bad_status:
+            raise ValueError(f"manifest for {path} has unknown status values {sorted(bad_status)}")
+    out = df.sort_values(sort_by, kind="mergesort").reset_index(drop=True) if len(df) else df.reset_index(drop=True)
+    table = conform(out, stage, path)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
     return Path(path)
 
 
-def read_manifest(path: str | os.PathLike[str], stage: str | None = None) -> pd.DataFrame:
-    """Read a manifest, naming the producing stage in the error if it is missing.
+def manifest_info(schema: pa.Schema) -> dict[str, Any]:
+    """The ``{"stage": ..., "schema_version": ...}`` a manifest's metadata holds (empty if none)."""
+    raw = (schema.metadata or {}).get(schemas.METADATA_KEY)
+    if raw is None:
+        return {}
+    try:
+        info = json.loads(raw)
+    except ValueError:
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def read_manifest(
+    path: str | os.PathLike[str], stage: str, require: Iterable[str] = ("id", "status")
+) -> pd.DataFrame:
+    """Read ``stage``'s manifest at ``path``, checking its schema version and the columns the reader needs.
+
+    Args:
+        path: The Parquet file.
+        stage: The stage that writes it (a key of :data:`MANIFEST_NAMES`), named in every error.
+        require: Columns the caller reads; each must be declared in the stage's schema.
+
+    Raises:
+        InputError: the file is missing or unreadable, was written by a newer schema version
+            or by another stage, or lacks a required column (one line: the file, the columns
+            and the stage to re-run).
+        ValueError: ``require`` names a column the schema does not declare (a bug).
 
     Example:
-        >>> df = read_manifest("data/raw/images.parquet", stage="crawl")  # doctest: +SKIP
+        >>> df = read_manifest("data/raw/images.parquet", "crawl", require=("id", "path"))  # doctest: +SKIP
     """
+    ms = schemas.manifest_schema(stage)
+    require = tuple(require)
+    undeclared = [c for c in require if c not in ms.names]
+    if undeclared:
+        raise ValueError(f"read_manifest: {undeclared} are not columns of the {stage} schema ({ms.file})")
     p = Path(path)
-    hint = f" (run `pcbforge {stage}` or `dvc repro {stage}` first)" if stage else ""
+    hint = f" (run `pcbforge {stage}` or `dvc repro {stage}` first)"
     if not p.is_file():
         raise InputError(f"manifest not found: {p}{hint}")
     try:
-        return pq.read_table(p).to_pandas()
+        table = pq.read_table(p)
     except (OSError, pa.ArrowInvalid) as exc:
         raise InputError(f"manifest unreadable: {p}: {exc}{hint}") from exc
+    info = manifest_info(table.schema)
+    if info.get("stage", stage) != stage:
+        raise InputError(f"{p} is a {info['stage']} manifest, not the {stage} one ({ms.file}); check the path")
+    version = info.get("schema_version", 0)
+    if not isinstance(version, int) or version > ms.version:
+        raise InputError(
+            f"{p}: {ms.file} schema version {version} is newer than this pcbforge reads ({ms.version}); "
+            f"upgrade pcbforge or re-run `pcbforge {stage}`"
+        )
+    missing = [c for c in require if c not in table.column_names]
+    if missing:
+        raise InputError(f"{p} lacks columns {missing}: re-run `pcbforge {stage}` (see docs/stages.md, {ms.file})")
+    return table.to_pandas()
 
 
 def ok_only(df: pd.DataFrame) -> pd.DataFrame:

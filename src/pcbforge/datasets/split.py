@@ -36,12 +36,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pcbforge.datasets.manifest import cell_value
+from pcbforge.datasets.schemas import columns
 from pcbforge.errors import ConfigError
 from pcbforge.rng import make_rng
 from pcbforge.vocab import SPLITS, Split, Status
 
-#: split.parquet columns, in order.
-COLUMNS = ("id", "class_label", "group", "split", "origin", "status", "error")
+#: split.parquet columns, in order (declared in :mod:`pcbforge.datasets.schemas`).
+COLUMNS = columns("split")
 
 
 @dataclass(frozen=True)

@@ -40,38 +40,6 @@ from pcbforge.vocab import DefectType
 
 log = logging.getLogger(__name__)
 
-#: Lineage (:data:`~pcbforge.datasets.manifest.LINEAGE_COLUMNS`) of the component whose pixels
-#: the negative shows: another class's crop, the wrong-part donor, or the anchor itself for its
-#: own defects. Null when there is no negative. The anchor's own lineage keeps the plain names.
-NEGATIVE_LINEAGE = tuple(f"negative_{k}" for k in LINEAGE_COLUMNS)
-
-#: triplets.parquet columns, in order (docs/stages.md plus ``k``, ``negative_id``, ``positive_params``).
-COLUMNS = (
-    "id",
-    "split",
-    "class_label",
-    "anchor_id",
-    "k",
-    "anchor_path",
-    "positive_path",
-    "negative_path",
-    "negative_kind",
-    "negative_class",
-    "negative_id",
-    "negative_mask_path",
-    "defect_params",
-    "positive_params",
-    "source_url",
-    "licence",
-    "image_url",
-    "licence_url",
-    "author",
-    "attribution",
-    *NEGATIVE_LINEAGE,
-    "status",
-    "error",
-)
-
 OTHER_CLASS = "other_class"
 
 

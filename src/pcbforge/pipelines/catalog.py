@@ -56,7 +56,7 @@ def run(params: Params, **options: object) -> str:
     n_workers = workers(params.base.workers)
     with staged_dir(out) as tmp:
         df = build_catalog(tmp, params.base.seed, spec, workers=n_workers)
-        write_manifest(df, tmp / MANIFEST_NAMES["catalog"])
+        write_manifest(df, tmp / MANIFEST_NAMES["catalog"], stage="catalog")
     kinds = df["kind"].value_counts()
     n_objects = int(df.loc[df["kind"] == "board", "n_objects"].sum())
     return (

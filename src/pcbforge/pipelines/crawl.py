@@ -117,7 +117,7 @@ def run(params: Params, **options: Any) -> str:
 
     df = rows_frame(rows)
     manifest = out / MANIFEST_NAMES["crawl"]
-    write_manifest(df, manifest)
+    write_manifest(df, manifest, stage="crawl")
     removed = collect_garbage(out, {r["path"] for r in rows if r["status"] == "ok"})
     if removed:
         log.info("removed %d stored files no row refers to (left by an earlier crawl)", removed)

@@ -37,8 +37,8 @@ from pcbforge.vocab import ComponentClass, Status
 log = logging.getLogger(__name__)
 
 MANIFEST = MANIFEST_NAMES["crop"]
-#: accepted.parquet columns this stage reads.
-ACCEPTED_COLUMNS = (
+#: accepted.parquet columns this stage reads (the file's columns: schemas.SCHEMAS["review"]).
+READS_ACCEPTED = (
     "id", "class_label", "path", "cluster", "licence", "author", "attribution", "licence_url", "image_url", "status",
 )  # fmt: skip
 #: Optional dataset-level lineage keys in data.yaml, copied onto every board component.
@@ -80,12 +80,7 @@ def photo_jobs(params: Params) -> tuple[list[crops.PhotoJob], int]:
             f"{path}: not found; crop.include_web needs the review stage's output "
             "(run `pcbforge review` first, or set crop.include_web: false)"
         )
-    df = read_manifest(path, stage="review")
-    missing = [c for c in ACCEPTED_COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(
-            f"{path}: lacks columns {missing} (see docs/stages.md, accepted.parquet; re-run `pcbforge review`)"
-        )
+    df = read_manifest(path, "review", require=READS_ACCEPTED)
     crawl_out = params.path(params.crawl.out)
     ok = df[df["status"] == Status.OK.value].sort_values("id", kind="mergesort")
     jobs = []
@@ -143,9 +138,8 @@ def run(params: Params, **options: Any) -> str:
         fn = partial(_run_job, out_dir=tmp, settings=settings)
         batches = map_ordered(fn, jobs, workers(params.base.workers), desc="crop", unit="img")
         rows = [r for batch in batches for r in batch]
-        df = to_frame(rows, crops.COLUMNS)
-        df["source_line"] = df["source_line"].astype("Int64")
-        write_manifest(df, tmp / MANIFEST)
+        df = to_frame(rows, stage="crop")
+        write_manifest(df, tmp / MANIFEST, stage="crop")
     bad = df[df["status"] != Status.OK.value]
     for row in bad.head(LOG_LIMIT).itertuples(index=False):
         log.info("%s %s: %s", row.status, row.id, row.error)

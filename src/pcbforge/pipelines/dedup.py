@@ -14,21 +14,15 @@ import pandas as pd
 from pcbforge.clean.dedup import DedupSettings, find_duplicates
 from pcbforge.clean.hashing import HashCache, HashConfig, hash_with_cache
 from pcbforge.config import Params
-from pcbforge.datasets.manifest import MANIFEST_NAMES, read_manifest, write_manifest
-from pcbforge.errors import ConfigError, InputError
+from pcbforge.datasets.manifest import MANIFEST_NAMES, read_manifest, to_frame, write_manifest
+from pcbforge.errors import ConfigError
 from pcbforge.io import staged_dir
 from pcbforge.rng import workers as resolve_workers
 from pcbforge.vocab import Status
 
 log = logging.getLogger(__name__)
 
-NEEDED = ("id", "sha256", "path", "status")
 OPTIONAL = ("width", "height", "licence", "fetched_at", "error")
-
-
-def _columns(kinds: list[str]) -> list[str]:
-    return ["id", "sha256", *kinds, "cluster", "keep", "dup_of", "dup_kind", "distance", "confirm_distance",
-            "color_distance", "mirrored", "width", "height", "status", "error"]
 
 
 def run(params: Params, **options: object) -> str:
@@ -41,10 +35,7 @@ def run(params: Params, **options: object) -> str:
         )
     crawl_dir = params.path(params.crawl.out)
     manifest = crawl_dir / MANIFEST_NAMES["crawl"]
-    df = read_manifest(manifest, stage="crawl")
-    missing = [c for c in NEEDED if c not in df.columns]
-    if missing:
-        raise InputError(f"{manifest} lacks columns {missing} (is it a crawl manifest? re-run `pcbforge crawl`)")
+    df = read_manifest(manifest, "crawl", require=("id", "sha256", "path", "status"))
     for c in OPTIONAL:
         if c not in df.columns:
             df[c] = None
@@ -100,14 +91,11 @@ def run(params: Params, **options: object) -> str:
                        + (f", colour {d['color_distance']:.3f}" if p.color_threshold is not None else ""))
         rows.append(row)
 
-    out_df = pd.DataFrame(rows, columns=_columns(kinds))
-    for c in ("distance", "confirm_distance", "width", "height"):
-        out_df[c] = pd.to_numeric(out_df[c]).astype("Int64")
-    out_df["keep"] = out_df["keep"].astype(bool)
-    out_df["mirrored"] = out_df["mirrored"].astype("boolean")
+    # Column types come from the declared schema (hash kinds not computed stay null).
+    out_df = to_frame(rows, stage="dedup")
     out = params.path(p.out)
     with staged_dir(out) as tmp:
-        write_manifest(out_df, tmp / MANIFEST_NAMES["dedup"])
+        write_manifest(out_df, tmp / MANIFEST_NAMES["dedup"], stage="dedup")
     kept = int(out_df["keep"].sum())
     exact = int((out_df["dup_kind"] == "exact").sum())
     near = int((out_df["dup_kind"] == "near").sum())

@@ -51,15 +51,15 @@ from pcbforge.vocab import SPLITS, DefectType
 
 log = logging.getLogger(__name__)
 
-TRIPLET_COLUMNS = ("id", "split", "anchor_path", "positive_path", "negative_path", "negative_kind")
-PAIR_COLUMNS = ("id", "split", "template_path", "defected_path", "mask_path")
+#: Columns of triplets.parquet and pairs.parquet the export reads.
+TRIPLET_COLUMNS = ("id", "split", "anchor_path", "positive_path", "negative_path", "negative_kind", "status")
+PAIR_COLUMNS = ("id", "split", "template_path", "defected_path", "mask_path", "status")
 #: Triplet columns carried into the exports' metadata when present.
 TRIPLET_META = ("class_label", "anchor_id", "negative_class", "defect_params", *LINEAGE_COLUMNS)
 #: Pair columns carried into the exports' metadata when present.
 PAIR_META = ("parent_id", "pose", "shapes", *LINEAGE_COLUMNS)
 #: Kept as JSON values in the metadata (the rest stay plain cells).
 JSON_META = ("defect_params", "pose", "shapes")
-MANIFEST_COLUMNS = ("id", "source", "split", "formats", "notes", "status", "error")
 #: Source images and their licence terms, at the root of ``export.out``.
 CREDITS = "CREDITS.csv"
 
@@ -76,14 +76,6 @@ def _json_or_text(v: Any) -> Any:
         except ValueError:
             return v
     return v
-
-
-def _require(df: pd.DataFrame, columns: tuple[str, ...], path: Path, stage: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise InputError(
-            f"{path} lacks columns {missing}: re-run `pcbforge {stage}` (see docs/stages.md for the manifest contract)"
-        )
 
 
 def triplet_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
@@ -170,12 +162,10 @@ def run(params: Params, **options: Any) -> str:
     sim_root = params.path(params.simulate.out)
     out = params.path(ep.out)
     trip_path, pair_path = trip_root / MANIFEST_NAMES["triplets"], sim_root / MANIFEST_NAMES["simulate"]
-    triplets = read_manifest(trip_path, stage="triplets")
-    pairs = read_manifest(pair_path, stage="simulate")
-    _require(triplets, TRIPLET_COLUMNS, trip_path, "triplets")
+    triplets = read_manifest(trip_path, "triplets", require=TRIPLET_COLUMNS)
     # A pairs.parquet without splits predates split-aware simulate: exporting it would put
     # train components into test data, so it is refused rather than guessed.
-    _require(pairs, PAIR_COLUMNS, pair_path, "simulate")
+    pairs = read_manifest(pair_path, "simulate", require=PAIR_COLUMNS)
     ok_t, ok_p = ok_only(triplets), ok_only(pairs)
     skipped = (len(triplets) - len(ok_t), len(pairs) - len(ok_p))
     if any(skipped):
@@ -214,7 +204,7 @@ def run(params: Params, **options: Any) -> str:
             if landed:
                 exported.append(sample)
         counts = {exp.name: exp.close() for exp in exporters}
-        write_manifest(to_frame(rows, MANIFEST_COLUMNS), tmp / MANIFEST_NAMES["export"])
+        write_manifest(to_frame(rows, stage="export"), tmp / MANIFEST_NAMES["export"], stage="export")
         credits = credit_rows(exported)
         write_text(tmp / CREDITS, format_credits(credits))
     _check_credits(credits, out / CREDITS)

@@ -13,15 +13,12 @@ import pandas as pd
 
 from pcbforge.clean.quality import QualitySettings, assess_files
 from pcbforge.config import Params
-from pcbforge.datasets.manifest import MANIFEST_NAMES, read_manifest, write_manifest
-from pcbforge.errors import InputError
+from pcbforge.datasets.manifest import MANIFEST_NAMES, read_manifest, to_frame, write_manifest
 from pcbforge.io import staged_dir
 from pcbforge.rng import workers as resolve_workers
 from pcbforge.vocab import Status
 
 log = logging.getLogger(__name__)
-
-COLUMNS = ["id", "width", "height", "aspect", "std", "blur", "chroma", "grayscale", "flags", "status", "error"]
 
 
 def run(params: Params, **options: object) -> str:
@@ -29,10 +26,7 @@ def run(params: Params, **options: object) -> str:
     q = params.quality
     crawl_dir = params.path(params.crawl.out)
     manifest = crawl_dir / MANIFEST_NAMES["crawl"]
-    df = read_manifest(manifest, stage="crawl")
-    missing = [c for c in ("id", "path", "status") if c not in df.columns]
-    if missing:
-        raise InputError(f"{manifest} lacks columns {missing} (is it a crawl manifest? re-run `pcbforge crawl`)")
+    df = read_manifest(manifest, "crawl", require=("id", "path", "status"))
     settings = QualitySettings(min_side=q.min_side, max_aspect=q.max_aspect, min_std=q.min_std,
                                min_blur=q.min_blur, flag_grayscale=q.flag_grayscale,
                                measure_size=q.measure_size, max_gray_chroma=q.max_gray_chroma)
@@ -55,15 +49,11 @@ def run(params: Params, **options: object) -> str:
                              "error": "crawl row has no file path"})
             else:
                 rows.append({"id": r["id"], "flags": "", "status": r["status"], "error": f"crawl: {reason}"})
-    out_df = pd.DataFrame(rows, columns=COLUMNS)
-    for c in ("width", "height"):
-        out_df[c] = pd.to_numeric(out_df[c]).astype("Int64")
-    for c in ("aspect", "std", "blur", "chroma"):
-        out_df[c] = pd.to_numeric(out_df[c]).astype("float64")
-    out_df["grayscale"] = out_df["grayscale"].astype("boolean")
+    # Column types come from the declared schema.
+    out_df = to_frame(rows, stage="quality")
     out = params.path(q.out)
     with staged_dir(out) as tmp:
-        write_manifest(out_df, tmp / MANIFEST_NAMES["quality"])
+        write_manifest(out_df, tmp / MANIFEST_NAMES["quality"], stage="quality")
     flagged = int((out_df["flags"].fillna("") != "").sum())
     counts = {}
     for f in out_df["flags"].fillna(""):

@@ -62,13 +62,13 @@ def run(
         if pulled.ignored:
             parts.append(f"{len(pulled.ignored)} tag(s) ignored: {'; '.join(pulled.ignored[:3])}")
 
-    images = read_manifest(manifest_path(params, "crawl"), stage="crawl")
-    dedup = read_manifest(manifest_path(params, "dedup"), stage="dedup")
-    quality = read_manifest(manifest_path(params, "quality"), stage="quality")
+    images = read_manifest(manifest_path(params, "crawl"), "crawl")
+    dedup = read_manifest(manifest_path(params, "dedup"), "dedup")
+    quality = read_manifest(manifest_path(params, "quality"), "quality")
     decisions = read_decisions(decisions_path)
     accepted, stale = apply_decisions(images, dedup, quality, decisions, cfg.drop_quality_flags)
     with staged_dir(out) as tmp:
-        write_manifest(accepted, tmp / MANIFEST)
+        write_manifest(accepted, tmp / MANIFEST, stage="review")
     counts = accepted["status"].value_counts()
     summary = (
         f"{counts.get(Status.OK.value, 0)} of {len(accepted)} images accepted "

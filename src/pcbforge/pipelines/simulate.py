@@ -48,10 +48,6 @@ from pcbforge.vocab import Split
 
 log = logging.getLogger(__name__)
 
-COLUMNS = (
-    "id", "split", "template_path", "defected_path", "mask_path", "shapes", "pose", "parent_id",
-    *LINEAGE_COLUMNS, "status", "error",
-)  # fmt: skip
 #: Columns simulate needs from ``split.parquet``.
 SPLIT_COLUMNS = ("id", "split", "status")
 
@@ -193,18 +189,13 @@ def run(params: Params, **options: Any) -> str:
     crop_out = params.path(params.crop.out)
     split_path = params.path(params.split.out) / MANIFEST_NAMES["split"]
     out = params.path(sp.out)
-    comps = ok_only(read_manifest(crop_out / MANIFEST_NAMES["crop"], stage="crop"))
+    comps = ok_only(read_manifest(crop_out / MANIFEST_NAMES["crop"], "crop", require=("id", "crop_path", "status")))
     if sp.pairs > 0 and comps.empty:
         raise InputError(
             f"no ok components in {crop_out / MANIFEST_NAMES['crop']} to use as templates "
             "(check the crop stage's rejected rows, or set simulate.pairs: 0)"
         )
-    if not comps.empty and "crop_path" not in comps.columns:
-        raise InputError(f"{crop_out / MANIFEST_NAMES['crop']} has no crop_path column (see docs/stages.md)")
-    split = read_manifest(split_path, stage="split")
-    missing = [c for c in SPLIT_COLUMNS if c not in split.columns]
-    if missing:
-        raise InputError(f"{split_path} lacks columns {missing}; re-run `pcbforge split` (see docs/stages.md)")
+    split = read_manifest(split_path, "split", require=SPLIT_COLUMNS)
     comps = comps.sort_values("id", kind="mergesort").reset_index(drop=True)
     # The reasons name the path as params.yaml gives it: an absolute one would make the
     # manifest's bytes depend on where the project is checked out.
@@ -246,7 +237,7 @@ def run(params: Params, **options: Any) -> str:
         for row in rows:
             if row["status"] != "ok":
                 log.warning("pair %s skipped: %s", row["id"], row["error"])
-        write_manifest(to_frame([*rows, *rejected], COLUMNS), tmp / MANIFEST_NAMES["simulate"])
+        write_manifest(to_frame([*rows, *rejected], stage="simulate"), tmp / MANIFEST_NAMES["simulate"], stage="simulate")
     n_ok = sum(r["status"] == "ok" for r in rows)
     per = Counter(r["split"] for r in rows if r["status"] == "ok")
     splits = ", ".join(f"{s} {per[s]}" for s in (x.value for x in Split) if per[s])

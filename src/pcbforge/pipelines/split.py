@@ -15,23 +15,18 @@ from tqdm import tqdm
 from pcbforge.config import Params
 from pcbforge.datasets import split as splitting
 from pcbforge.datasets.manifest import MANIFEST_NAMES, manifest_path, read_manifest, write_manifest
-from pcbforge.errors import InputError
 from pcbforge.io import staged_dir
 
 log = logging.getLogger(__name__)
 
 MANIFEST = MANIFEST_NAMES["split"]
-NEEDED = ("id", "class_label", "group", "status", "error")
 
 
 def run(params: Params, **options: Any) -> str:
     """Assign train/val/test to every ok component; return a one-line summary with counts."""
     cfg = params.split
     source = manifest_path(params, "crop")
-    components = read_manifest(source, stage="crop")
-    missing = [c for c in NEEDED if c not in components.columns]
-    if missing:
-        raise InputError(f"{source}: lacks columns {missing} (see docs/stages.md, components.parquet)")
+    components = read_manifest(source, "crop", require=("id", "class_label", "group", "status", "error"))
     rule = splitting.SplitRule(
         seed=params.base.seed,
         val_classes=frozenset(c.value for c in cfg.val_classes),
@@ -59,7 +54,7 @@ def run(params: Params, **options: Any) -> str:
         )
     out = params.path(cfg.out)
     with staged_dir(out) as tmp:
-        write_manifest(df, tmp / MANIFEST)
+        write_manifest(df, tmp / MANIFEST, stage="split")
     n = splitting.counts(df)
     groups = ok.groupby("split")["group"].nunique()
     per = ", ".join(f"{s} {n[s]} ({int(groups.get(s, 0))} groups)" for s in n)

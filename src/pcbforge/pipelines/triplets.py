@@ -23,21 +23,16 @@ from pcbforge.config import Params
 from pcbforge.datasets.manifest import MANIFEST_NAMES, lineage_of, ok_only, read_manifest, to_frame, write_manifest
 from pcbforge.datasets.split import join_splits
 from pcbforge.datasets.triplets import (
-    COLUMNS,
     Component,
     Timings,
     TripletSettings,
     build_anchor,
     pools_by_split,
 )
-from pcbforge.errors import InputError
 from pcbforge.io import staged_dir
 from pcbforge.rng import workers as resolve_workers
 
 log = logging.getLogger(__name__)
-
-_COMPONENT_COLUMNS = ("id", "class_label", "crop_path")
-_SPLIT_COLUMNS = ("id", "split", "status")
 
 # Per-process state for pool workers (set once by the initializer, not pickled per task).
 _POOLS: dict[str, dict[str, list[Component]]] = {}
@@ -76,15 +71,8 @@ def load_components(params: Params) -> list[Component]:
     """
     crop_out = params.path(params.crop.out)
     split_out = params.path(params.split.out)
-    comps = read_manifest(crop_out / MANIFEST_NAMES["crop"], stage="crop")
-    split = read_manifest(split_out / MANIFEST_NAMES["split"], stage="split")
-    for df, cols, where in (
-        (comps, _COMPONENT_COLUMNS, crop_out / MANIFEST_NAMES["crop"]),
-        (split, _SPLIT_COLUMNS, split_out / MANIFEST_NAMES["split"]),
-    ):
-        missing = [c for c in cols if c not in df.columns]
-        if missing:
-            raise InputError(f"{where} lacks columns {missing}; re-run the stage that writes it")
+    comps = read_manifest(crop_out / MANIFEST_NAMES["crop"], "crop", require=("id", "class_label", "crop_path", "status"))
+    split = read_manifest(split_out / MANIFEST_NAMES["split"], "split", require=("id", "split", "status"))
     n_all = len(comps)
     comps = ok_only(comps)
     merged, unsplit = join_splits(comps, split, Path(params.split.out) / MANIFEST_NAMES["split"])
@@ -155,9 +143,7 @@ def run(params: Params, **options: Any) -> str:
         for job_rows, timing in tqdm(results, total=len(anchors), desc="triplets", unit="part", disable=None):
             rows.extend(job_rows)
             total.add(timing)
-        df = to_frame(rows, columns=COLUMNS)
-        df = df[list(COLUMNS)] if len(df) else df
-        write_manifest(df, tmp / MANIFEST_NAMES["triplets"])
+        write_manifest(to_frame(rows, stage="triplets"), tmp / MANIFEST_NAMES["triplets"], stage="triplets")
     busy = total.read + total.generate + total.encode + total.write
     if busy > 0:
         log.info(

@@ -1,0 +1,155 @@
+"""Declared manifest schemas: cast and validation on write, version and column checks on read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pcbforge.crawler.items import MANIFEST_COLUMNS
+from pcbforge.datasets.manifest import (
+    MANIFEST_NAMES,
+    conform,
+    error_row,
+    manifest_info,
+    ok_row,
+    read_manifest,
+    to_frame,
+    write_manifest,
+)
+from pcbforge.datasets.schemas import LINEAGE_COLUMNS, METADATA_KEY, SCHEMAS, columns, manifest_schema
+from pcbforge.errors import InputError
+from tests.helpers.fake_project import row, write_rows
+
+
+def test_every_manifest_has_a_schema_with_the_shared_columns() -> None:
+    assert set(SCHEMAS) == set(MANIFEST_NAMES)
+    for stage, ms in SCHEMAS.items():
+        assert ms.file == MANIFEST_NAMES[stage]
+        assert ms.version >= 1
+        schema = ms.schema
+        assert not schema.field("id").nullable and not schema.field("status").nullable
+        assert schema.field("error").nullable and schema.field("error").type == pa.string()
+        # No null-typed column can be declared: every type is a concrete one.
+        assert all(not pa.types.is_null(f.type) for f in schema), stage
+
+
+def test_lineage_is_declared_once_for_the_manifests_that_carry_it() -> None:
+    for stage in ("crop", "triplets", "simulate"):
+        assert set(LINEAGE_COLUMNS) <= set(columns(stage)), stage
+    assert {f"negative_{c}" for c in LINEAGE_COLUMNS} <= set(columns("triplets"))
+
+
+def test_the_crawl_workers_column_list_is_the_schema() -> None:
+    # crawler/items.py keeps a pyarrow-free copy for the crawl worker (0.8 s less start-up).
+    assert MANIFEST_COLUMNS == columns("crawl")
+
+
+def test_all_null_error_is_a_string_column_and_two_manifests_concatenate(tmp_path: Path) -> None:
+    a = write_manifest(to_frame([ok_row(id="a", source="triplets")]), tmp_path / "a.parquet", stage="export")
+    b = write_manifest(
+        to_frame([error_row("missing file", id="b", source="simulate")]), tmp_path / "b.parquet", stage="export"
+    )
+    ta, tb = pq.read_table(a), pq.read_table(b)
+    assert ta.schema.field("error").type == pa.string() and ta.column("error").null_count == 1
+    both = pa.concat_tables([ta, tb])
+    assert both.column("id").to_pylist() == ["a", "b"]
+    assert both.schema.equals(SCHEMAS["export"].schema, check_metadata=False)
+
+
+def test_columns_come_out_in_declared_order_with_typed_nulls_for_absent_ones() -> None:
+    df = pd.DataFrame({"status": ["ok"], "distance": [3.0], "id": ["x"], "keep": [True]})
+    t = conform(df, "dedup")
+    assert tuple(t.column_names) == columns("dedup")
+    assert t.schema.field("distance").type == pa.int64() and t.column("distance").to_pylist() == [3]
+    assert t.column("phash").type == pa.string() and t.column("phash").null_count == 1
+    assert t.to_pandas()["distance"].dtype == "Int64"
+
+
+@pytest.mark.parametrize(
+    ("frame", "needle"),
+    [
+        (pd.DataFrame({"id": ["a"], "status": ["ok"], "colour": ["red"]}), r"columns \['colour'\] are not declared"),
+        (pd.DataFrame({"id": ["a"]}), r"lacks non-nullable columns \['status'\]"),
+        (pd.DataFrame({"id": ["a", None], "status": ["ok", "ok"]}), r"column 'id' is non-nullable but has 1 null"),
+        (pd.DataFrame({"id": ["a"], "status": ["ok"], "notes": [3]}), r"column 'notes' is not string"),
+    ],
+)
+def test_a_frame_that_does_not_fit_names_the_column_and_the_manifest(
+    tmp_path: Path, frame: pd.DataFrame, needle: str
+) -> None:
+    with pytest.raises(ValueError, match=needle) as info:
+        write_manifest(frame, tmp_path / "export.parquet", stage="export")
+    assert "export.parquet" in str(info.value)
+    assert not (tmp_path / "export.parquet").exists()
+
+
+def test_a_wrongly_typed_number_names_its_column() -> None:
+    df = pd.DataFrame({"id": ["a"], "status": ["ok"], "width": ["wide"]})
+    with pytest.raises(ValueError, match=r"quality.parquet: column 'width' is not int64"):
+        conform(df, "quality")
+
+
+def test_the_schema_version_is_in_the_file_metadata(tmp_path: Path) -> None:
+    path = write_rows("split", [{"id": "c1", "split": "train"}], tmp_path)
+    info = manifest_info(pq.read_schema(path))
+    assert info == {"stage": "split", "schema_version": SCHEMAS["split"].version}
+
+
+def _with_info(path: Path, **info: object) -> None:
+    table = pq.read_table(path)
+    meta = {**table.schema.metadata, METADATA_KEY: json.dumps(info).encode()}
+    pq.write_table(table.replace_schema_metadata(meta), path)
+
+
+def test_a_manifest_from_a_newer_schema_version_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = write_rows("split", [{"id": "c1", "split": "train"}], tmp_path)
+    newer = SCHEMAS["split"].version + 1
+    _with_info(path, stage="split", schema_version=newer)
+    with pytest.raises(InputError, match=rf"schema version {newer} is newer than this pcbforge reads") as info:
+        read_manifest(path, "split")
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_a_manifest_without_metadata_is_read_as_an_older_one(tmp_path: Path) -> None:
+    path = tmp_path / "split.parquet"
+    pd.DataFrame({"id": ["a"], "split": ["val"], "status": ["ok"]}).to_parquet(path)
+    assert read_manifest(path, "split", require=("id", "split"))["split"].tolist() == ["val"]
+
+
+def test_another_stages_manifest_is_refused(tmp_path: Path) -> None:
+    path = write_rows("split", [{"id": "c1", "split": "train"}], tmp_path)
+    with pytest.raises(InputError, match="is a split manifest, not the crop one"):
+        read_manifest(path, "crop")
+
+
+def test_missing_required_columns_name_file_columns_and_stage(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.parquet"
+    pd.DataFrame({"id": ["a"], "status": ["ok"]}).to_parquet(path)
+    with pytest.raises(InputError) as info:
+        read_manifest(path, "simulate", require=("id", "split", "mask_path"))
+    assert str(info.value) == (
+        f"{path} lacks columns ['split', 'mask_path']: re-run `pcbforge simulate` (see docs/stages.md, pairs.parquet)"
+    )
+
+
+def test_requiring_an_undeclared_column_is_a_bug() -> None:
+    with pytest.raises(ValueError, match=r"\['colour'\] are not columns of the crop schema"):
+        read_manifest("whatever.parquet", "crop", require=("id", "colour"))
+
+
+def test_fixture_rows_are_full_rows_of_the_schema() -> None:
+    r = row("triplets", id="t1", split="test")
+    assert set(r) == set(columns("triplets"))
+    assert r["status"] == "ok" and r["negative_licence"] is None
+    with pytest.raises(KeyError, match="declares no columns"):
+        row("triplets", id="t1", colour="red")
+
+
+def test_an_unknown_stage_names_the_known_ones() -> None:
+    with pytest.raises(KeyError, match="known: catalog, crawl"):
+        manifest_schema("train")
