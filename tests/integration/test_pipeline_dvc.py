@@ -17,10 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from pcbforge.catalog.site import LICENCE_URLS
+from pcbforge.config import load_params
+from pcbforge.datasets.manifest import MANIFEST_NAMES, manifest_info, manifest_path
+from pcbforge.datasets.schemas import SCHEMAS
 from tests.helpers.params import REPO_ROOT, write_params
 from tests.helpers.tools import BIN
 
@@ -116,6 +121,17 @@ def test_manifests_keep_lineage_to_source_url_and_licence(project: Path) -> None
     credits = pd.read_csv(project / "data" / "export" / "CREDITS.csv")
     web = credits[credits["source_url"].str.startswith("builtin:/img/")]
     assert len(web) and (web["licence_url"] == web["licence"].map(LICENCE_URLS)).all()
+
+
+def test_every_stage_manifest_matches_its_declared_schema(project: Path) -> None:
+    params = load_params(project / "params.yaml")
+    for stage in MANIFEST_NAMES:
+        schema = pq.read_schema(manifest_path(params, stage))
+        declared = SCHEMAS[stage]
+        # Names, order, types and nullability exactly as declared; no null-typed column.
+        assert schema.equals(declared.schema, check_metadata=False), f"{stage}:\n{schema}\n!=\n{declared.schema}"
+        assert not any(pa.types.is_null(f.type) for f in schema), stage
+        assert manifest_info(schema) == {"stage": stage, "schema_version": declared.version}, stage
 
 
 def test_repro_from_scratch_is_byte_identical(project: Path) -> None:

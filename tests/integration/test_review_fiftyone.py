@@ -102,7 +102,7 @@ def test_tags_pulled_into_decisions_survive_a_database_wipe(
     assert {r.annotator for r in rows} == {"ann-a"}
     accepted_path = params.path(params.review.out) / "accepted.parquet"
     with_db = accepted_path.read_bytes()
-    df = read_manifest(accepted_path).set_index("id")
+    df = read_manifest(accepted_path, "review").set_index("id")
     assert df.loc[ids["relay"], "status"] == "rejected"
     assert df.loc[ids["res_copy"], ["status", "class_label"]].tolist() == ["ok", "ceramic_capacitor"]
     assert df.loc[ids["tiny"], "status"] == "ok"

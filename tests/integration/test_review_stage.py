@@ -14,7 +14,7 @@ from tests.helpers.review_inputs import CAP_ATTRIBUTION, CC_BY_URL, write_review
 
 
 def _accepted(params: Params):
-    return read_manifest(params.path(params.review.out) / "accepted.parquet").set_index("id")
+    return read_manifest(params.path(params.review.out) / "accepted.parquet", "review").set_index("id")
 
 
 def test_stage_without_decisions_applies_dedup_and_quality(params: Params) -> None:

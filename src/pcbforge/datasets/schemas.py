@@ -38,6 +38,11 @@ FLOAT = pa.float64()
 BOOL = pa.bool_()
 
 
+def list_of(item: pa.DataType) -> pa.ListType:
+    """A list type whose item field has the name Parquet gives it back with (``element``)."""
+    return pa.list_(pa.field("element", item))
+
+
 def text(*names: str) -> tuple[pa.Field, ...]:
     """Nullable string fields named ``names`` (most manifest columns are)."""
     return tuple(pa.field(n, STRING) for n in names)
@@ -148,9 +153,9 @@ _MANIFESTS = (
     _manifest(
         "crop", "components.parquet", 1,
         ID, text("class_label", "origin", "group", "parent_id"),
-        pa.field("box", pa.list_(FLOAT)), pa.field("source_line", INT),
-        text("crop_path", "context_path"), pa.field("context_box", pa.list_(INT)),
-        lineage("licence", "author", "attribution", "licence_url", "source_url", "image_url"),
+        pa.field("box", list_of(FLOAT)), pa.field("source_line", INT),
+        text("crop_path", "context_path"), pa.field("context_box", list_of(INT)),
+        LINEAGE,
         STATUS, ERROR,
     ),
     _manifest(
@@ -163,8 +168,8 @@ _MANIFESTS = (
         ID, text("split", "class_label", "anchor_id"), pa.field("k", INT),
         text("anchor_path", "positive_path", "negative_path", "negative_kind", "negative_class", "negative_id",
              "negative_mask_path", "defect_params", "positive_params"),
-        lineage("source_url", "licence", "image_url", "licence_url", "author", "attribution"),
-        lineage(prefix=NEGATIVE_PREFIX),
+        LINEAGE,
+        NEGATIVE_LINEAGE,
         STATUS, ERROR,
     ),
     _manifest(

@@ -45,7 +45,6 @@ from pcbforge.datasets.manifest import (
     to_frame,
     write_manifest,
 )
-from pcbforge.errors import InputError
 from pcbforge.io import staged_dir, write_text
 from pcbforge.vocab import SPLITS, DefectType
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 
-import pandas as pd
-
 from pcbforge.clean.quality import QualitySettings, assess_files
 from pcbforge.config import Params
 from pcbforge.datasets.manifest import MANIFEST_NAMES, read_manifest, to_frame, write_manifest
