@@ -12,7 +12,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Columns of ``images.parquet``, in order.
+#: Columns of ``images.parquet``, in order: a pyarrow-free copy of the declared crawl schema
+#: (pcbforge.datasets.schemas) for the crawl worker, kept equal by tests/unit/test_schemas.py.
 MANIFEST_COLUMNS = (
     "id",
     "source",
