@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -96,3 +97,94 @@ def test_kill_then_resume_equals_uninterrupted(tmp_path: Path, sig: signal.Signa
     assert not {u.replace(server.url, "") for u in done} & refetched
     assert f"{len(products)} images stored" in summary
     assert mark < second
+
+
+# --- SIGKILL of the stage process alone ------------------------------------------------------
+# The built-in site is served by the stage process itself, so killing that process (and not
+# its process group, as a service manager or the OOM killer may) also kills the site its
+# worker crawls. The worker must die with it, and the next run must give every image a row.
+
+
+def _builtin_overrides(catalog: Path) -> dict:
+    return {
+        "catalog": {"out": str(catalog)},
+        "crawl": {
+            "sources": [{"name": "builtin", "start_urls": ["builtin"], "allow_private": True}],
+            "autothrottle": False,
+            # One request at a time: the crawl lasts long enough to be killed at each point.
+            "concurrency": 1,
+            "concurrency_per_domain": 1,
+        },
+    }
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its new parent to reap it has exited)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.fixture(scope="module")
+def builtin_site(tmp_path_factory: pytest.TempPathFactory):
+    """A built-in catalog site (served by the stage) and its uninterrupted crawl (the reference)."""
+    tmp = tmp_path_factory.mktemp("kill-main")
+    catalog = tmp / "catalog"
+    products = make_site(catalog / "site", classes=("resistor", "diode", "relay", "transistor"), per_class=30, per_page=6)
+    ref = load_params(write_params(tmp / "ref", _builtin_overrides(catalog)))
+    crawl.run(ref)
+    return catalog, ref.path(ref.crawl.out), products
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to see the worker")
+@pytest.mark.parametrize("rows_before_kill", [0, 3, 60], ids=["worker-started", "first-rows", "mid-crawl"])
+def test_sigkill_of_stage_process_alone_kills_worker_and_resume_is_complete(
+    tmp_path: Path, rows_before_kill: int, builtin_site
+) -> None:
+    catalog, ref, products = builtin_site
+    params_path = write_params(tmp_path / "killed", _builtin_overrides(catalog))
+    params = load_params(params_path)
+    jobdir = params.path(params.crawl.jobdir)
+    marker = jobdir / "running-main"  # holds the worker's pid once it runs
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pcbforge", "crawl", "-p", str(params_path)],
+        start_new_session=True,  # only for the clean-up below: the kill targets the one process
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        t0 = time.monotonic()
+        while not marker.exists() or not marker.read_text().strip():
+            assert proc.poll() is None and time.monotonic() - t0 < 120, "the crawl worker never started"
+            time.sleep(0.02)
+        worker = int(marker.read_text())
+        if rows_before_kill:
+            wait_for_rows(jobdir / "journal-*.jsonl", rows_before_kill, proc)
+        os.kill(proc.pid, signal.SIGKILL)  # the stage process only, not its process group
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+        assert _gone_within(worker, 5.0), f"crawl worker {worker} outlived the stage process by 5 s"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    seen = read_rows(jobdir.glob("journal-*.jsonl"))
+    assert len(seen) < len(products), "the crawl finished before it was killed"
+
+    summary = crawl.run(params)
+
+    out = params.path(params.crawl.out)
+    # Every image has its row (none lost, no "connection refused" left by the dead site).
+    assert (out / "images.parquet").read_bytes() == (ref / "images.parquet").read_bytes()
+    assert _files(out) == _files(ref) and len(_files(ref)) == len(products)
+    assert f"{len(products)} images stored" in summary and "0 errors" in summary

@@ -5,6 +5,8 @@ child process (``python -m pcbforge.crawler.run <config.json>``) configured by a
 JSON file. That also makes a crawl killable at any point: the child appends every
 finished item to its journal (see :mod:`pcbforge.crawler.journal`), keeps Scrapy's
 JOBDIR (scheduler queue + dupe filter) for a graceful stop, and the next run resumes.
+A worker never outlives the stage process that started it (:func:`die_with_parent`),
+whatever kills that process.
 
 With ``redis_url`` several workers (here or on other machines) share one request queue
 and one dupe filter through scrapy-redis; a worker that dies loses only its in-flight
@@ -18,8 +20,11 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -99,6 +104,7 @@ class CrawlJob:
         """The JSON config a worker process runs from."""
         scrapy_dir = self.jobdir / "scrapy" / worker
         running = self.jobdir / f"running-{worker}"
+        _refuse_if_still_running(running)
         if running.exists() and scrapy_dir.exists():
             # Killed hard: Scrapy's queue files may be torn. The journal is authoritative;
             # pages are re-crawled and every answered image skipped.
@@ -117,6 +123,8 @@ class CrawlJob:
             "fetched_at": self.fetched_at,
             "redis_url": self.redis_url if distributed else None,
             "redis_prefix": f"pcbforge:{self.fingerprint()}",
+            # The worker dies with this process (see die_with_parent).
+            "parent_pid": os.getpid(),
         }
 
     def start_worker(
@@ -125,6 +133,8 @@ class CrawlJob:
         """Start a worker process; returns at once (``wait()`` on the result).
 
         ``shard=(i, n)``: a ``urls`` source downloads only its i-th of n shares of the list.
+        Call it from the thread that waits for the worker: the worker dies when the thread
+        that started it ends (see :func:`die_with_parent`).
         """
         cfg = self.worker_config(worker, distributed=distributed, shard=shard)
         path = self.jobdir / f"worker-{worker}.json"
@@ -204,6 +214,101 @@ def _wait(proc: subprocess.Popen[bytes]) -> int:
         raise
 
 
+#: ``prctl`` option: the signal this process gets when its parent dies (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int | None, poll: float = 0.5) -> None:
+    """Make this worker die (SIGKILL) as soon as the stage process that started it dies.
+
+    Why: the stage process serves the built-in site and owns the resume state. A worker
+    left running after a SIGKILL of the stage alone (not its process group) crawled a
+    dead site ("connection refused" rows), finished "gracefully" with a Scrapy JOBDIR
+    whose dupe filter marked the failed pages as visited, so the resumed crawl never saw
+    their images and exited 0 with rows missing; it also raced the resumed worker on the
+    same journal. A SIGKILLed parent cleans nothing up, so the child must notice itself.
+
+    How: on Linux the kernel does it: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, called through
+    ctypes here, after ``exec`` (a ``preexec_fn`` is unsafe in the threaded stage process),
+    kills the worker the moment its parent exits, even while the worker is busy in C code,
+    with no thread or pipe to keep. The parent may have died before the ``prctl`` call:
+    then ``getppid()`` no longer names it and the worker kills itself at once. Elsewhere
+    (no ``prctl``), a daemon thread polls ``getppid()`` every ``poll`` seconds. The worker
+    is killed, not asked to stop: a graceful Scrapy stop would keep crawling the dead site.
+    Killed, it leaves its running marker, so the next run distrusts its Scrapy queue and
+    resumes from the journal, which is flushed per row.
+
+    Caveat: the kernel sends the signal when the parent *thread* that forked the worker
+    ends, so a worker must be started by the thread that waits for it (as
+    :meth:`CrawlJob.run` does), never from a short-lived thread.
+
+    Args:
+        parent_pid: pid of the stage process (``None``: started by hand, no parent to watch).
+        poll: seconds between checks where ``prctl`` is unavailable.
+    """
+    if parent_pid is None:
+        return
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0:
+            if os.getppid() != parent_pid:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return
+        log.warning("prctl(PR_SET_PDEATHSIG) failed (errno %d): watching the parent by polling", ctypes.get_errno())
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if os.getppid() != parent_pid:
+        os.kill(os.getpid(), signal.SIGKILL)
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def _pid_is_worker(pid: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) crawl worker on this machine."""
+    proc = Path(f"/proc/{pid}")
+    if proc.is_dir():
+        try:
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cmdline = (proc / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            return False
+        return state not in ("Z", "X") and b"pcbforge.crawler.run" in cmdline
+    if Path("/proc/self").is_dir():
+        return False  # /proc is there and has no such pid
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _refuse_if_still_running(marker: Path) -> None:
+    """Stop before starting a worker next to one of an earlier run that still runs.
+
+    Two workers on one journal and one Scrapy JOBDIR would tear each other's state (the
+    new one would delete the queue the old one is using). With :func:`die_with_parent`
+    this only happens when two crawls of the same jobdir run at once.
+    """
+    try:
+        pid = int(marker.read_text().strip())
+    except (OSError, ValueError):
+        return
+    if pid != os.getpid() and _pid_is_worker(pid):
+        from pcbforge.errors import PcbforgeError
+
+        raise PcbforgeError(
+            f"crawl worker {pid} of another run is still working on {marker.parent} "
+            f"(see {marker.name}); wait for it or stop it (kill {pid}), then run `pcbforge crawl` again"
+        )
+
+
 def finalize_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Final manifest rows from journal rows: one per image URL, one stored row per sha256.
 
@@ -270,7 +375,9 @@ def worker_main(cfg: dict[str, Any]) -> int:
 
     from pcbforge.crawler.settings import build_settings
     from pcbforge.crawler.spiders import SPIDERS
+    from pcbforge.crawler.spiders.base import PAGE_FAILED_TRANSIENT
 
+    die_with_parent(cfg.get("parent_pid"))
     marker = Path(cfg["running_marker"])
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(str(os.getpid()))
@@ -305,9 +412,16 @@ def worker_main(cfg: dict[str, Any]) -> int:
         )
     process.start()
     reasons = [c.stats.get_value("finish_reason") for c in crawlers]
+    failed_pages = sum(c.stats.get_value(PAGE_FAILED_TRANSIENT, 0) for c in crawlers)
+    if failed_pages:
+        # The dupe filter counts those pages as visited: a JOBDIR kept for the next run would
+        # never open them again, and their images would be missing without a row. Leaving
+        # the marker makes the next run discard the queue and re-crawl the pages (images
+        # already answered are still skipped through the journal).
+        log.info("%d page(s) failed with a transient error: the next run re-crawls the pages", failed_pages)
+    else:
+        marker.unlink(missing_ok=True)  # a graceful stop leaves a consistent JOBDIR
     if all(r == "finished" for r in reasons):
-        marker.unlink(missing_ok=True)
         return 0
     log.warning("crawl stopped early (%s); run again to resume", reasons)
-    marker.unlink(missing_ok=True)  # a graceful stop leaves a consistent JOBDIR
     return 1

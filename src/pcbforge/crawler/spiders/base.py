@@ -28,6 +28,10 @@ from pcbforge.crawler.pipelines import licence_allowed
 
 log = logging.getLogger(__name__)
 
+#: Stats key: pages that failed with a transient error (network, timeout, 5xx), whose links
+#: a later run must still follow (see ``worker_main`` in :mod:`pcbforge.crawler.runner`).
+PAGE_FAILED_TRANSIENT = "pcbforge/page_failed_transient"
+
 
 def failure_reason(failure: Failure) -> tuple[str, str]:
     """``(status, reason)`` for a failed image download: policy refusals are ``rejected``,
@@ -199,6 +203,8 @@ class PcbforgeSpider(scrapy.Spider):
     def page_failed(self, failure: Failure) -> None:
         status, reason = failure_reason(failure)
         self.crawler.stats.inc_value(f"pcbforge/page_failed/{reason.split(':', 1)[0]}")
+        if status == "error":
+            self.crawler.stats.inc_value(PAGE_FAILED_TRANSIENT)
         log.info("page not crawled (%s): %s", reason, failure.request.url)
 
 
