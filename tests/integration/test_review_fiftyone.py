@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pcbforge.clean.fiftyone_review import VIEW_CLUSTERS, VIEW_LOW_QUALITY, class_view_name
-from pcbforge.clean.review import read_decisions
+from pcbforge.clean.review import read_decisions, write_decisions
 from pcbforge.config import Params
 from pcbforge.datasets.manifest import read_manifest
 from pcbforge.errors import InputError
@@ -181,3 +181,69 @@ def test_build_uses_shared_mongodb_from_env(tmp_path: Path, shared_mongod: str) 
         names = [d["name"] for d in client["fiftyone"]["datasets"].find({}, {"name": 1})]
     assert names == ["shared-review"]
     assert not params.path(params.review.database_dir).exists()  # no bundled mongod was started
+
+
+def _git(root: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args],
+        cwd=root, check=True, capture_output=True, text=True,
+    )
+    return done.stdout
+
+
+def test_pull_after_git_checkout_of_decisions_keeps_the_revert(
+    fo_params: Params, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An annotator reverts a review with git; neither --pull nor --build brings it back."""
+    import fiftyone as fo
+
+    params = fo_params
+    name = params.review.dataset_name
+    ids = write_review_inputs(params).ids
+    decisions = params.path(params.review.decisions)
+    rel = decisions.relative_to(params.root).as_posix()
+    write_decisions(decisions, [])
+    _git(params.root, "init", "-q")
+    _git(params.root, "add", rel)
+    _git(params.root, "commit", "-qm", "no decisions yet")
+    committed = decisions.read_bytes()
+    monkeypatch.setenv("USER", "ann-a")
+    review.run(params, build=True)
+
+    # Tag, pull: the decision lands in the file.
+    fo.load_dataset(name).select_by("pcb_id", [ids["relay"]]).tag_samples("reject")
+    assert "1 decision(s) pulled" in review.run(params, pull=True)
+    assert [(r.id, r.decision.value) for r in read_decisions(decisions)] == [(ids["relay"], "reject")]
+
+    # Revert it with git, pull again: the file stays reverted, the App's tag follows the file.
+    _git(params.root, "checkout", "--", rel)
+    assert decisions.read_bytes() == committed
+    summary = review.run(params, pull=True)
+    assert "0 decision(s) pulled" in summary and "tags of 1 sample(s) reset" in summary
+    assert decisions.read_bytes() == committed
+    assert _git(params.root, "status", "--porcelain", "--", rel) == ""
+    ds = fo.load_dataset(name)
+    assert ds.select_by("pcb_id", [ids["relay"]]).first().tags == []
+    accepted = read_manifest(params.path(params.review.out) / "accepted.parquet", "review").set_index("id")
+    assert accepted.loc[ids["relay"], "status"] == "ok"
+
+    # Work done in the App after the revert is still pulled; the reverted decision is not.
+    ds.select_by("pcb_id", [ids["diode"]]).tag_samples("reject")
+    assert "1 decision(s) pulled" in review.run(params, pull=True)
+    assert [(r.id, r.decision.value) for r in read_decisions(decisions)] == [(ids["diode"], "reject")]
+
+    # Reverted again, then the dataset rebuilt before any pull: the rebuild does not bring it back.
+    _git(params.root, "checkout", "--", rel)
+    review.run(params, build=True)
+    ds = fo.load_dataset(name)
+    assert ds.count_sample_tags() == {}
+    assert "0 decision(s) pulled" in review.run(params, pull=True)
+    assert decisions.read_bytes() == committed
+
+    # An untagged-but-unpulled tag survives a rebuild and is pulled (no annotator's work lost).
+    ds.select_by("pcb_id", [ids["tiny"]]).tag_samples(["accept", "look-again"])
+    review.run(params, build=True)
+    assert fo.load_dataset(name).count_sample_tags() == {"accept": 1, "look-again": 1}
+    assert "1 decision(s) pulled" in review.run(params, pull=True)
+    assert [(r.id, r.decision.value) for r in read_decisions(decisions)] == [(ids["tiny"], "accept")]
+    fo.load_dataset(name).delete()

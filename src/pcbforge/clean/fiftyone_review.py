@@ -5,6 +5,13 @@ Annotators tag samples in the App: ``reject``, ``relabel:<class>``, ``not-duplic
 rows of the git-tracked decisions file, which is what the review stage applies
 (:mod:`pcbforge.clean.review`); the database is a workspace, not the record.
 
+The file may change behind the dataset's back (``git checkout`` of a reverted review, a
+merge of a colleague's decisions). So the dataset remembers, in its ``info``
+(:data:`SYNC_INFO`), the decision tags it held when it last agreed with the file (at
+``--build`` and after each ``--pull``) and that file's sha256. A pull takes only the
+decision tags added since then, merges them into the file as it is now, and resets the
+dataset's tags to the result: a decision removed from the file is not written back.
+
 Database: by default FiftyOne's bundled ``mongod``, with its files in ``review.database_dir``;
 when ``FIFTYONE_DATABASE_URI`` is set (a shared MongoDB for several annotators), that server.
 :func:`configure` must run before anything connects to the database.
@@ -12,6 +19,7 @@ when ``FIFTYONE_DATABASE_URI`` is set (a shared MongoDB for several annotators),
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
@@ -50,6 +58,12 @@ CLASS_VIEW_PREFIX = "class: "
 
 RELABEL_PREFIX = "relabel:"
 
+#: Key of ``dataset.info``: ``{"decisions_sha256": ..., "tags": {pcb_id: [decision tags]}}``,
+#: what the dataset's tags were when they last matched the decisions file.
+SYNC_INFO = "pcbforge_review_sync"
+
+_PLAIN_DECISION_TAGS = frozenset({Decision.REJECT.value, Decision.NOT_DUPLICATE.value, Decision.ACCEPT.value})
+
 
 def class_view_name(name: str) -> str:
     """Saved view name for one class."""
@@ -84,6 +98,82 @@ def decision_tags(rows: Iterable[DecisionRow]) -> dict[str, list[str]]:
         tag = f"{RELABEL_PREFIX}{r.value}" if r.decision is Decision.RELABEL else r.decision.value
         out.setdefault(r.id, []).append(tag)
     return {k: sorted(v) for k, v in out.items()}
+
+
+def is_decision_tag(tag: str) -> bool:
+    """Whether ``tag`` states a decision (``reject``, ``accept``, ``not-duplicate``, ``relabel:*``).
+
+    Example:
+        >>> is_decision_tag("relabel:diode"), is_decision_tag("look-again")
+        (True, False)
+    """
+    return tag in _PLAIN_DECISION_TAGS or tag.startswith(RELABEL_PREFIX)
+
+
+def file_sha256(path: Path) -> str | None:
+    """sha256 of the file at ``path``, or None when it does not exist."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def unsynced_tags(
+    current: dict[str, Sequence[str]], synced: dict[str, Sequence[str]] | None
+) -> dict[str, list[str]]:
+    """Decision tags added in the App since the dataset last matched the decisions file.
+
+    Args:
+        current: the dataset's tags per image id.
+        synced: its decision tags per id at the last sync, or None for a dataset that has
+            no record (built by an older pcbforge): then every decision tag counts as new.
+
+    Example:
+        >>> unsynced_tags({"a": ["reject", "mine"], "b": ["accept"]}, {"a": ["reject"]})
+        {'b': ['accept']}
+    """
+    out: dict[str, list[str]] = {}
+    for iid, tags in current.items():
+        old = set(synced.get(iid, ())) if synced is not None else set()
+        new = sorted({t for t in tags if is_decision_tag(t)} - old)
+        if new:
+            out[iid] = new
+    return out
+
+
+def synced_tags(
+    current: dict[str, Sequence[str]], unsynced: dict[str, Sequence[str]], decisions: Iterable[DecisionRow]
+) -> dict[str, list[str]]:
+    """The tags each sample gets after a pull: the decisions file's, the annotators' own
+    (non-decision) tags, and the decision tags just pulled (kept also when ignored, so the
+    annotator still sees them). An older decision tag that the file no longer holds (a
+    reverted or edited decision) is removed.
+
+    Example:
+        >>> from pcbforge.clean.review import Decision, DecisionRow
+        >>> synced_tags({"a": ["reject", "mine"], "b": ["accept"]}, {"b": ["accept"]},
+        ...             [DecisionRow("b", Decision.ACCEPT)])
+        {'a': ['mine'], 'b': ['accept']}
+    """
+    from_file = decision_tags(decisions)
+    out: dict[str, list[str]] = {}
+    for iid, tags in current.items():
+        keep = {t for t in tags if not is_decision_tag(t)} | set(unsynced.get(iid, ()))
+        out[iid] = sorted(keep | set(from_file.get(iid, ())))
+    return out
+
+
+def _read_sync(ds: fo.Dataset) -> tuple[dict[str, list[str]] | None, str | None]:
+    info = ds.info.get(SYNC_INFO)
+    if not isinstance(info, dict):
+        return None, None
+    return dict(info.get("tags") or {}), info.get("decisions_sha256")
+
+
+def _record_sync(ds: fo.Dataset, tags: dict[str, Sequence[str]], decisions_sha256: str | None) -> None:
+    decided = {i: sorted(t for t in v if is_decision_tag(t)) for i, v in sorted(tags.items())}
+    ds.info[SYNC_INFO] = {"decisions_sha256": decisions_sha256, "tags": {i: v for i, v in decided.items() if v}}
+    ds.save()
 
 
 def tags_to_decisions(
@@ -126,12 +216,16 @@ def build(
     decisions: Sequence[DecisionRow],
     crawl_out: Path,
     drop_quality_flags: Iterable[str] = (),
+    decisions_sha256: str | None = None,
 ) -> fo.Dataset:
     """(Re)build the persistent review dataset and its saved views.
 
-    One sample per crawled image with a file. Tags come from the decisions file, plus any
-    tags still on the previous dataset of that name (not yet pulled), so a rebuild loses
-    no annotator's work.
+    One sample per crawled image with a file. Tags come from the decisions file, plus the
+    tags of the previous dataset of that name that the file does not hold yet (the
+    annotators' own tags, and decision tags added since its last sync, not yet pulled),
+    so a rebuild loses no annotator's work and does not bring back a reverted decision.
+    ``decisions_sha256`` (of the file ``decisions`` were read from) is recorded with the
+    seeded tags (see :func:`pull`).
 
     Returns:
         The dataset.
@@ -143,7 +237,12 @@ def build(
     if fo.dataset_exists(name):
         old = fo.load_dataset(name)
         if old.has_sample_field("pcb_id"):
-            previous = {i: list(t) for i, t in zip(*old.values(["pcb_id", "tags"])) if t}
+            current = {i: list(t) for i, t in zip(*old.values(["pcb_id", "tags"])) if t}
+            added = unsynced_tags(current, _read_sync(old)[0])
+            previous = {
+                i: sorted({t for t in tags if not is_decision_tag(t)} | set(added.get(i, ())))
+                for i, tags in current.items()
+            }
         old.delete()
     seeded = decision_tags(decisions)
     drop = set(drop_quality_flags)
@@ -192,6 +291,8 @@ def build(
     ds = fo.Dataset(name)
     ds.persistent = True
     ds.add_samples(samples, progress=False)
+    # Only the file's decisions count as synced: carried-over tags are pulled next time.
+    _record_sync(ds, seeded, decisions_sha256)
     ds.save_view(
         VIEW_CLUSTERS,
         ds.match(F("cluster_to_confirm")).sort_by([("cluster", 1), ("keep", -1), ("dup_distance", 1)]),
@@ -219,10 +320,19 @@ class PullResult:
     changed: int = 0
     rows: list[DecisionRow] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    #: The decisions file had changed since the dataset's last sync (its tags now follow the file).
+    file_changed: bool = False
+    #: Samples whose tags were changed to match the file.
+    retagged: int = 0
 
 
 def pull(name: str, decisions_path: Path, annotator: str | None = None) -> PullResult:
-    """Merge the dataset's decision tags into the decisions file (atomic write).
+    """Merge the decision tags added in the App into the decisions file (atomic write).
+
+    Only tags added since the dataset last matched the file (see the module docstring) are
+    pulled, so a decision reverted in the file (``git checkout``) is not written back.
+    Afterwards the dataset's tags are reset to the file's decisions (plus the annotators'
+    own tags and the tags just pulled) and that state is recorded as the new sync point.
 
     Raises:
         InputError: the dataset does not exist (build it with ``pcbforge review --build``),
@@ -237,14 +347,32 @@ def pull(name: str, decisions_path: Path, annotator: str | None = None) -> PullR
         )
     ds = fo.load_dataset(name)
     who = annotator or os.environ.get("USER") or "fiftyone"
-    pulled, ignored = tags_to_decisions(zip(*ds.values(["pcb_id", "tags"])), who)
+    ids, tags = ds.values(["pcb_id", "tags"])
+    current = {i: list(t) for i, t in zip(ids, tags)}
+    synced, synced_sha = _read_sync(ds)
+    file_changed = synced is not None and synced_sha != file_sha256(decisions_path)
+    if file_changed:
+        log.warning(
+            "%s changed since the dataset was last built or pulled (a git checkout, merge or edit): "
+            "the file stands; only tags added in the App since then are pulled", decisions_path
+        )
+    elif synced is None:
+        log.warning("dataset %r has no sync record (built by an older pcbforge): every decision tag is pulled", name)
+    added = unsynced_tags(current, synced)
+    pulled, ignored = tags_to_decisions(sorted(added.items()), who)
     for msg in ignored:
         log.warning("tag ignored: %s", msg)
     existing = read_decisions(decisions_path)
     merged, changed = merge_decisions(existing, pulled)
     if changed or not decisions_path.exists():
         write_decisions(decisions_path, merged)
-    return PullResult(changed=changed, rows=merged, ignored=ignored)
+    after = synced_tags(current, added, merged)
+    new_tags = [after[i] for i in ids]
+    retagged = sum(sorted(t) != n for t, n in zip(tags, new_tags))
+    if retagged:
+        ds.set_values("tags", new_tags)
+    _record_sync(ds, after, file_sha256(decisions_path))
+    return PullResult(changed=changed, rows=merged, ignored=ignored, file_changed=file_changed, retagged=retagged)
 
 
 def _check_port_free(address: str, port: int) -> None:

@@ -59,6 +59,11 @@ def run(
         assert fiftyone_review is not None
         pulled = fiftyone_review.pull(cfg.dataset_name, decisions_path)
         parts.append(f"{pulled.changed} decision(s) pulled into {decisions_path}")
+        if pulled.file_changed:
+            parts.append(
+                f"{decisions_path.name} had changed since the last build/pull: kept as it is, "
+                f"tags of {pulled.retagged} sample(s) reset to it"
+            )
         if pulled.ignored:
             parts.append(f"{len(pulled.ignored)} tag(s) ignored: {'; '.join(pulled.ignored[:3])}")
 
@@ -82,7 +87,8 @@ def run(
     if build or launch:
         assert fiftyone_review is not None
         dataset = fiftyone_review.build(
-            cfg.dataset_name, images, dedup, quality, decisions, crawl_out, cfg.drop_quality_flags
+            cfg.dataset_name, images, dedup, quality, decisions, crawl_out, cfg.drop_quality_flags,
+            decisions_sha256=fiftyone_review.file_sha256(decisions_path),
         )
         parts.append(
             f"FiftyOne dataset {cfg.dataset_name!r}: {len(dataset)} samples, "
