@@ -1,27 +1,105 @@
-"""One ordered process-pool map with a progress bar, shared by every map-style stage.
+"""The one ordered process pool of every map-style stage; its workers die with their parent.
 
 Results come back in input order whatever the worker count, so a stage that derives its
 randomness per item (:func:`pcbforge.rng.make_rng`) writes the same bytes with 1 or 16
 workers. Small inputs run inline: starting processes would cost more than the work.
+
+State every task needs (a stage's settings, candidate pools, search tables) is handed over
+once per worker as ``context`` rather than pickled with every task: ``fn`` is then called as
+``fn(context, item)``, inline and in workers alike, so no stage keeps module globals for it.
+
+How the pool starts and why its workers cannot outlive the stage:
+
+- Workers are spawned (a fresh interpreter each), not forked. A forked child inherits the
+  parent's memory but not its threads, so a lock or condition another thread was using is
+  left as it was at the fork:
+  with OpenCV's thread pool already used in the parent (a test process that ran a stage
+  before, a stage that drew with OpenCV first), a forked worker hung for good in
+  ``cv2.setNumThreads``. Spawning costs each worker its imports once per map (a second or
+  two for torch, in parallel); ``context`` is pickled once per worker, not per task.
+- A pool worker blocks on its task queue, and every worker holds that queue's write end, so
+  after a SIGKILL of the stage process none of them ever reads end-of-file: they wait forever
+  (a killed ``triplets`` run used to leave ~1.4 GB of them). Each worker therefore asks the
+  Linux kernel to SIGKILL it when its parent dies (``prctl(PR_SET_PDEATHSIG)``): immediate,
+  needs no thread in the worker and works while the worker is busy in C code holding the GIL.
+  The signal follows the thread that started the worker: the thread that called
+  :func:`map_ordered` (ProcessPoolExecutor starts workers from ``submit``), which waits
+  there until the pool has shut down, so the signal never fires while the pool is in use.
+- ``PR_SET_PDEATHSIG`` only covers a parent that dies after it is set, so the worker then
+  checks that its parent is still the process that started the pool (``os.getppid()``): one
+  that died in between has already handed the worker to another reaper, and the worker exits.
+- Not forkserver: a forkserver worker's parent is the fork server, which stays alive as long
+  as any of its workers holds the server's "alive" pipe (every worker does), so the death
+  signal would never fire and a watchdog thread per worker would have to stand in.
+  Elsewhere than Linux there is no death signal; only the start check runs.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import multiprocessing
+import os
+import signal
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tqdm import tqdm
 
 T = TypeVar("T")
 R = TypeVar("R")
 
+#: ``<linux/prctl.h>``: deliver a signal to this process when its parent thread dies.
+PR_SET_PDEATHSIG = 1
+
+#: A worker's shared state, set once per worker process by :func:`_start_worker`.
+_CONTEXT: Any = None
+
+_NO_CONTEXT: Any = object()
+
+
+def die_with_parent(parent: int) -> None:
+    """Make the calling process die (SIGKILL) when ``parent``, its parent, dies; exit now if it has.
+
+    Runs first in every pool worker. ``parent`` is the pid of the process that started
+    the pool, read there before the fork.
+
+    Raises:
+        OSError: the kernel refused the death signal (never expected on Linux).
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"prctl(PR_SET_PDEATHSIG): {os.strerror(err)}")
+    if os.getppid() != parent:
+        # The parent died before the death signal was armed: nobody will read our results.
+        os._exit(1)
+
+
+def _start_worker(parent: int, fn: Callable[..., Any], context: Any) -> None:
+    # ``fn`` is here only so that unpickling it has imported its module (and OpenCV with it)
+    # before the check below.
+    global _CONTEXT
+    die_with_parent(parent)
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None:
+        cv2.setNumThreads(1)  # one process per core already; OpenCV threads would oversubscribe
+    _CONTEXT = context
+
+
+def _with_context(fn: Callable[[Any, T], R], item: T) -> R:
+    return fn(_CONTEXT, item)
+
 
 def map_ordered(
-    fn: Callable[[T], R],
+    fn: Callable[..., R],
     items: Sequence[T],
     workers: int = 1,
     *,
+    context: Any = _NO_CONTEXT,
     desc: str = "",
     unit: str = "it",
     progress: bool = True,
@@ -29,13 +107,18 @@ def map_ordered(
     max_chunk: int = 64,
     bar: tqdm | None = None,
 ) -> list[R]:
-    """``[fn(x) for x in items]``, in ``workers`` processes when there are enough items.
+    """``[fn(x) for x in items]`` (``fn(context, x)`` with a context), in ``workers`` processes
+    when there are enough items.
 
     Args:
-        fn: A picklable (module-level or ``functools.partial``) function of one item.
+        fn: A picklable (module-level or ``functools.partial``) function of one item, or of
+            ``(context, item)`` when ``context`` is given. Workers import its module afresh,
+            so it must not depend on state set up at run time in the parent.
         items: The work, in the order results are returned.
         workers: Processes (resolve ``base.workers`` with :func:`pcbforge.rng.workers` first);
             1 runs inline.
+        context: State every call needs (picklable), sent to each worker once rather
+            than with every task, and passed to ``fn`` as its first argument.
         desc: Progress bar label.
         unit: Progress bar unit.
         progress: Show a tqdm bar on stderr (ignored when ``bar`` is given).
@@ -50,6 +133,8 @@ def map_ordered(
     Example:
         >>> map_ordered(abs, [-2, 1, -3], workers=1, progress=False)
         [2, 1, 3]
+        >>> map_ordered(pow, [1, 2, 3], workers=1, context=2, progress=False)
+        [2, 4, 8]
     """
     own = bar is None
     if bar is None:
@@ -57,15 +142,29 @@ def map_ordered(
     out: list[R] = []
     try:
         if workers <= 1 or len(items) < max(2, min_parallel):
+            call = fn if context is _NO_CONTEXT else functools.partial(fn, context)
             for item in items:
-                out.append(fn(item))
+                out.append(call(item))
                 bar.update()
         else:
+            task = fn if context is _NO_CONTEXT else functools.partial(_with_context, fn)
+            shared = None if context is _NO_CONTEXT else context
             chunk = max(1, min(max_chunk, len(items) // (workers * 8)))
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for result in pool.map(fn, items, chunksize=chunk):
+            pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(os.getpid(), fn, shared),
+            )
+            try:
+                for result in pool.map(task, items, chunksize=chunk):
                     out.append(result)
                     bar.update()
+            except BaseException:
+                # A failed task or Ctrl-C: do not run the rest of the queue before re-raising.
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
     finally:
         if own:
             bar.close()

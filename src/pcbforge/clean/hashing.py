@@ -25,7 +25,7 @@ import imagehash
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import scipy.fftpack  # noqa: F401  (imported here, not on first phash, so forked workers share it)
+import scipy.fftpack  # noqa: F401  (imported with the module: a pool worker pays once, at start)
 from PIL import Image, ImageOps
 
 from pcbforge.io import atomic_path, rgb_on_white

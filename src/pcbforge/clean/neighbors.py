@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import itertools
 import math
-import multiprocessing
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from pcbforge.parallel import map_ordered
+
 Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]
 
-#: Estimated cost (~ns) below which ``pairs_within`` searches inline instead of forking a pool.
+#: Estimated cost (~ns) below which ``pairs_within`` searches inline instead of starting a pool.
 PARALLEL_MIN_COST = 1e9
 
 #: Largest chunk width indexed by a dense bucket table (2**22 int64 offsets = 32 MiB).
@@ -174,22 +176,22 @@ def mih_plan(n_a: int, n_b: int, nbits: int, threshold: int) -> tuple[int, float
     return best_m, best_cost
 
 
-# Worker state for multi-index probing; set by _mih_init (inherited by fork, never pickled).
-_STATE: dict[str, object] = {}
+@dataclass(frozen=True)
+class _MihState:
+    # What every probe reads; a pool worker gets it once (see pcbforge.parallel), not per task.
+    a: np.ndarray
+    b: np.ndarray
+    keys_a: list[np.ndarray]
+    tables: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]
+    threshold: int
+    self_join: bool
 
 
-def _mih_init(a, b, keys_a, tables, threshold, self_join) -> None:  # type: ignore[no-untyped-def]
-    _STATE.update(a=a, b=b, keys_a=keys_a, tables=tables, threshold=threshold, self_join=self_join)
-
-
-def _mih_probe(task: tuple[int, np.ndarray]) -> Pairs:
+def _mih_probe(state: _MihState, task: tuple[int, np.ndarray]) -> Pairs:
     chunk, masks = task
-    a: np.ndarray = _STATE["a"]  # type: ignore[assignment]
-    b: np.ndarray = _STATE["b"]  # type: ignore[assignment]
-    ka: np.ndarray = _STATE["keys_a"][chunk]  # type: ignore[index]
-    order, starts, sorted_keys = _STATE["tables"][chunk]  # type: ignore[index]
-    threshold: int = _STATE["threshold"]  # type: ignore[assignment]
-    self_join: bool = _STATE["self_join"]  # type: ignore[assignment]
+    a, b, threshold, self_join = state.a, state.b, state.threshold, state.self_join
+    ka = state.keys_a[chunk]
+    order, starts, sorted_keys = state.tables[chunk]
     out_i, out_j, out_d = [], [], []
     for f in masks:
         q = ka ^ f
@@ -234,7 +236,7 @@ def pairs_mih(
         b: Optional ``(M, W)`` second set; None is a self-join returning pairs ``i < j``.
         threshold: Largest Hamming distance reported.
         chunks: Number of chunks ``m``; None picks it with :func:`mih_plan`.
-        workers: Processes probing (chunk, mask) batches in parallel (fork); 1 runs inline.
+        workers: Processes probing (chunk, mask) batches (:func:`pcbforge.parallel.map_ordered`); 1 runs inline.
     """
     a = _as2d(a)
     self_join = b is None
@@ -272,17 +274,8 @@ def pairs_mih(
         masks = _masks(hi - lo, radius)
         n_batches = max(1, min(len(masks), 4 * max(1, workers)))
         tasks.extend((c, m) for m in np.array_split(masks, n_batches) if len(m))
-    args = (a, b, keys_a, tables, threshold, self_join)
-    if workers <= 1:
-        _mih_init(*args)
-        try:
-            parts = [_mih_probe(t) for t in tasks]
-        finally:
-            _STATE.clear()
-    else:
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(workers, initializer=_mih_init, initargs=args) as pool:
-            parts = pool.map(_mih_probe, tasks, chunksize=1)
+    state = _MihState(a, b, keys_a, tables, threshold, self_join)
+    parts = map_ordered(_mih_probe, tasks, workers, context=state, progress=False, max_chunk=1)
     i = np.concatenate([p[0] for p in parts]).astype(np.int64)
     j = np.concatenate([p[1] for p in parts]).astype(np.int64)
     d = np.concatenate([p[2] for p in parts]).astype(np.int64)
@@ -316,7 +309,7 @@ def pairs_within(
         _, cost = mih_plan(len(a), n_b, 64 * a.shape[1], threshold)
         method = "mih" if cost < blockwise_cost(len(a), n_b) else "blockwise"
         if cost < PARALLEL_MIN_COST:
-            workers = 1  # forking a pool costs more than the whole search
+            workers = 1  # starting a pool costs more than the whole search
     if method == "mih":
         return pairs_mih(a, b, threshold, workers=workers)
     if method == "blockwise":

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm import tqdm
 
 from pcbforge.config import Params
 from pcbforge.datasets.manifest import MANIFEST_NAMES, lineage_of, ok_only, read_manifest, to_frame, write_manifest
@@ -30,27 +26,19 @@ from pcbforge.datasets.triplets import (
     pools_by_split,
 )
 from pcbforge.io import staged_dir
+from pcbforge.parallel import map_ordered
 from pcbforge.rng import workers as resolve_workers
 
 log = logging.getLogger(__name__)
 
-# Per-process state for pool workers (set once by the initializer, not pickled per task).
-_POOLS: dict[str, dict[str, list[Component]]] = {}
-_SETTINGS: TripletSettings | None = None
-_OUT: Path | None = None
+#: What every anchor's job reads: candidate pools by split, settings, the output directory
+#: (handed to each pool worker once, see :func:`pcbforge.parallel.map_ordered`).
+_Context = tuple[dict[str, dict[str, list[Component]]], TripletSettings, Path]
 
 
-def _init(pools: dict[str, dict[str, list[Component]]], settings: TripletSettings, out: Path) -> None:
-    global _POOLS, _SETTINGS, _OUT
-    import cv2
-
-    cv2.setNumThreads(1)  # one process per core already; OpenCV threads would oversubscribe
-    _POOLS, _SETTINGS, _OUT = pools, settings, out
-
-
-def _job(anchor: Component) -> tuple[list[dict[str, Any]], Timings]:
-    assert _SETTINGS is not None and _OUT is not None
-    return build_anchor(anchor, _POOLS[anchor.split], _SETTINGS, _OUT)
+def _job(context: _Context, anchor: Component) -> tuple[list[dict[str, Any]], Timings]:
+    pools, settings, out = context
+    return build_anchor(anchor, pools[anchor.split], settings, out)
 
 
 def _box(value: Any) -> tuple[float, float, float, float] | None:
@@ -104,21 +92,6 @@ def load_components(params: Params) -> list[Component]:
     return sorted(out, key=lambda c: c.id)
 
 
-def _results(
-    anchors: list[Component], pools: dict[str, dict[str, list[Component]]], settings: TripletSettings, out: Path, n: int
-) -> Iterator[tuple[list[dict[str, Any]], Timings]]:
-    if n <= 1 or len(anchors) <= 1:
-        _init(pools, settings, out)
-        yield from map(_job, anchors)
-        return
-    # forkserver: no fork of a process holding pyarrow/OpenCV threads. The server imports
-    # the heavy modules once (albumentations pulls in torch), so each worker starts warm.
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["pcbforge.datasets.triplets"])
-    with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init, initargs=(pools, settings, out)) as ex:
-        yield from ex.map(_job, anchors, chunksize=max(1, len(anchors) // (n * 8)))
-
-
 def run(params: Params, **options: Any) -> str:
     """Build the triplets of every ok component; return a one-line summary."""
     t = params.triplets
@@ -139,8 +112,8 @@ def run(params: Params, **options: Any) -> str:
     with staged_dir(out) as tmp:
         (tmp / "images").mkdir()
         (tmp / "masks").mkdir()
-        results = _results(anchors, pools, settings, tmp, n)
-        for job_rows, timing in tqdm(results, total=len(anchors), desc="triplets", unit="part", disable=None):
+        results = map_ordered(_job, anchors, n, context=(pools, settings, tmp), desc="triplets", unit="part")
+        for job_rows, timing in results:
             rows.extend(job_rows)
             total.add(timing)
         write_manifest(to_frame(rows, stage="triplets"), tmp / MANIFEST_NAMES["triplets"], stage="triplets")
