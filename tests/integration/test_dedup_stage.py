@@ -59,6 +59,11 @@ def test_stage_marks_duplicates_and_keeps_every_row(params):
     assert 0 <= small.confirm_distance <= params.dedup.confirm_threshold
     assert rows["other"].keep and pd.isna(rows["other"].dup_of)
     assert rows["broken"].status == "error" and "unreadable" in rows["broken"].error
+    # The reason names the file as the project sees it: no checkout path in a tracked output.
+    broken = crawl.set_index("id").loc[rows["broken"].id]
+    shown = str((params.path(params.crawl.out) / broken.path).relative_to(params.root))
+    assert rows["broken"].error.startswith(f"{shown}: unreadable: "), rows["broken"].error
+    assert str(params.root) not in rows["broken"].error
     assert rows["refused"].status == "rejected" and rows["refused"].error.startswith("crawl:")
     assert len(rows["orig"].phash) == 16 and len(rows["orig"].dhash) == 16
 

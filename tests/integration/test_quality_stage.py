@@ -47,6 +47,11 @@ def test_stage_flags_each_problem_with_its_value(params):
     assert rows["wide"].flags == "aspect" and rows["wide"].aspect == 6.0
     assert rows["gray"].flags == "grayscale" and rows["gray"].grayscale
     assert rows["broken"].status == "error" and rows["broken"].flags == "unreadable"
+    # The reason names the file as the project sees it: no checkout path in a tracked output.
+    broken = crawl.set_index("id").loc[rows["broken"].id]
+    shown = str((params.path(params.crawl.out) / broken.path).relative_to(params.root))
+    assert rows["broken"].error.startswith(f"{shown}: unreadable: "), rows["broken"].error
+    assert str(params.root) not in rows["broken"].error
     assert rows["refused"].status == "error" and rows["refused"].error == "crawl: http 500"
     before = (params.path(params.quality.out) / "quality.parquet").read_bytes()
     quality.run(params)

@@ -61,9 +61,11 @@ def test_hash_file_is_deterministic_and_reports_bad_files(tmp_path):
     assert hash_file(p, cfg) == hash_file(p, cfg)
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8not really a jpeg")
-    rec = hash_file(bad, cfg)
-    assert rec["error"].startswith("unreadable") and rec["hashes"] == {}
-    assert hash_file(tmp_path / "gone.png", cfg)["error"].startswith("file missing")
+    rec = hash_file(bad, cfg, root=tmp_path)
+    assert rec["error"].startswith("bad.jpg: unreadable: ") and rec["hashes"] == {}
+    gone = hash_file(tmp_path / "gone.png", cfg, root=tmp_path)
+    assert gone["error"].startswith("gone.png: file missing: ") and gone["missing"]
+    assert str(tmp_path) not in rec["error"] + gone["error"]
 
 
 def test_cache_rehashes_only_new_images_and_writes_stable_bytes(tmp_path):

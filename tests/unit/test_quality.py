@@ -60,8 +60,9 @@ def test_grayscale_rgb_and_l_mode(tmp_path):
 def test_unreadable(tmp_path):
     p = tmp_path / "bad.png"
     p.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
-    rec = assess(p, S)
-    assert rec["flags"] == "unreadable" and rec["error"].startswith("unreadable")
+    rec = assess(p, S, root=tmp_path)
+    assert rec["flags"] == "unreadable" and rec["error"].startswith("bad.png: unreadable: ")
+    assert str(tmp_path) not in rec["error"]
 
 
 def test_measure_array_laplacian_is_high_on_edges():

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from pcbforge.annotate.yolo import YoloBox, parse_labels, to_pixels
-from pcbforge.datasets.manifest import LINEAGE_COLUMNS, error_row, error_text, ok_row, rejected_row
+from pcbforge.datasets.manifest import LINEAGE_COLUMNS, error_row, error_text, ok_row, rejected_row, relative_message
 from pcbforge.io import rgb_on_white, stable_id, write_png
 from pcbforge.vocab import ComponentClass
 
@@ -260,7 +260,7 @@ def crop_board(job: BoardJob, out_dir: Path, settings: CropSettings) -> list[dic
         # utf-8-sig: label files saved by Windows tools may start with a byte-order mark.
         text = job.labels.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        return [error_row(f"{job.labels_name}: unreadable label file: {exc}", id=board_id(job.board), **base)]
+        return [error_row(f"{job.labels_name}: unreadable label file: {relative_message(exc, job.root)}", id=board_id(job.board), **base)]
     boxes, issues = parse_labels(text, len(job.classes))
     rows: list[dict[str, Any]] = [
         error_row(f"{job.labels_name}:{i.line}: {i.reason}", id=board_component_id(job.board, i.line), source_line=i.line, **base)

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 import scipy.fftpack  # noqa: F401  (imported with the module: a pool worker pays once, at start)
 from PIL import Image, ImageOps
 
+from pcbforge.datasets.manifest import error_text
 from pcbforge.io import atomic_path, rgb_on_white
 from pcbforge.parallel import map_ordered
 
@@ -139,24 +140,31 @@ def hashes_of(rgb: Image.Image, cfg: HashConfig) -> dict[str, Any]:
     return out
 
 
-def hash_file(path: str | os.PathLike[str], cfg: HashConfig) -> dict[str, Any]:
+def hash_file(path: str | os.PathLike[str], cfg: HashConfig, root: Path | None = None) -> dict[str, Any]:
     """Hash one file. Never raises for a bad image: returns ``error`` instead.
 
+    Args:
+        path: The image.
+        cfg: Hash settings.
+        root: The project root: the error names files relative to it (None: as they are).
+
     Returns:
-        ``{"width", "height", "format", "hashes": {kind: hex}, "error": None | str}``.
+        ``{"width", "height", "format", "hashes": {kind: hex}, "error": None | str}``, plus
+        ``"missing": True`` when the file was not there (that says nothing about its bytes).
     """
+    empty = {"width": None, "height": None, "format": None, "hashes": {}}
     try:
         rgb, (w, h), fmt = decode_reduced(path, cfg.decode_side)
         return {"width": w, "height": h, "format": fmt, "hashes": hashes_of(rgb, cfg), "error": None}
-    except FileNotFoundError:
-        return {"width": None, "height": None, "format": None, "hashes": {}, "error": f"file missing: {path}"}
+    except FileNotFoundError as exc:
+        return {**empty, "error": error_text(exc, Path(path), root, "file missing"), "missing": True}
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        return {"width": None, "height": None, "format": None, "hashes": {}, "error": f"unreadable: {exc}"}
+        return {**empty, "error": error_text(exc, Path(path), root, "unreadable")}
 
 
-def _hash_job(job: tuple[str, str, HashConfig]) -> tuple[str, dict[str, Any]]:
-    sha, path, cfg = job
-    return sha, hash_file(path, cfg)
+def _hash_job(job: tuple[str, str, HashConfig, Path | None]) -> tuple[str, dict[str, Any]]:
+    sha, path, cfg, root = job
+    return sha, hash_file(path, cfg, root)
 
 
 def hash_files(
@@ -164,6 +172,7 @@ def hash_files(
     cfg: HashConfig,
     workers: int = 1,
     progress: bool = True,
+    root: Path | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Hash many files in a process pool.
 
@@ -173,8 +182,9 @@ def hash_files(
         cfg: Hash settings.
         workers: Processes; 1 hashes inline.
         progress: Show a tqdm bar on stderr.
+        root: The project root errors name files relative to (see :func:`hash_file`).
     """
-    jobs = [(sha, str(files[sha]), cfg) for sha in sorted(files)]
+    jobs = [(sha, str(files[sha]), cfg, root) for sha in sorted(files)]
     return dict(map_ordered(_hash_job, jobs, workers, desc="hash", unit="img", progress=progress))
 
 
@@ -238,7 +248,7 @@ class HashCache:
 
     def put(self, sha: str, config: str, record: dict[str, Any]) -> None:
         """Store a record, unless its file was missing (that says nothing about the bytes)."""
-        if not str(record.get("error") or "").startswith("file missing"):
+        if not record.get("missing"):
             self.entries[(sha, config)] = record
             self.dirty = True
 
@@ -269,8 +279,12 @@ def hash_with_cache(
     cache: HashCache,
     workers: int = 1,
     progress: bool = True,
+    root: Path | None = None,
 ) -> tuple[dict[str, dict[str, Any]], int]:
-    """Hash ``sha256 -> path`` files, reusing ``cache``; return ``(records, newly_hashed)``."""
+    """Hash ``sha256 -> path`` files, reusing ``cache``; return ``(records, newly_hashed)``.
+
+    ``root``: the project root errors name files relative to (see :func:`hash_file`).
+    """
     out: dict[str, dict[str, Any]] = {}
     todo: dict[str, str | os.PathLike[str]] = {}
     for sha, path in files.items():
@@ -279,7 +293,7 @@ def hash_with_cache(
             out[sha] = hit
         else:
             todo[sha] = path
-    fresh = hash_files(todo, cfg, workers=workers, progress=progress)
+    fresh = hash_files(todo, cfg, workers=workers, progress=progress, root=root)
     for sha, rec in fresh.items():
         cache.put(sha, cfg.key, rec)
         out[sha] = rec

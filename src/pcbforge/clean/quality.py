@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from pcbforge.datasets.manifest import error_text
 from pcbforge.io import rgb_on_white
 from pcbforge.parallel import map_ordered
 
@@ -78,8 +80,10 @@ def load_measure_rgb(path: str | os.PathLike[str], size: int) -> tuple[np.ndarra
     return np.asarray(rgb), orig, mode
 
 
-def assess(path: str | os.PathLike[str], s: QualitySettings) -> dict[str, Any]:
+def assess(path: str | os.PathLike[str], s: QualitySettings, root: Path | None = None) -> dict[str, Any]:
     """Measure one image file and list its flags. Never raises for a bad image.
+
+    ``root`` is the project root: the error names files relative to it (None: as they are).
 
     Returns:
         ``width, height, aspect, std, blur, chroma, grayscale, flags`` (comma-separated,
@@ -88,10 +92,10 @@ def assess(path: str | os.PathLike[str], s: QualitySettings) -> dict[str, Any]:
     rec: dict[str, Any] = {k: None for k in ("width", "height", "aspect", "std", "blur", "chroma", "grayscale")}
     try:
         rgb, (w, h), mode = load_measure_rgb(path, s.measure_size)
-    except FileNotFoundError:
-        return {**rec, "flags": "unreadable", "error": f"file missing: {path}"}
+    except FileNotFoundError as exc:
+        return {**rec, "flags": "unreadable", "error": error_text(exc, Path(path), root, "file missing")}
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        return {**rec, "flags": "unreadable", "error": f"unreadable: {exc}"}
+        return {**rec, "flags": "unreadable", "error": error_text(exc, Path(path), root, "unreadable")}
     m = measure_array(rgb)
     aspect = round(max(w, h) / max(1, min(w, h)), 4)
     gray_mode = mode in ("1", "L", "LA", "I", "I;16", "F")
@@ -112,9 +116,9 @@ def assess(path: str | os.PathLike[str], s: QualitySettings) -> dict[str, Any]:
             "flags": ",".join(flags), "error": None}
 
 
-def _job(job: tuple[str, str, QualitySettings]) -> tuple[str, dict[str, Any]]:
-    key, path, s = job
-    return key, assess(path, s)
+def _job(job: tuple[str, str, QualitySettings, Path | None]) -> tuple[str, dict[str, Any]]:
+    key, path, s, root = job
+    return key, assess(path, s, root)
 
 
 def assess_files(
@@ -122,7 +126,11 @@ def assess_files(
     s: QualitySettings,
     workers: int = 1,
     progress: bool = True,
+    root: Path | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """:func:`assess` each ``id -> path`` in a process pool; results keyed by id (order-free)."""
-    jobs = [(k, str(files[k]), s) for k in sorted(files)]
+    """:func:`assess` each ``id -> path`` in a process pool; results keyed by id (order-free).
+
+    ``root``: the project root errors name files relative to (see :func:`assess`).
+    """
+    jobs = [(k, str(files[k]), s, root) for k in sorted(files)]
     return dict(map_ordered(_job, jobs, workers, desc="quality", unit="img", progress=progress))

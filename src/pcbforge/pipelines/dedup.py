@@ -46,7 +46,7 @@ def run(params: Params, **options: object) -> str:
     files = {sha: crawl_dir / str(path) for sha, path in zip(ok["sha256"], ok["path"]) if isinstance(path, str)}
     cache_path = params.path(p.cache)
     cache = HashCache.load(cache_path)
-    records, fresh = hash_with_cache(files, cfg, cache, workers=n_workers)
+    records, fresh = hash_with_cache(files, cfg, cache, workers=n_workers, root=params.root)
     if cache.dirty:
         cache.save(cache_path)
     log.info("hashed %d new images, %d from cache %s", fresh, len(files) - fresh, cache_path)

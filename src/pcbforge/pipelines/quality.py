@@ -30,7 +30,7 @@ def run(params: Params, **options: object) -> str:
                                measure_size=q.measure_size, max_gray_chroma=q.max_gray_chroma)
     ok = df[(df["status"] == Status.OK.value) & df["path"].notna()]
     files = {i: crawl_dir / str(path) for i, path in zip(ok["id"], ok["path"])}
-    results = assess_files(files, settings, workers=resolve_workers(params.base.workers))
+    results = assess_files(files, settings, workers=resolve_workers(params.base.workers), root=params.root)
     rows = []
     for r in df.to_dict("records"):
         if r["id"] in results:
