@@ -3,6 +3,10 @@
 Every stage writes through these helpers so that a killed stage never leaves a
 half-written file behind: data goes to a temporary name in the same directory and
 is renamed into place (``os.replace`` is atomic on POSIX within one filesystem).
+
+Files and directories get the modes a plain ``open``/``mkdir`` would give them
+(``0o666``/``0o777`` less the umask), so a team sharing a server under umask 002 or 022
+can read each other's outputs: ``mkstemp`` alone would make every file owner-only (0600).
 """
 
 from __future__ import annotations
@@ -21,20 +25,55 @@ from typing import Any
 from PIL import Image
 
 
+def _read_umask() -> int:
+    """The process umask, read without changing it where the kernel shows it (Linux >= 4.7).
+
+    Elsewhere it is set and restored once, here at import, before any thread of pcbforge
+    creates a file (a thread creating a file between the two calls would get the wrong mode).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: Mode of every file the helpers here create: what ``open(path, "w")`` would give.
+FILE_MODE = 0o666 & ~_read_umask()
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], make_parent: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    The temporary file exists (empty, mode :data:`FILE_MODE`) when the block starts;
+    writers may replace or overwrite it. Its name is unique to the call, so concurrent
+    writers of one target never share a temporary file.
+
+    Args:
+        path: The file to create or replace.
+        make_parent: Create the parent directory first (callers writing many files into
+            directories they made already can skip the ``mkdir``).
 
     Example:
         >>> with atomic_path("out/a.txt") as tmp:  # doctest: +SKIP
         ...     tmp.write_text("done")
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if make_parent:
+        target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
     tmp = Path(tmp_name)
     try:
+        try:
+            os.fchmod(fd, FILE_MODE)  # mkstemp creates 0600 whatever the umask
+        finally:
+            os.close(fd)
         yield tmp
         os.replace(tmp, target)
     finally:

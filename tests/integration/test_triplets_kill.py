@@ -1,4 +1,5 @@
-"""SIGKILL of a running ``pcbforge triplets``: its pool workers die with it, and a re-run completes.
+"""SIGKILL of a running ``pcbforge triplets``: its pool workers die with it, and a re-run completes
+(with the umask honoured: its outputs are 0644 under umask 022).
 
 Real processes: the stage runs as its CLI in a child process with two pool workers; the
 test kills the stage process alone (not its process group, as an OOM killer or a
@@ -19,6 +20,7 @@ import pytest
 from pcbforge.config import Params
 from pcbforge.pipelines import triplets as stage
 from tests.helpers.components_fixture import write_components
+from tests.helpers.modes import modes_other_than
 from tests.helpers.params import tiny_params
 from tests.helpers.processes import alive, children, cmdline, wait_for
 
@@ -49,6 +51,7 @@ def _cli(params: Params, log: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             # Its own session: nothing sent to the stage can reach pytest's process group.
             start_new_session=True,
+            umask=0o022,  # as a shared server would have it: outputs must be readable by the team
         )
 
 
@@ -86,6 +89,7 @@ def test_sigkill_leaves_no_worker_and_a_rerun_matches_an_uninterrupted_run(tmp_p
     rerun = _cli(params, tmp_path / "rerun.log")
     assert rerun.wait(300) == 0, (tmp_path / "rerun.log").read_text()[-3000:]
     assert not partial.exists()
+    assert modes_other_than(out, 0o644, 0o755) == {}
 
     reference = _project(tmp_path / "uninterrupted")
     stage.run(reference)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -68,3 +71,14 @@ def test_read_manifest_errors_name_the_stage(tmp_path: Path) -> None:
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
     with pytest.raises(InputError, match="unreadable"):
         read_manifest(tmp_path / "bad.parquet", "crawl")
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_atomic_writes_honour_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    # A child process: the umask is read once, when pcbforge.io is imported.
+    target = tmp_path / "sub" / "a.txt"
+    code = f"from pcbforge.io import write_text; write_text({str(target)!r}, 'x')"
+    subprocess.run([sys.executable, "-c", code], check=True, umask=umask, timeout=60)
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+    assert stat.S_IMODE(target.parent.stat().st_mode) == 0o777 & ~umask
+    assert [p.name for p in target.parent.iterdir()] == ["a.txt"]  # no temporary file left

@@ -24,7 +24,7 @@ from pcbforge.catalog import site
 from pcbforge.catalog.boards import data_yaml, draw_board, yolo_lines
 from pcbforge.catalog.draw import draw_photo, make_duplicate, make_junk
 from pcbforge.datasets.manifest import ok_row, rejected_row, to_frame
-from pcbforge.io import encode_png, sha256_bytes
+from pcbforge.io import encode_png, sha256_bytes, write_bytes
 from pcbforge.parallel import map_ordered
 from pcbforge.rng import make_rng
 from pcbforge.vocab import ComponentClass
@@ -92,10 +92,7 @@ def _render(task: tuple[str, tuple[Any, ...]]) -> Any:
 
 
 def _write(root: Path, rel: str, data: bytes | str) -> None:
-    # The stage builds inside a staged directory that is swapped in whole, so plain writes are safe.
-    p = root / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    write_bytes(root / rel, data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def build_catalog(root: str | os.PathLike[str], seed: int, spec: CatalogSpec, workers: int = 1) -> pd.DataFrame:

@@ -26,9 +26,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 import threading
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +41,7 @@ from scrapy.exceptions import DropItem
 
 from pcbforge.crawler.items import ImageItem
 from pcbforge.crawler.journal import Journal, read_rows, stored_shas
+from pcbforge.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +239,7 @@ def content_path(sha256: str, fmt: str) -> str:
 def store_file(target: Path, body: bytes, made_dirs: set[Path] | None = None) -> bool:
     """Write ``body`` to ``target`` atomically unless it exists; return whether it was written.
 
-    The body goes to a temporary name unique to this call (``.<name>.<pid>.<random>.tmp``:
+    The body goes to a temporary name unique to this call (:func:`pcbforge.io.atomic_path`:
     two sources of one worker, their store threads, or workers on other machines sharing
     ``out`` may write the same sha256 at once) and is renamed into place, so a killed
     crawl never leaves a partial file under the final name. The name is content-addressed,
@@ -255,15 +254,8 @@ def store_file(target: Path, body: bytes, made_dirs: set[Path] | None = None) ->
         parent.mkdir(parents=True, exist_ok=True)
         if made_dirs is not None:
             made_dirs.add(parent)
-    tmp = parent / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:16]}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        with os.fdopen(fd, "wb", closefd=True) as f:
-            f.write(body)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(target, make_parent=False) as tmp:
+        tmp.write_bytes(body)
     return True
 
 
