@@ -26,6 +26,7 @@ from pcbforge.catalog.site import LICENCE_URLS
 from pcbforge.config import load_params
 from pcbforge.datasets.manifest import MANIFEST_NAMES, manifest_info, manifest_path
 from pcbforge.datasets.schemas import SCHEMAS
+from tests.helpers.modes import modes_other_than
 from tests.helpers.params import REPO_ROOT, write_params
 from tests.helpers.tools import BIN
 
@@ -44,7 +45,8 @@ ENV = {
 
 
 def sh(*cmd: str, cwd: Path, timeout: int = 900) -> str:
-    res = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
+    # umask 022, as on a shared server: every output must be readable by the team.
+    res = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout, umask=0o022)
     assert res.returncode == 0, f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-5000:]}"
     return res.stdout
 
@@ -132,6 +134,11 @@ def test_every_stage_manifest_matches_its_declared_schema(project: Path) -> None
         assert schema.equals(declared.schema, check_metadata=False), f"{stage}:\n{schema}\n!=\n{declared.schema}"
         assert not any(pa.types.is_null(f.type) for f in schema), stage
         assert manifest_info(schema) == {"stage": stage, "schema_version": declared.version}, stage
+
+
+def test_every_output_is_world_readable_under_umask_022(project: Path) -> None:
+    wrong = {d: modes_other_than(project / d, 0o644, 0o755) for d in ("data", "models", "reports")}
+    assert wrong == {"data": {}, "models": {}, "reports": {}}
 
 
 def test_repro_from_scratch_is_byte_identical(project: Path) -> None:
