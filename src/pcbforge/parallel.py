@@ -19,28 +19,23 @@ How the pool starts and why its workers cannot outlive the stage:
   two for torch, in parallel); ``context`` is pickled once per worker, not per task.
 - A pool worker blocks on its task queue, and every worker holds that queue's write end, so
   after a SIGKILL of the stage process none of them ever reads end-of-file: they wait forever
-  (a killed ``triplets`` run used to leave ~1.4 GB of them). Each worker therefore asks the
-  Linux kernel to SIGKILL it when its parent dies (``prctl(PR_SET_PDEATHSIG)``): immediate,
-  needs no thread in the worker and works while the worker is busy in C code holding the GIL.
-  The signal follows the thread that started the worker: the thread that called
-  :func:`map_ordered` (ProcessPoolExecutor starts workers from ``submit``), which waits
-  there until the pool has shut down, so the signal never fires while the pool is in use.
-- ``PR_SET_PDEATHSIG`` only covers a parent that dies after it is set, so the worker then
-  checks that its parent is still the process that started the pool (``os.getppid()``): one
-  that died in between has already handed the worker to another reaper, and the worker exits.
+  (a killed ``triplets`` run used to leave ~1.4 GB of them). Each worker starts with
+  :func:`pcbforge.lifetime.die_with_parent`, as crawl workers do: the kernel SIGKILLs it when
+  the process that started the pool dies (``prctl(PR_SET_PDEATHSIG)``, immediate, no thread,
+  works while the worker is busy in C code), and a worker whose parent died before that
+  kills itself at once. The signal follows the thread that started the worker: the thread
+  that called :func:`map_ordered` (ProcessPoolExecutor starts workers from ``submit``), which
+  waits there until the pool has shut down.
 - Not forkserver: a forkserver worker's parent is the fork server, which stays alive as long
   as any of its workers holds the server's "alive" pipe (every worker does), so the death
   signal would never fire and a watchdog thread per worker would have to stand in.
-  Elsewhere than Linux there is no death signal; only the start check runs.
 """
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import multiprocessing
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -48,35 +43,15 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
+from pcbforge.lifetime import die_with_parent
+
 T = TypeVar("T")
 R = TypeVar("R")
-
-#: ``<linux/prctl.h>``: deliver a signal to this process when its parent thread dies.
-PR_SET_PDEATHSIG = 1
 
 #: A worker's shared state, set once per worker process by :func:`_start_worker`.
 _CONTEXT: Any = None
 
 _NO_CONTEXT: Any = object()
-
-
-def die_with_parent(parent: int) -> None:
-    """Make the calling process die (SIGKILL) when ``parent``, its parent, dies; exit now if it has.
-
-    Runs first in every pool worker. ``parent`` is the pid of the process that started
-    the pool, read there before the fork.
-
-    Raises:
-        OSError: the kernel refused the death signal (never expected on Linux).
-    """
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"prctl(PR_SET_PDEATHSIG): {os.strerror(err)}")
-    if os.getppid() != parent:
-        # The parent died before the death signal was armed: nobody will read our results.
-        os._exit(1)
 
 
 def _start_worker(parent: int, fn: Callable[..., Any], context: Any) -> None:

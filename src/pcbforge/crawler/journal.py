@@ -26,7 +26,7 @@ class Journal:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # O_APPEND: each write lands at the end even if another run appended meanwhile.
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # less the umask
 
     def append(self, row: dict[str, Any]) -> None:
         """Write one row (a single ``write`` so a line is never interleaved)."""

@@ -20,11 +20,8 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import threading
-import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -34,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 from pcbforge.crawler.items import MANIFEST_COLUMNS, url_id
 from pcbforge.crawler.journal import answers, is_duplicate, read_rows
 from pcbforge.crawler.pipelines import content_path
+from pcbforge.io import write_text
+from pcbforge.lifetime import die_with_parent
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -97,7 +96,7 @@ class CrawlJob:
                 log.info("crawl state in %s is from other params; starting afresh", self.jobdir)
                 shutil.rmtree(self.jobdir)
         self.jobdir.mkdir(parents=True, exist_ok=True)
-        state.write_text(json.dumps({"fingerprint": fp}))
+        write_text(state, json.dumps({"fingerprint": fp}))
         return bool(self.journals())
 
     def worker_config(self, worker: str, *, distributed: bool, shard: tuple[int, int] | None = None) -> dict[str, Any]:
@@ -138,7 +137,7 @@ class CrawlJob:
         """
         cfg = self.worker_config(worker, distributed=distributed, shard=shard)
         path = self.jobdir / f"worker-{worker}.json"
-        path.write_text(json.dumps(cfg, indent=2, default=str))
+        write_text(path, json.dumps(cfg, indent=2, default=str))
         return subprocess.Popen([sys.executable, "-m", "pcbforge.crawler.run", str(path)], **popen)
 
     def run_worker(self, worker: str = "main", *, distributed: bool = False) -> int:
@@ -212,60 +211,6 @@ def _wait(proc: subprocess.Popen[bytes]) -> int:
         log.warning("interrupted: waiting for the crawl worker to save its state (Ctrl-C again to abort)")
         proc.wait()
         raise
-
-
-#: ``prctl`` option: the signal this process gets when its parent dies (linux/prctl.h).
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent_pid: int | None, poll: float = 0.5) -> None:
-    """Make this worker die (SIGKILL) as soon as the stage process that started it dies.
-
-    Why: the stage process serves the built-in site and owns the resume state. A worker
-    left running after a SIGKILL of the stage alone (not its process group) crawled a
-    dead site ("connection refused" rows), finished "gracefully" with a Scrapy JOBDIR
-    whose dupe filter marked the failed pages as visited, so the resumed crawl never saw
-    their images and exited 0 with rows missing; it also raced the resumed worker on the
-    same journal. A SIGKILLed parent cleans nothing up, so the child must notice itself.
-
-    How: on Linux the kernel does it: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, called through
-    ctypes here, after ``exec`` (a ``preexec_fn`` is unsafe in the threaded stage process),
-    kills the worker the moment its parent exits, even while the worker is busy in C code,
-    with no thread or pipe to keep. The parent may have died before the ``prctl`` call:
-    then ``getppid()`` no longer names it and the worker kills itself at once. Elsewhere
-    (no ``prctl``), a daemon thread polls ``getppid()`` every ``poll`` seconds. The worker
-    is killed, not asked to stop: a graceful Scrapy stop would keep crawling the dead site.
-    Killed, it leaves its running marker, so the next run distrusts its Scrapy queue and
-    resumes from the journal, which is flushed per row.
-
-    Caveat: the kernel sends the signal when the parent *thread* that forked the worker
-    ends, so a worker must be started by the thread that waits for it (as
-    :meth:`CrawlJob.run` does), never from a short-lived thread.
-
-    Args:
-        parent_pid: pid of the stage process (``None``: started by hand, no parent to watch).
-        poll: seconds between checks where ``prctl`` is unavailable.
-    """
-    if parent_pid is None:
-        return
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0:
-            if os.getppid() != parent_pid:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return
-        log.warning("prctl(PR_SET_PDEATHSIG) failed (errno %d): watching the parent by polling", ctypes.get_errno())
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(poll)
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    if os.getppid() != parent_pid:
-        os.kill(os.getpid(), signal.SIGKILL)
-    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 def _pid_is_worker(pid: int) -> bool:
@@ -377,10 +322,12 @@ def worker_main(cfg: dict[str, Any]) -> int:
     from pcbforge.crawler.spiders import SPIDERS
     from pcbforge.crawler.spiders.base import PAGE_FAILED_TRANSIENT
 
+    # Killed with the stage, the worker leaves its running marker, so the next run distrusts
+    # its Scrapy queue and resumes from the journal, which is flushed per row.
     die_with_parent(cfg.get("parent_pid"))
     marker = Path(cfg["running_marker"])
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(str(os.getpid()))
+    write_text(marker, str(os.getpid()))
     log_level = cfg.get("log_level", "INFO")
     process = CrawlerProcess({"LOG_LEVEL": log_level, "LOG_INSTALL_ROOT_HANDLER": True})
     crawlers = []

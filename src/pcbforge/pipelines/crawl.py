@@ -24,6 +24,7 @@ from pcbforge.crawler.runner import CrawlJob, collect_garbage, rows_frame
 from pcbforge.crawler.server import port_is_free, serve_directory
 from pcbforge.datasets.manifest import MANIFEST_NAMES, write_manifest
 from pcbforge.errors import ConfigError, InputError
+from pcbforge.io import write_text
 
 log = logging.getLogger(__name__)
 
@@ -179,4 +180,4 @@ def _reuse_port(jobdir: Any) -> int:
 
 def _remember_port(jobdir: Any, base: str) -> None:
     jobdir.mkdir(parents=True, exist_ok=True)
-    (jobdir / "port.json").write_text(json.dumps({"port": urlsplit(base).port}))
+    write_text(jobdir / "port.json", json.dumps({"port": urlsplit(base).port}))
