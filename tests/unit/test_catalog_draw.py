@@ -14,15 +14,9 @@ from PIL import Image
 
 from pcbforge.catalog import site
 from pcbforge.catalog.boards import MIN_ALPHA, Placement, data_yaml, draw_board, part_sprite, yolo_lines
-from pcbforge.catalog.draw import (
-    BACKGROUNDS,
-    JUNK_KINDS,
-    draw_photo,
-    draw_top_view,
-    make_duplicate,
-    make_junk,
-    top_size,
-)
+from pcbforge.catalog.junk import JUNK_KINDS, make_duplicate, make_junk
+from pcbforge.catalog.photo import BACKGROUNDS, draw_photo
+from pcbforge.catalog.topview import draw_top_view, top_size
 from pcbforge.rng import make_rng
 from pcbforge.vocab import ComponentClass
 

@@ -2,7 +2,7 @@
 
 A board is drawn bottom-up the way one is made: solder mask with copper traces and vias
 under it, pads, silkscreen outlines and reference designators, then the parts (top views
-from :mod:`pcbforge.catalog.draw`) with their shadows, then lighting and sensor noise.
+from :mod:`pcbforge.catalog.topview`) with their shadows, then lighting and sensor noise.
 Parts never overlap, and each label is the exact bounding box of the part's opaque pixels.
 
 Example:
@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from pcbforge.catalog.draw import _font, draw_top_view, top_size
+from pcbforge.catalog.paint import font
+from pcbforge.catalog.topview import draw_top_view, top_size
 from pcbforge.vocab import ComponentClass
 
 Rng = np.random.Generator
@@ -183,7 +184,7 @@ def _footprints(
         else:
             r = 1.1 * ppm
             d.ellipse((x0, y0, x0 + 2 * r, y0 + 2 * r), fill=pad_rgb)
-            d.text((x0, y0 + 2 * r + 1), f"TP{k + 1}", font=_font(max(6, font_px - 2)), fill=silk)
+            d.text((x0, y0 + 2 * r + 1), f"TP{k + 1}", font=font(max(6, font_px - 2)), fill=silk)
 
 
 def draw_board(
@@ -260,10 +261,10 @@ def draw_board(
     font_px = max(7, int(ppm * 1.3))
     name = f"PCB-{int(rng.integers(100, 999))} REV {chr(65 + int(rng.integers(0, 5)))}"
     taken = [p[2] for p in placed]
-    nb = d.textbbox((0, 0), name, font=_font(font_px))
+    nb = d.textbbox((0, 0), name, font=font(font_px))
     spot = _free_spot(rng, taken, (nb[2] - nb[0], nb[3] - nb[1] + 2), w, h, margin, gap)
     if spot is not None:
-        d.text((spot[0] - nb[0], spot[1] - nb[1]), name, font=_font(font_px), fill=silk)
+        d.text((spot[0] - nb[0], spot[1] - nb[1]), name, font=font(font_px), fill=silk)
         taken.append(spot)
     _footprints(rng, d, taken, w, h, ppm, margin, gap, pad_rgb, silk, font_px)
 
@@ -292,7 +293,7 @@ def draw_board(
         o = max(1, gap // 2)
         d.rectangle((x0 - o, y0 - o, x1 - 1 + o, y1 - 1 + o), outline=silk, width=1)
         ty = y0 - o - font_px - 1 if y0 - o - font_px - 1 > 0 else y1 + o + 1
-        d.text((x0, ty), ref, font=_font(font_px), fill=silk)
+        d.text((x0, ty), ref, font=font(font_px), fill=silk)
         placements.append(Placement(cls, box, ref))
 
     # Shadows of all parts first (so no shadow falls on another part), then the parts.

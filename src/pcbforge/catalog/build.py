@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from pcbforge.catalog import site
 from pcbforge.catalog.boards import data_yaml, draw_board, yolo_lines
-from pcbforge.catalog.draw import draw_photo, make_duplicate, make_junk
+from pcbforge.catalog.junk import make_duplicate, make_junk
+from pcbforge.catalog.photo import draw_photo
 from pcbforge.datasets.manifest import ok_row, rejected_row, to_frame
 from pcbforge.io import encode_png, sha256_bytes, write_bytes
 from pcbforge.parallel import map_ordered

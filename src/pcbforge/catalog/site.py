@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pcbforge.catalog.draw import JUNK_KINDS
+from pcbforge.catalog.junk import JUNK_KINDS
 from pcbforge.io import stable_id
 from pcbforge.rng import make_rng
 from pcbforge.vocab import ComponentClass
