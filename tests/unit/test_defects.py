@@ -1,4 +1,4 @@
-"""Synthetic defects: each changes the part inside its mask and nothing outside it."""
+"""Synthetic defects: each changes the part inside its mask and nothing outside it, and replays."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from pcbforge.augment.functional import DEFECTS, Scene, apply_defect, part_mask, register, rotation_angles
+from pcbforge.augment.functional import DEFECTS, register, replay, rotation_angles
+from pcbforge.augment.scene import Scene, part_mask
+from pcbforge.augment.transforms import SAMPLERS, make_defect, register_sampler, sample_defect
 from pcbforge.vocab import POLARISED, ComponentClass, DefectType
 
 S = 64
@@ -54,6 +56,7 @@ def _scene(cls: str = "diode", with_context: bool = True, donor: bool = True) ->
 
 def test_registry_covers_every_defect_kind_but_none_and_simulated() -> None:
     assert set(DEFECTS) == set(DefectType) - {DefectType.NONE, DefectType.SIMULATED_SHAPE}
+    assert set(SAMPLERS) == set(DEFECTS)
 
 
 def test_part_mask_finds_the_part_not_the_board() -> None:
@@ -68,7 +71,7 @@ def test_part_mask_finds_the_part_not_the_board() -> None:
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.value)
 def test_defect_changes_inside_mask_only(kind: DefectType, with_context: bool) -> None:
     scene = _scene(with_context=with_context)
-    img, mask, params = apply_defect(kind, scene, np.random.default_rng(3))
+    img, mask, params = make_defect(kind, scene, np.random.default_rng(3))
     assert img.shape == scene.view.shape and img.dtype == np.uint8
     assert mask.shape == scene.view.shape[:2] and mask.dtype == np.uint8
     assert set(np.unique(mask)) <= {0, 255}
@@ -84,9 +87,9 @@ def test_defect_changes_inside_mask_only(kind: DefectType, with_context: bool) -
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.value)
 def test_defect_is_deterministic_for_a_given_rng(kind: DefectType) -> None:
     scene = _scene()
-    a = apply_defect(kind, scene, np.random.default_rng(11))
-    b = apply_defect(kind, scene, np.random.default_rng(11))
-    c = apply_defect(kind, scene, np.random.default_rng(12))
+    a = make_defect(kind, scene, np.random.default_rng(11))
+    b = make_defect(kind, scene, np.random.default_rng(11))
+    c = make_defect(kind, scene, np.random.default_rng(12))
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
     assert not np.array_equal(a[0], c[0])  # another stream, another defect
 
@@ -94,7 +97,7 @@ def test_defect_is_deterministic_for_a_given_rng(kind: DefectType) -> None:
 @pytest.mark.parametrize("cls", [c.value for c in ComponentClass])
 def test_rotation_180_only_for_polarised_classes(cls: str) -> None:
     scene = _scene(cls=cls, donor=False)
-    angles = [apply_defect(DefectType.ROTATION, scene, np.random.default_rng(i))[2]["angle"] for i in range(12)]
+    angles = [make_defect(DefectType.ROTATION, scene, np.random.default_rng(i))[2]["angle"] for i in range(12)]
     (lo, hi), allow_180 = rotation_angles(cls)
     polarised = ComponentClass(cls) in POLARISED
     assert allow_180 is polarised
@@ -105,14 +108,14 @@ def test_rotation_180_only_for_polarised_classes(cls: str) -> None:
 
 
 def test_wrong_part_records_donor_and_needs_one() -> None:
-    img, mask, params = apply_defect(DefectType.WRONG_PART, _scene(), np.random.default_rng(0))
+    img, mask, params = make_defect(DefectType.WRONG_PART, _scene(), np.random.default_rng(0))
     assert params["donor_id"] == "donor-1" and params["donor_class"] == "capacitor"
     with pytest.raises(ValueError, match="donor"):
-        apply_defect(DefectType.WRONG_PART, _scene(donor=False), np.random.default_rng(0))
+        make_defect(DefectType.WRONG_PART, _scene(donor=False), np.random.default_rng(0))
 
 
 def test_missing_draws_pads_on_a_board() -> None:
-    img, mask, params = apply_defect(DefectType.MISSING, _scene("resistor"), np.random.default_rng(0))
+    img, mask, params = make_defect(DefectType.MISSING, _scene("resistor"), np.random.default_rng(0))
     assert params["pads"] and len(params["pad_centres"]) == 2
     # The dark body is gone: no near-black pixels left inside the mask except drill holes.
     body = img[28:36, 22:36]
@@ -122,32 +125,38 @@ def test_missing_draws_pads_on_a_board() -> None:
 def test_new_kind_is_one_function_plus_registration() -> None:
     kind = DefectType.SIMULATED_SHAPE
 
-    def invert(scene: Scene, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+    def invert(scene: Scene, *, rows: int) -> tuple[np.ndarray, np.ndarray, dict]:
         mask = np.zeros(scene.view.shape[:2], np.uint8)
-        mask[:8] = 255
+        mask[:rows] = 255
         img = scene.view.copy()
-        img[:8] = 255 - img[:8]
-        return img, mask, {"kind": kind.value}
+        img[:rows] = 255 - img[:rows]
+        return img, mask, {"kind": kind.value, "rows": rows}
+
+    def sample_invert(scene: Scene, rng: np.random.Generator) -> dict:
+        return {"rows": int(rng.integers(4, 12))}
 
     try:
         register(kind)(invert)
-        img, mask, params = apply_defect(kind, _scene(), np.random.default_rng(0))
-        assert params["kind"] == kind.value and mask[:8].all()
+        register_sampler(kind)(sample_invert)
+        img, mask, params = make_defect(kind, _scene(), np.random.default_rng(0))
+        assert params["kind"] == kind.value and mask[: params["rows"]].all()
+        assert np.array_equal(replay(_scene(), params)[0], img)
     finally:
         DEFECTS.pop(kind, None)
+        SAMPLERS.pop(kind, None)
 
 
 def test_no_pads_on_a_product_photo() -> None:
     s = _scene("resistor")
     web = Scene(view=s.view, class_label="resistor", context=s.context, context_box=s.context_box, origin="web")
     for kind in (DefectType.MISSING, DefectType.SHIFT, DefectType.ROTATION):
-        assert apply_defect(kind, web, np.random.default_rng(0))[2]["pads"] is False
-    assert apply_defect(DefectType.MISSING, s, np.random.default_rng(0))[2]["pads"] is True
+        assert make_defect(kind, web, np.random.default_rng(0))[2]["pads"] is False
+    assert make_defect(DefectType.MISSING, s, np.random.default_rng(0))[2]["pads"] is True
 
 
 def test_gray_patch_edge_is_blended_not_pasted() -> None:
     scene = _scene()
-    img, mask, _ = apply_defect(DefectType.GRAY_PATCH, scene, np.random.default_rng(2))
+    img, mask, _ = make_defect(DefectType.GRAY_PATCH, scene, np.random.default_rng(2))
     inner = cv2.erode(mask, np.ones((3, 3), np.uint8))
     rim = (mask > 0) & (inner == 0)
     full = (cv2.erode(mask, np.ones((7, 7), np.uint8)) > 0)
@@ -155,3 +164,32 @@ def test_gray_patch_edge_is_blended_not_pasted() -> None:
     diff = np.abs(img.astype(float) - scene.view.astype(float)).mean(axis=2)
     assert rim.any() and full.any()
     assert diff[rim].mean() < diff[full].mean()
+
+
+@pytest.mark.parametrize("with_context", [True, False])
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.value)
+def test_recorded_params_replay_to_the_same_pixels(kind: DefectType, with_context: bool) -> None:
+    scene = _scene(with_context=with_context)
+    for seed in range(3):
+        img, mask, params = make_defect(kind, scene, np.random.default_rng(seed))
+        row = json.dumps(params, sort_keys=True)  # as triplets.parquet stores it
+        again, again_mask, again_params = replay(scene, row)
+        assert np.array_equal(again, img) and np.array_equal(again_mask, mask)
+        assert json.dumps(again_params, sort_keys=True) == row  # replaying records the same row
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.value)
+def test_sampler_draws_apply_applies(kind: DefectType) -> None:
+    """The sampled values alone decide the pixels: another draw of them gives another defect."""
+    scene = _scene()
+    a = sample_defect(kind, scene, np.random.default_rng(5))
+    b = sample_defect(kind, scene, np.random.default_rng(5))
+    assert a == b and "kind" not in a
+    img = DEFECTS[kind](scene, **a)[0]
+    other = DEFECTS[kind](scene, **sample_defect(kind, scene, np.random.default_rng(6)))[0]
+    assert not np.array_equal(img, other)
+
+
+def test_replay_refuses_an_unknown_kind() -> None:
+    with pytest.raises(ValueError):
+        replay(_scene(), {"kind": "solder_splash"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pcbforge.augment.functional import Scene
+from pcbforge.augment.scene import Scene
 from pcbforge.augment.transforms import PositiveAugment, RandomDefect
 from pcbforge.vocab import POLARISED, ComponentClass
 

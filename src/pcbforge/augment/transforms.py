@@ -1,10 +1,15 @@
-"""Thin transform classes over :mod:`pcbforge.augment.functional`.
+"""Thin transforms over :mod:`pcbforge.augment.functional`: samplers draw, functions apply.
 
-A transform holds its configuration (which defects, which ranges), draws the random choices
-with the generator it is given, and calls a pure function; it holds no random state itself.
+A sampler (``sample_<kind>``, registered in :data:`SAMPLERS`) draws one defect's concrete
+values from its ranges with the generator it is given, looking at the scene only where a
+value depends on it (a point of the part, the canvas size); the functional applies them.
+This is albumentations' split of a transform (``get_params``) from its functional layer,
+and it is what lets a recorded ``defect_params`` row be replayed
+(:func:`pcbforge.augment.functional.replay`). Samplers draw in a fixed order, the same
+order the defects drew in before the split, so a seed gives the same pixels as it did.
 
 * :class:`RandomDefect` picks a defect kind allowed for the scene (``wrong_part`` needs a
-  donor) and applies it: a *negative*.
+  donor), samples it and applies it: a *negative*.
 * :class:`PositiveAugment` is the *positive*: the same part as it could look on another
   capture (small brightness/contrast/hue change, slight blur or sensor noise, a shift or
   turn within placement tolerance) built on albumentations, plus a 180 degree turn only for
@@ -13,15 +18,175 @@ with the generator it is given, and calls a pure function; it holds no random st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import albumentations as A
 import cv2
 import numpy as np
 
-from pcbforge.augment.functional import DEFECTS, DefectResult, Scene, apply_defect, is_polarised
+from pcbforge.augment.functional import (
+    DEFECTS,
+    DefectResult,
+    apply_defect,
+    generator_state,
+    is_polarised,
+    rotation_angles,
+)
+from pcbforge.augment.scene import Scene, canvas_margin, image_noise, part_mask
 from pcbforge.vocab import DefectType
+
+Sampler = Callable[..., dict[str, Any]]
+
+#: DefectType -> sampler drawing that defect's parameters. Filled by :func:`register_sampler`.
+SAMPLERS: dict[DefectType, Sampler] = {}
+
+
+def register_sampler(kind: DefectType) -> Callable[[Sampler], Sampler]:
+    """Register ``fn`` as the sampler of defect ``kind``: ``fn(scene, rng, **ranges) -> params``."""
+
+    def deco(fn: Sampler) -> Sampler:
+        SAMPLERS[kind] = fn
+        return fn
+
+    return deco
+
+
+def _uniform(rng: np.random.Generator, lo_hi: tuple[float, float]) -> float:
+    lo, hi = lo_hi
+    return float(rng.uniform(lo, hi)) if hi > lo else float(lo)
+
+
+def texture_offsets(rng: np.random.Generator, scene: Scene, tries: int = 12) -> list[list[int]]:
+    """Candidate ``(dy, dx)`` offsets :func:`~pcbforge.augment.scene.remove_part` takes board texture from.
+
+    Each lies within half the canvas (the view plus :func:`~pcbforge.augment.scene.canvas_margin`
+    on each side); the remover keeps the one overlapping the hole least.
+    """
+    side = scene.view.shape[0] + 2 * canvas_margin(scene.view.shape[0])
+    return [[int(v) for v in rng.integers(-side // 2, side // 2 + 1, size=2)] for _ in range(tries)]
+
+
+def _tin_shift(rng: np.random.Generator) -> float:
+    # Drawn even when no pads are drawn (the apply decides that from the image): it is the
+    # last draw of every kind that may draw pads, so nothing after it moves.
+    return float(rng.uniform(-18, 12))
+
+
+@register_sampler(DefectType.GRAY_PATCH)
+def sample_gray_patch(
+    scene: Scene,
+    rng: np.random.Generator,
+    *,
+    size_frac: tuple[float, float] = (0.18, 0.45),
+    gray: tuple[float, float] = (80.0, 190.0),
+    grain: tuple[float, float] = (0.8, 1.5),
+) -> dict[str, Any]:
+    """Centre on a random pixel of the part, width ``size_frac`` of the view, aspect 0.5-1.6,
+    angle -30..30, grey level ``gray``, tint -6..6 per channel, grain ``grain`` x the crop's noise."""
+    s = scene.view.shape[0]
+    ys, xs = np.nonzero(part_mask(scene))
+    i = int(rng.integers(len(ys)))
+    w = _uniform(rng, size_frac) * s
+    h = w * _uniform(rng, (0.5, 1.6))
+    params: dict[str, Any] = {
+        "center": [int(xs[i]), int(ys[i])],
+        "size": [w, h],
+        "angle": _uniform(rng, (-30.0, 30.0)),
+        "gray": _uniform(rng, gray),
+        "tint": [float(v) for v in rng.uniform(-6, 6, size=3)],
+        "grain": _uniform(rng, grain),
+    }
+    # The grain field is drawn where the stream stands now: record that point, then move
+    # the stream past the field as if it had been drawn here.
+    params["grain_state"] = generator_state(rng)
+    tstd = float(np.clip(params["grain"] * image_noise(scene.view), 1.0, 10.0))
+    rng.normal(0, tstd, size=(s, s))
+    return params
+
+
+@register_sampler(DefectType.ROTATION)
+def sample_rotation(
+    scene: Scene, rng: np.random.Generator, *, min_deg: float = 25.0, p_180: float = 0.35
+) -> dict[str, Any]:
+    """180 degrees with probability ``p_180`` for polarised classes only; else an angle at
+    least ``min_deg`` from 0 (and, for non-polarised classes, from 180), random sign."""
+    (lo, hi), allow_180 = rotation_angles(scene.class_label, min_deg)
+    if allow_180 and rng.random() < p_180:
+        angle = 180.0
+    else:
+        angle = _uniform(rng, (lo, hi)) * (1 if rng.random() < 0.5 else -1)
+    return {"angle": angle, "texture_offsets": texture_offsets(rng, scene), "tin_shift": _tin_shift(rng)}
+
+
+@register_sampler(DefectType.SHIFT)
+def sample_shift(
+    scene: Scene, rng: np.random.Generator, *, frac: tuple[float, float] = (0.12, 0.3)
+) -> dict[str, Any]:
+    """Distance ``frac`` of the view side, direction uniform."""
+    dist = _uniform(rng, frac) * scene.view.shape[0]
+    theta = _uniform(rng, (0.0, 2 * math.pi))
+    return {
+        "dx": dist * math.cos(theta),
+        "dy": dist * math.sin(theta),
+        "texture_offsets": texture_offsets(rng, scene),
+        "tin_shift": _tin_shift(rng),
+    }
+
+
+@register_sampler(DefectType.MISSING)
+def sample_missing(scene: Scene, rng: np.random.Generator, *, pads: bool | None = None) -> dict[str, Any]:
+    """Only the fill's texture offsets and the tin; ``pads`` (None: decided from the image) passes through."""
+    return {"texture_offsets": texture_offsets(rng, scene), "tin_shift": _tin_shift(rng), "pads": pads}
+
+
+@register_sampler(DefectType.WRONG_PART)
+def sample_wrong_part(
+    scene: Scene, rng: np.random.Generator, *, light_match: tuple[float, float] = (0.5, 0.9)
+) -> dict[str, Any]:
+    """Turned +0 or 180 degrees (even odds), brightness moved ``light_match`` of the way to the anchor's.
+
+    Raises:
+        ValueError: the scene has no donor.
+    """
+    if scene.donor is None:
+        raise ValueError("wrong_part needs scene.donor (a crop of another class)")
+    offsets = texture_offsets(rng, scene)
+    flip = bool(rng.random() < 0.5)
+    return {"texture_offsets": offsets, "flip": flip, "light_match": _uniform(rng, light_match)}
+
+
+@register_sampler(DefectType.LIFTED)
+def sample_lifted(
+    scene: Scene,
+    rng: np.random.Generator,
+    *,
+    lift: tuple[float, float] = (0.12, 0.3),
+    shadow: tuple[float, float] = (0.3, 0.55),
+) -> dict[str, Any]:
+    """Lift ``lift`` of the part length at either end (even odds), shadow darkness ``shadow``."""
+    amount = _uniform(rng, lift)
+    side = 1 if rng.random() < 0.5 else -1
+    strength = _uniform(rng, shadow)
+    return {"lift": amount, "side": side, "shadow": strength, "texture_offsets": texture_offsets(rng, scene)}
+
+
+def sample_defect(kind: DefectType | str, scene: Scene, rng: np.random.Generator, **ranges: Any) -> dict[str, Any]:
+    """Draw the parameters of defect ``kind`` for ``scene`` (keyword ``ranges`` override the sampler's defaults).
+
+    Raises:
+        KeyError: no sampler registered for ``kind``.
+    """
+    k = DefectType(kind)
+    if k not in SAMPLERS:
+        raise KeyError(f"no defect sampler registered for {k.value!r}; known: {sorted(d.value for d in SAMPLERS)}")
+    return SAMPLERS[k](scene, rng, **ranges)
+
+
+def make_defect(kind: DefectType | str, scene: Scene, rng: np.random.Generator, **ranges: Any) -> DefectResult:
+    """Draw defect ``kind``'s parameters with ``rng`` and apply them: :func:`sample_defect` then ``apply_defect``."""
+    return apply_defect(kind, scene, **sample_defect(kind, scene, rng, **ranges))
 
 
 class RandomDefect:
@@ -29,12 +194,12 @@ class RandomDefect:
 
     Args:
         kinds: defect kinds to draw from (order does not matter: they are sorted).
-        ranges: optional per-kind keyword ranges passed to the functional, e.g.
+        ranges: optional per-kind keyword ranges passed to the sampler, e.g.
             ``{"shift": {"frac": (0.2, 0.4)}}``.
 
     Example:
         >>> import numpy as np
-        >>> from pcbforge.augment.functional import Scene
+        >>> from pcbforge.augment.scene import Scene
         >>> view = np.full((48, 48, 3), 50, np.uint8); view[14:34, 10:38] = 210
         >>> img, mask, p = RandomDefect(["gray_patch"])(Scene(view, "diode"), np.random.default_rng(1))
         >>> p["kind"]
@@ -43,9 +208,10 @@ class RandomDefect:
 
     def __init__(self, kinds: Sequence[DefectType | str], ranges: dict[str, dict[str, Any]] | None = None) -> None:
         self.kinds = sorted({DefectType(k) for k in kinds}, key=lambda k: k.value)
-        unknown = [k.value for k in self.kinds if k not in DEFECTS]
+        unknown = [k.value for k in self.kinds if k not in DEFECTS or k not in SAMPLERS]
         if unknown:
-            raise ValueError(f"no defect generator for {unknown}; known: {sorted(k.value for k in DEFECTS)}")
+            known = sorted(k.value for k in DEFECTS if k in SAMPLERS)
+            raise ValueError(f"no defect function and sampler for {unknown}; known: {known}")
         self.ranges = {DefectType(k): dict(v) for k, v in (ranges or {}).items()}
 
     def available(self, scene: Scene) -> list[DefectType]:
@@ -64,7 +230,7 @@ class RandomDefect:
                 raise ValueError(f"none of {[k.value for k in self.kinds]} applies to this component (no donor)")
             kind = choices[int(rng.integers(len(choices)))]
         k = DefectType(kind)
-        return apply_defect(k, scene, rng, **self.ranges.get(k, {}))
+        return make_defect(k, scene, rng, **self.ranges.get(k, {}))
 
 
 class PositiveAugment:

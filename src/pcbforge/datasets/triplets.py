@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pcbforge.augment.functional import Scene
+from pcbforge.augment.scene import Scene
 from pcbforge.augment.transforms import PositiveAugment, RandomDefect
 from pcbforge.datasets.manifest import LINEAGE_COLUMNS, error_row, error_text, ok_row, rejected_row, relative_message
 from pcbforge.io import encode_png, stable_id, write_bytes

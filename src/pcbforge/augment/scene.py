@@ -1,0 +1,454 @@
+"""The scene toolkit the defects are built from: a component in its surroundings, and how to edit it.
+
+A :class:`Scene` is the component's square view (the anchor crop) plus, when the crop stage
+kept it, the larger context patch and where the view sits inside it. :func:`make_canvas`
+rebuilds the view inside half a view of real board on each side (edge pixels replicated
+where there is no context), so edits see real surroundings: a removed part is filled from
+the board around it (:func:`remove_part`), a moved part uncovers real board
+(:func:`move_part`), bare pads are drawn where a part left them (:func:`draw_pads`), and
+:func:`finish` blends the edited canvas back into the anchor inside a mask only.
+
+Nothing here draws random numbers: every choice (texture offsets, tin colour) arrives as a
+value, so a defect built from these functions is a pure function of its recorded parameters.
+Used by :mod:`pcbforge.augment.functional` (the defects) and its samplers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from pcbforge.vocab import ComponentClass
+
+#: Classes mounted flat on pads (rectangular pads when removed); the rest are through-hole.
+SMD_CLASSES = frozenset({ComponentClass.SMD_CAPACITOR, ComponentClass.SMD_DIODE, ComponentClass.SMD_TRANSISTOR})
+#: Classes with three leads (three pads when removed).
+THREE_LEAD = frozenset({ComponentClass.TRANSISTOR, ComponentClass.SMD_TRANSISTOR, ComponentClass.CONVERTER})
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A component as the defects see it.
+
+    Attributes:
+        view: the anchor crop, SxSx3 uint8 (RGB).
+        class_label: the component class (a ``ComponentClass`` value).
+        context: the larger context patch (HxWx3 uint8) or None.
+        context_box: (x0, y0, x1, y1) of the component box inside ``context`` (pixels,
+            exclusive end), as the crop stage writes it.
+        view_margin: how the crop stage built the view from that box: a square centred on
+            the box, side = long side x (1 + view_margin) (``crop.margin`` for boards, 0 for
+            web photos).
+        origin: ``board`` (a part on a PCB: pads are drawn where a part left them) or
+            ``web`` (a product photo: the backdrop is not a board, no pads).
+        donor: another component's scene, needed by ``wrong_part``.
+        donor_id: lineage of ``donor`` recorded in the params.
+    """
+
+    view: np.ndarray
+    class_label: str
+    context: np.ndarray | None = None
+    context_box: tuple[float, float, float, float] | None = None
+    view_margin: float = 0.0
+    origin: str = "board"
+    donor: Scene | None = None
+    donor_id: str | None = None
+
+    def view_square(self) -> tuple[float, float, float] | None:
+        """(left, top, side) of the view's square in context pixels, or None without context."""
+        if self.context_box is None:
+            return None
+        x0, y0, x1, y1 = (float(v) for v in self.context_box)
+        side = max(x1 - x0, y1 - y0, 1.0) * (1.0 + self.view_margin)
+        return (x0 + x1) / 2 - side / 2, (y0 + y1) / 2 - side / 2, side
+
+    def part_box(self) -> tuple[float, float, float, float] | None:
+        """The component box in view pixels (known when the crop stage recorded it)."""
+        sq = self.view_square()
+        if sq is None:
+            return None
+        left, top, side = sq
+        k = self.view.shape[0] / side
+        x0, y0, x1, y1 = (float(v) for v in self.context_box)  # type: ignore[union-attr]
+        return (x0 - left) * k, (y0 - top) * k, (x1 - left) * k, (y1 - top) * k
+
+
+# ----------------------------------------------------------------------------- geometry helpers
+
+
+@dataclass
+class Canvas:
+    """The view inside a margin of (real or edge-replicated) surroundings, at view resolution."""
+
+    img: np.ndarray  # float32 HxWx3, 0..255
+    ox: int  # view's top-left inside img
+    oy: int
+    size: int
+    real_context: bool
+
+    @property
+    def view_slice(self) -> tuple[slice, slice]:
+        return slice(self.oy, self.oy + self.size), slice(self.ox, self.ox + self.size)
+
+
+def canvas_margin(size: int, margin_frac: float = 0.5) -> int:
+    """Pixels of surroundings :func:`make_canvas` puts on each side of a ``size`` px view."""
+    return max(4, int(round(size * margin_frac)))
+
+
+def make_canvas(scene: Scene, margin_frac: float = 0.5) -> Canvas:
+    """Resize the context so the view box maps onto the view exactly; replicate edge pixels where short."""
+    view = scene.view
+    s = view.shape[0]
+    m = canvas_margin(s, margin_frac)
+    sq = scene.view_square()
+    if scene.context is not None and sq is not None:
+        left, top, side = sq
+        k = s / side
+        # Affine map context -> canvas with the view's top-left at (m, m); past the context's
+        # edge pixels replicate (mirroring would copy the part itself into the margin).
+        mat = np.array([[k, 0, m - left * k], [0, k, m - top * k]], np.float64)
+        ctx = cv2.warpAffine(
+            scene.context, mat, (s + 2 * m, s + 2 * m), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
+        )
+        img = ctx.astype(np.float32)
+        real = True
+    else:
+        img = cv2.copyMakeBorder(view, m, m, m, m, cv2.BORDER_REPLICATE).astype(np.float32)
+        real = False
+    # The anchor's own pixels are the truth inside the view (the context resize differs slightly).
+    img[m : m + s, m : m + s] = view.astype(np.float32)
+    return Canvas(img=img, ox=m, oy=m, size=s, real_context=real)
+
+
+def part_mask(scene: Scene) -> np.ndarray:
+    """Estimate which view pixels belong to the part (uint8 0/255, view-sized).
+
+    The board/background colour is taken from the view's border (and the context ring when
+    present); pixels far from it in Lab space are the part. Falls back to a central ellipse
+    when the estimate is degenerate (part colour equals board colour).
+    """
+    view = scene.view
+    s = view.shape[0]
+    lab = cv2.cvtColor(view, cv2.COLOR_RGB2LAB).astype(np.float32)
+    b = max(2, s // 16)
+    border = np.concatenate([lab[:b], lab[-b:], lab[:, :b].transpose(1, 0, 2), lab[:, -b:].transpose(1, 0, 2)], axis=0)
+    border = border.reshape(-1, 3)
+    ref = np.median(border, axis=0)
+    spread = np.median(np.abs(border - ref), axis=0).mean() + 2.0
+    dist = np.sqrt(((lab - ref) ** 2).sum(axis=2)) / spread
+    d8 = np.clip(dist * 16, 0, 255).astype(np.uint8)
+    thr, fg = cv2.threshold(cv2.GaussianBlur(d8, (5, 5), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    if thr < 48:  # border and centre indistinguishable: Otsu would split noise
+        fg = np.zeros_like(fg)
+    # Silkscreen (thin white outlines and designators) is printed on the board, not part of
+    # the component: drop thin white strokes, keep thick white bodies (relays, crystals).
+    chroma = np.hypot(lab[..., 1] - 128, lab[..., 2] - 128)
+    white = ((lab[..., 0] > 170) & (chroma < 24)).astype(np.uint8) * 255
+    if ref[0] < 170 and white.any():
+        kw = max(3, (s // 14) | 1)
+        thick = cv2.morphologyEx(white, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kw, kw)))
+        nw, wl = cv2.connectedComponents(white)
+        # A white stroke with no thick part anywhere is silkscreen; white touching a thick
+        # white area (the gaps between letters on a white relay) belongs to that body.
+        has_thick = np.zeros(nw, bool)
+        has_thick[np.unique(wl[thick > 0])] = True
+        fg[(wl > 0) & ~has_thick[wl]] = 0
+    # Opening scaled to the view removes thin board features (traces, silkscreen lines).
+    ko = max(3, (s // 40) | 1)
+    fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (ko, ko)))
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, k, iterations=2)
+    pbox = scene.part_box()
+    if pbox is not None:
+        # The labelled box bounds the part: ignore neighbours and board features outside it.
+        bx0, by0, bx1, by1 = pbox
+        pad = 0.08 * max(bx1 - bx0, by1 - by0)
+        allow = np.zeros_like(fg)
+        ay0, ay1 = max(0, int(by0 - pad)), int(math.ceil(by1 + pad))
+        ax0, ax1 = max(0, int(bx0 - pad)), int(math.ceil(bx1 + pad))
+        allow[ay0:ay1, ax0:ax1] = 255
+        fg = cv2.bitwise_and(fg, allow)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg)
+    keep = np.zeros_like(fg)
+    min_area = 0.01 * s * s
+    for i in range(1, n):
+        x, y, w, h, area = stats[i]
+        # Keep blobs reaching the central third: the part, not a neighbour cut by the crop.
+        if area >= min_area and x < 2 * s / 3 and x + w > s / 3 and y < 2 * s / 3 and y + h > s / 3:
+            keep[labels == i] = 255
+    # Fill holes (markings, reflections inside the body), but not board enclosed by the
+    # part's outline (e.g. between a body and its leads): that must stay board.
+    cnts, _ = cv2.findContours(keep, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros_like(keep)
+    cv2.drawContours(filled, cnts, -1, 255, thickness=cv2.FILLED)
+    holes = cv2.bitwise_and(filled, cv2.bitwise_not(keep))
+    nh, hl, hs, _ = cv2.connectedComponentsWithStats(holes)
+    for i in range(1, nh):
+        sel = hl == i
+        # On a product photo a white part on a white backdrop is all "board-like": fill.
+        if scene.origin == "board" and hs[i, cv2.CC_STAT_AREA] > 0.02 * s * s and float(d8[sel].mean()) < thr:
+            filled[sel] = 0
+    area = int((filled > 0).sum())
+    if area:
+        # An open outline (a white part on a white backdrop shows only its edges): take
+        # its convex hull rather than a ring, or removing it would leave the body behind.
+        hull = cv2.convexHull(cv2.findNonZero(filled))
+        hull_area = cv2.contourArea(hull)
+        if hull_area > 0 and area / hull_area < 0.5:
+            cv2.fillConvexPoly(filled, hull, 255)
+            area = int((filled > 0).sum())
+    if area < 0.04 * s * s:
+        filled = np.zeros_like(keep)
+        if pbox is not None:
+            bx0, by0, bx1, by1 = pbox
+            centre = (int(round((bx0 + bx1) / 2)), int(round((by0 + by1) / 2)))
+            axes = (max(2, int((bx1 - bx0) * 0.45)), max(2, int((by1 - by0) * 0.45)))
+        else:
+            centre, axes = (s // 2, s // 2), (int(s * 0.34), int(s * 0.26))
+        cv2.ellipse(filled, centre, axes, 0, 0, 360, 255, -1)
+    return filled
+
+
+def image_noise(img: np.ndarray) -> float:
+    """Robust sensor/texture noise level of ``img`` (grey levels): MAD of its fine residual."""
+    g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    resid = g - cv2.GaussianBlur(g, (0, 0), 1.0)
+    return float(1.4826 * np.median(np.abs(resid - np.median(resid))))
+
+
+def feather(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Soft alpha (float32 0..1) that is 0 outside ``mask`` and ramps up just inside its edge."""
+    m = (mask > 0).astype(np.float32)
+    if sigma <= 0:
+        return m
+    a = cv2.GaussianBlur(m, (0, 0), sigma)
+    # ~0.5 on the mask's edge, 1 a pixel or two inside, 0 outside: no seam, nothing leaks out.
+    return np.minimum(m, np.clip(a * 1.6 - 0.3, 0.0, 1.0))
+
+
+def finish(scene: Scene, canvas: Canvas, region: np.ndarray, sigma: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Blend the edited canvas into the anchor inside ``region`` (canvas-sized), return image + mask."""
+    ys, xs = canvas.view_slice
+    reg = region[ys, xs]
+    mask = np.where(reg > 0, 255, 0).astype(np.uint8)
+    alpha = feather(mask, sigma)[..., None]
+    out = scene.view.astype(np.float32) * (1 - alpha) + canvas.img[ys, xs] * alpha
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8), mask
+
+
+def embed(mask_view: np.ndarray, canvas: Canvas) -> np.ndarray:
+    """Place a view-sized mask into a zero canvas-sized mask."""
+    full = np.zeros(canvas.img.shape[:2], np.uint8)
+    ys, xs = canvas.view_slice
+    full[ys, xs] = mask_view
+    return full
+
+
+def hole_pad(size: int) -> int:
+    """Pixels a removed part's footprint grows by, so its anti-aliased rim goes too."""
+    return max(2, size // 40)
+
+
+def dilate(mask: np.ndarray, px: int) -> np.ndarray:
+    if px <= 0:
+        return mask
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
+    return cv2.dilate(mask, k)
+
+
+def fill_from_surroundings(
+    img: np.ndarray, hole: np.ndarray, sigmas: tuple[float, ...] = (2, 4, 8, 16, 32)
+) -> np.ndarray:
+    """Smooth colour field over ``hole`` interpolated from the pixels around it.
+
+    Normalised convolution at growing scales: each hole pixel takes the Gaussian-weighted
+    mean of the valid pixels at the smallest scale that reaches enough of them. Unlike
+    ``cv2.inpaint`` (Telea), it leaves no streaks or X-shaped seams across large holes.
+    """
+    valid = (hole == 0).astype(np.float32)
+    weighted = img * valid[..., None]
+    out = img.copy()
+    todo = hole > 0
+    h, w = hole.shape
+    for sigma in sigmas:
+        if not todo.any():
+            break
+        # Wide blurs on a downscaled copy: same field, a fraction of the cost.
+        f = max(1, int(sigma // 4))
+        if f > 1:
+            small = (max(1, w // f), max(1, h // f))
+            den = cv2.resize(
+                cv2.GaussianBlur(cv2.resize(valid, small, interpolation=cv2.INTER_AREA), (0, 0), sigma / f),
+                (w, h),
+                interpolation=cv2.INTER_LINEAR,
+            )
+            num = cv2.resize(
+                cv2.GaussianBlur(cv2.resize(weighted, small, interpolation=cv2.INTER_AREA), (0, 0), sigma / f),
+                (w, h),
+                interpolation=cv2.INTER_LINEAR,
+            )
+        else:
+            den = cv2.GaussianBlur(valid, (0, 0), sigma)
+            num = cv2.GaussianBlur(weighted, (0, 0), sigma)
+        ok = todo & (den > 0.15)
+        out[ok] = num[ok] / den[ok][:, None]
+        todo &= ~ok
+    if todo.any():  # hole wider than the largest scale: the mean board colour
+        out[todo] = img[valid > 0].mean(axis=0) if valid.any() else 128.0
+    return out
+
+
+def remove_part(canvas: Canvas, hole: np.ndarray, offsets: Sequence[Sequence[int]]) -> np.ndarray:
+    """Fill ``hole`` (canvas-sized 0/255) with board: interpolated colour + board texture.
+
+    A smooth fill alone is a smear that a network spots at once; the fine texture (solder
+    mask grain, noise) is copied from an intact part of the surroundings: of the candidate
+    ``offsets`` ``(dy, dx)`` (drawn by :func:`pcbforge.augment.transforms.texture_offsets`), the first one whose shifted hole
+    overlaps the hole least.
+    """
+    hm = (hole > 0)[..., None].astype(np.float32)
+    lowfreq = fill_from_surroundings(canvas.img, hole)
+    resid = canvas.img - cv2.GaussianBlur(canvas.img, (0, 0), 2.0)
+    h, w = hole.shape
+    ys, xs = np.nonzero(hole)
+    best, best_bad = (0, 0), None
+    if len(ys):
+        for dy, dx in ((int(a), int(b)) for a, b in offsets):
+            sy, sx = np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)
+            bad = int((hole[sy, sx] > 0).sum())
+            if best_bad is None or bad < best_bad:
+                best, best_bad = (dy, dx), bad
+        dy, dx = best
+        shifted = np.roll(resid, (-dy, -dx), axis=(0, 1))
+        # Texture taken from the part or its edge would ghost the part back in: damp it.
+        src_hole = np.roll(dilate(hole, 4), (-dy, -dx), axis=(0, 1)) > 0
+        shifted[src_hole] *= 0.2
+    else:
+        shifted = np.zeros_like(resid)
+    out = lowfreq + shifted * hm
+    return out
+
+
+def part_geometry(mask: np.ndarray) -> tuple[tuple[float, float], tuple[float, float], float]:
+    """(centre, (length, width), angle_deg) of the part's min-area rectangle, length >= width."""
+    cnts, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    pts = np.concatenate(cnts) if cnts else np.array([[[0, 0]]], np.int32)
+    (cx, cy), (w, h), ang = cv2.minAreaRect(pts)
+    if w < h:
+        w, h, ang = h, w, ang + 90.0
+    return (float(cx), float(cy)), (float(w), float(h)), float(ang)
+
+
+def paste(canvas: Canvas, src: np.ndarray, alpha: np.ndarray) -> None:
+    """Alpha-composite ``src`` (canvas-sized float) onto the canvas in place."""
+    a = alpha[..., None]
+    canvas.img = canvas.img * (1 - a) + src * a
+
+
+def move_part(
+    scene: Scene,
+    warp: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    offsets: Sequence[Sequence[int]],
+    tin_shift: float = 0.0,
+    shadow: tuple[float, tuple[float, float], float] | None = None,
+    pads: bool = True,
+) -> tuple[np.ndarray, np.ndarray, Canvas, bool]:
+    """Remove the part, then paste it back transformed by ``warp``.
+
+    With ``pads`` (and a board rather than a bright product backdrop around the part), the
+    bare pads are drawn where the part stood, so the part is visibly *off its pads*.
+    ``offsets`` go to :func:`remove_part`, ``tin_shift`` to :func:`draw_pads`.
+
+    Returns:
+        image, mask, canvas, whether pads were drawn.
+    """
+    canvas = make_canvas(scene)
+    fg_view = part_mask(scene)
+    fg = embed(fg_view, canvas)
+    original = canvas.img.copy()
+    hole = dilate(fg, hole_pad(canvas.size))
+    canvas.img = remove_part(canvas, hole, offsets)
+    drew = bool(pads) and scene.origin == "board" and not bright_backdrop(canvas, hole)
+    if drew:
+        draw_pads(canvas, fg_view, scene.class_label, tin_shift)
+    # The part layer: original pixels with a soft alpha from its mask.
+    moved, moved_mask = warp(original, fg)
+    if shadow is not None:
+        strength, (sdx, sdy), blur = shadow
+        sh = cv2.GaussianBlur((moved_mask > 127).astype(np.float32), (0, 0), blur)
+        sh = np.roll(sh, (int(round(sdy)), int(round(sdx))), axis=(0, 1))
+        canvas.img = canvas.img * (1 - strength * sh[..., None])
+    alpha = cv2.GaussianBlur((moved_mask > 127).astype(np.float32), (0, 0), 0.7)
+    paste(canvas, moved, alpha)
+    region = dilate(((hole > 0) | (moved_mask > 20)).astype(np.uint8) * 255, 2)
+    if shadow is not None:
+        region = np.maximum(region, ((sh > 0.08) * 255).astype(np.uint8))
+    img, mask = finish(scene, canvas, region, sigma=1.0)
+    return img, mask, canvas, drew
+
+
+def bright_backdrop(canvas: Canvas, hole: np.ndarray) -> bool:
+    """True when the part sits on a bright product-photo backdrop (no board, so no pads)."""
+    ring = canvas.img[hole == 0]
+    return bool(len(ring)) and float(ring.mean()) > 200
+
+
+def draw_pads(canvas: Canvas, fg: np.ndarray, class_label: str, tin_shift: float = 0.0) -> list[list[float]]:
+    """Draw the bare pads a removed part leaves: tinned lands (with drill holes for THT).
+
+    ``tin_shift`` moves the tin's grey level (samplers draw it in -18..12: tin varies).
+    """
+    (cx, cy), (length, width), ang = part_geometry(fg)
+    try:
+        cls = ComponentClass(class_label)
+    except ValueError:
+        cls = None
+    n = 3 if cls in THREE_LEAD else 2
+    smd = cls in SMD_CLASSES
+    rad = math.radians(ang)
+    ux, uy = math.cos(rad), math.sin(rad)
+    half = max(length * 0.5 - (width * 0.25 if smd else length * 0.12), 3.0)
+    pad_r = max(2.0, min(width * (0.3 if smd else 0.22), length * 0.14))
+    tin = np.array([196.0, 194.0, 186.0]) + tin_shift
+    layer = canvas.img.copy()
+    pad_mask = np.zeros(canvas.img.shape[:2], np.uint8)
+    centres = []
+    for j in range(n):
+        t = -1.0 + 2.0 * j / (n - 1)
+        px, py = cx + canvas.ox + t * half * ux, cy + canvas.oy + t * half * uy
+        centres.append([_r(px - canvas.ox, 1), _r(py - canvas.oy, 1)])
+        if smd:
+            box = cv2.boxPoints(((px, py), (pad_r * 1.6, pad_r * 2.2), ang)).astype(np.int32)
+            cv2.fillConvexPoly(pad_mask, box, 255)
+        else:
+            cv2.circle(pad_mask, (int(round(px)), int(round(py))), int(round(pad_r)), 255, -1, cv2.LINE_AA)
+    # Tin: bright, with a soft highlight towards the top-left (typical ring light).
+    yy, xx = np.mgrid[0 : pad_mask.shape[0], 0 : pad_mask.shape[1]].astype(np.float32)
+    shade = 1.0 + 0.08 * np.sin((xx + yy) / max(pad_r, 1.0))
+    pad_col = tin[None, None, :] * shade[..., None]
+    a = cv2.GaussianBlur(pad_mask.astype(np.float32) / 255.0, (0, 0), 0.6)[..., None]
+    layer = layer * (1 - a) + pad_col * a
+    if not smd:
+        hole_mask = np.zeros_like(pad_mask)
+        for px, py in centres:
+            cv2.circle(
+                hole_mask,
+                (int(round(px + canvas.ox)), int(round(py + canvas.oy))),
+                max(1, int(round(pad_r * 0.42))),
+                255,
+                -1,
+                cv2.LINE_AA,
+            )
+        ha = cv2.GaussianBlur(hole_mask.astype(np.float32) / 255.0, (0, 0), 0.6)[..., None]
+        layer = layer * (1 - ha) + np.array([28.0, 26.0, 24.0]) * ha
+    canvas.img = layer
+    return centres
+
+
+def _r(x: float, nd: int = 3) -> float:
+    return round(float(x), nd)
