@@ -16,7 +16,7 @@ from PIL import Image
 from pcbforge.augment.ssds import simulate_pair
 from pcbforge.datasets.manifest import error_row, ok_row
 from pcbforge.io import stable_id, write_png
-from pcbforge.pipelines.simulate import write_pair
+from pcbforge.datasets.pairs import write_pair
 from pcbforge.rng import make_rng
 from tests.helpers.fake_project import write_rows
 
