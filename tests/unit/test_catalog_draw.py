@@ -9,9 +9,12 @@ import imagehash
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from parsel import Selector
 from PIL import Image
 
+from pcbforge.annotate.yolo import parse_row, to_pixels
 from pcbforge.catalog import site
 from pcbforge.catalog.boards import MIN_ALPHA, Placement, data_yaml, draw_board, part_sprite, yolo_lines
 from pcbforge.catalog.junk import JUNK_KINDS, make_duplicate, make_junk
@@ -120,6 +123,26 @@ def test_yolo_lines_are_normalised_with_six_decimals() -> None:
     cx, cy, w, h = (float(v) for v in vals)
     assert abs((cx - w / 2) * 64 - 10) < 1e-3 and abs((cy + h / 2) * 48 - 9) < 1e-3
 
+
+
+@st.composite
+def _placements(draw: st.DrawFn) -> tuple[tuple[int, int], Placement]:
+    w, h = draw(st.integers(1, 4000)), draw(st.integers(1, 4000))
+    x0, y0 = draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1))
+    box = (x0, y0, draw(st.integers(x0 + 1, w)), draw(st.integers(y0 + 1, h)))
+    return (w, h), Placement(draw(st.sampled_from(list(ComponentClass))), box, "X1")
+
+
+@given(_placements())
+def test_board_labels_parse_back_to_their_boxes(case: tuple[tuple[int, int], Placement]) -> None:
+    """Board labels go through annotate/yolo.py: the crop stage's parser reads back each box."""
+    (w, h), p = case
+    (row,) = yolo_lines([p], (w, h))
+    box = parse_row(row, num_classes=len(ComponentClass))
+    assert list(ComponentClass)[box.cls] is p.cls
+    # 6 decimals of a fraction of the side: within 1e-6 x side (+ float slack) of the pixel box.
+    for got, want, side in zip(to_pixels(box, w, h), p.box, (w, h, w, h), strict=True):
+        assert abs(got - want) <= 1.01e-6 * side
 
 def test_data_yaml_lists_classes_in_enum_order() -> None:
     doc = yaml.safe_load(data_yaml())

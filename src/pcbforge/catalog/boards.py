@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from pcbforge.annotate.yolo import format_row, from_pixels
 from pcbforge.catalog.paint import font
 from pcbforge.catalog.topview import draw_top_view, top_size
 from pcbforge.vocab import ComponentClass
@@ -320,19 +321,16 @@ def draw_board(
 def yolo_lines(placements: Sequence[Placement], size: tuple[int, int]) -> list[str]:
     """YOLO rows ``cls cx cy w h`` (normalised to the image, 6 decimals) for ``placements``.
 
+    The conversion and formatting are :mod:`pcbforge.annotate.yolo`'s, the one codec the crop
+    stage reads these labels back with.
+
     Example:
         >>> yolo_lines([Placement(ComponentClass.RESISTOR, (10, 20, 50, 30), "R1")], (100, 100))
         ['7 0.300000 0.250000 0.400000 0.100000']
     """
     w, h = size
     index = {c: i for i, c in enumerate(ComponentClass)}
-    rows = []
-    for p in placements:
-        x0, y0, x1, y1 = p.box
-        rows.append(
-            f"{index[p.cls]} {(x0 + x1) / 2 / w:.6f} {(y0 + y1) / 2 / h:.6f} {(x1 - x0) / w:.6f} {(y1 - y0) / h:.6f}"
-        )
-    return rows
+    return [format_row(from_pixels(index[p.cls], *p.box, w, h)) for p in placements]
 
 
 def data_yaml(licence: str | None = None, author: str | None = None) -> str:
