@@ -43,6 +43,7 @@ from pcbforge.augment.scene import (
     Canvas,
     Scene,
     bright_backdrop,
+    canvas_margin,
     dilate,
     draw_pads,
     embed,
@@ -211,7 +212,7 @@ def rotation(
     """
     fg = part_mask(scene)
     (cx, cy), _, _ = part_geometry(fg)
-    m = max(4, int(round(scene.view.shape[0] * 0.5)))
+    m = canvas_margin(scene.view.shape[0])
 
     def warp(img: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mat = cv2.getRotationMatrix2D((cx + m, cy + m), angle, 1.0)
@@ -400,7 +401,7 @@ def lifted(
     """
     fg = part_mask(scene)
     (cx, cy), (length, width), ang = part_geometry(fg)
-    m = max(4, int(round(scene.view.shape[0] * 0.5)))
+    m = canvas_margin(scene.view.shape[0])
     amount = float(lift)
     side = 1 if int(side) > 0 else -1
     strength = float(shadow)

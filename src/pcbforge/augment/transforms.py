@@ -34,7 +34,7 @@ from pcbforge.augment.functional import (
     is_polarised,
     rotation_angles,
 )
-from pcbforge.augment.scene import Scene, canvas_margin, image_noise, part_mask
+from pcbforge.augment.scene import Scene, canvas_margin, part_mask
 from pcbforge.vocab import DefectType
 
 Sampler = Callable[..., dict[str, Any]]
@@ -99,10 +99,10 @@ def sample_gray_patch(
         "grain": _uniform(rng, grain),
     }
     # The grain field is drawn where the stream stands now: record that point, then move
-    # the stream past the field as if it had been drawn here.
+    # the stream past the field as if it had been drawn here (a normal field of any scale
+    # takes the same numbers from the stream as a standard one).
     params["grain_state"] = generator_state(rng)
-    tstd = float(np.clip(params["grain"] * image_noise(scene.view), 1.0, 10.0))
-    rng.normal(0, tstd, size=(s, s))
+    rng.standard_normal(size=(s, s))
     return params
 
 
