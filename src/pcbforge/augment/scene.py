@@ -308,8 +308,8 @@ def remove_part(canvas: Canvas, hole: np.ndarray, offsets: Sequence[Sequence[int
 
     A smooth fill alone is a smear that a network spots at once; the fine texture (solder
     mask grain, noise) is copied from an intact part of the surroundings: of the candidate
-    ``offsets`` ``(dy, dx)`` (drawn by :func:`pcbforge.augment.transforms.texture_offsets`), the first one whose shifted hole
-    overlaps the hole least.
+    ``offsets`` ``(dy, dx)`` (drawn by :func:`pcbforge.augment.transforms.texture_offsets`),
+    the first one whose shifted hole overlaps the hole least.
     """
     hm = (hole > 0)[..., None].astype(np.float32)
     lowfreq = fill_from_surroundings(canvas.img, hole)

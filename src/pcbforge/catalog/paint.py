@@ -42,20 +42,24 @@ LEAD = (196, 198, 204)
 
 @functools.lru_cache(maxsize=64)
 def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's default font at ``size`` px (at least 6)."""
     # Pillow's bundled default font (no files on disk, identical on every install of one version).
     return ImageFont.load_default(size=max(6, int(size)))
 
 
 def pick(rng: Rng, items: list[Any] | tuple[Any, ...]) -> Any:
+    """One of ``items``, uniformly."""
     return items[int(rng.integers(len(items)))]
 
 
 def jitter(rng: Rng, rgb: RGB, amount: int = 14) -> RGB:
+    """``rgb`` with each channel moved by up to ``amount`` either way (part-to-part variation)."""
     d = rng.integers(-amount, amount + 1, size=3)
     return tuple(int(np.clip(c + x, 0, 255)) for c, x in zip(rgb, d, strict=True))  # type: ignore[return-value]
 
 
 def new_canvas(w: int, h: int) -> Image.Image:
+    """A transparent RGBA canvas of ``w`` x ``h``."""
     return Image.new("RGBA", (int(w), int(h)), (0, 0, 0, 0))
 
 
@@ -159,14 +163,17 @@ def leads(canvas: Image.Image, lines: list[list[tuple[float, float]]], width: fl
 
 
 def darken(rgb: RGB, f: float) -> RGB:
+    """``rgb`` scaled by ``f`` (a shaded face of the same material)."""
     return tuple(int(c * f) for c in rgb)  # type: ignore[return-value]
 
 
 def part_number(rng: Rng, prefix: str, digits: int = 4) -> str:
+    """``prefix`` plus ``digits`` random digits, as printed on a part."""
     return prefix + "".join(str(int(x)) for x in rng.integers(0, 10, size=digits))
 
 
 def radial_fill(w: int, h: int, rgb: RGB) -> Image.Image:
+    """A colour field shaded like a dome lit from the top left (dipped epoxy, can tops)."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     r = np.sqrt(((xx / max(w, 1) - 0.38) / 0.7) ** 2 + ((yy / max(h, 1) - 0.35) / 0.7) ** 2)
     f = np.clip(1.25 - 0.75 * r, 0.45, 1.3)
