@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pcbforge.crawler import pipelines
+import pcbforge.io
 from pcbforge.crawler.pipelines import store_file
 from pcbforge.crawler.spiders.urls import in_shard, read_url_list
 from pcbforge.pipelines.crawl import default_allowed_domains
@@ -46,7 +46,8 @@ def test_store_file_same_sha_from_two_threads_at_once(tmp_path: Path, monkeypatc
         barrier.wait()  # both writers have their temporary file before either renames it
         real_replace(src, dst)
 
-    monkeypatch.setattr(pipelines.os, "replace", replace_together)
+    # store_file renames through pcbforge.io.atomic_path, the one atomic writer.
+    monkeypatch.setattr(pcbforge.io.os, "replace", replace_together)
     errors: list[BaseException] = []
 
     def write() -> None:
