@@ -13,8 +13,6 @@ from tests.helpers.params import tiny_params
 from tests.helpers.tools import DVC
 from tests.helpers.triplet_images import write_triplets
 
-pytestmark = pytest.mark.integration
-
 
 def test_train_runs_in_an_empty_git_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)

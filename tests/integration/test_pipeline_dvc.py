@@ -30,7 +30,7 @@ from tests.helpers.modes import modes_other_than
 from tests.helpers.params import REPO_ROOT, write_params
 from tests.helpers.tools import BIN
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 ENV = {
     **os.environ,

@@ -82,7 +82,6 @@ def test_no_train_triplets_is_an_input_error(tmp_path: Path) -> None:
     assert not params.path(params.train.out).exists()
 
 
-@pytest.mark.integration
 @pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
 def test_dvclive_inside_a_dvc_repo_makes_no_commits_or_experiments(tmp_path: Path) -> None:
     params = tiny_params(tmp_path, {**FAST, "train": {**FAST["train"], "epochs": 1}})
