@@ -10,45 +10,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from pcbforge.config import Params
+from pcbforge.datasets.manifest import manifest_path
+from pcbforge.io import stable_id
+from tests.helpers.crawl_fixture import FakeImage, write_crawl
 from tests.helpers.fake_project import write_rows
-from pcbforge.io import encode_png, sha256_bytes, stable_id, write_bytes
-
-
-@dataclass(frozen=True)
-class FakeImage:
-    """One crawled image of the scenario and what dedup/quality said about it."""
-
-    name: str
-    class_label: str
-    colour: tuple[int, int, int]
-    dup_of: str | None = None  # name of the kept image this one duplicates
-    dup_kind: str | None = None
-    distance: int | None = None
-    flags: tuple[str, ...] = ()
-    size: tuple[int, int] = (64, 64)
-    attribution: str | None = None
-    licence_url: str | None = None
-
 
 #: Credit line and licence URL of the one image whose source gives them (the rest have none).
 CAP_ATTRIBUTION = "Photo: Ann Example, CC BY 4.0, via Wikimedia Commons"
 CC_BY_URL = "https://creativecommons.org/licenses/by/4.0/"
+FETCHED_AT = "2026-01-01T00:00:00Z"
 
 #: The default scenario: a kept image with a near duplicate, an exact-hash copy kept apart,
 #: a blurry image (flag not dropped by default), a tiny one (dropped) and two clean ones.
-SCENARIO: tuple[FakeImage, ...] = (
-    FakeImage("cap", "capacitor", (200, 40, 40), attribution=CAP_ATTRIBUTION, licence_url=CC_BY_URL),
-    FakeImage("cap_copy", "capacitor", (198, 42, 40), dup_of="cap", dup_kind="near", distance=4),
-    FakeImage("diode", "diode", (40, 200, 40), flags=("blurry",)),
-    FakeImage("tiny", "resistor", (40, 40, 200), flags=("too_small",), size=(20, 20)),
-    FakeImage("relay", "relay", (220, 220, 40)),
-    FakeImage("res", "resistor", (40, 220, 220)),
-    FakeImage("res_copy", "resistor", (42, 220, 218), dup_of="res", dup_kind="near", distance=7),
+SCENARIO: tuple[FakeImage, ...] = tuple(
+    FakeImage(name, class_label=cls, colour=colour, author=f"author-{name}", fetched_at=FETCHED_AT, **kw)
+    for name, cls, colour, kw in (
+        ("cap", "capacitor", (200, 40, 40), {"attribution": CAP_ATTRIBUTION, "licence_url": CC_BY_URL}),
+        ("cap_copy", "capacitor", (198, 42, 40), {"dup_of": "cap", "dup_kind": "near", "distance": 4}),
+        ("diode", "diode", (40, 200, 40), {"flags": ("blurry",)}),
+        ("tiny", "resistor", (40, 40, 200), {"flags": ("too_small",), "size": (20, 20)}),
+        ("relay", "relay", (220, 220, 40), {}),
+        ("res", "resistor", (40, 220, 220), {}),
+        ("res_copy", "resistor", (42, 220, 218), {"dup_of": "res", "dup_kind": "near", "distance": 7}),
+    )
 )
+#: The crawl's one reject: no file, a URL-derived id.
+REJECT = FakeImage("broken.png", class_label="diode", author="x", fetched_at=FETCHED_AT, status="rejected",
+                   error="HTTP 404")
 
 
 @dataclass
@@ -62,75 +51,13 @@ class ReviewInputs:
     quality: Path = Path()
 
 
-def _picture(img: FakeImage) -> Image.Image:
-    """A small image with a distinct colour and a seeded texture (so files differ)."""
-    w, h = img.size
-    rng = np.random.default_rng(int(stable_id(img.name, length=8), 16))
-    arr = np.empty((h, w, 3), np.uint8)
-    arr[:] = img.colour
-    noise = rng.integers(-12, 13, size=(h, w, 1))
-    arr = np.clip(arr.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-    return Image.fromarray(arr, "RGB")
-
-
 def write_review_inputs(params: Params, scenario: tuple[FakeImage, ...] = SCENARIO) -> ReviewInputs:
     """Write crawl, dedup and quality outputs for ``scenario`` under the params' out dirs."""
-    crawl_out = params.path(params.crawl.out)
     out = ReviewInputs()
-    img_rows, dd_rows, q_rows = [], [], []
-    for img in scenario:
-        data = encode_png(_picture(img))
-        sha = sha256_bytes(data)
-        rel = f"files/{sha[:2]}/{sha}.png"
-        write_bytes(crawl_out / rel, data)
-        out.ids[img.name] = sha
-        w, h = img.size
-        img_rows.append(
-            {
-                "id": sha,
-                "source": "builtin",
-                "page_url": f"http://127.0.0.1:8000/product/{img.name}.html",
-                "image_url": f"http://127.0.0.1:8000/img/{img.name}.png",
-                "class_label": img.class_label,
-                "licence": "CC-BY-4.0",
-                "author": f"author-{img.name}",
-                "attribution": img.attribution,
-                "licence_url": img.licence_url,
-                "sha256": sha,
-                "width": w,
-                "height": h,
-                "bytes": len(data),
-                "format": "PNG",
-                "path": rel,
-                "fetched_at": "2026-01-01T00:00:00Z",
-                "status": "ok",
-                "error": None,
-            }
-        )
-    reject_url = "http://127.0.0.1:8000/img/broken.png"
-    out.crawl_reject_id = sha256_bytes(reject_url.encode())
-    img_rows.append(
-        {
-            "id": out.crawl_reject_id,
-            "source": "builtin",
-            "page_url": "http://127.0.0.1:8000/product/broken.html",
-            "image_url": reject_url,
-            "class_label": "diode",
-            "licence": "CC-BY-4.0",
-            "author": "x",
-            "attribution": None,
-            "licence_url": None,
-            "sha256": None,
-            "width": None,
-            "height": None,
-            "bytes": None,
-            "format": None,
-            "path": None,
-            "fetched_at": "2026-01-01T00:00:00Z",
-            "status": "rejected",
-            "error": "HTTP 404",
-        }
-    )
+    crawled = write_crawl(params.path(params.crawl.out), [*scenario, REJECT], source="builtin", host="127.0.0.1:8000")
+    out.ids = dict(zip((img.name for img in scenario), crawled["id"][: len(scenario)], strict=True))
+    out.crawl_reject_id = str(crawled["id"].iloc[-1])
+    dd_rows, q_rows = [], []
     for img in scenario:
         iid = out.ids[img.name]
         kept = img.dup_of is None
@@ -165,7 +92,7 @@ def write_review_inputs(params: Params, scenario: tuple[FakeImage, ...] = SCENAR
                 "error": None,
             }
         )
-    out.images = write_rows("crawl", img_rows, params)
+    out.images = manifest_path(params, "crawl")
     out.dedup = write_rows("dedup", dd_rows, params)
     out.quality = write_rows("quality", q_rows, params)
     return out
