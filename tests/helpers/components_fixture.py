@@ -1,8 +1,8 @@
-"""Fake crop + split outputs in the real on-disk format, for the triplets stage tests.
+"""Fake crop (+ split) outputs in the real on-disk format, for the triplets, simulate and export tests.
 
-Writes ``<crop.out>/components.parquet`` with ``crops/<id>.png`` (``size`` square views) and
-``context/<id>.png`` + ``context_box``, and ``<split.out>/split.parquet``, exactly as
-docs/stages.md describes them. Components are drawn on a small synthetic board (solder
+The one writer of a fake ``crop.out``: ``<crop.out>/components.parquet`` with ``crops/<id>.png``
+(``size`` square views) and ``context/<id>.png`` + ``context_box``, and optionally
+``<split.out>/split.parquet``, exactly as docs/stages.md describes them. Components are drawn on a small synthetic board (solder
 mask texture, tinned pads with drill holes, silkscreen), cut the way the crop stage cuts
 them: a square centred on the box, side = long side x (1 + margin), and a context patch
 of ``context_scale`` x the box clipped to the board.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import cv2
@@ -19,8 +20,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from tests.helpers.fake_project import frame, write_rows
+from pcbforge.datasets.manifest import error_row, ok_row
 from pcbforge.io import stable_id, write_png
+from tests.helpers.fake_project import frame, write_rows
 
 #: Body colour (RGB) and (length, width) in px per class drawn by the fixture.
 STYLE: dict[str, tuple[tuple[int, int, int], tuple[int, int]]] = {
@@ -93,89 +95,115 @@ def cut_views(
     return crop, np.ascontiguousarray(board[py0:py1, px0:px1]), [bx0 - px0, by0 - py0, bx1 - px0, by1 - py0]
 
 
-#: Credit line and licence URL of each class's first component; the others have none (null).
-ATTRIBUTION = "Board photo by Fixture Lab, CC BY 4.0"
-LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/"
+CC_BY_URL = "https://creativecommons.org/licenses/by/4.0/"
+#: The split of each class when a test names none: unseen classes in val/test, two classes per
+#: split (other_class negatives need a second class there).
+CLASS_SPLIT = {
+    "resistor": "train",
+    "capacitor": "train",
+    "diode": "train",
+    "transistor": "val",
+    "relay": "val",
+    "ceramic_capacitor": "test",
+    "smd_capacitor": "test",
+}
+
+
+def board_lineage(board: int) -> dict[str, str | None]:
+    """Lineage of fixture board ``board`` (no ``image_url``: boards are not crawled files).
+
+    Even boards are CC BY with a licence URL and a credit line, odd ones CC0 with neither (null),
+    so every test sees both a credited and a null lineage.
+    """
+    credited = board % 2 == 0
+    return {
+        "source_url": f"http://127.0.0.1/board-{board}.png",
+        "image_url": None,
+        "licence": "CC-BY-4.0" if credited else "CC0-1.0",
+        "licence_url": CC_BY_URL if credited else None,
+        "author": "fixture",
+        "attribution": f"Board {board} by Fixture Lab" if credited else None,
+    }
 
 
 def write_components(
     crop_out: Path,
-    split_out: Path,
+    split_out: Path | None = None,
     *,
-    classes: dict[str, str] | None = None,
+    classes: Mapping[str, str] | Sequence[str] | None = None,
     per_class: int = 3,
+    n: int | None = None,
+    per_board: int = 1,
     size: int = 64,
     margin: float = 0.1,
     context_scale: float = 2.0,
     seed: int = 0,
+    bad: int = 0,
     extra_rows: list[dict[str, Any]] | None = None,
 ) -> pd.DataFrame:
-    """Write components.parquet (+ PNGs) and split.parquet; return the components frame.
+    """Write a crop stage output (components.parquet + PNGs) and, given ``split_out``, its split.parquet.
+
+    Component ``k`` has id ``stable_id("component", k)`` and sits on board ``k // per_board``
+    (its ``group`` and ``parent_id`` ``board-<b>``, its lineage :func:`board_lineage`).
 
     Args:
-        classes: class -> split; default: resistor/capacitor/diode in train, transistor in val,
-            ceramic_capacitor in test (two classes per split would be needed for other_class
-            negatives there, so test has a second class).
-        per_class: components per class; each sits on its own board (one group each).
+        crop_out: The crop stage's directory (``crop.out``).
+        split_out: The split stage's directory; ``None`` writes no split (tests that use
+            :func:`tests.helpers.split_fixture.write_split` to choose splits by id).
+        classes: class -> split (default :data:`CLASS_SPLIT`), or just class names when no split is written.
+        per_class: components of each class, in sorted class order.
+        n: instead of ``per_class``: ``n`` components cycling through the sorted classes.
+        per_board: components that share a board (and its lineage).
+        bad: rows with status ``error`` and no files (the stage must skip them).
         extra_rows: appended as-is (e.g. a rejected component that must be skipped).
+
+    Returns:
+        The components frame as written.
     """
-    classes = classes or {
-        "resistor": "train",
-        "capacitor": "train",
-        "diode": "train",
-        "transistor": "val",
-        "relay": "val",
-        "ceramic_capacitor": "test",
-        "smd_capacitor": "test",
-    }
+    classes = CLASS_SPLIT if classes is None else classes
+    split = dict(classes) if isinstance(classes, Mapping) else dict.fromkeys(classes, "train")
+    names = sorted(split)
+    order = [c for c in names for _ in range(per_class)] if n is None else [names[k % len(names)] for k in range(n)]
     rng = np.random.default_rng(seed)
-    comp_rows, split_rows = [], []
-    for cls in sorted(classes):
-        for i in range(per_class):
-            board_name = f"{cls}-board-{i}"
-            board = board_texture(160, 120, rng)
-            angle = float(rng.choice([0.0, 90.0, 15.0]))
-            box = draw_part(board, cls, 80 + rng.uniform(-8, 8), 60 + rng.uniform(-6, 6), angle)
-            crop, ctx, cbox = cut_views(board, box, size, margin, context_scale)
-            cid = stable_id("fixture", board_name)
-            write_png(crop_out / "crops" / f"{cid}.png", Image.fromarray(crop))
-            write_png(crop_out / "context" / f"{cid}.png", Image.fromarray(ctx))
-            comp_rows.append(
-                {
-                    "id": cid,
-                    "class_label": cls,
-                    "origin": "board",
-                    "group": board_name,
-                    "parent_id": board_name,
-                    "box": [0.5, 0.5, 0.2, 0.2],
-                    "crop_path": f"crops/{cid}.png",
-                    "context_path": f"context/{cid}.png",
-                    "context_box": cbox,
-                    "licence": "CC-BY-4.0" if i == 0 else "CC0-1.0",
-                    "author": "fixture",
-                    "attribution": ATTRIBUTION if i == 0 else None,
-                    "licence_url": LICENCE_URL if i == 0 else None,
-                    "source_url": f"http://127.0.0.1/boards/{board_name}.png",
-                    "image_url": None,  # board crops have no crawled file
-                    "status": "ok",
-                    "error": None,
-                }
+    comp_rows: list[dict[str, Any]] = []
+    for k, cls in enumerate(order):
+        board_name = f"board-{k // per_board}"
+        board = board_texture(160, 120, rng)
+        angle = float(rng.choice([0.0, 90.0, 15.0]))
+        box = draw_part(board, cls, 80 + rng.uniform(-8, 8), 60 + rng.uniform(-6, 6), angle)
+        crop, ctx, cbox = cut_views(board, box, size, margin, context_scale)
+        cid = stable_id("component", k)
+        write_png(crop_out / "crops" / f"{cid}.png", Image.fromarray(crop))
+        write_png(crop_out / "context" / f"{cid}.png", Image.fromarray(ctx))
+        comp_rows.append(
+            ok_row(
+                id=cid,
+                class_label=cls,
+                origin="board",
+                group=board_name,
+                parent_id=board_name,
+                box=[0.5, 0.5, 0.2, 0.2],
+                crop_path=f"crops/{cid}.png",
+                context_path=f"context/{cid}.png",
+                context_box=cbox,
+                **board_lineage(k // per_board),
             )
-            split_rows.append(
-                {"id": cid, "class_label": cls, "group": board_name, "split": classes[cls], "status": "ok", "error": None}
-            )
-    for row in extra_rows or []:
-        comp_rows.append(row)
-        split_rows.append(
-            {
-                "id": row["id"],
-                "class_label": row["class_label"],
-                "group": row.get("group"),
-                "split": "train",
-                "status": row["status"],
-                "error": row.get("error"),
-            }
         )
+    for i in range(bad):
+        comp_rows.append(error_row("box outside image (labels/x.txt:3)", id=stable_id("bad-component", i), class_label="diode"))
+    comp_rows += extra_rows or []
     write_rows("crop", comp_rows, crop_out)
-    write_rows("split", split_rows, split_out)
+    if split_out is not None:
+        split_rows = [
+            {
+                "id": r["id"],
+                "class_label": r["class_label"],
+                "group": r.get("group"),
+                "split": split.get(r["class_label"], "train") if r["status"] == "ok" else "train",
+                "status": r["status"],
+                "error": r.get("error"),
+            }
+            for r in comp_rows
+        ]
+        write_rows("split", split_rows, split_out)
     return frame("crop", comp_rows)

@@ -1,7 +1,7 @@
 """A fake ``split.parquet`` (docs/stages.md) for the components of a fake crop output.
 
 :func:`write_split` gives the components of an existing ``components.parquet`` (for example
-one written by :func:`tests.helpers.triplets_fixture.write_components`) chosen splits, and
+one written by :func:`tests.helpers.components_fixture.write_components`) chosen splits, and
 can leave some out or mark them not ok, so the simulate and export tests can check that
 pairs follow their template's split and that an unsplit component makes no pair.
 Unlike the real split stage it does not keep boards together: splits are given per component.

@@ -1,6 +1,5 @@
 """Tiny fake stage outputs in the real on-disk format (docs/stages.md) for simulate and export tests.
 
-- :func:`write_components` — a ``crop.out``: ``crops/<id>.png``, ``context/<id>.png``, ``components.parquet``.
 - :func:`write_triplets` — a ``triplets.out``: ``images/*.png`` (+ masks) and ``triplets.parquet``.
 - :func:`write_pairs` — a ``simulate.out``: ``template/``, ``defected/``, ``mask/`` and ``pairs.parquet``.
 """
@@ -18,6 +17,7 @@ from pcbforge.datasets.manifest import error_row, ok_row
 from pcbforge.io import stable_id, write_png
 from pcbforge.datasets.pairs import write_pair
 from pcbforge.rng import make_rng
+from tests.helpers.components_fixture import board_lineage
 from tests.helpers.fake_project import write_rows
 
 CLASSES = ("resistor", "capacitor", "diode", "relay")
@@ -39,20 +39,6 @@ def photo_lineage(n: int) -> dict[str, str | None]:
     }
 
 
-def board_lineage(board: int) -> dict[str, str | None]:
-    """Lineage of fixture board ``board`` (no ``image_url``: boards are not crawled files);
-    even boards carry an attribution and licence URL, odd ones null."""
-    credited = board % 2 == 0
-    return {
-        "source_url": f"http://127.0.0.1/board-{board}.png",
-        "image_url": None,
-        "licence": "CC0-1.0",
-        "licence_url": "https://creativecommons.org/publicdomain/zero/1.0/" if credited else None,
-        "author": "fixture",
-        "attribution": f"Board {board} by Fixture Lab" if credited else None,
-    }
-
-
 def part_image(seed: int, size: int = 32) -> Image.Image:
     """A component-like RGB view: green board, a coloured body, two silver leads."""
     rng = np.random.default_rng(seed)
@@ -64,32 +50,6 @@ def part_image(seed: int, size: int = 32) -> Image.Image:
     img[size // 2 - 1 : size // 2 + 1, size - q :] = 200
     img = np.clip(img.astype(np.int16) + rng.integers(-6, 7, img.shape), 0, 255).astype(np.uint8)
     return Image.fromarray(img, "RGB")
-
-
-def write_components(out: Path, n: int = 4, size: int = 32, bad: int = 0) -> Path:
-    """Write a crop stage output with ``n`` ok components and ``bad`` rejected rows; return the manifest."""
-    rows = []
-    for i in range(n):
-        cid = stable_id("component", i)
-        write_png(out / "crops" / f"{cid}.png", part_image(i, size))
-        write_png(out / "context" / f"{cid}.png", part_image(i, size * 2))
-        rows.append(
-            ok_row(
-                id=cid,
-                class_label=CLASSES[i % len(CLASSES)],
-                origin="board",
-                group=f"board-{i // 2}",
-                parent_id=f"board-{i // 2}",
-                box=[0.5, 0.5, 0.1, 0.1],
-                crop_path=f"crops/{cid}.png",
-                context_path=f"context/{cid}.png",
-                **board_lineage(i // 2),
-            )
-        )
-    for i in range(bad):
-        reason = "box outside image (labels/x.txt:3)"
-        rows.append(error_row(reason, id=stable_id("bad-component", i), class_label="diode"))
-    return write_rows("crop", rows, out)
 
 
 def _mask(size: int, seed: int) -> Image.Image:
@@ -158,7 +118,8 @@ def write_pairs(
 ) -> Path:
     """Write a simulate stage output with ``n`` pairs (made by the real generator); return the manifest.
 
-    Pair ``i``'s parent is component ``i`` of :func:`write_components`, with its board's lineage,
+    Pair ``i``'s parent is component ``i`` of :func:`tests.helpers.components_fixture.write_components`
+    with ``per_board=2``, with its board's lineage,
     and its split is ``splits[i % len(splits)]`` (train, val, test in turn by default; ``(None,)``
     gives null splits, which the export refuses to place).
     """

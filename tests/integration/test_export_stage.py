@@ -17,13 +17,8 @@ from pcbforge.errors import InputError
 from pcbforge.pipelines import export, simulate
 from tests.helpers.params import tiny_params
 from tests.helpers.split_fixture import split_of, write_split
-from tests.helpers.triplets_fixture import (
-    board_lineage,
-    negative_lineage,
-    photo_lineage,
-    write_components,
-    write_triplets,
-)
+from tests.helpers.components_fixture import board_lineage, write_components
+from tests.helpers.triplets_fixture import negative_lineage, photo_lineage, write_triplets
 
 SPLITS = ("train", "train", "train", "val", "test", "test", "test")
 KINDS = ("gray_patch", "other_class", "missing")  # write_triplets' default cycle
@@ -68,8 +63,8 @@ def read_credits(out: Path) -> list[dict[str, str]]:
 def prepare(p: Params) -> None:
     """Triplets from the fixture; pairs from the real simulate stage on fake crops, one train and one test."""
     write_triplets(p.path(p.triplets.out), splits=SPLITS, bad=1)
-    comps = write_components(p.path(p.crop.out), n=2, size=p.base.image_size)
-    write_split(p.path(p.split.out), comps, splits=PAIR_SPLITS)
+    write_components(p.path(p.crop.out), n=2, per_board=2, size=p.base.image_size)
+    write_split(p.path(p.split.out), p.path(p.crop.out) / "components.parquet", splits=PAIR_SPLITS)
     simulate.run(p)
 
 

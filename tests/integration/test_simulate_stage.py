@@ -21,7 +21,7 @@ from pcbforge.io import stable_id
 from pcbforge.pipelines import simulate
 from tests.helpers.params import tiny_params, write_params
 from tests.helpers.split_fixture import split_of, write_split
-from tests.helpers.triplets_fixture import board_lineage, write_components
+from tests.helpers.components_fixture import board_lineage, write_components
 
 LINEAGE = ["source_url", "image_url", "licence", "licence_url", "author", "attribution"]
 CONTRACT = [
@@ -32,8 +32,8 @@ CONTRACT = [
 
 def prepare(p: Params, n: int, bad: int = 0, **split: object) -> Path:
     """Fake crop output with ``n`` ok components (+ ``bad``) and its split.parquet; return the split manifest."""
-    comps = write_components(p.path(p.crop.out), n=n, size=p.base.image_size, bad=bad)
-    return write_split(p.path(p.split.out), comps, **split)  # type: ignore[arg-type]
+    write_components(p.path(p.crop.out), n=n, per_board=2, size=p.base.image_size, bad=bad)
+    return write_split(p.path(p.split.out), p.path(p.crop.out) / "components.parquet", **split)  # type: ignore[arg-type]
 
 
 def digests(root: Path) -> dict[str, str]:
@@ -209,6 +209,6 @@ def test_no_component_with_a_split_is_an_input_error(params: Params) -> None:
 
 
 def test_missing_split_manifest_names_the_stage_to_run(params: Params) -> None:
-    write_components(params.path(params.crop.out), n=2, size=params.base.image_size)
+    write_components(params.path(params.crop.out), n=2, per_board=2, size=params.base.image_size)
     with pytest.raises(InputError, match=r"split\.parquet.*pcbforge split"):
         simulate.run(params)
