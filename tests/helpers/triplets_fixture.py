@@ -1,26 +1,44 @@
-"""Tiny fake stage outputs in the real on-disk format (docs/stages.md) for simulate and export tests.
+"""Tiny fake stage outputs in the real on-disk format (docs/stages.md) for train, evaluate, simulate and export tests.
 
-- :func:`write_triplets` — a ``triplets.out``: ``images/*.png`` (+ masks) and ``triplets.parquet``.
+- :func:`write_triplets` — the one writer of a ``triplets.out``: ``images/*.png`` (+ masks) and
+  ``triplets.parquet``. Components are coloured shapes on a green board; positives are the
+  anchor redrawn with a little noise; negatives are easy to tell apart (another class, a gray
+  patch, a 90-degree turn, the part missing), so a few training steps already separate them.
 - :func:`write_pairs` — a ``simulate.out``: ``template/``, ``defected/``, ``mask/`` and ``pairs.parquet``.
+
+A fake ``crop.out`` comes from :func:`tests.helpers.components_fixture.write_components`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from pcbforge.augment.ssds import simulate_pair
-from pcbforge.datasets.manifest import error_row, ok_row
+from pcbforge.datasets.manifest import error_row, ok_row, rejected_row
 from pcbforge.io import stable_id, write_png
 from pcbforge.datasets.pairs import write_pair
 from pcbforge.rng import make_rng
 from tests.helpers.components_fixture import board_lineage
 from tests.helpers.fake_project import write_rows
 
-CLASSES = ("resistor", "capacitor", "diode", "relay")
+#: Class -> (RGB colour, shape). Shapes are asymmetric so a 90-degree turn is visible.
+CLASSES: dict[str, tuple[tuple[int, int, int], str]] = {
+    "resistor": ((200, 160, 90), "bar"),
+    "capacitor": ((40, 60, 160), "tall"),
+    "diode": ((30, 30, 30), "bar"),
+    "relay": ((220, 220, 220), "tall"),
+    "crystal_oscillator": ((180, 180, 40), "bar"),
+}
+#: Default split of each class (unseen classes in val/test, as the split stage does).
+CLASS_SPLIT = {"resistor": "train", "capacitor": "train", "diode": "train", "relay": "val",
+               "crystal_oscillator": "test"}  # fmt: skip
+KINDS = ("other_class", "gray_patch", "rotation", "missing")
+BOARD = (20, 110, 50)
 CC_BY_URL = "https://creativecommons.org/licenses/by/4.0/"
 
 
@@ -52,65 +70,126 @@ def part_image(seed: int, size: int = 32) -> Image.Image:
     return Image.fromarray(img, "RGB")
 
 
-def _mask(size: int, seed: int) -> Image.Image:
-    m = np.zeros((size, size), np.uint8)
-    r = np.random.default_rng(seed)
-    y, x = r.integers(2, size // 2, 2)
-    m[y : y + size // 4, x : x + size // 4] = 255
-    return Image.fromarray(m, "L")
+def component(cls: str, size: int, rng: np.random.Generator) -> np.ndarray:
+    """One component view: the class shape with a small random offset and tint (float, no noise yet)."""
+    colour, shape = CLASSES[cls]
+    img = np.empty((size, size, 3), np.float32)
+    img[:] = BOARD
+    cx, cy = size // 2 + int(rng.integers(-1, 2)), size // 2 + int(rng.integers(-1, 2))
+    hw, hh = (size // 3, size // 8) if shape == "bar" else (size // 8, size // 3)
+    img[cy - hh : cy + hh, cx - hw : cx + hw] = np.asarray(colour, np.float32) + rng.normal(0, 6, 3)
+    # a pin-1 mark so rotations of symmetric-looking parts still differ
+    img[cy - hh : cy - hh + max(2, size // 16), cx - hw : cx - hw + max(2, size // 16)] = (250, 40, 40)
+    return img
+
+
+def _png(arr: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    noisy = arr + rng.normal(0, 3, arr.shape)
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
 
 
 def write_triplets(
     out: Path,
-    splits: tuple[str, ...] = ("train", "train", "val", "test", "test", "test"),
+    *,
+    splits: Sequence[str] | None = None,
+    class_split: Mapping[str, str] | None = None,
+    per_class: int = 6,
+    per_anchor: int = 1,
     size: int = 32,
-    kinds: tuple[str, ...] = ("gray_patch", "other_class", "missing"),
+    seed: int = 0,
+    kinds: Sequence[str] = KINDS,
+    rejected: int = 1,
     bad: int = 0,
 ) -> Path:
-    """Write a triplets stage output, one triplet per entry of ``splits``; return the manifest.
+    """Write ``out/images/*.png`` and ``out/triplets.parquet``; return ``out``.
 
-    Negative kinds cycle through ``kinds``; defect negatives get a mask, ``other_class`` ones do not.
-    Triplet ``i`` has anchor ``i // 2`` from web photo ``i // 2`` (:func:`photo_lineage`); an
-    ``other_class`` negative comes from photo ``50 + i``, a defect negative from the anchor's photo.
+    Triplet ``t`` (in written order) has anchor ``a = t // per_anchor`` (id
+    ``stable_id("component", a)``, from web photo ``a``: :func:`photo_lineage`) and negative kind
+    ``kinds[t % len(kinds)]``. Defect negatives get a mask of the pixels the defect changed;
+    ``other_class`` ones none, and their photo is ``50 + t`` (:func:`negative_lineage`).
+
+    Args:
+        out: the triplets directory (``triplets.out``).
+        splits: one triplet per entry, with that split; classes cycle with the anchor.
+            ``None``: ``per_class`` triplets of each class of ``class_split`` instead.
+        class_split: class -> split (default :data:`CLASS_SPLIT`); leave a split out to make it empty.
+        per_class: triplets per class (without ``splits``).
+        per_anchor: consecutive triplets that share one anchor (and its photo).
+        size: image side in pixels.
+        seed: drives every random choice.
+        kinds: the negative kinds to cycle through.
+        rejected: extra rows with status ``rejected`` and no images (loaders must skip them).
+        bad: extra rows with status ``error``.
     """
+    class_split = dict(CLASS_SPLIT if class_split is None else class_split)
+    classes = sorted(class_split)
+    if splits is None:
+        plan = [(class_split[c], c) for c in classes for _ in range(per_class)]
+    else:
+        plan = [(split, classes[(t // per_anchor) % len(classes)]) for t, split in enumerate(splits)]
+    out = Path(out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
     rows = []
-    for i, split in enumerate(splits):
-        tid = stable_id("triplet", i)
-        anchor_id = stable_id("component", i // 2)
-        kind = kinds[i % len(kinds)]
-        paths = {role: f"images/{tid}_{role}.png" for role in ("anchor", "positive", "negative")}
-        write_png(out / paths["anchor"], part_image(100 + i // 2, size))
-        write_png(out / paths["positive"], part_image(100 + i // 2, size).rotate(0.5))
-        write_png(out / paths["negative"], part_image(300 + i, size))
+    for t, (split, cls) in enumerate(plan):
+        a = t // per_anchor
+        rng = make_rng(seed, "fixture", t)
+        anchor_rng = make_rng(seed, "anchor", a)  # a shared anchor is the same file, byte for byte
+        base = component(cls, size, anchor_rng)
+        anchor_png = _png(base, anchor_rng)
+        positive = component(cls, size, rng)
+        tid = stable_id("triplet", t)
+        kind = kinds[t % len(kinds)]
+        neg_class = cls
+        params: dict[str, object] = {}
+        if kind == "other_class":
+            others = [c for c in classes if c != cls] or [cls]
+            neg_class = others[t % len(others)]
+            negative = component(neg_class, size, rng)
+        elif kind == "gray_patch":
+            negative = base.copy()
+            s = size // 2
+            negative[size // 4 : size // 4 + s, size // 4 : size // 4 + s] = 128
+            params = {"box": [size // 4, size // 4, s, s]}
+        elif kind == "rotation":
+            negative = np.rot90(base).copy()
+            params = {"angle": 90}
+        else:  # missing
+            negative = np.empty_like(base)
+            negative[:] = BOARD
+        paths = {}
+        for role, png in (("anchor", anchor_png), ("positive", _png(positive, rng)), ("negative", _png(negative, rng))):
+            rel = f"images/{tid}_{role}.png"
+            write_png(out / rel, png)
+            paths[f"{role}_path"] = rel
         mask_path = None
         if kind != "other_class":
             mask_path = f"images/{tid}_mask.png"
-            write_png(out / mask_path, _mask(size, i))
+            changed = (negative != base).any(axis=2)
+            write_png(out / mask_path, Image.fromarray(np.where(changed, 255, 0).astype(np.uint8), "L"))
         rows.append(
             ok_row(
-                id=tid,
-                split=split,
-                class_label=CLASSES[i % len(CLASSES)],
-                anchor_id=anchor_id,
-                anchor_path=paths["anchor"],
-                positive_path=paths["positive"],
-                negative_path=paths["negative"],
-                negative_kind=kind,
-                negative_class=CLASSES[(i + 1) % len(CLASSES)] if kind == "other_class" else CLASSES[i % len(CLASSES)],
-                negative_mask_path=mask_path,
-                defect_params=json.dumps({"i": i}),
-                **photo_lineage(i // 2),
-                **{f"negative_{k}": v for k, v in negative_lineage(i, kind).items()},
+                id=tid, split=split, class_label=cls, anchor_id=stable_id("component", a), **paths,
+                negative_kind=kind, negative_class=neg_class, negative_mask_path=mask_path,
+                defect_params=json.dumps(params, sort_keys=True),
+                **photo_lineage(a),
+                **{f"negative_{k}": v for k, v in negative_lineage(t, kind, per_anchor).items()},
             )
-        )
-    for i in range(bad):
-        rows.append(error_row("defect rule: polarised part must not turn 180 degrees", id=stable_id("bad-triplet", i)))
-    return write_rows("triplets", rows, out)
+        )  # fmt: skip
+    for j in range(rejected):
+        rows.append(rejected_row(
+            "anchor image too small", id=stable_id("rejected", j), split="train", class_label=classes[0],
+            anchor_id=stable_id("component-rejected", j), negative_kind="gray_patch",
+            defect_params="{}", licence="CC0-1.0",
+        ))  # fmt: skip
+    for j in range(bad):
+        rows.append(error_row("defect rule: polarised part must not turn 180 degrees", id=stable_id("bad-triplet", j)))
+    write_rows("triplets", rows, out)
+    return out
 
 
-def negative_lineage(i: int, kind: str) -> dict[str, str | None]:
-    """Lineage of triplet ``i``'s negative (see :func:`write_triplets`)."""
-    return photo_lineage(50 + i) if kind == "other_class" else photo_lineage(i // 2)
+def negative_lineage(t: int, kind: str, per_anchor: int = 1) -> dict[str, str | None]:
+    """Lineage of triplet ``t``'s negative (see :func:`write_triplets`)."""
+    return photo_lineage(50 + t) if kind == "other_class" else photo_lineage(t // per_anchor)
 
 
 def write_pairs(

@@ -11,7 +11,7 @@ import pytest
 from pcbforge.pipelines import train
 from tests.helpers.params import tiny_params
 from tests.helpers.tools import DVC
-from tests.helpers.triplet_images import write_triplets
+from tests.helpers.triplets_fixture import write_triplets
 
 
 def test_train_runs_in_an_empty_git_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

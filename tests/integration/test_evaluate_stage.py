@@ -13,7 +13,7 @@ from pcbforge.config import Params
 from pcbforge.errors import InputError
 from pcbforge.pipelines import evaluate, train
 from tests.helpers.params import tiny_params
-from tests.helpers.triplet_images import write_triplets
+from tests.helpers.triplets_fixture import write_triplets
 
 FAST = {"train": {"epochs": 2, "batch_size": 8, "input_size": 32, "backbone": "resnet10t", "embedding_dim": 16,
                   "threads": 1}}

@@ -21,7 +21,7 @@ from tests.helpers.components_fixture import board_lineage, write_components
 from tests.helpers.triplets_fixture import negative_lineage, photo_lineage, write_triplets
 
 SPLITS = ("train", "train", "train", "val", "test", "test", "test")
-KINDS = ("gray_patch", "other_class", "missing")  # write_triplets' default cycle
+KINDS = ("gray_patch", "other_class", "missing")  # the negative kinds prepare() cycles through
 #: Splits of the two template components (by id): 8 pairs alternate between them, 4 each.
 PAIR_SPLITS = ("train", "test")
 LINEAGE = ("source_url", "image_url", "licence", "licence_url", "author", "attribution")
@@ -50,7 +50,7 @@ def expected_credits(splits_exported: set[str] | None = None, pairs: int = 8) ->
 
     for i, split in enumerate(SPLITS):
         if splits_exported is None or split in splits_exported:
-            counts.update({key(photo_lineage(i // 2)), key(negative_lineage(i, KINDS[i % len(KINDS)]))})
+            counts.update({key(photo_lineage(i // 2)), key(negative_lineage(i, KINDS[i % len(KINDS)], per_anchor=2))})
     counts[key(board_lineage(0))] += pairs
     return [{**dict(zip(LINEAGE, k, strict=True)), "samples": str(n)} for k, n in sorted(counts.items())]
 
@@ -62,7 +62,7 @@ def read_credits(out: Path) -> list[dict[str, str]]:
 
 def prepare(p: Params) -> None:
     """Triplets from the fixture; pairs from the real simulate stage on fake crops, one train and one test."""
-    write_triplets(p.path(p.triplets.out), splits=SPLITS, bad=1)
+    write_triplets(p.path(p.triplets.out), splits=SPLITS, per_anchor=2, kinds=KINDS, rejected=0, bad=1)
     write_components(p.path(p.crop.out), n=2, per_board=2, size=p.base.image_size)
     write_split(p.path(p.split.out), p.path(p.crop.out) / "components.parquet", splits=PAIR_SPLITS)
     simulate.run(p)
@@ -192,7 +192,7 @@ def test_missing_image_is_an_error_row(params: Params) -> None:
 
 
 def test_missing_pairs_manifest_is_an_input_error(params: Params) -> None:
-    write_triplets(params.path(params.triplets.out))
+    write_triplets(params.path(params.triplets.out), splits=SPLITS, per_anchor=2, kinds=KINDS, rejected=0)
     with pytest.raises(InputError, match=r"pairs\.parquet.*pcbforge simulate"):
         export.run(params)
 

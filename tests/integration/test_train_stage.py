@@ -16,7 +16,7 @@ from pcbforge.errors import InputError
 from pcbforge.pipelines import train
 from tests.helpers.params import tiny_params
 from tests.helpers.tools import DVC
-from tests.helpers.triplet_images import write_triplets
+from tests.helpers.triplets_fixture import write_triplets
 
 #: resnet10t at 32 px, 16-d embeddings: a couple of seconds per run on one core.
 FAST = {"train": {"epochs": 3, "batch_size": 8, "input_size": 32, "backbone": "resnet10t", "embedding_dim": 16,

@@ -30,13 +30,14 @@ from tests.helpers.triplets_fixture import write_pairs, write_triplets
 SPLITS = ("train", "train", "val", "test", "test", "test", "test")
 #: Splits of the 3 SSDS pairs (their template components' splits).
 PAIR_SPLITS = ("train", "val", "test")
+KINDS = ("gray_patch", "other_class", "missing")
 
 
 @pytest.fixture()
 def samples(tmp_path: Path) -> list[Sample]:
     """Triplets (gray_patch / other_class / missing negatives over train, val, test), then 3 pairs, one per split."""
     trip, sim = tmp_path / "triplets", tmp_path / "simulate"
-    write_triplets(trip, splits=SPLITS)
+    write_triplets(trip, splits=SPLITS, per_anchor=2, kinds=KINDS, rejected=0)
     write_pairs(sim, n=3, splits=PAIR_SPLITS)
     return [
         *triplet_samples(pd.read_parquet(trip / "triplets.parquet"), trip),

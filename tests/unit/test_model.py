@@ -19,7 +19,7 @@ from pcbforge.train.model import (
     model_bytes,
     model_config,
 )
-from tests.helpers.triplet_images import write_triplets
+from tests.helpers.triplets_fixture import write_triplets
 
 
 def test_embeddings_have_the_configured_width_and_unit_norm() -> None:
