@@ -2,10 +2,10 @@
 
 The one writer of a fake ``crop.out``: ``<crop.out>/components.parquet`` with ``crops/<id>.png``
 (``size`` square views) and ``context/<id>.png`` + ``context_box``, and optionally
-``<split.out>/split.parquet``, exactly as docs/stages.md describes them. Components are drawn on a small synthetic board (solder
-mask texture, tinned pads with drill holes, silkscreen), cut the way the crop stage cuts
-them: a square centred on the box, side = long side x (1 + margin), and a context patch
-of ``context_scale`` x the box clipped to the board.
+``<split.out>/split.parquet``, exactly as docs/stages.md describes them. Components are drawn
+on a small synthetic board (solder mask texture, tinned pads with drill holes, silkscreen),
+cut the way the crop stage cuts them: a square centred on the box, side = long side x
+(1 + margin), and a context patch of ``context_scale`` x the box clipped to the board.
 """
 
 from __future__ import annotations
@@ -190,7 +190,8 @@ def write_components(
             )
         )
     for i in range(bad):
-        comp_rows.append(error_row("box outside image (labels/x.txt:3)", id=stable_id("bad-component", i), class_label="diode"))
+        reason = "box outside image (labels/x.txt:3)"
+        comp_rows.append(error_row(reason, id=stable_id("bad-component", i), class_label="diode"))
     comp_rows += extra_rows or []
     write_rows("crop", comp_rows, crop_out)
     if split_out is not None:
