@@ -61,20 +61,22 @@ def test_crawl_manifest_without_the_new_columns_gives_nulls(params: Params) -> N
     assert df.loc[inputs.ids["cap"], "licence"] == "CC-BY-4.0"
 
 
-def test_decisions_applied_and_output_byte_identical(params: Params) -> None:
-    inputs = write_review_inputs(params)
-    ids = inputs.ids
-    decisions = params.path(params.review.decisions)
-    decisions.write_text(
+def _decide(params: Params) -> dict[str, str]:
+    """Write the review inputs and a decisions file touching four images; return the ids."""
+    ids = write_review_inputs(params).ids
+    params.path(params.review.decisions).write_text(
         "id,decision,value,annotator,note\n"
         f"{ids['relay']},reject,,alice,a fuse really\n"
         f"{ids['res_copy']},not-duplicate,,alice,\n"
         f"{ids['res_copy']},relabel,ceramic_capacitor,alice,\n"
         f"{ids['tiny']},accept,,bob,fine when upscaled\n"
     )
+    return ids
+
+
+def test_decisions_are_applied(params: Params) -> None:
+    ids = _decide(params)
     review.run(params)
-    out = params.path(params.review.out) / "accepted.parquet"
-    first = out.read_bytes()
     df = _accepted(params)
     assert df.loc[ids["relay"], "status"] == "rejected"
     assert df.loc[ids["relay"], "error"] == "rejected by alice: a fuse really"
@@ -82,6 +84,13 @@ def test_decisions_applied_and_output_byte_identical(params: Params) -> None:
     assert df.loc[ids["res_copy"], "class_label"] == "ceramic_capacitor"
     assert df.loc[ids["res_copy"], "cluster"] == ids["res_copy"]
     assert df.loc[ids["tiny"], "status"] == "ok" and df.loc[ids["tiny"], "decision"] == "accept"
+
+
+def test_output_with_decisions_is_byte_identical_on_rerun(params: Params) -> None:
+    _decide(params)
+    review.run(params)
+    out = params.path(params.review.out) / "accepted.parquet"
+    first = out.read_bytes()
     review.run(params)
     assert out.read_bytes() == first
 

@@ -33,7 +33,7 @@ def _digest(root: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_hybrid_triplets_counts_files_splits_and_rerun(tmp_path: Path) -> None:
+def test_hybrid_triplets_counts_files_and_splits(tmp_path: Path) -> None:
     params = tiny_params(tmp_path, {"triplets": {"per_component": 3, "strategy": "hybrid", "defect_fraction": 0.6}})
     rejected = {
         "id": "bad0",
@@ -78,6 +78,12 @@ def test_hybrid_triplets_counts_files_splits_and_rerun(tmp_path: Path) -> None:
     src = comps.set_index("id").loc[first.anchor_id, "crop_path"]
     assert (out / first.anchor_path).read_bytes() == (params.path(params.crop.out) / src).read_bytes()
 
+
+def test_rerun_is_byte_identical(tmp_path: Path) -> None:
+    params = tiny_params(tmp_path, {"triplets": {"per_component": 2, "strategy": "hybrid", "defect_fraction": 0.6}})
+    _fixture(params, per_class=1)
+    stage.run(params)
+    out = params.path(params.triplets.out)
     before = _digest(out)
     stage.run(params)
     assert _digest(out) == before
