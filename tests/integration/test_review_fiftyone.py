@@ -29,8 +29,11 @@ from tests.helpers.review_inputs import CAP_ATTRIBUTION, CC_BY_URL, write_review
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def db_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Session, not module: FiftyOne starts its mongod once per process, in the first database
+    # dir it is given. A module fixture is made anew whenever a shuffled run (--shuffle) comes
+    # back to this module, and the mongod still running would not be using the new dir.
     return tmp_path_factory.mktemp("fiftyone-db")
 
 
