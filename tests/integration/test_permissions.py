@@ -16,7 +16,7 @@ import pytest
 from tests.helpers.modes import modes_other_than
 from tests.helpers.params import write_params
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 #: Stages that run offline on tiny params, in pipeline order (triplets: test_triplets_kill.py).
 STAGES = ("catalog", "crawl", "dedup", "quality", "review", "crop", "split")

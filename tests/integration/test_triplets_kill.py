@@ -24,7 +24,7 @@ from tests.helpers.modes import modes_other_than
 from tests.helpers.params import tiny_params
 from tests.helpers.processes import alive, children, cmdline, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 #: Enough anchors x triplets that the pool is still busy when the test finds its workers.
 OVERRIDES = {"base": {"workers": 2}, "triplets": {"strategy": "hybrid", "per_component": 12}}
