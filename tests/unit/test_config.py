@@ -88,6 +88,10 @@ def test_paths_resolve_against_params_dir(tmp_path: Path) -> None:
         ("split:\n  val_classes: [relay]\n  test_classes: [relay, diode]\n", "share ['relay']"),
         ("split:\n  val_fraction: 0.5\n  test_fraction: 0.5\n", "leaves no training groups"),
         ("catalog:\n  components_per_board: [5, 2]\n", "'catalog.components_per_board': must be [min, max]"),
+        ("crawl:\n  sources: [{name: a}, {name: a}]\n", "'crawl': sources: source names must be unique"),
+        ("crawl:\n  sources: [{name: a, spider: urls, url_list: u.txt, start_urls: []}, {name: b, url_list: u.txt}]\n",
+         "'crawl.sources.1': source 'b': only the urls spider reads url_list"),
+        ("crawl:\n  sources: [{name: a, spider: crawler}]\n", "crawl.sources.0.spider"),
     ],
 )
 def test_invalid_params_name_the_problem(tmp_path: Path, text: str, needle: str) -> None:

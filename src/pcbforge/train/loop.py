@@ -27,6 +27,7 @@ from pcbforge.config import TrainParams
 from pcbforge.errors import ConfigError
 from pcbforge.rng import workers
 from pcbforge.train.model import SiameseNet, build_model, model_config
+from pcbforge.vocab import Device, Pretrained
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +47,14 @@ class TrainResult:
     epochs: list[dict[str, float]] = field(default_factory=list)
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: Device | str) -> torch.device:
     """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is a config error."""
-    if name == "auto":
+    device = Device(name)
+    if device is Device.AUTO:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
+    if device is Device.CUDA and not torch.cuda.is_available():
         raise ConfigError("train.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
-    return torch.device(name)
+    return torch.device(device.value)
 
 
 def resolve_threads(threads: int) -> int:
@@ -147,7 +149,8 @@ def train_siamese(
         raise ValueError(f"need at least 2 training triplets, got {n}")
     device = resolve_device(cfg.device)
     threads = resolve_threads(cfg.threads)
-    config = model_config(cfg.backbone, cfg.embedding_dim, cfg.input_size, cfg.pretrained)
+    # The plain value: the config is saved inside model.pt and read back without pcbforge's enums.
+    config = model_config(cfg.backbone, cfg.embedding_dim, cfg.input_size, Pretrained(cfg.pretrained).value)
     with reproducible(seed, threads, device), _studio_off():
         model = build_model(config).to(device)
         gen = torch.Generator()
