@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -27,6 +27,7 @@ from pcbforge.vocab import (
     Pretrained,
     QualityFlag,
     Spider,
+    Split,
     TripletStrategy,
 )
 
@@ -331,14 +332,23 @@ class TrainParams(Section):
     batch_size: int = Field(32, ge=2)
     lr: float = Field(1e-3, gt=0)
     input_size: int = Field(96, ge=32)
-    max_triplets: int | None = None
+    #: Train on a seeded subset of at most this many triplets (training needs at least 2); null = all.
+    max_triplets: int | None = Field(None, ge=2)
     device: Device = Device.AUTO
     threads: int = Field(0, ge=0)
 
 
 class EvaluateParams(Section):
     out: Path = Path("reports")
-    split: Literal["val", "test"] = "test"
+    #: A held-out split (train is what the model was fitted on).
+    split: Split = Split.TEST
+
+    @field_validator("split")
+    @classmethod
+    def _held_out(cls, v: Split) -> Split:
+        if v is Split.TRAIN:
+            raise ValueError("must be val or test: the model was trained on train")
+        return v
 
 
 class ExportParams(Section):

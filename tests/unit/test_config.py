@@ -92,6 +92,8 @@ def test_paths_resolve_against_params_dir(tmp_path: Path) -> None:
         ("crawl:\n  sources: [{name: a, spider: urls, url_list: u.txt, start_urls: []}, {name: b, url_list: u.txt}]\n",
          "'crawl.sources.1': source 'b': only the urls spider reads url_list"),
         ("crawl:\n  sources: [{name: a, spider: crawler}]\n", "crawl.sources.0.spider"),
+        ("evaluate:\n  split: train\n", "'evaluate.split': must be val or test"),
+        ("train:\n  device: gpu\n", "train.device"),
     ],
 )
 def test_invalid_params_name_the_problem(tmp_path: Path, text: str, needle: str) -> None:
