@@ -201,7 +201,9 @@ class DedupParams(Section):
         if len(set(v)) != len(v):
             raise ValueError(f"lists a hash kind twice: {[k.value for k in v]}")
         if len(v) < 2:
-            raise ValueError(f"needs two hash kinds (primary, then confirm), got {[k.value for k in v]}: e.g. [phash, dhash]")
+            raise ValueError(
+                f"needs two hash kinds (primary, then confirm), got {[k.value for k in v]}: e.g. [phash, dhash]"
+            )
         return v
 
     @property
