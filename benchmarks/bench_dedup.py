@@ -36,7 +36,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pcbforge.clean.hashing import HashConfig, hash_files  # noqa: E402
+from pcbforge.clean.hashing import hash_files  # noqa: E402
 from pcbforge.clean.neighbors import pairs_blockwise, pairs_mih  # noqa: E402
 from tests.helpers.crawl_fixture import FakeImage, write_crawl  # noqa: E402
 from tests.helpers.params import tiny_params  # noqa: E402
@@ -76,7 +76,7 @@ def bench_images(families: int, size: int, workers: int, idd_python: str, repeat
     ours_hash = ours_total = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
-        hash_files(files, HashConfig(), workers=workers, progress=False)
+        hash_files(files, params.dedup, workers=workers, progress=False)  # what the stage hashes
         ours_hash = min(ours_hash, time.perf_counter() - t0)
         params.path(params.dedup.cache).unlink(missing_ok=True)  # the stage must hash everything again
         t0 = time.perf_counter()

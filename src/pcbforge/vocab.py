@@ -72,3 +72,86 @@ class Status(str, Enum):
     OK = "ok"
     REJECTED = "rejected"
     ERROR = "error"
+
+
+class Spider(str, Enum):
+    """Spiders a crawl source can use (``crawl.sources[].spider``), by their Scrapy name."""
+
+    CATALOG = "catalog"
+    COMMONS = "commons"
+    URLS = "urls"
+
+
+class QualityFlag(str, Enum):
+    """Why the quality stage flags an image (``quality.parquet`` ``flags``, ``review.drop_quality_flags``).
+
+    Listed in the order an image's ``flags`` are written.
+    """
+
+    UNREADABLE = "unreadable"
+    TOO_SMALL = "too_small"
+    BLANK = "blank"
+    BLURRY = "blurry"
+    ASPECT = "aspect"
+    GRAYSCALE = "grayscale"
+
+
+class JunkKind(str, Enum):
+    """Junk photos the built-in catalog plants for the quality stage (``catalog.parquet`` ``junk_kind``)."""
+
+    BLANK = "blank"
+    TINY = "tiny"
+    BLURRY = "blurry"
+    ASPECT = "aspect"
+
+
+class TripletStrategy(str, Enum):
+    """Where a triplet's negative comes from (``triplets.strategy``).
+
+    ``OTHER_CLASS`` is also the ``negative_kind`` of such a negative; a defect negative's
+    ``negative_kind`` is its :class:`DefectType`.
+    """
+
+    OTHER_CLASS = "other_class"
+    DEFECT = "defect"
+    HYBRID = "hybrid"
+
+
+class HashKind(str, Enum):
+    """Perceptual hashes the dedup stage can compute (``dedup.hashes``)."""
+
+    PHASH = "phash"
+    DHASH = "dhash"
+    AHASH = "ahash"
+    WHASH = "whash"
+
+
+class KeepRule(str, Enum):
+    """Rules of ``dedup.keep_policy``: which member of a duplicate group is kept, first rule first."""
+
+    RESOLUTION = "resolution"
+    LICENCE = "licence"
+    EARLIEST = "earliest"
+
+
+class Pretrained(str, Enum):
+    """Weights the train stage can start from (``train.pretrained``), shipped in installed packages."""
+
+    NONE = "none"
+    EFFICIENTNET_LITE0 = "efficientnet_lite0"
+
+
+class Device(str, Enum):
+    """Where training and evaluation run (``train.device``); ``AUTO`` takes CUDA when visible."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+class ExportFormat(str, Enum):
+    """Dataset formats the export stage writes (``export.formats``); the value is the folder name."""
+
+    PAIRS = "pairs"
+    MVTEC = "mvtec"
+    WEBDATASET = "webdataset"

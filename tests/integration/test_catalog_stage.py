@@ -170,12 +170,11 @@ def test_output_is_byte_identical_and_worker_independent(params: Params, tmp_pat
 
 
 def test_bad_catalog_params_are_config_errors(tmp_path: Path) -> None:
-    bad = tiny_params(tmp_path, {"catalog": {"components_per_board": [5, 2]}})
-    with pytest.raises(ConfigError, match="components_per_board"):
-        catalog.run(bad)
-    small = tiny_params(tmp_path, {"catalog": {"photo_size": [32, 32]}})
-    with pytest.raises(ConfigError, match="photo_size"):
-        catalog.run(small)
+    # Refused when params.yaml is loaded, naming the file and the key, before any stage runs.
+    with pytest.raises(ConfigError, match=r"params.yaml: invalid value for 'catalog.components_per_board'"):
+        tiny_params(tmp_path, {"catalog": {"components_per_board": [5, 2]}})
+    with pytest.raises(ConfigError, match=r"params.yaml: invalid value for 'catalog.photo_size': .*at least 64"):
+        tiny_params(tmp_path, {"catalog": {"photo_size": [32, 32]}})
 
 
 def test_minimal_catalog_without_boards_duplicates_or_junk(tmp_path: Path) -> None:

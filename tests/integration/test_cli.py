@@ -52,6 +52,14 @@ def test_invalid_param_value(tmp_path: Path) -> None:
     _assert_one_line_error(pcbforge("train", "-p", str(tmp_path / "params.yaml")), "train.margin")
 
 
+def test_typo_in_a_vocabulary_param(tmp_path: Path) -> None:
+    """A misspelt quality flag would silently let too-small images through: it must stop the stage."""
+    params = tmp_path / "params.yaml"
+    params.write_text("review:\n  drop_quality_flags: [unreadable, too_smal, blank]\n")
+    res = pcbforge("review", "-p", str(params))
+    _assert_one_line_error(res, f"{params}: invalid value for 'review.drop_quality_flags.1': Input should be 'unreadable'")
+
+
 @pytest.mark.parametrize(
     ("stage", "needle"),
     [

@@ -135,6 +135,6 @@ def test_missing_builtin_site_is_a_clear_error(params: Params) -> None:
     ],
 )
 def test_source_mistakes_are_config_errors(tmp_path: Path, source: dict, match: str) -> None:
-    params = tiny_params(tmp_path, {"crawl": {"sources": [source]}})
+    # Refused when params load (validators) or, for selectors, before any process starts.
     with pytest.raises(ConfigError, match=match):
-        crawl.run(params)
+        crawl.run(tiny_params(tmp_path, {"crawl": {"sources": [source]}}))

@@ -104,14 +104,12 @@ def test_a_duplicate_of_a_file_whose_store_failed_is_fetched_again(tmp_path: Pat
 
 
 def test_url_list_config_errors(tmp_path: Path) -> None:
-    params = tiny_params(tmp_path, {"crawl": {"sources": [{"name": "x", "spider": "urls", "start_urls": ["builtin"]}]}})
     with pytest.raises(ConfigError, match="image URLs"):
-        crawl.run(params)
-    params = tiny_params(
-        tmp_path, {"crawl": {"workers": 2, "sources": [{"name": "x", "start_urls": ["http://example.com/"]}]}}
-    )
+        tiny_params(tmp_path, {"crawl": {"sources": [{"name": "x", "spider": "urls", "start_urls": ["builtin"]}]}})
     with pytest.raises(ConfigError, match="redis_url"):
-        crawl.run(params)
+        tiny_params(
+            tmp_path, {"crawl": {"workers": 2, "sources": [{"name": "x", "start_urls": ["http://example.com/"]}]}}
+        )
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ CC_BY_SA_URL = "https://creativecommons.org/licenses/by-sa/4.0/"
 
 
 def _inputs(params: Params) -> None:
-    two_boards(params.path(params.crop.boards))
+    two_boards(params.boards_dir())
     write_accepted(
         params,
         [
@@ -98,7 +98,7 @@ def test_crop_boards_and_photos(params: Params) -> None:
 
 
 def test_strict_yolo_errors_never_stop_the_batch(params: Params) -> None:
-    root = write_yolo_dir(params.path(params.crop.boards), {"good": [Part(ComponentClass.DIODE, (10, 10, 40, 30))]})
+    root = write_yolo_dir(params.boards_dir(), {"good": [Part(ComponentClass.DIODE, (10, 10, 40, 30))]})
     (root / "labels" / "bad.txt").write_text(
         "0 0.5 0.5 0.2 0.2\n"  # fine
         "0 0.5 0.5 0.2\n"  # 4 columns
@@ -147,7 +147,7 @@ def test_deterministic_and_worker_count_independent(params: Params, tmp_path: Pa
 def test_input_errors(params: Params) -> None:
     with pytest.raises(InputError, match="boards directory not found"):
         crop.run(params)
-    root = params.path(params.crop.boards)
+    root = params.boards_dir()
     (root / "images").mkdir(parents=True)
     with pytest.raises(InputError, match=r"data.yaml: missing"):
         crop.run(params)
@@ -177,7 +177,7 @@ def test_cli_prints_one_line_error(params: Params, capsys: pytest.CaptureFixture
 
 
 def test_board_lineage_from_data_yaml(params: Params) -> None:
-    root = two_boards(params.path(params.crop.boards))
+    root = two_boards(params.boards_dir())
     text = (root / "data.yaml").read_text()
     (root / "data.yaml").write_text(
         text + "licence: CC-BY-4.0\nauthor: Line 3\nsource_url: https://boards.example/{board}\n"

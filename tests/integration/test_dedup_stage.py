@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageDraw
 
-from pcbforge.clean.dedup import DedupSettings, find_duplicates
+from pcbforge.clean.dedup import find_duplicates
+from pcbforge.config import DedupParams
 from pcbforge.errors import ConfigError, InputError
 from pcbforge.pipelines import dedup
 from tests.helpers.crawl_fixture import FakeImage, write_crawl
@@ -94,9 +95,11 @@ def test_worker_count_does_not_change_output(tmp_path):
 def test_missing_crawl_and_bad_params_are_user_errors(params, tmp_path):
     with pytest.raises(InputError, match="pcbforge crawl"):
         dedup.run(params)
-    p = tiny_params(tmp_path / "one", {"dedup": {"hashes": ["phash"]}})
-    with pytest.raises(ConfigError, match="dedup.hashes"):
-        dedup.run(p)
+    # A second hash must confirm every near duplicate: one hash is refused when params load.
+    with pytest.raises(ConfigError, match="'dedup.hashes': needs two hash kinds"):
+        tiny_params(tmp_path / "one", {"dedup": {"hashes": ["phash"]}})
+    with pytest.raises(ConfigError, match="'dedup.hashes': lists a hash kind twice"):
+        tiny_params(tmp_path / "twice", {"dedup": {"hashes": ["phash", "phash"]}})
 
 
 # --- grouping rules on hand-made hashes ------------------------------------------------------
@@ -120,7 +123,7 @@ def test_no_chaining_every_drop_is_within_threshold_of_its_kept_image():
     # a-b and b-c are 6 bits apart, a-c 12: union-find would merge all three.
     a, b, c = set(range(0, 0)), set(range(0, 6)), set(range(0, 6)) | set(range(10, 16))
     df = _frame([("a", a, {"width": 200}), ("b", b, {}), ("c", c, {})])
-    res = find_duplicates(df, DedupSettings(threshold=10, confirm_threshold=10, mirror=False)).set_index("id")
+    res = find_duplicates(df, DedupParams(threshold=10, confirm_threshold=10, mirror=False)).set_index("id")
     assert res.loc["a", "keep"] and res.loc["b", "dup_of"] == "a" and res.loc["b", "distance"] == 6
     assert res.loc["c", "keep"] and pd.isna(res.loc["c", "dup_of"])
 
@@ -128,12 +131,12 @@ def test_no_chaining_every_drop_is_within_threshold_of_its_kept_image():
 def test_second_hash_must_confirm():
     df = _frame([("a", set(), {"width": 200}), ("b", {1, 2}, {})])
     df.loc[1, "dhash"] = _hex(set(range(20)))  # primary close, confirm far
-    res = find_duplicates(df, DedupSettings(threshold=10, confirm_threshold=12, mirror=False))
+    res = find_duplicates(df, DedupParams(threshold=10, confirm_threshold=12, mirror=False))
     assert res["keep"].all()
 
 
 def test_keep_policy_resolution_then_licence_then_earliest_then_id():
-    s = DedupSettings(threshold=10, confirm_threshold=10, mirror=False)
+    s = DedupParams(threshold=10, confirm_threshold=10, mirror=False)
     df = _frame([("a", set(), {"licence": "CC-BY-SA-4.0"}), ("b", {1}, {"licence": "CC0-1.0"}),
                  ("c", {2}, {"licence": "CC-BY-4.0"})])
     assert find_duplicates(df, s).set_index("id").loc["b", "keep"]
@@ -142,7 +145,7 @@ def test_keep_policy_resolution_then_licence_then_earliest_then_id():
     assert find_duplicates(df, s).set_index("id").loc["b", "keep"]
     df = _frame([("z", set(), {}), ("y", {1}, {})])
     assert find_duplicates(df, s).set_index("id").loc["y", "keep"]
-    s2 = DedupSettings(threshold=10, confirm_threshold=10, mirror=False, keep_policy=("licence",))
+    s2 = DedupParams(threshold=10, confirm_threshold=10, mirror=False, keep_policy=("licence",))
     df = _frame([("a", set(), {"width": 900, "licence": "CC-BY-NC-4.0"}), ("b", {1}, {"licence": "CC-BY-4.0"})])
     assert find_duplicates(df, s2).set_index("id").loc["b", "keep"]
 
@@ -150,7 +153,7 @@ def test_keep_policy_resolution_then_licence_then_earliest_then_id():
 def test_exact_duplicates_share_a_cluster_and_point_at_the_kept_image():
     df = _frame([("a", set(), {"sha256": "same"}), ("b", set(), {"sha256": "same", "width": 300}),
                  ("c", {3}, {})])
-    res = find_duplicates(df, DedupSettings(threshold=10, confirm_threshold=10, mirror=False)).set_index("id")
+    res = find_duplicates(df, DedupParams(threshold=10, confirm_threshold=10, mirror=False)).set_index("id")
     assert res.loc["b", "keep"]
     assert res.loc["a", "dup_kind"] == "exact" and res.loc["a", "dup_of"] == "b" and res.loc["a", "distance"] == 0
     assert res.loc["c", "dup_kind"] == "near" and res.loc["c", "dup_of"] == "b"
@@ -159,5 +162,5 @@ def test_exact_duplicates_share_a_cluster_and_point_at_the_kept_image():
 def test_mirrored_copy_is_found_through_the_mirror_hash():
     df = _frame([("a", {1, 2, 3}, {"width": 200}), ("b", set(range(30, 50)), {})])
     df.loc[1, "phash_mirror"] = df.loc[1, "dhash_mirror"] = _hex({1, 2})
-    res = find_duplicates(df, DedupSettings(threshold=10, confirm_threshold=10, mirror=True)).set_index("id")
+    res = find_duplicates(df, DedupParams(threshold=10, confirm_threshold=10, mirror=True)).set_index("id")
     assert res.loc["b", "dup_of"] == "a" and res.loc["b", "mirrored"] and res.loc["b", "distance"] == 1

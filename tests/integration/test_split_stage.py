@@ -25,7 +25,7 @@ BOARDS = {
 
 
 def _crop(params: Params) -> None:
-    write_yolo_dir(params.path(params.crop.boards), BOARDS)
+    write_yolo_dir(params.boards_dir(), BOARDS)
     photos = [Photo("diode", cluster=f"dup-{i // 2}") for i in range(12)]  # 6 clusters of 2
     photos += [Photo("relay"), Photo("crystal_oscillator"), Photo("capacitor", corrupt=True)]
     write_accepted(params, photos)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from pcbforge.config import Params, load_params
 from pcbforge.errors import ConfigError
+from pcbforge.vocab import HashKind, QualityFlag
 from tests.helpers.params import REPO_ROOT
 
 STAGES = [
@@ -17,14 +21,42 @@ STAGES = [
 ]
 
 
+#: Model fields params.yaml may leave out: optional per-source settings that only some spiders
+#: read (``SOURCE.`` = every entry of ``crawl.sources``). Every other field is written there.
+OPTIONAL_NOT_WRITTEN = {
+    "crawl.SOURCE.url_list",
+    "crawl.SOURCE.class_map",
+    "crawl.SOURCE.selectors",
+    "crawl.SOURCE.allowed_domains",
+}
+
+
 def test_shipped_params_equal_model_defaults() -> None:
     """params.yaml and the pydantic defaults must not drift apart (paths are written once)."""
     shipped = load_params(REPO_ROOT / "params.yaml")
-    defaults = Params(root=REPO_ROOT)
-    for section in ["base", *STAGES]:
-        if section == "crawl":  # the shipped file adds the built-in source's licence allow-list
+    assert shipped.model_dump(exclude={"root"}) == Params().model_dump(exclude={"root"})
+
+
+def _unwritten(model: type[BaseModel], raw: dict[str, Any], where: str) -> list[str]:
+    missing = []
+    for name, field in model.model_fields.items():
+        key = f"{where}.{name}" if where else name
+        if name not in raw:
+            missing.append(key)
             continue
-        assert getattr(shipped, section) == getattr(defaults, section), section
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            missing += _unwritten(sub, raw[name], key)
+        elif typing.get_origin(sub) is list and issubclass(typing.get_args(sub)[0], BaseModel):
+            for item in raw[name]:
+                missing += _unwritten(typing.get_args(sub)[0], item, f"{where}.SOURCE")
+    return missing
+
+
+def test_every_model_field_is_written_in_params_yaml() -> None:
+    raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    missing = set(_unwritten(Params, {**raw, "root": None}, ""))
+    assert missing == OPTIONAL_NOT_WRITTEN
 
 
 def test_params_has_one_section_per_stage_plus_base() -> None:
@@ -46,6 +78,22 @@ def test_paths_resolve_against_params_dir(tmp_path: Path) -> None:
         ("base: [1, 2\n", "params.yaml:2"),
         ("- just\n- a list\n", "mapping of sections"),
         ("split:\n  test_classes: [toaster]\n", "split.test_classes.0"),
+        ("review:\n  drop_quality_flags: [unreadable, too_smal]\n", "'review.drop_quality_flags.1': Input should be"),
+        ("dedup:\n  hashes: [phash, dhash, phash]\n", "'dedup.hashes': lists a hash kind twice"),
+        ("dedup:\n  keep_policy: [resolution, newest]\n", "dedup.keep_policy.1"),
+        ("triplets:\n  strategy: defects\n", "triplets.strategy"),
+        ("triplets:\n  defects: [rotation, none]\n", "['none'] cannot make a triplet negative"),
+        ("triplets:\n  strategy: defect\n  defects: []\n", "strategy defect needs defects"),
+        ("export:\n  formats: [mvtec, coco]\n", "export.formats.1"),
+        ("split:\n  val_classes: [relay]\n  test_classes: [relay, diode]\n", "share ['relay']"),
+        ("split:\n  val_fraction: 0.5\n  test_fraction: 0.5\n", "leaves no training groups"),
+        ("catalog:\n  components_per_board: [5, 2]\n", "'catalog.components_per_board': must be [min, max]"),
+        ("crawl:\n  sources: [{name: a}, {name: a}]\n", "'crawl': sources: source names must be unique"),
+        ("crawl:\n  sources: [{name: a, spider: urls, url_list: u.txt, start_urls: []}, {name: b, url_list: u.txt}]\n",
+         "'crawl.sources.1': source 'b': only the urls spider reads url_list"),
+        ("crawl:\n  sources: [{name: a, spider: crawler}]\n", "crawl.sources.0.spider"),
+        ("evaluate:\n  split: train\n", "'evaluate.split': must be val or test"),
+        ("train:\n  device: gpu\n", "train.device"),
     ],
 )
 def test_invalid_params_name_the_problem(tmp_path: Path, text: str, needle: str) -> None:
@@ -58,3 +106,17 @@ def test_invalid_params_name_the_problem(tmp_path: Path, text: str, needle: str)
 def test_missing_params_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="params file not found"):
         load_params(tmp_path / "nope.yaml")
+
+
+def test_vocabulary_params_load_as_enums(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text("review:\n  drop_quality_flags: [blurry]\ndedup:\n  hashes: [ahash, whash]\n")
+    params = load_params(tmp_path / "params.yaml")
+    assert params.review.drop_quality_flags == [QualityFlag.BLURRY]
+    assert (params.dedup.primary, params.dedup.confirm) == (HashKind.AHASH, HashKind.WHASH)
+
+
+def test_crop_boards_null_means_the_catalogs_boards(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text("catalog:\n  out: gen/catalog\n")
+    assert load_params(tmp_path / "params.yaml").boards_dir() == tmp_path.resolve() / "gen" / "catalog" / "boards"
+    (tmp_path / "params.yaml").write_text("crop:\n  boards: /data/my-boards\n")
+    assert load_params(tmp_path / "params.yaml").boards_dir() == Path("/data/my-boards")

@@ -12,7 +12,6 @@ from PIL import Image
 
 from pcbforge.annotate.crops import (
     BoardJob,
-    CropSettings,
     PhotoJob,
     component_views,
     context_patch,
@@ -25,6 +24,7 @@ from pcbforge.annotate.crops import (
     window,
 )
 from pcbforge.annotate.yolo import format_row, from_pixels
+from pcbforge.config import CropParams
 from pcbforge.vocab import ComponentClass
 
 C = ComponentClass
@@ -136,7 +136,7 @@ def test_crop_board_writes_views_and_reports_bad_rows(tmp_path: Path) -> None:
         format_row(from_pixels(0, 60, 60, 64, 64, 100, 80)),  # 4 px: below min_box_px
         "99 0.5 0.5 0.1 0.1",  # class out of range
     ]
-    result = crop_board(_job(tmp_path, rows), out, CropSettings(size=32, min_box_px=8))
+    result = crop_board(_job(tmp_path, rows), out, CropParams(min_box_px=8), 32)
     by_line = {r["source_line"]: r for r in result}
     assert sorted(by_line) == [1, 2, 3, 4]
     ok = by_line[1]
@@ -152,14 +152,14 @@ def test_crop_board_writes_views_and_reports_bad_rows(tmp_path: Path) -> None:
 
 
 def test_crop_board_whole_board_problems(tmp_path: Path) -> None:
-    settings = CropSettings(size=16)
-    missing = crop_board(_job(tmp_path / "a", None), tmp_path / "o", settings)
+    settings, size = CropParams(), 16
+    missing = crop_board(_job(tmp_path / "a", None), tmp_path / "o", settings, size)
     assert [r["status"] for r in missing] == ["error"] and "no label file labels/b.txt" in missing[0]["error"]
-    orphan = crop_board(_job(tmp_path / "b", ["0 0.5 0.5 0.5 0.5"], image=False), tmp_path / "o", settings)
+    orphan = crop_board(_job(tmp_path / "b", ["0 0.5 0.5 0.5 0.5"], image=False), tmp_path / "o", settings, size)
     assert "has no image" in orphan[0]["error"]
-    empty = crop_board(_job(tmp_path / "c", []), tmp_path / "o", settings)
+    empty = crop_board(_job(tmp_path / "c", []), tmp_path / "o", settings, size)
     assert [r["status"] for r in empty] == ["rejected"]
-    corrupt = crop_board(_job(tmp_path / "d", ["0 0.5 0.5 0.5 0.5", "1 0.5 0.5 0.2 0.2"], corrupt=True), tmp_path / "o", settings)
+    corrupt = crop_board(_job(tmp_path / "d", ["0 0.5 0.5 0.5 0.5", "1 0.5 0.5 0.2 0.2"], corrupt=True), tmp_path / "o", settings, size)
     assert [r["status"] for r in corrupt] == ["error", "error"]
     assert all(r["error"].startswith("images/b.png: cannot decode image: ") for r in corrupt)
     assert not any(str(tmp_path) in r["error"] for r in corrupt), corrupt[0]["error"]
@@ -170,13 +170,13 @@ def test_crop_photo(tmp_path: Path) -> None:
     img[10:20, 20:40] = 0
     Image.fromarray(img).save(tmp_path / "p.png")
     job = PhotoJob("pid", tmp_path / "p.png", "files/p.png", "diode", "cluster-1", "CC0-1.0", "me", "http://x/p.png")
-    (row,) = crop_photo(job, tmp_path / "out", CropSettings(size=24))
+    (row,) = crop_photo(job, tmp_path / "out", CropParams(), 24)
     assert row["status"] == "ok" and row["origin"] == "web" and row["group"] == "cluster-1"
     crop = np.asarray(Image.open(tmp_path / "out" / row["crop_path"]))
     assert crop.shape == (24, 24, 3)
     assert crop[12, 12].max() < 50 and crop[0, 0].min() > 200  # part centred, background padded
     assert row["context_box"] == [0, 0, 60, 30]
-    bad = crop_photo(PhotoJob("q", tmp_path / "p.png", "p", "ic", "g"), tmp_path / "out", CropSettings())
+    bad = crop_photo(PhotoJob("q", tmp_path / "p.png", "p", "ic", "g"), tmp_path / "out", CropParams(), 128)
     assert bad[0]["status"] == "error" and "'ic'" in bad[0]["error"]
     assert row["source_url"] == "http://x/p.png" and row["author"] == "me"
     assert row["attribution"] is None and row["licence_url"] is None and row["image_url"] is None
@@ -186,7 +186,7 @@ def test_crop_photo_rows_carry_attribution_even_when_they_fail(tmp_path: Path) -
     lineage = {"attribution": "Photo: me, CC BY 4.0", "licence_url": "https://creativecommons.org/licenses/by/4.0/"}
     url = "http://x/p.png"
     job = PhotoJob("pid", None, "", "diode", "g", "CC-BY-4.0", "me", url, image_url=url, **lineage)
-    (row,) = crop_photo(job, tmp_path, CropSettings())
+    (row,) = crop_photo(job, tmp_path, CropParams(), 128)
     assert row["status"] == "error"
     assert {k: row[k] for k in lineage} == lineage and row["image_url"] == "http://x/p.png"
 
@@ -215,10 +215,10 @@ def test_scan_boards_follows_ultralytics_subfolders(tmp_path: Path) -> None:
     (tmp_path / "labels" / "train" / "x.txt").write_bytes(row_text.encode())
     (job,) = scan_boards(tmp_path, list(ComponentClass))
     assert job.board == "train/x" and job.image_name == "images/train/x.jpg" and job.labels_name == "labels/train/x.txt"
-    (row,) = crop_board(job, tmp_path / "out", CropSettings(size=16))
+    (row,) = crop_board(job, tmp_path / "out", CropParams(), 16)
     assert row["status"] == "ok" and row["class_label"] == "diode" and row["group"] == "train/x"
 
 
 def test_crop_photo_without_path_is_an_error_row(tmp_path: Path) -> None:
-    (row,) = crop_photo(PhotoJob("pid", None, "", "diode", "g"), tmp_path, CropSettings())
+    (row,) = crop_photo(PhotoJob("pid", None, "", "diode", "g"), tmp_path, CropParams(), 128)
     assert row["status"] == "error" and "no path" in row["error"]

@@ -86,3 +86,14 @@ def test_stage_deps_cover_its_imports(stage: str) -> None:
         if not any(f"src/{rel}" == d or f"src/{rel}".startswith(d.rstrip("/") + "/") for d in deps):
             missing.append(f"src/{rel}")
     assert not missing, f"dvc.yaml stage {stage!r} imports but does not list: {missing}"
+
+
+def test_crop_depends_on_the_boards_it_reads() -> None:
+    """``crop.boards: null`` reads the catalog's boards; a folder of its own must be the dep instead.
+
+    DVC templates a null as the text ``None``, so dvc.yaml cannot name ``${crop.boards}`` then.
+    """
+    boards = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["crop"]["boards"]
+    deps = STAGES["crop"]["deps"]
+    expected = "${catalog.out}/boards" if boards is None else "${crop.boards}"
+    assert expected in deps

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageOps
 
-from pcbforge.clean.hashing import HashCache, HashConfig, decode_reduced, hash_file, hash_with_cache, hashes_of
+from pcbforge.clean.hashing import HashCache, decode_reduced, hash_file, hash_with_cache, hashes_of
+from pcbforge.config import DedupParams
 
 
 def _photo(size=(400, 300), seed=0) -> Image.Image:
@@ -46,7 +47,7 @@ def test_large_png_is_box_reduced_and_alpha_flattened_on_white(tmp_path):
 def test_all_hashes_come_from_the_same_decoded_image():
     rgb = _photo()
     gray = rgb.convert("L")
-    cfg = HashConfig(kinds=("phash", "dhash"), hash_size=8, mirror=True)
+    cfg = DedupParams(hashes=["phash", "dhash"], hash_size=8, mirror=True)
     h = hashes_of(rgb, cfg)
     assert h["phash"] == str(imagehash.phash(gray))
     assert h["dhash"] == str(imagehash.dhash(gray))
@@ -57,7 +58,7 @@ def test_all_hashes_come_from_the_same_decoded_image():
 
 def test_hash_file_is_deterministic_and_reports_bad_files(tmp_path):
     p = _save(_photo(), tmp_path / "a.jpg")
-    cfg = HashConfig()
+    cfg = DedupParams()
     assert hash_file(p, cfg) == hash_file(p, cfg)
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8not really a jpeg")
@@ -70,7 +71,7 @@ def test_hash_file_is_deterministic_and_reports_bad_files(tmp_path):
 
 def test_cache_rehashes_only_new_images_and_writes_stable_bytes(tmp_path):
     files = {f"sha{k}": _save(_photo(seed=k), tmp_path / f"{k}.png", "PNG") for k in range(3)}
-    cfg = HashConfig()
+    cfg = DedupParams()
     cache_path = tmp_path / "cache" / "hashes.parquet"
     cache = HashCache()
     first, fresh = hash_with_cache(dict(list(files.items())[:2]), cfg, cache, progress=False)
@@ -82,7 +83,7 @@ def test_cache_rehashes_only_new_images_and_writes_stable_bytes(tmp_path):
     assert fresh == 1  # only the third image is new
     assert {k: second[k]["hashes"] for k in first} == {k: first[k]["hashes"] for k in first}
     # Another config does not reuse entries computed with different settings.
-    _, fresh = hash_with_cache(files, HashConfig(hash_size=16), again, progress=False)
+    _, fresh = hash_with_cache(files, DedupParams(hash_size=16), again, progress=False)
     assert fresh == 3
     HashCache.load(cache_path).save(tmp_path / "copy.parquet")
     assert (tmp_path / "copy.parquet").read_bytes() == bytes1
@@ -100,8 +101,8 @@ def test_pool_results_do_not_depend_on_worker_count(tmp_path, workers):
     from pcbforge.clean.hashing import hash_files
 
     files = {f"s{k}": _save(_photo(seed=k), tmp_path / f"{k}.jpg") for k in range(6)}
-    assert hash_files(files, HashConfig(), workers=workers, progress=False) == hash_files(
-        files, HashConfig(), workers=1, progress=False
+    assert hash_files(files, DedupParams(), workers=workers, progress=False) == hash_files(
+        files, DedupParams(), workers=1, progress=False
     )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from pcbforge.clean.quality import QualitySettings, assess, measure_array
+from pcbforge.clean.quality import assess, measure_array
+from pcbforge.config import QualityParams
 
-S = QualitySettings(min_side=48, max_aspect=4.0, min_std=6.0, min_blur=30.0, flag_grayscale=True, measure_size=128)
+S = QualityParams(min_side=48, max_aspect=4.0, min_std=6.0, min_blur=30.0, flag_grayscale=True, measure_size=128)
 
 
 def _sharp(size=(128, 128), colour=True) -> Image.Image:
@@ -53,7 +54,7 @@ def test_grayscale_rgb_and_l_mode(tmp_path):
     rec = _check(tmp_path, _sharp(colour=False))
     assert rec["flags"] == "grayscale" and rec["grayscale"] is True
     assert _check(tmp_path, _sharp().convert("L"), "l.png")["grayscale"] is True
-    quiet = assess(tmp_path / "x.png", QualitySettings(flag_grayscale=False))
+    quiet = assess(tmp_path / "x.png", QualityParams(flag_grayscale=False))
     assert quiet["flags"] == "" and quiet["grayscale"] is True
 
 

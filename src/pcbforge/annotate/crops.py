@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from pcbforge.annotate.yolo import YoloBox, parse_labels, to_pixels
+from pcbforge.config import CropParams
 from pcbforge.datasets.manifest import LINEAGE_COLUMNS, error_row, error_text, ok_row, rejected_row, relative_message
 from pcbforge.io import rgb_on_white, stable_id, write_png
 from pcbforge.vocab import ComponentClass
@@ -38,16 +39,6 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 Box = tuple[int, int, int, int]
-
-
-@dataclass(frozen=True)
-class CropSettings:
-    """Plain settings for a crop job (from ``params.crop`` and ``params.base``)."""
-
-    size: int = 128
-    context_scale: float = 2.0
-    margin: float = 0.1
-    min_box_px: int = 8
 
 
 @dataclass(frozen=True)
@@ -236,12 +227,18 @@ def _write_views(out_dir: Path, cid: str, views: ComponentViews) -> dict[str, An
     return {"crop_path": crop_rel, "context_path": context_rel, "context_box": list(views.context_box)}
 
 
-def crop_board(job: BoardJob, out_dir: Path, settings: CropSettings) -> list[dict[str, Any]]:
+def crop_board(job: BoardJob, out_dir: Path, cfg: CropParams, size: int) -> list[dict[str, Any]]:
     """Validate one board's labels and cut every good box; one manifest row per label row.
 
     Problems that concern the whole board (no label file, orphan label file, unreadable
     image or label file) give one row for the board; a bad label row gives an ``error``
     row naming ``labels/<board>.txt:LINE``; an empty label file a ``rejected`` row.
+
+    Args:
+        job: the board's files.
+        out_dir: where ``crops/`` and ``context/`` are written.
+        cfg: ``params.crop`` (context scale, margin, smallest box).
+        size: side of the square crop (``base.image_size``).
     """
     base = {"origin": "board", "group": job.board, "parent_id": job.board, **job.lineage_fields()}
     if job.problem is not None:
@@ -287,7 +284,7 @@ def crop_board(job: BoardJob, out_dir: Path, settings: CropSettings) -> list[dic
         ]
     height, width = image.shape[:2]
     for line, box in boxes:
-        rows.append(_board_row(job, line, box, image, width, height, out_dir, settings, base))
+        rows.append(_board_row(job, line, box, image, width, height, out_dir, cfg, size, base))
     return rows
 
 
@@ -299,25 +296,29 @@ def _board_row(
     width: int,
     height: int,
     out_dir: Path,
-    settings: CropSettings,
+    cfg: CropParams,
+    size: int,
     base: dict[str, Any],
 ) -> dict[str, Any]:
     cid = board_component_id(job.board, line)
     fields = {"id": cid, "class_label": job.classes[box.cls].value, "box": box.as_list(), "source_line": line, **base}
     corners = to_pixels(box, width, height)
     bw, bh = corners[2] - corners[0], corners[3] - corners[1]
-    if bw < settings.min_box_px or bh < settings.min_box_px:
+    if bw < cfg.min_box_px or bh < cfg.min_box_px:
         return error_row(
             f"{job.labels_name}:{line}: box {bw:.1f}x{bh:.1f} px on the {width}x{height} image "
-            f"is smaller than crop.min_box_px={settings.min_box_px}",
+            f"is smaller than crop.min_box_px={cfg.min_box_px}",
             **fields,
         )
-    views = component_views(image, corners, settings.size, settings.context_scale, settings.margin)
+    views = component_views(image, corners, size, cfg.context_scale, cfg.margin)
     return ok_row(**fields, **_write_views(out_dir, cid, views))
 
 
-def crop_photo(job: PhotoJob, out_dir: Path, settings: CropSettings) -> list[dict[str, Any]]:
-    """Cut one accepted single-component photo: the whole photo is the component box."""
+def crop_photo(job: PhotoJob, out_dir: Path, cfg: CropParams, size: int) -> list[dict[str, Any]]:
+    """Cut one accepted single-component photo: the whole photo is the component box.
+
+    Args are those of :func:`crop_board`.
+    """
     cid = photo_component_id(job.parent_id)
     fields = {
         "id": cid,
@@ -337,7 +338,7 @@ def crop_photo(job: PhotoJob, out_dir: Path, settings: CropSettings) -> list[dic
         return [error_row(error_text(exc, job.image, job.root, "cannot decode image"), **fields)]
     height, width = image.shape[:2]
     # A product photo has no board around it: no margin, the padding replicates its background.
-    views = component_views(image, (0.0, 0.0, float(width), float(height)), settings.size, settings.context_scale, 0.0)
+    views = component_views(image, (0.0, 0.0, float(width), float(height)), size, cfg.context_scale, 0.0)
     return [ok_row(**fields, **_write_views(out_dir, cid, views))]
 
 

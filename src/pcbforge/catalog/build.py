@@ -12,7 +12,6 @@ import io
 import json
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from pcbforge.catalog import site
 from pcbforge.catalog.boards import data_yaml, draw_board, yolo_lines
 from pcbforge.catalog.junk import make_duplicate, make_junk
 from pcbforge.catalog.photo import draw_photo
+from pcbforge.config import CatalogParams
 from pcbforge.datasets.manifest import ok_row, rejected_row, to_frame
 from pcbforge.io import encode_png, sha256_bytes, write_bytes
 from pcbforge.parallel import map_ordered
@@ -37,20 +37,6 @@ BOARD_LICENCE = "CC0-1.0"
 BOARD_AUTHOR = "pcbforge catalog"
 #: Below this many tasks a process pool costs more than it saves.
 MIN_PARALLEL_TASKS = 24
-
-
-@dataclass(frozen=True)
-class CatalogSpec:
-    """What to generate (the ``catalog`` params section, as plain values)."""
-
-    products_per_class: int
-    per_page: int
-    duplicate_fraction: float
-    junk_images: int
-    boards: int
-    board_size: tuple[int, int]
-    components_per_board: tuple[int, int]
-    photo_size: tuple[int, int]
 
 
 def encode(image: Image.Image, fmt: str, quality: int) -> bytes:
@@ -96,13 +82,13 @@ def _write(root: Path, rel: str, data: bytes | str) -> None:
     write_bytes(root / rel, data.encode("utf-8") if isinstance(data, str) else data)
 
 
-def build_catalog(root: str | os.PathLike[str], seed: int, spec: CatalogSpec, workers: int = 1) -> pd.DataFrame:
+def build_catalog(root: str | os.PathLike[str], seed: int, spec: CatalogParams, workers: int = 1) -> pd.DataFrame:
     """Generate the site under ``root/site`` and boards under ``root/boards``; return the ground truth.
 
     Args:
         root: an empty directory (the stage passes its staged output directory).
         seed: ``base.seed``.
-        spec: what to generate.
+        spec: what to generate (``params.catalog``; its ``out`` is not read, ``root`` is).
         workers: processes for rendering; the output is identical for any value.
 
     Returns:

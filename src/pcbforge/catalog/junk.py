@@ -15,11 +15,11 @@ from PIL import Image, ImageFilter
 
 from pcbforge.catalog.paint import Rng, pick
 from pcbforge.catalog.photo import draw_photo
-from pcbforge.vocab import ComponentClass
+from pcbforge.vocab import ComponentClass, JunkKind
 
 
 #: Junk kinds planted on product pages for the quality stage to find.
-JUNK_KINDS = ("blank", "tiny", "blurry", "aspect")
+JUNK_KINDS = tuple(k.value for k in JunkKind)
 
 
 def make_duplicate(image: Image.Image, rng: Rng, max_phash: int = 10) -> tuple[bytes, dict[str, Any]]:

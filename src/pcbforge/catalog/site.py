@@ -18,10 +18,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pcbforge.catalog.junk import JUNK_KINDS
 from pcbforge.io import stable_id
 from pcbforge.rng import make_rng
-from pcbforge.vocab import ComponentClass
+from pcbforge.vocab import ComponentClass, JunkKind
 
 LICENCES = ("CC0-1.0", "CC-BY-4.0", "CC-BY-SA-4.0")
 #: Where each licence's terms are published (linked from the product page, a ``licence_url``).
@@ -134,7 +133,7 @@ def plan(seed: int, products_per_class: int, duplicate_fraction: float, junk_ima
         products_per_class: ordinary products drawn per class.
         duplicate_fraction: duplicates planted, as a fraction of ordinary products (rounded);
             each re-publishes a distinct original's photo on its own page.
-        junk_images: junk pages planted; kinds cycle through :data:`JUNK_KINDS`.
+        junk_images: junk pages planted; kinds cycle through :class:`JunkKind`.
 
     Returns:
         Items in plan order (products by class, then duplicates, junk, private pages).
@@ -165,10 +164,10 @@ def plan(seed: int, products_per_class: int, duplicate_fraction: float, junk_ima
         dup = new("duplicate", orig.cls, k, dup_of=orig.id)
         items.append(replace(dup, fmt="jpeg"))
     for k in range(junk_images):
-        kind = JUNK_KINDS[k % len(JUNK_KINDS)]
+        kind = list(JunkKind)[k % len(JunkKind)]
         cls = ComponentClass.names()[int(rng.integers(len(ComponentClass)))]
-        junk = new("junk", ComponentClass(cls), k, junk_kind=kind)
-        items.append(replace(junk, fmt="png" if kind in ("blank", "aspect") else "jpeg"))
+        junk = new("junk", ComponentClass(cls), k, junk_kind=kind.value)
+        items.append(replace(junk, fmt="png" if kind in (JunkKind.BLANK, JunkKind.ASPECT) else "jpeg"))
     for k in range(PRIVATE_ITEMS):
         cls = ComponentClass(ComponentClass.names()[int(rng.integers(len(ComponentClass)))])
         priv = new("private", cls, k)

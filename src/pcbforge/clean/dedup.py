@@ -21,13 +21,14 @@ Everything is a pure function of its inputs; ties break on ids, so results are d
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pcbforge.clean.neighbors import hamming, pack_hex, pairs_within
+from pcbforge.config import DedupParams
+from pcbforge.vocab import KeepRule
 
 #: Column order of :func:`find_duplicates`' result.
 RESULT_COLUMNS = ["id", "cluster", "keep", "dup_of", "dup_kind", "distance", "confirm_distance", "color_distance",
@@ -71,42 +72,25 @@ def licence_rank(licence: str | None) -> int:
     return 3
 
 
-def keep_key(row: Any, policy: Sequence[str]) -> tuple:
+def keep_key(row: Any, policy: Sequence[KeepRule | str]) -> tuple:
     """Sort key (smaller = keep first) of one image for the keep policy; ties end on the id.
 
     ``resolution``: more pixels first; ``licence``: :func:`licence_rank`; ``earliest``:
     smaller ``fetched_at`` (ISO-8601 sorts as text), missing last.
     """
     key: list[Any] = []
-    for rule in policy:
-        if rule == "resolution":
+    for rule in map(KeepRule, policy):  # a name outside KeepRule is a ValueError
+        if rule is KeepRule.RESOLUTION:
             w, h = row.get("width"), row.get("height")
             px = int(w) * int(h) if pd.notna(w) and pd.notna(h) else 0
             key.append(-px)
-        elif rule == "licence":
+        elif rule is KeepRule.LICENCE:
             key.append(licence_rank(row.get("licence")))
-        elif rule == "earliest":
+        else:  # KeepRule.EARLIEST
             t = row.get("fetched_at")
             key.append((0, str(t)) if t is not None and pd.notna(t) else (1, ""))
-        else:
-            raise ValueError(f"unknown keep rule {rule!r}")
     key.append(str(row["id"]))
     return tuple(key)
-
-
-@dataclass(frozen=True)
-class DedupSettings:
-    """Plain settings for :func:`find_duplicates` (the stage fills them from params)."""
-
-    primary: str = "phash"
-    confirm: str = "dhash"
-    threshold: int = 10
-    confirm_threshold: int = 12
-    keep_policy: tuple[str, ...] = ("resolution", "licence", "earliest")
-    mirror: bool = True
-    #: Max :func:`color_distance` of a confirmed pair; None skips the colour check.
-    color_threshold: float | None = 0.4
-    workers: int = 1
 
 
 def candidate_edges(
@@ -148,14 +132,15 @@ def candidate_edges(
     return e.drop_duplicates(["i", "j"], keep="first").reset_index(drop=True)
 
 
-def find_duplicates(images: pd.DataFrame, settings: DedupSettings) -> pd.DataFrame:
+def find_duplicates(images: pd.DataFrame, settings: DedupParams, workers: int = 1) -> pd.DataFrame:
     """Decide which images to keep.
 
     Args:
         images: One row per readable image with ``id, sha256``, the primary and confirm hash
             columns (hex; ``<kind>_mirror`` too when ``settings.mirror``) and the keep-policy
             columns (``width, height, licence, fetched_at``).
-        settings: Hash names, thresholds and keep policy.
+        settings: ``params.dedup``: hash kinds (primary, confirm), thresholds, keep policy.
+        workers: processes for the pair search; the result is identical for any value.
 
     Returns:
         One row per input id (``RESULT_COLUMNS``, sorted by id): ``cluster`` is the id of the
@@ -182,10 +167,11 @@ def find_duplicates(images: pd.DataFrame, settings: DedupSettings) -> pd.DataFra
     def packed(col: str) -> np.ndarray:
         return pack_hex([str(h[col]) for h in heads])
 
-    p, c = packed(settings.primary), packed(settings.confirm)
-    pm = packed(f"{settings.primary}_mirror") if settings.mirror else None
-    cm = packed(f"{settings.confirm}_mirror") if settings.mirror else None
-    edges = candidate_edges(p, c, pm, cm, settings.threshold, settings.confirm_threshold, settings.workers)
+    primary, confirm = settings.primary.value, settings.confirm.value
+    p, c = packed(primary), packed(confirm)
+    pm = packed(f"{primary}_mirror") if settings.mirror else None
+    cm = packed(f"{confirm}_mirror") if settings.mirror else None
+    edges = candidate_edges(p, c, pm, cm, settings.threshold, settings.confirm_threshold, workers)
     if settings.color_threshold is not None and len(edges):
         sig = [h["color"] for h in heads]
         edges["color_distance"] = [color_distance(sig[i], sig[j]) for i, j in zip(edges["i"], edges["j"])]

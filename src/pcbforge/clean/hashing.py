@@ -17,7 +17,6 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +27,11 @@ import pyarrow.parquet as pq
 import scipy.fftpack  # noqa: F401  (imported with the module: a pool worker pays once, at start)
 from PIL import Image, ImageOps
 
+from pcbforge.config import DedupParams
 from pcbforge.datasets.manifest import error_text
 from pcbforge.io import atomic_path, rgb_on_white
 from pcbforge.parallel import map_ordered
+from pcbforge.vocab import HashKind
 
 log = logging.getLogger(__name__)
 
@@ -41,33 +42,28 @@ HASH_VERSION = 2
 COLOR_BINS = 12
 
 HASH_FUNCS = {
-    "phash": imagehash.phash,
-    "dhash": imagehash.dhash,
-    "ahash": imagehash.average_hash,
-    "whash": imagehash.whash,
+    HashKind.PHASH: imagehash.phash,
+    HashKind.DHASH: imagehash.dhash,
+    HashKind.AHASH: imagehash.average_hash,
+    HashKind.WHASH: imagehash.whash,
 }
 
 
-@dataclass(frozen=True)
-class HashConfig:
-    """What to compute per image. ``mirror`` also hashes the left-right mirrored image."""
+def wants_color(cfg: DedupParams) -> bool:
+    """Whether the colour signature is computed: only when the colour check is on."""
+    return cfg.color_threshold is not None
 
-    kinds: tuple[str, ...] = ("phash", "dhash")
-    hash_size: int = 8
-    mirror: bool = True
-    color: bool = True
 
-    @property
-    def decode_side(self) -> int:
-        """Smallest side the reduced decode keeps: twice phash's 4x oversampled input."""
-        return max(64, self.hash_size * 8)
+def decode_side(cfg: DedupParams) -> int:
+    """Smallest side the reduced decode keeps: twice phash's 4x oversampled input."""
+    return max(64, cfg.hash_size * 8)
 
-    @property
-    def key(self) -> str:
-        """Stable cache key of these settings."""
-        kinds = "+".join(self.kinds)
-        return (f"v{HASH_VERSION}:{kinds}:size{self.hash_size}:side{self.decode_side}:mirror{int(self.mirror)}"
-                f":color{int(self.color)}")
+
+def cache_key(cfg: DedupParams) -> str:
+    """Stable cache key of what :func:`hash_file` computes under ``cfg`` (thresholds do not enter it)."""
+    kinds = "+".join(k.value for k in cfg.hashes)
+    return (f"v{HASH_VERSION}:{kinds}:size{cfg.hash_size}:side{decode_side(cfg)}:mirror{int(cfg.mirror)}"
+            f":color{int(wants_color(cfg))}")
 
 
 def decode_reduced(path: str | os.PathLike[str], min_side: int) -> tuple[Image.Image, tuple[int, int], str]:
@@ -124,23 +120,23 @@ def color_signature(rgb: Image.Image, bins: int = COLOR_BINS) -> list[float]:
     return [round(float(x), 6) for x in hist / chroma.size]
 
 
-def hashes_of(rgb: Image.Image, cfg: HashConfig) -> dict[str, Any]:
+def hashes_of(rgb: Image.Image, cfg: DedupParams) -> dict[str, Any]:
     """All configured hashes (hex) of a decoded image, plus ``<kind>_mirror`` when ``cfg.mirror``
-    and the ``color`` signature when ``cfg.color``."""
+    and the ``color`` signature when ``cfg.color_threshold`` is set."""
     gray = rgb.convert("L")
     out: dict[str, Any] = {}
     mirrored = ImageOps.mirror(gray) if cfg.mirror else None
-    for kind in cfg.kinds:
+    for kind in cfg.hashes:
         fn = HASH_FUNCS[kind]
-        out[kind] = str(fn(gray, hash_size=cfg.hash_size))
+        out[kind.value] = str(fn(gray, hash_size=cfg.hash_size))
         if mirrored is not None:
-            out[f"{kind}_mirror"] = str(fn(mirrored, hash_size=cfg.hash_size))
-    if cfg.color:
+            out[f"{kind.value}_mirror"] = str(fn(mirrored, hash_size=cfg.hash_size))
+    if wants_color(cfg):
         out["color"] = color_signature(rgb)
     return out
 
 
-def hash_file(path: str | os.PathLike[str], cfg: HashConfig, root: Path | None = None) -> dict[str, Any]:
+def hash_file(path: str | os.PathLike[str], cfg: DedupParams, root: Path | None = None) -> dict[str, Any]:
     """Hash one file. Never raises for a bad image: returns ``error`` instead.
 
     Args:
@@ -154,7 +150,7 @@ def hash_file(path: str | os.PathLike[str], cfg: HashConfig, root: Path | None =
     """
     empty = {"width": None, "height": None, "format": None, "hashes": {}}
     try:
-        rgb, (w, h), fmt = decode_reduced(path, cfg.decode_side)
+        rgb, (w, h), fmt = decode_reduced(path, decode_side(cfg))
         return {"width": w, "height": h, "format": fmt, "hashes": hashes_of(rgb, cfg), "error": None}
     except FileNotFoundError as exc:
         return {**empty, "error": error_text(exc, Path(path), root, "file missing"), "missing": True}
@@ -162,14 +158,14 @@ def hash_file(path: str | os.PathLike[str], cfg: HashConfig, root: Path | None =
         return {**empty, "error": error_text(exc, Path(path), root, "unreadable")}
 
 
-def _hash_job(job: tuple[str, str, HashConfig, Path | None]) -> tuple[str, dict[str, Any]]:
+def _hash_job(job: tuple[str, str, DedupParams, Path | None]) -> tuple[str, dict[str, Any]]:
     sha, path, cfg, root = job
     return sha, hash_file(path, cfg, root)
 
 
 def hash_files(
     files: Mapping[str, str | os.PathLike[str]],
-    cfg: HashConfig,
+    cfg: DedupParams,
     workers: int = 1,
     progress: bool = True,
     root: Path | None = None,
@@ -179,7 +175,7 @@ def hash_files(
     Args:
         files: ``sha256 -> path``; results are keyed the same way, so they do not depend
             on completion order or worker count.
-        cfg: Hash settings.
+        cfg: ``params.dedup`` (hash kinds and size, mirror, colour check on or off).
         workers: Processes; 1 hashes inline.
         progress: Show a tqdm bar on stderr.
         root: The project root errors name files relative to (see :func:`hash_file`).
@@ -210,7 +206,7 @@ class HashCache:
 
     Example:
         >>> cache = HashCache.load("data/cache/hashes.parquet")  # doctest: +SKIP
-        >>> cache.get(sha, cfg.key)                              # doctest: +SKIP
+        >>> cache.get(sha, cache_key(cfg))                       # doctest: +SKIP
     """
 
     def __init__(self, entries: dict[tuple[str, str], dict[str, Any]] | None = None) -> None:
@@ -275,7 +271,7 @@ class HashCache:
 
 def hash_with_cache(
     files: Mapping[str, str | os.PathLike[str]],
-    cfg: HashConfig,
+    cfg: DedupParams,
     cache: HashCache,
     workers: int = 1,
     progress: bool = True,
@@ -287,15 +283,16 @@ def hash_with_cache(
     """
     out: dict[str, dict[str, Any]] = {}
     todo: dict[str, str | os.PathLike[str]] = {}
+    key = cache_key(cfg)
     for sha, path in files.items():
-        hit = cache.get(sha, cfg.key)
+        hit = cache.get(sha, key)
         if hit is not None:
             out[sha] = hit
         else:
             todo[sha] = path
     fresh = hash_files(todo, cfg, workers=workers, progress=progress, root=root)
     for sha, rec in fresh.items():
-        cache.put(sha, cfg.key, rec)
+        cache.put(sha, key, rec)
         out[sha] = rec
     return out, len(todo)
 

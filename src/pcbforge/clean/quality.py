@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,27 +17,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from pcbforge.config import QualityParams
 from pcbforge.datasets.manifest import error_text
 from pcbforge.io import rgb_on_white
 from pcbforge.parallel import map_ordered
-
-#: Flag names in the order they are listed in ``flags``.
-FLAGS = ("unreadable", "too_small", "blank", "blurry", "aspect", "grayscale")
-
-
-@dataclass(frozen=True)
-class QualitySettings:
-    """Thresholds (the stage fills them from params.quality)."""
-
-    min_side: int = 48
-    max_aspect: float = 4.0
-    min_std: float = 6.0
-    min_blur: float = 30.0
-    flag_grayscale: bool = True
-    #: Side of the square grayscale the blur and std are measured on.
-    measure_size: int = 128
-    #: Mean per-pixel channel spread (max-min of R, G, B) below which an image counts as grayscale.
-    max_gray_chroma: float = 2.0
+from pcbforge.vocab import QualityFlag
 
 
 def measure_array(rgb: np.ndarray) -> dict[str, float]:
@@ -80,7 +63,7 @@ def load_measure_rgb(path: str | os.PathLike[str], size: int) -> tuple[np.ndarra
     return np.asarray(rgb), orig, mode
 
 
-def assess(path: str | os.PathLike[str], s: QualitySettings, root: Path | None = None) -> dict[str, Any]:
+def assess(path: str | os.PathLike[str], s: QualityParams, root: Path | None = None) -> dict[str, Any]:
     """Measure one image file and list its flags. Never raises for a bad image.
 
     ``root`` is the project root: the error names files relative to it (None: as they are).
@@ -93,37 +76,37 @@ def assess(path: str | os.PathLike[str], s: QualitySettings, root: Path | None =
     try:
         rgb, (w, h), mode = load_measure_rgb(path, s.measure_size)
     except FileNotFoundError as exc:
-        return {**rec, "flags": "unreadable", "error": error_text(exc, Path(path), root, "file missing")}
+        return {**rec, "flags": QualityFlag.UNREADABLE.value, "error": error_text(exc, Path(path), root, "file missing")}
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        return {**rec, "flags": "unreadable", "error": error_text(exc, Path(path), root, "unreadable")}
+        return {**rec, "flags": QualityFlag.UNREADABLE.value, "error": error_text(exc, Path(path), root, "unreadable")}
     m = measure_array(rgb)
     aspect = round(max(w, h) / max(1, min(w, h)), 4)
     gray_mode = mode in ("1", "L", "LA", "I", "I;16", "F")
     grayscale = gray_mode or m["chroma"] < s.max_gray_chroma
-    flags = []
+    flags: list[QualityFlag] = []
     if min(w, h) < s.min_side:
-        flags.append("too_small")
+        flags.append(QualityFlag.TOO_SMALL)
     if m["std"] < s.min_std:
-        flags.append("blank")
+        flags.append(QualityFlag.BLANK)
     # A blank image is trivially "blurry" too; one reason is enough.
     elif m["blur"] < s.min_blur:
-        flags.append("blurry")
+        flags.append(QualityFlag.BLURRY)
     if aspect > s.max_aspect:
-        flags.append("aspect")
+        flags.append(QualityFlag.ASPECT)
     if s.flag_grayscale and grayscale:
-        flags.append("grayscale")
+        flags.append(QualityFlag.GRAYSCALE)
     return {"width": w, "height": h, "aspect": aspect, **m, "grayscale": bool(grayscale),
-            "flags": ",".join(flags), "error": None}
+            "flags": ",".join(f.value for f in flags), "error": None}
 
 
-def _job(job: tuple[str, str, QualitySettings, Path | None]) -> tuple[str, dict[str, Any]]:
+def _job(job: tuple[str, str, QualityParams, Path | None]) -> tuple[str, dict[str, Any]]:
     key, path, s, root = job
     return key, assess(path, s, root)
 
 
 def assess_files(
     files: Mapping[str, str | os.PathLike[str]],
-    s: QualitySettings,
+    s: QualityParams,
     workers: int = 1,
     progress: bool = True,
     root: Path | None = None,

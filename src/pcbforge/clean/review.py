@@ -37,7 +37,7 @@ import pandas as pd
 from pcbforge.datasets.manifest import cell_value, error_row, ok_row, rejected_row, to_frame
 from pcbforge.errors import InputError
 from pcbforge.io import write_text
-from pcbforge.vocab import ComponentClass, Status
+from pcbforge.vocab import ComponentClass, QualityFlag, Status
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ def apply_decisions(
     dedup: pd.DataFrame,
     quality: pd.DataFrame,
     decisions: Sequence[DecisionRow],
-    drop_quality_flags: Iterable[str],
+    drop_quality_flags: Iterable[QualityFlag | str],
 ) -> tuple[pd.DataFrame, list[str]]:
     """Combine the automatic cleaning results with the reviewers' decisions.
 
@@ -261,7 +261,8 @@ def apply_decisions(
         The ``accepted.parquet`` frame (its declared columns, not yet sorted)
         and the decision ids that match no crawled image (stale decisions, reported, ignored).
     """
-    drop = set(drop_quality_flags)
+    # Plain values: the manifest's flags are strings (a name outside QualityFlag is a ValueError).
+    drop = {QualityFlag(f).value for f in drop_quality_flags}
     ok_images = images[images["status"] == Status.OK.value]
     dd, qq = index_rows(dedup), index_rows(quality)
     by_id = decisions_by_id(decisions)

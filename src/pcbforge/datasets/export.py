@@ -39,10 +39,10 @@ from PIL import Image
 
 from pcbforge.datasets.manifest import LINEAGE_COLUMNS
 from pcbforge.io import atomic_path, encode_png, write_bytes, write_json, write_text
-from pcbforge.vocab import DefectType, Split
+from pcbforge.vocab import DefectType, Split, TripletStrategy
 
 #: ``negative_kind`` of a negative that is another component class rather than a defect.
-OTHER_CLASS = "other_class"
+OTHER_CLASS = TripletStrategy.OTHER_CLASS.value
 #: MVTec defect folder of SSDS simulated-shape images.
 SIMULATED = DefectType.SIMULATED_SHAPE.value
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

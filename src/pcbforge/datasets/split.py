@@ -31,13 +31,12 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 import pandas as pd
 
+from pcbforge.config import SplitParams
 from pcbforge.datasets.manifest import cell_value
 from pcbforge.datasets.schemas import columns
-from pcbforge.errors import ConfigError
 from pcbforge.rng import make_rng
 from pcbforge.vocab import SPLITS, Split, Status
 
@@ -45,27 +44,9 @@ from pcbforge.vocab import SPLITS, Split, Status
 COLUMNS = columns("split")
 
 
-@dataclass(frozen=True)
-class SplitRule:
-    """Plain split settings (from ``params.split`` and ``base.seed``)."""
-
-    seed: int
-    val_classes: frozenset[str] = frozenset()
-    test_classes: frozenset[str] = frozenset()
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-
-    def __post_init__(self) -> None:
-        both = self.val_classes & self.test_classes
-        if both:
-            raise ConfigError(f"split.val_classes and split.test_classes share {sorted(both)}; a class is held out in one split")
-        if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1):
-            raise ConfigError("split.val_fraction and split.test_fraction must be in [0, 1)")
-        if self.val_fraction + self.test_fraction >= 1:
-            raise ConfigError(
-                f"split.val_fraction + split.test_fraction = {self.val_fraction + self.test_fraction:g} leaves no "
-                "training groups; keep the sum below 1"
-            )
+def held_out(cfg: SplitParams) -> tuple[frozenset[str], frozenset[str]]:
+    """``(val_classes, test_classes)`` of ``params.split`` as the class labels manifests hold."""
+    return frozenset(c.value for c in cfg.val_classes), frozenset(c.value for c in cfg.test_classes)
 
 
 def _round_half_up(x: float) -> int:
@@ -77,40 +58,42 @@ def group_key(seed: int, group: str) -> float:
     return float(make_rng(seed, "split", group).random())
 
 
-def assign_groups(classes_by_group: Mapping[str, Iterable[str]], rule: SplitRule) -> dict[str, Split]:
+def assign_groups(classes_by_group: Mapping[str, Iterable[str]], cfg: SplitParams, seed: int) -> dict[str, Split]:
     """The split of each group, from the classes it contains.
 
     Args:
         classes_by_group: group id -> class labels of its components.
-        rule: held-out classes, fractions and seed.
+        cfg: ``params.split``: held-out classes and fractions.
+        seed: ``base.seed``.
 
     Returns:
         group id -> :class:`~pcbforge.vocab.Split`.
 
     Example:
-        >>> rule = SplitRule(seed=0, val_classes=frozenset({"relay"}), val_fraction=0, test_fraction=0)
-        >>> assign_groups({"b1": ["relay", "diode"], "b2": ["diode"]}, rule)
+        >>> cfg = SplitParams(val_classes=["relay"], test_classes=[], val_fraction=0, test_fraction=0)
+        >>> assign_groups({"b1": ["relay", "diode"], "b2": ["diode"]}, cfg, seed=0)
         {'b1': <Split.VAL: 'val'>, 'b2': <Split.TRAIN: 'train'>}
     """
+    val_classes, test_classes = held_out(cfg)
     out: dict[str, Split] = {}
     seen_only: list[str] = []
     for group in sorted(classes_by_group):
         labels = set(classes_by_group[group])
-        if labels & rule.test_classes:
+        if labels & test_classes:
             out[group] = Split.TEST
-        elif labels & rule.val_classes:
+        elif labels & val_classes:
             out[group] = Split.VAL
         else:
             seen_only.append(group)
-    ranked = sorted(seen_only, key=lambda g: (group_key(rule.seed, g), g))
-    n_test = _round_half_up(rule.test_fraction * len(ranked))
-    n_val = _round_half_up(rule.val_fraction * len(ranked))
+    ranked = sorted(seen_only, key=lambda g: (group_key(seed, g), g))
+    n_test = _round_half_up(cfg.test_fraction * len(ranked))
+    n_val = _round_half_up(cfg.val_fraction * len(ranked))
     for i, group in enumerate(ranked):
         out[group] = Split.TEST if i < n_test else Split.VAL if i < n_test + n_val else Split.TRAIN
     return dict(sorted(out.items()))
 
 
-def assign(components: pd.DataFrame, rule: SplitRule) -> pd.DataFrame:
+def assign(components: pd.DataFrame, cfg: SplitParams, seed: int) -> pd.DataFrame:
     """Add a ``split`` column to the ``ok`` rows of a components manifest.
 
     Rows that are not ``ok`` keep their status and reason, with ``split`` null, so they
@@ -119,7 +102,8 @@ def assign(components: pd.DataFrame, rule: SplitRule) -> pd.DataFrame:
     Args:
         components: columns ``id``, ``class_label``, ``group``, ``status``, ``error``
             (``origin`` is carried when present).
-        rule: the split rule.
+        cfg: ``params.split``.
+        seed: ``base.seed``.
 
     Returns:
         A frame with :data:`COLUMNS`, sorted by ``id``.
@@ -133,21 +117,21 @@ def assign(components: pd.DataFrame, rule: SplitRule) -> pd.DataFrame:
     classes_by_group: dict[str, list[str]] = {}
     for group, label in zip(df.loc[ok, "group"], df.loc[ok, "class_label"], strict=True):
         classes_by_group.setdefault(str(group), []).append(str(label))
-    groups = assign_groups(classes_by_group, rule)
+    groups = assign_groups(classes_by_group, cfg, seed)
     df["split"] = None
     df.loc[ok, "split"] = [groups[str(g)].value for g in df.loc[ok, "group"]]
     return df.loc[:, list(COLUMNS)].sort_values("id", kind="mergesort").reset_index(drop=True)
 
 
-def check_split(df: pd.DataFrame, rule: SplitRule) -> list[str]:
+def check_split(df: pd.DataFrame, cfg: SplitParams) -> list[str]:
     """Violations of the two guarantees in an assigned frame (empty when all hold)."""
     ok = df[df["status"] == "ok"]
     problems = []
-    held_out = rule.val_classes | rule.test_classes
-    leaked = sorted(set(ok.loc[ok["split"] == Split.TRAIN.value, "class_label"]) & held_out)
+    val_classes, test_classes = held_out(cfg)
+    leaked = sorted(set(ok.loc[ok["split"] == Split.TRAIN.value, "class_label"]) & (val_classes | test_classes))
     if leaked:
         problems.append(f"held-out classes in train: {leaked}")
-    in_val = sorted(set(ok.loc[ok["split"] == Split.VAL.value, "class_label"]) & rule.test_classes)
+    in_val = sorted(set(ok.loc[ok["split"] == Split.VAL.value, "class_label"]) & test_classes)
     if in_val:
         problems.append(f"test classes in val: {in_val}")
     spread = ok.groupby("group")["split"].nunique()
@@ -159,12 +143,13 @@ def check_split(df: pd.DataFrame, rule: SplitRule) -> list[str]:
     return problems
 
 
-def held_out_cost(df: pd.DataFrame, rule: SplitRule) -> tuple[int, int]:
+def held_out_cost(df: pd.DataFrame, cfg: SplitParams) -> tuple[int, int]:
     """``(components, groups)``: seen-class parts kept out of train because their group holds a held-out class."""
     ok = df[df["status"] == "ok"]
-    held_out = rule.val_classes | rule.test_classes
-    forced = set(ok.loc[ok["class_label"].isin(held_out), "group"])
-    seen_there = ok[ok["group"].isin(forced) & ~ok["class_label"].isin(held_out)]
+    val_classes, test_classes = held_out(cfg)
+    classes = val_classes | test_classes
+    forced = set(ok.loc[ok["class_label"].isin(classes), "group"])
+    seen_there = ok[ok["group"].isin(forced) & ~ok["class_label"].isin(classes)]
     return len(seen_there), int(seen_there["group"].nunique())
 
 

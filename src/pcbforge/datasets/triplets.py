@@ -33,14 +33,15 @@ from PIL import Image
 
 from pcbforge.augment.scene import Scene
 from pcbforge.augment.transforms import PositiveAugment, RandomDefect
+from pcbforge.config import TripletsParams
 from pcbforge.datasets.manifest import LINEAGE_COLUMNS, error_row, error_text, ok_row, rejected_row, relative_message
 from pcbforge.io import encode_png, stable_id, write_bytes
 from pcbforge.rng import make_rng
-from pcbforge.vocab import DefectType
+from pcbforge.vocab import DefectType, TripletStrategy
 
 log = logging.getLogger(__name__)
 
-OTHER_CLASS = "other_class"
+OTHER_CLASS = TripletStrategy.OTHER_CLASS.value
 
 
 @dataclass(frozen=True)
@@ -65,19 +66,6 @@ class Component:
     def lineage(self, prefix: str = "") -> dict[str, str | None]:
         """The lineage fields, keys prefixed with ``prefix`` (e.g. ``"negative_"``)."""
         return {f"{prefix}{k}": getattr(self, k) for k in LINEAGE_COLUMNS}
-
-
-@dataclass(frozen=True)
-class TripletSettings:
-    """Plain settings for triplet jobs (from ``params.triplets`` and ``params.base``)."""
-
-    seed: int = 0
-    per_component: int = 2
-    strategy: str = "hybrid"
-    defect_fraction: float = 0.7
-    defects: tuple[str, ...] = ("gray_patch", "rotation", "shift", "missing", "wrong_part", "lifted")
-    #: The project root: error rows name files relative to it (None: as they are).
-    root: Path | None = None
 
 
 @dataclass
@@ -155,16 +143,20 @@ def _png(img: np.ndarray) -> bytes:
 def build_anchor(
     anchor: Component,
     pool: dict[str, list[Component]],
-    settings: TripletSettings,
+    settings: TripletsParams,
     out_dir: Path,
+    seed: int,
+    root: Path | None = None,
 ) -> tuple[list[dict[str, Any]], Timings]:
     """All triplets of one anchor: write their PNGs under ``out_dir``, return manifest rows.
 
     Args:
         anchor: the component.
         pool: class -> components of the anchor's split (negatives come only from here).
-        settings: strategy and counts.
+        settings: ``params.triplets`` (strategy, counts, defect kinds; ``out`` is not read).
         out_dir: the triplets output directory (``images/`` and ``masks/`` go under it).
+        seed: ``base.seed``.
+        root: the project root: error rows name files relative to it (None: as they are).
     """
     t = Timings()
     lineage = {
@@ -179,7 +171,7 @@ def build_anchor(
         anchor_bytes = anchor.crop_path.read_bytes()
         scene = load_scene(anchor)
     except (OSError, ValueError) as exc:
-        reason = f"anchor unreadable: {error_text(exc, anchor.crop_path, settings.root)}"
+        reason = f"anchor unreadable: {error_text(exc, anchor.crop_path, root)}"
         return [error_row(reason, id=i, k=k, **lineage) for k, i in enumerate(ids)], t
     t.read += time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -192,13 +184,13 @@ def build_anchor(
     defects = RandomDefect(settings.defects) if settings.defects else None
     rows = []
     for k, tid in enumerate(ids):
-        rng = make_rng(settings.seed, "triplets", anchor.id, k)
+        rng = make_rng(seed, "triplets", anchor.id, k)
         try:
             row, files, tk = _one_triplet(anchor, scene, pool, settings, rng, positive, defects, tid, k)
         except Exception as exc:  # noqa: BLE001 - one bad item is a row, never the batch's end
             # Logged with the traceback: an unexpected error here is more likely a bug than bad data.
             log.warning("triplet %s of %s failed", tid, anchor.id, exc_info=not isinstance(exc, (OSError, ValueError)))
-            reason = f"{type(exc).__name__}: {relative_message(exc, settings.root)}"
+            reason = f"{type(exc).__name__}: {relative_message(exc, root)}"
             rows.append(error_row(reason, id=tid, k=k, anchor_path=a_rel, **lineage))
             continue
         t.read += tk.read
@@ -222,7 +214,7 @@ def _one_triplet(
     anchor: Component,
     scene: Scene,
     pool: dict[str, list[Component]],
-    settings: TripletSettings,
+    settings: TripletsParams,
     rng: np.random.Generator,
     positive: PositiveAugment,
     defects: RandomDefect | None,
@@ -235,9 +227,9 @@ def _one_triplet(
     # Fixed order of draws: positive, strategy coin, negative. Changing it changes outputs.
     pos, pos_params = positive(scene.view, anchor.class_label, rng)
     has_other = any(c != anchor.class_label for c in pool)
-    if settings.strategy == "other_class":
+    if settings.strategy is TripletStrategy.OTHER_CLASS:
         use_defect = False
-    elif settings.strategy == "defect":
+    elif settings.strategy is TripletStrategy.DEFECT:
         use_defect = True
     else:
         use_defect = bool(rng.random() < settings.defect_fraction) or not has_other

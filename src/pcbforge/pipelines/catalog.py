@@ -12,50 +12,21 @@ from __future__ import annotations
 
 import logging
 
-from pcbforge.catalog.build import CatalogSpec, build_catalog
+from pcbforge.catalog.build import build_catalog
 from pcbforge.config import Params
 from pcbforge.datasets.manifest import MANIFEST_NAMES, write_manifest
-from pcbforge.errors import ConfigError
 from pcbforge.io import staged_dir
 from pcbforge.rng import workers
 
 log = logging.getLogger(__name__)
 
-#: Smallest photo/board side that still leaves room for every junk kind and a legible part.
-MIN_SIDE = 64
-
-
-def _spec(params: Params) -> CatalogSpec:
-    cfg = params.catalog
-    where = params.root / "params.yaml"
-    lo, hi = cfg.components_per_board
-    if lo < 0 or hi < lo:
-        raise ConfigError(
-            f"{where}: catalog.components_per_board must be [min, max] with 0 <= min <= max, got {[lo, hi]}"
-        )
-    for key in ("photo_size", "board_size"):
-        w, h = getattr(cfg, key)
-        if min(w, h) < MIN_SIDE:
-            raise ConfigError(f"{where}: catalog.{key} must be at least {MIN_SIDE} px a side, got {[w, h]}")
-    return CatalogSpec(
-        products_per_class=cfg.products_per_class,
-        per_page=cfg.per_page,
-        duplicate_fraction=cfg.duplicate_fraction,
-        junk_images=cfg.junk_images,
-        boards=cfg.boards,
-        board_size=tuple(cfg.board_size),  # type: ignore[arg-type]
-        components_per_board=(lo, hi),
-        photo_size=tuple(cfg.photo_size),  # type: ignore[arg-type]
-    )
-
 
 def run(params: Params, **options: object) -> str:
     """Generate the catalog into ``catalog.out``; return a one-line summary."""
-    spec = _spec(params)
     out = params.path(params.catalog.out)
     n_workers = workers(params.base.workers)
     with staged_dir(out) as tmp:
-        df = build_catalog(tmp, params.base.seed, spec, workers=n_workers)
+        df = build_catalog(tmp, params.base.seed, params.catalog, workers=n_workers)
         write_manifest(df, tmp / MANIFEST_NAMES["catalog"], stage="catalog")
     kinds = df["kind"].value_counts()
     n_objects = int(df.loc[df["kind"] == "board", "n_objects"].sum())

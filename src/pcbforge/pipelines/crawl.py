@@ -19,7 +19,7 @@ from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
 
-from pcbforge.config import Params
+from pcbforge.config import BUILTIN, Params
 from pcbforge.crawler.runner import CrawlJob, collect_garbage, rows_frame
 from pcbforge.crawler.server import port_is_free, serve_directory
 from pcbforge.datasets.manifest import MANIFEST_NAMES, write_manifest
@@ -28,7 +28,6 @@ from pcbforge.io import write_text
 
 log = logging.getLogger(__name__)
 
-BUILTIN = "builtin"
 #: Stable stand-in for the served site's random origin in manifests (``builtin:/img/...``).
 BUILTIN_ALIAS = "builtin:"
 
@@ -59,15 +58,6 @@ def run(params: Params, **options: Any) -> str:
     cp = params.crawl
     out = params.path(cp.out)
     jobdir = params.path(cp.jobdir)
-    if cp.workers > 1 and not cp.redis_url and any(s.spider != "urls" for s in cp.sources):
-        raise ConfigError(
-            "crawl.workers > 1 needs crawl.redis_url (the workers share a scrapy-redis queue), "
-            "unless every source is a `spider: urls` list (then each worker takes a share)"
-        )
-    names = [s.name for s in cp.sources]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"crawl.sources: source names must be unique, got {names}")
-
     for src in cp.sources:
         _check_source(src)
 
@@ -134,19 +124,15 @@ def run(params: Params, **options: Any) -> str:
 
 
 def _check_source(src: Any) -> None:
-    """Catch source mistakes before any process starts (what, where, what to do)."""
+    """Catch selector mistakes before any process starts (what, where, what to do).
+
+    The checks that need no crawler code are :class:`~pcbforge.config.SourceParams` validators.
+    """
     from parsel import Selector
 
     from pcbforge.crawler.spiders.catalog import DEFAULT_SELECTORS, select
 
     where = f"crawl.sources[{src.name}]"
-    for url in src.start_urls:
-        if url != BUILTIN and urlsplit(url).scheme not in ("http", "https"):
-            raise ConfigError(f"{where}.start_urls: {url!r} is not an http(s) URL (or the literal 'builtin')")
-    if src.spider == "urls" and BUILTIN in src.start_urls:
-        raise ConfigError(f"{where}.start_urls: the urls spider takes image URLs, not 'builtin'")
-    if src.url_list is not None and src.spider != "urls":
-        raise ConfigError(f"{where}.url_list: only the urls spider reads a URL list (set spider: urls)")
     unknown = sorted(set(src.selectors) - set(DEFAULT_SELECTORS))
     if unknown:
         raise ConfigError(f"{where}.selectors: unknown keys {unknown}; known: {sorted(DEFAULT_SELECTORS)}")
@@ -158,11 +144,6 @@ def _check_source(src: Any) -> None:
                 f"{where}.selectors.{key}: {sel!r} is not a valid selector ({exc}); "
                 "write CSS, or XPath prefixed with 'xpath:'"
             ) from exc
-    if src.spider == "commons" and not src.class_map:
-        raise ConfigError(
-            f"{where}: the commons spider needs class_map (Commons category -> class), "
-            "e.g. {'Category:Resistors': resistor}"
-        )
 
 
 def _reuse_port(jobdir: Any) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 from pcbforge.annotate import crops
 from pcbforge.annotate.yolo import class_map, parse_names, read_data_yaml
-from pcbforge.config import Params
+from pcbforge.config import CropParams, Params
 from pcbforge.datasets.manifest import (
     MANIFEST_NAMES,
     cell_value,
@@ -107,16 +107,16 @@ def photo_jobs(params: Params) -> tuple[list[crops.PhotoJob], int]:
     return jobs, len(df) - len(ok)
 
 
-def _run_job(job: crops.BoardJob | crops.PhotoJob, out_dir: Path, settings: crops.CropSettings) -> list[dict[str, Any]]:
+def _run_job(job: crops.BoardJob | crops.PhotoJob, out_dir: Path, cfg: CropParams, size: int) -> list[dict[str, Any]]:
     if isinstance(job, crops.BoardJob):
-        return crops.crop_board(job, out_dir, settings)
-    return crops.crop_photo(job, out_dir, settings)
+        return crops.crop_board(job, out_dir, cfg, size)
+    return crops.crop_photo(job, out_dir, cfg, size)
 
 
 def run(params: Params, **options: Any) -> str:
     """Crop every labelled board component and accepted web photo; return a one-line summary."""
     cfg = params.crop
-    boards_root = params.path(cfg.boards)
+    boards_root = params.boards_dir()
     classes, lineage = read_board_classes(boards_root)
     board_jobs = crops.scan_boards(boards_root, classes, lineage, source_root=shown_path(boards_root, params.root))
     if not board_jobs:
@@ -127,15 +127,12 @@ def run(params: Params, **options: Any) -> str:
         web_jobs, skipped = photo_jobs(params)
         if skipped:
             log.info("skipped %d accepted.parquet rows that review did not accept (their reasons stay there)", skipped)
-    settings = crops.CropSettings(
-        size=params.base.image_size, context_scale=cfg.context_scale, margin=cfg.margin, min_box_px=cfg.min_box_px
-    )
     out = params.path(cfg.out)
     jobs: list[Any] = [*board_jobs, *web_jobs]
     with staged_dir(out) as tmp:
         (tmp / "crops").mkdir()
         (tmp / "context").mkdir()
-        fn = partial(_run_job, out_dir=tmp, settings=settings)
+        fn = partial(_run_job, out_dir=tmp, cfg=cfg, size=params.base.image_size)
         batches = map_ordered(fn, jobs, workers(params.base.workers), desc="crop", unit="img")
         rows = [r for batch in batches for r in batch]
         df = to_frame(rows, stage="crop")

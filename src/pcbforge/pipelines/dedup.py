@@ -11,11 +11,10 @@ import logging
 
 import pandas as pd
 
-from pcbforge.clean.dedup import DedupSettings, find_duplicates
-from pcbforge.clean.hashing import HashCache, HashConfig, hash_with_cache
+from pcbforge.clean.dedup import find_duplicates
+from pcbforge.clean.hashing import HashCache, hash_with_cache
 from pcbforge.config import Params
 from pcbforge.datasets.manifest import MANIFEST_NAMES, read_manifest, to_frame, write_manifest
-from pcbforge.errors import ConfigError
 from pcbforge.io import staged_dir
 from pcbforge.rng import workers as resolve_workers
 from pcbforge.vocab import Status
@@ -28,11 +27,7 @@ OPTIONAL = ("width", "height", "licence", "fetched_at", "error")
 def run(params: Params, **options: object) -> str:
     """Run the stage; return a one-line summary."""
     p = params.dedup
-    kinds = list(dict.fromkeys(p.hashes))
-    if len(kinds) < 2:
-        raise ConfigError(
-            f"dedup.hashes needs two hash kinds (primary, then confirm), got {p.hashes}: e.g. [phash, dhash]"
-        )
+    kinds = [k.value for k in p.hashes]  # DedupParams checks there are two, none repeated
     crawl_dir = params.path(params.crawl.out)
     manifest = crawl_dir / MANIFEST_NAMES["crawl"]
     df = read_manifest(manifest, "crawl", require=("id", "sha256", "path", "status"))
@@ -40,13 +35,12 @@ def run(params: Params, **options: object) -> str:
         if c not in df.columns:
             df[c] = None
     n_workers = resolve_workers(params.base.workers)
-    cfg = HashConfig(kinds=tuple(kinds), hash_size=p.hash_size, mirror=p.mirror, color=p.color_threshold is not None)
 
     ok = df[df["status"] == Status.OK.value]
     files = {sha: crawl_dir / str(path) for sha, path in zip(ok["sha256"], ok["path"]) if isinstance(path, str)}
     cache_path = params.path(p.cache)
     cache = HashCache.load(cache_path)
-    records, fresh = hash_with_cache(files, cfg, cache, workers=n_workers, root=params.root)
+    records, fresh = hash_with_cache(files, p, cache, workers=n_workers, root=params.root)
     if cache.dirty:
         cache.save(cache_path)
     log.info("hashed %d new images, %d from cache %s", fresh, len(files) - fresh, cache_path)
@@ -69,12 +63,9 @@ def run(params: Params, **options: object) -> str:
         h = r["height"] if pd.notna(r["height"]) else rec["height"]
         good.append({**r, "width": w, "height": h, **rec["hashes"]})
 
-    settings = DedupSettings(primary=kinds[0], confirm=kinds[1], threshold=p.threshold,
-                             confirm_threshold=p.confirm_threshold, keep_policy=tuple(p.keep_policy),
-                             mirror=p.mirror, color_threshold=p.color_threshold, workers=n_workers)
     gdf = pd.DataFrame(good)
     # A dict per id: a pandas .loc per row cost more than the whole pair search.
-    decisions = {d.pop("id"): d for d in find_duplicates(gdf, settings).to_dict("records")}
+    decisions = {d.pop("id"): d for d in find_duplicates(gdf, p, workers=n_workers).to_dict("records")}
     for r in good:
         d = decisions[r["id"]]
         row = {"id": r["id"], "sha256": r["sha256"], "width": r["width"], "height": r["height"],

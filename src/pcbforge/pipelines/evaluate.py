@@ -34,7 +34,7 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
     frame = load_triplets(src)
     notes: list[str] = []
 
-    split = ep.split
+    split = ep.split.value
     eval_frame = frame[frame["split"] == split]
     if eval_frame.empty and split != Split.VAL.value:
         notes.append(f"split '{split}' has no usable triplets; evaluated on 'val' instead")
@@ -43,7 +43,7 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
         eval_frame = frame[frame["split"] == split]
     if eval_frame.empty:
         raise InputError(
-            f"{src / MANIFEST_NAMES['triplets']} has no usable triplets in split '{ep.split}' nor 'val'; "
+            f"{src / MANIFEST_NAMES['triplets']} has no usable triplets in split '{ep.split.value}' nor 'val'; "
             "check split.val_classes/test_classes and re-run `pcbforge split` and `pcbforge triplets`"
         )
     val_frame = frame[frame["split"] == Split.VAL.value]
@@ -70,7 +70,7 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
     metrics = score(d_eval, threshold)
     metrics.update({
         "split": split,
-        "requested_split": ep.split,
+        "requested_split": ep.split.value,
         "threshold_split": threshold_split,
         "n_threshold": len(d_thr),
         "backbone": config["backbone"],

@@ -46,7 +46,7 @@ from pcbforge.datasets.manifest import (
     write_manifest,
 )
 from pcbforge.io import staged_dir, write_text
-from pcbforge.vocab import SPLITS, DefectType
+from pcbforge.vocab import SPLITS, DefectType, ExportFormat
 
 log = logging.getLogger(__name__)
 
@@ -119,20 +119,18 @@ def missing_files(sample: Sample, root: Path) -> list[str]:
     return [shown_path(p, root) for p in paths if not p.is_file()]
 
 
-def make_exporters(formats: list[str], out: Path, shard_size: int, mtime: int) -> list[Exporter]:
+def make_exporters(formats: list[ExportFormat | str], out: Path, shard_size: int, mtime: int) -> list[Exporter]:
     """One exporter per format, each writing under ``out/<format>``."""
-    made: dict[str, Exporter] = {}
-    for fmt in formats:
+    made: dict[ExportFormat, Exporter] = {}
+    for fmt in map(ExportFormat, formats):  # a name outside ExportFormat is a ValueError
         if fmt in made:
             continue
-        if fmt == "pairs":
-            made[fmt] = PairsExporter(out / fmt)
-        elif fmt == "mvtec":
-            made[fmt] = MvtecExporter(out / fmt)
-        elif fmt == "webdataset":
-            made[fmt] = WebDatasetExporter(out / fmt, shard_size, mtime)
-        else:  # config validation keeps this out; guard library use
-            raise ValueError(f"unknown export format {fmt!r}")
+        if fmt is ExportFormat.PAIRS:
+            made[fmt] = PairsExporter(out / fmt.value)
+        elif fmt is ExportFormat.MVTEC:
+            made[fmt] = MvtecExporter(out / fmt.value)
+        else:  # ExportFormat.WEBDATASET
+            made[fmt] = WebDatasetExporter(out / fmt.value, shard_size, mtime)
     return list(made.values())
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from pcbforge.clean.quality import QualitySettings, assess_files
+from pcbforge.clean.quality import assess_files
 from pcbforge.config import Params
 from pcbforge.datasets.manifest import MANIFEST_NAMES, read_manifest, to_frame, write_manifest
 from pcbforge.io import staged_dir
 from pcbforge.rng import workers as resolve_workers
-from pcbforge.vocab import Status
+from pcbforge.vocab import QualityFlag, Status
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +25,9 @@ def run(params: Params, **options: object) -> str:
     crawl_dir = params.path(params.crawl.out)
     manifest = crawl_dir / MANIFEST_NAMES["crawl"]
     df = read_manifest(manifest, "crawl", require=("id", "path", "status"))
-    settings = QualitySettings(min_side=q.min_side, max_aspect=q.max_aspect, min_std=q.min_std,
-                               min_blur=q.min_blur, flag_grayscale=q.flag_grayscale,
-                               measure_size=q.measure_size, max_gray_chroma=q.max_gray_chroma)
     ok = df[(df["status"] == Status.OK.value) & df["path"].notna()]
     files = {i: crawl_dir / str(path) for i, path in zip(ok["id"], ok["path"])}
-    results = assess_files(files, settings, workers=resolve_workers(params.base.workers), root=params.root)
+    results = assess_files(files, q, workers=resolve_workers(params.base.workers), root=params.root)
     rows = []
     for r in df.to_dict("records"):
         if r["id"] in results:
@@ -43,7 +40,7 @@ def run(params: Params, **options: object) -> str:
         else:
             reason = r.get("error") or r["status"]
             if r["status"] == Status.OK.value:
-                rows.append({"id": r["id"], "flags": "unreadable", "status": Status.ERROR.value,
+                rows.append({"id": r["id"], "flags": QualityFlag.UNREADABLE.value, "status": Status.ERROR.value,
                              "error": "crawl row has no file path"})
             else:
                 rows.append({"id": r["id"], "flags": "", "status": r["status"], "error": f"crawl: {reason}"})

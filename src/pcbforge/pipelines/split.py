@@ -27,24 +27,17 @@ def run(params: Params, **options: Any) -> str:
     cfg = params.split
     source = manifest_path(params, "crop")
     components = read_manifest(source, "crop", require=("id", "class_label", "group", "status", "error"))
-    rule = splitting.SplitRule(
-        seed=params.base.seed,
-        val_classes=frozenset(c.value for c in cfg.val_classes),
-        test_classes=frozenset(c.value for c in cfg.test_classes),
-        val_fraction=cfg.val_fraction,
-        test_fraction=cfg.test_fraction,
-    )
     with tqdm(total=1, desc="split", unit="manifest", leave=False) as bar:
-        df = splitting.assign(components, rule)
+        df = splitting.assign(components, cfg, params.base.seed)
         bar.update()
-    problems = splitting.check_split(df, rule)
+    problems = splitting.check_split(df, cfg)
     if problems:  # a bug in the rules, not user input: refuse to write a leaking split
         raise RuntimeError(f"split guarantees violated: {'; '.join(problems)}")
     ok = df[df["status"] == "ok"]
-    for cls in sorted(rule.val_classes | rule.test_classes):
+    for cls in sorted(frozenset.union(*splitting.held_out(cfg))):
         if not (ok["class_label"] == cls).any():
             log.warning("held-out class %s has no ok components: it will not be evaluated", cls)
-    cost, cost_groups = splitting.held_out_cost(df, rule)
+    cost, cost_groups = splitting.held_out_cost(df, cfg)
     if cost:
         log.info(
             "%d seen-class components on %d groups (boards / dup clusters) with a held-out class left train with "

@@ -18,7 +18,7 @@ from pcbforge.datasets.loaders import TripletDataset, load_triplets
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir, write_bytes, write_json
 from pcbforge.rng import make_rng
-from pcbforge.train.loop import TrainConfig, train_siamese
+from pcbforge.train.loop import train_siamese
 from pcbforge.train.model import model_bytes
 from pcbforge.vocab import Split
 
@@ -48,17 +48,12 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
         frame.attrs["root"] = root
         log.info("train.max_triplets=%d: using %d of %d train triplets", tp.max_triplets, len(frame), n_all)
 
-    cfg = TrainConfig(
-        backbone=tp.backbone, pretrained=tp.pretrained, embedding_dim=tp.embedding_dim, margin=tp.margin,
-        epochs=tp.epochs, batch_size=tp.batch_size, lr=tp.lr, input_size=tp.input_size, device=tp.device,
-        threads=tp.threads, seed=params.base.seed,
-    )
     # Decoding every PNG again each epoch dominates on a GPU; keep tensors when they fit.
     cache = len(frame) * 3 * 3 * tp.input_size**2 * 4 <= CACHE_BYTES
     dataset = TripletDataset(frame, input_size=tp.input_size, cache=cache)
     t0 = time.perf_counter()
     with staged_dir(out) as tmp:
-        result = train_siamese(dataset, cfg, live_dir=tmp / "dvclive", progress=progress)
+        result = train_siamese(dataset, tp, params.base.seed, live_dir=tmp / "dvclive", progress=progress)
         seconds = time.perf_counter() - t0
         write_bytes(tmp / "model.pt", model_bytes(result.model, result.config))
         kinds = frame["negative_kind"].value_counts().sort_index()

@@ -15,13 +15,12 @@ from typing import Any
 
 import pandas as pd
 
-from pcbforge.config import Params
+from pcbforge.config import Params, TripletsParams
 from pcbforge.datasets.manifest import MANIFEST_NAMES, lineage_of, ok_only, read_manifest, to_frame, write_manifest
 from pcbforge.datasets.split import join_splits
 from pcbforge.datasets.triplets import (
     Component,
     Timings,
-    TripletSettings,
     build_anchor,
     pools_by_split,
 )
@@ -33,12 +32,13 @@ log = logging.getLogger(__name__)
 
 #: What every anchor's job reads: candidate pools by split, settings, the output directory
 #: (handed to each pool worker once, see :func:`pcbforge.parallel.map_ordered`).
-_Context = tuple[dict[str, dict[str, list[Component]]], TripletSettings, Path]
+#: Settings are (params.triplets, base.seed, project root).
+_Context = tuple[dict[str, dict[str, list[Component]]], tuple[TripletsParams, int, Path], Path]
 
 
 def _job(context: _Context, anchor: Component) -> tuple[list[dict[str, Any]], Timings]:
-    pools, settings, out = context
-    return build_anchor(anchor, pools[anchor.split], settings, out)
+    pools, (cfg, seed, root), out = context
+    return build_anchor(anchor, pools[anchor.split], cfg, out, seed, root)
 
 
 def _box(value: Any) -> tuple[float, float, float, float] | None:
@@ -95,14 +95,7 @@ def load_components(params: Params) -> list[Component]:
 def run(params: Params, **options: Any) -> str:
     """Build the triplets of every ok component; return a one-line summary."""
     t = params.triplets
-    settings = TripletSettings(
-        seed=params.base.seed,
-        per_component=t.per_component,
-        strategy=t.strategy,
-        defect_fraction=t.defect_fraction,
-        defects=tuple(d.value for d in t.defects),
-        root=params.root,
-    )
+    settings = (t, params.base.seed, params.root)
     anchors = load_components(params)
     pools = pools_by_split(anchors)
     out = params.path(t.out)

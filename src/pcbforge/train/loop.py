@@ -23,32 +23,17 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from pcbforge.config import TrainParams
 from pcbforge.errors import ConfigError
 from pcbforge.rng import workers
 from pcbforge.train.model import SiameseNet, build_model, model_config
+from pcbforge.vocab import Device, Pretrained
 
 log = logging.getLogger(__name__)
 
 #: Environment that would make dvclive talk to DVC Studio or save a git experiment.
 _STUDIO_ENV_OFF = {"DVC_STUDIO_OFFLINE": "true"}
 _STUDIO_ENV_DROP = ("DVC_STUDIO_TOKEN", "STUDIO_TOKEN", "DVC_STUDIO_URL", "STUDIO_ENDPOINT")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Plain training settings (the train stage fills them from ``params.train``)."""
-
-    backbone: str = "resnet18"
-    pretrained: str = "none"
-    embedding_dim: int = 128
-    margin: float = 0.5
-    epochs: int = 2
-    batch_size: int = 32
-    lr: float = 1e-3
-    input_size: int = 96
-    device: str = "auto"
-    threads: int = 0
-    seed: int = 0
 
 
 @dataclass
@@ -62,13 +47,14 @@ class TrainResult:
     epochs: list[dict[str, float]] = field(default_factory=list)
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: Device | str) -> torch.device:
     """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is a config error."""
-    if name == "auto":
+    device = Device(name)
+    if device is Device.AUTO:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
+    if device is Device.CUDA and not torch.cuda.is_available():
         raise ConfigError("train.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
-    return torch.device(name)
+    return torch.device(device.value)
 
 
 def resolve_threads(threads: int) -> int:
@@ -139,7 +125,8 @@ def _open_live(live_dir: Path | None) -> Any:
 
 def train_siamese(
     dataset: Dataset,
-    cfg: TrainConfig,
+    cfg: TrainParams,
+    seed: int,
     live_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> TrainResult:
@@ -148,7 +135,8 @@ def train_siamese(
     Args:
         dataset: yields ``(anchor, positive, negative, meta)`` (see
             :class:`pcbforge.datasets.loaders.TripletDataset`), at least 2 items.
-        cfg: settings; ``cfg.seed`` drives init and shuffling.
+        cfg: ``params.train`` (``out`` and ``max_triplets`` are the stage's, not read here).
+        seed: ``base.seed``; drives init and shuffling.
         live_dir: where dvclive writes per-epoch metrics (``None``: no dvclive).
         progress: show a tqdm bar per epoch (stderr).
 
@@ -161,11 +149,12 @@ def train_siamese(
         raise ValueError(f"need at least 2 training triplets, got {n}")
     device = resolve_device(cfg.device)
     threads = resolve_threads(cfg.threads)
-    config = model_config(cfg.backbone, cfg.embedding_dim, cfg.input_size, cfg.pretrained)
-    with reproducible(cfg.seed, threads, device), _studio_off():
+    # The plain value: the config is saved inside model.pt and read back without pcbforge's enums.
+    config = model_config(cfg.backbone, cfg.embedding_dim, cfg.input_size, Pretrained(cfg.pretrained).value)
+    with reproducible(seed, threads, device), _studio_off():
         model = build_model(config).to(device)
         gen = torch.Generator()
-        gen.manual_seed(cfg.seed)
+        gen.manual_seed(seed)
         # Anchor, positive and negative go through the net as one batch of 3k images, so
         # even a ragged tail of one triplet gives BatchNorm three values per channel.
         loader = DataLoader(
@@ -183,7 +172,7 @@ def train_siamese(
         try:
             if live is not None:
                 live.log_params({**config, "margin": cfg.margin, "lr": cfg.lr, "batch_size": cfg.batch_size,
-                                 "epochs": cfg.epochs, "seed": cfg.seed, "n_triplets": n})
+                                 "epochs": cfg.epochs, "seed": seed, "n_triplets": n})
             for epoch in range(cfg.epochs):
                 model.train()
                 t0 = time.perf_counter()

@@ -20,9 +20,10 @@ from torch import nn
 # ImageNet statistics: the pretrained weights expect them, and they are harmless from scratch.
 from pcbforge.datasets.loaders import IMAGENET_MEAN, IMAGENET_STD
 from pcbforge.errors import ConfigError, InputError
+from pcbforge.vocab import Pretrained
 
 #: Values of ``train.pretrained`` that load weights shipped in an installed package (offline).
-PRETRAINED = ("none", "efficientnet_lite0")
+PRETRAINED = tuple(p.value for p in Pretrained)
 
 
 class EfficientNetLiteBackbone(nn.Module):
@@ -76,9 +77,9 @@ def make_backbone(backbone: str, pretrained: str = "none", input_size: int = 96)
     Raises:
         ConfigError: unknown backbone or pretrained value.
     """
-    if pretrained == "efficientnet_lite0":
+    if pretrained == Pretrained.EFFICIENTNET_LITE0.value:
         return EfficientNetLiteBackbone(input_size, weights=True)
-    if pretrained != "none":
+    if pretrained != Pretrained.NONE.value:
         raise ConfigError(f"train.pretrained must be one of {list(PRETRAINED)}, got {pretrained!r}")
     import timm
 
@@ -123,7 +124,7 @@ def model_config(
 ) -> dict[str, Any]:
     """Everything needed to rebuild the network and preprocess its inputs."""
     return {
-        "backbone": "efficientnet_lite0" if pretrained == "efficientnet_lite0" else backbone,
+        "backbone": Pretrained.EFFICIENTNET_LITE0.value if pretrained == Pretrained.EFFICIENTNET_LITE0.value else backbone,
         "pretrained": pretrained,
         "embedding_dim": int(embedding_dim),
         "input_size": int(input_size),
@@ -138,7 +139,7 @@ def build_model(config: dict[str, Any], load_weights: bool = True) -> SiameseNet
     ``load_weights=False`` skips the pretrained checkpoint (a state dict follows anyway).
     """
     pretrained = config.get("pretrained", "none")
-    if pretrained == "efficientnet_lite0":
+    if pretrained == Pretrained.EFFICIENTNET_LITE0.value:
         backbone: nn.Module = EfficientNetLiteBackbone(config["input_size"], weights=load_weights)
     else:
         backbone = make_backbone(config["backbone"], "none", config["input_size"])
