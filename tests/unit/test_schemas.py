@@ -94,6 +94,30 @@ def test_a_wrongly_typed_number_names_its_column() -> None:
         conform(df, "quality")
 
 
+def test_a_row_column_the_schema_does_not_declare_is_refused_not_dropped() -> None:
+    # Stage code builds frames with to_frame(rows, stage=...): a computed column that was never
+    # declared must fail loudly instead of vanishing from the manifest.
+    with pytest.raises(ValueError, match=r"export.parquet: rows hold columns \['new_metric'\] not declared"):
+        to_frame([ok_row(id="a", source="triplets", new_metric=0.5)], stage="export")
+
+
+def test_a_fraction_in_an_integer_list_column_is_refused_not_truncated() -> None:
+    df = pd.DataFrame({"id": ["a"], "status": ["ok"], "context_box": [[1.5, 2.0, 3.0, 4.0]]})
+    with pytest.raises(ValueError, match=r"column 'context_box' is list<element: int64> but holds a fraction"):
+        conform(df, "crop")
+
+
+def test_whole_floats_in_an_integer_list_column_are_kept() -> None:
+    df = pd.DataFrame({"id": ["a"], "status": ["ok"], "context_box": [[1.0, 2.0, 3.0, 4.0]]})
+    assert conform(df, "crop").column("context_box").to_pylist() == [[1, 2, 3, 4]]
+
+
+def test_an_integer_too_large_for_int64_names_its_column() -> None:
+    df = pd.DataFrame({"id": ["a"], "status": ["ok"], "width": [2**70]})
+    with pytest.raises(ValueError, match=r"quality.parquet: column 'width' is not int64"):
+        conform(df, "quality")
+
+
 def test_the_schema_version_is_in_the_file_metadata(tmp_path: Path) -> None:
     path = write_rows("split", [{"id": "c1", "split": "train"}], tmp_path)
     info = manifest_info(pq.read_schema(path))

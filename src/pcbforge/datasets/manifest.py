@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np  # noqa: F401  (used by the doctest)
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -126,10 +126,23 @@ def to_frame(
     rows: Iterable[Mapping[str, Any]], columns: Iterable[str] | None = None, *, stage: str | None = None
 ) -> pd.DataFrame:
     """Build a manifest frame from rows; ``columns`` (or every column of ``stage``'s schema)
-    fixes the columns, so an empty input still has them."""
+    fixes the columns, so an empty input still has them.
+
+    Raises:
+        ValueError: with ``stage``, a row holds a key the stage's schema does not declare
+            (a column computed but never added to :mod:`pcbforge.datasets.schemas` must not
+            vanish silently).
+    """
     rows = list(rows)
     if stage is not None:
         columns = schemas.columns(stage)
+        declared = set(columns)
+        unknown = sorted({k for r in rows for k in r} - declared)
+        if unknown:
+            raise ValueError(
+                f"{schemas.manifest_schema(stage).file}: rows hold columns {unknown} not declared in the "
+                f"{stage} schema (add them to pcbforge/datasets/schemas.py)"
+            )
     df = pd.DataFrame(rows, columns=list(columns) if columns is not None else None)
     for col in REQUIRED_COLUMNS:
         if col not in df.columns:
@@ -176,8 +189,13 @@ def conform(df: pd.DataFrame, stage: str, where: str | os.PathLike[str] | None =
             nullable = "boolean" if pa.types.is_boolean(f.type) else "Int64"
             try:
                 col = col.astype(nullable)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError) as exc:
                 raise ValueError(f"{what}: column {f.name!r} is not {f.type}: {exc}") from exc
+        elif pa.types.is_list(f.type) and pa.types.is_integer(f.type.value_type):
+            # pyarrow truncates 1.5 to 1 when it casts a float list to int64: refuse instead.
+            for v in col.dropna():
+                if any(isinstance(x, float | np.floating) and not float(x).is_integer() for x in v):
+                    raise ValueError(f"{what}: column {f.name!r} is {f.type} but holds a fraction: {list(v)}")
         if not f.nullable and col.isna().any():
             raise ValueError(f"{what}: column {f.name!r} is non-nullable but has {int(col.isna().sum())} null(s)")
         if not f.nullable and pa.types.is_integer(f.type):
@@ -188,11 +206,11 @@ def conform(df: pd.DataFrame, stage: str, where: str | os.PathLike[str] | None =
     frame = pd.DataFrame(cols, index=df.index)
     try:
         table = pa.Table.from_pandas(frame, schema=ms.schema, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
         for f in ms.fields:  # name the column (pyarrow's message names it only sometimes)
             try:
                 pa.Array.from_pandas(frame[f.name], type=f.type)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as col_exc:
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as col_exc:
                 raise ValueError(f"{what}: column {f.name!r} is not {f.type}: {col_exc}") from exc
         raise ValueError(f"{what}: does not fit the {stage} schema: {exc}") from exc
     info = json.dumps({"stage": stage, "schema_version": ms.version}, sort_keys=True)
