@@ -90,6 +90,31 @@ def test_cache_rehashes_only_new_images_and_writes_stable_bytes(tmp_path):
     assert not list(cache_path.parent.glob(".*.tmp"))
 
 
+def test_an_unreadable_file_is_not_cached_so_its_error_names_the_path_of_this_run(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for d in ("a", "b"):
+        (tmp_path / d / "broken.png").write_bytes(b"not an image")
+    cache, cfg = HashCache(), DedupParams()
+    first, fresh = hash_with_cache({"sha": tmp_path / "a" / "broken.png"}, cfg, cache, progress=False, root=tmp_path)
+    assert fresh == 1 and first["sha"]["error"].startswith("a/broken.png: unreadable: ")
+    assert cache.entries == {}
+    # The same bytes under another path: the row names that path, not the first one.
+    second, fresh = hash_with_cache({"sha": tmp_path / "b" / "broken.png"}, cfg, cache, progress=False, root=tmp_path)
+    assert fresh == 1 and second["sha"]["error"].startswith("b/broken.png: unreadable: ")
+
+
+def test_an_error_record_an_older_version_cached_is_not_reused(tmp_path):
+    good = _save(_photo(seed=1), tmp_path / "ok.png", "PNG")
+    cache, cfg = HashCache(), DedupParams()
+    from pcbforge.clean.hashing import cache_key
+
+    cache.entries[("sha", cache_key(cfg))] = {"width": None, "height": None, "format": None, "hashes": {},
+                                             "error": "/old/checkout/data/x.png: unreadable: gone"}
+    out, fresh = hash_with_cache({"sha": good}, cfg, cache, progress=False)
+    assert fresh == 1 and out["sha"]["error"] is None and out["sha"]["hashes"]
+
+
 def test_unreadable_cache_is_rebuilt_not_fatal(tmp_path):
     p = tmp_path / "hashes.parquet"
     p.write_bytes(b"garbage")

@@ -200,9 +200,10 @@ CACHE_SCHEMA = pa.schema(
 class HashCache:
     """Per-image hashes keyed by ``(sha256, config key)``, stored as one Parquet file.
 
-    Undecodable bytes are cached with their error too (the same bytes stay undecodable until
-    the decoder changes, which bumps ``HASH_VERSION``); a missing file is not cached. Entries
-    for other configs are kept, so switching hash settings back and forth costs nothing.
+    Only images that decoded are cached: an error names the file it came from (project-
+    relative), and the same bytes may sit at another path next time, so an unreadable or
+    missing file is decoded again on every run (rare, and cheap next to a wrong error row).
+    Entries for other configs are kept, so switching hash settings back and forth costs nothing.
 
     Example:
         >>> cache = HashCache.load("data/cache/hashes.parquet")  # doctest: +SKIP
@@ -239,12 +240,14 @@ class HashCache:
         return cls(entries)
 
     def get(self, sha: str, config: str) -> dict[str, Any] | None:
-        """The cached record for ``sha`` under ``config``, or None."""
-        return self.entries.get((sha, config))
+        """The cached record for ``sha`` under ``config``, or None (also for an error record
+        an older version cached: its text may name another path)."""
+        hit = self.entries.get((sha, config))
+        return None if hit is None or hit.get("error") is not None else hit
 
     def put(self, sha: str, config: str, record: dict[str, Any]) -> None:
-        """Store a record, unless its file was missing (that says nothing about the bytes)."""
-        if not record.get("missing"):
+        """Store a record of an image that decoded (errors name their path: never reused)."""
+        if record.get("error") is None and not record.get("missing"):
             self.entries[(sha, config)] = record
             self.dirty = True
 
