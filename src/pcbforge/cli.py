@@ -56,11 +56,9 @@ def _main(
         bool, typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version)
     ] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    from pcbforge.logs import configure
+
+    configure(logging.DEBUG if verbose else logging.INFO)
 
 
 @app.command()

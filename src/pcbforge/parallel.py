@@ -34,6 +34,7 @@ How the pool starts and why its workers cannot outlive the stage:
 from __future__ import annotations
 
 import functools
+import logging
 import multiprocessing
 import os
 import sys
@@ -44,6 +45,7 @@ from typing import Any, TypeVar
 from tqdm import tqdm
 
 from pcbforge.lifetime import die_with_parent
+from pcbforge.logs import configure as configure_logging
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -54,11 +56,12 @@ _CONTEXT: Any = None
 _NO_CONTEXT: Any = object()
 
 
-def _start_worker(parent: int, fn: Callable[..., Any], context: Any) -> None:
+def _start_worker(parent: int, fn: Callable[..., Any], context: Any, log_level: int) -> None:
     # ``fn`` is here only so that unpickling it has imported its module (and OpenCV with it)
     # before the check below.
     global _CONTEXT
     die_with_parent(parent)
+    configure_logging(log_level)  # a spawned interpreter has no handler: log as the stage does
     cv2 = sys.modules.get("cv2")
     if cv2 is not None:
         cv2.setNumThreads(1)  # one process per core already; OpenCV threads would oversubscribe
@@ -129,7 +132,7 @@ def map_ordered(
                 max_workers=workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(os.getpid(), fn, shared),
+                initargs=(os.getpid(), fn, shared, logging.getLogger().getEffectiveLevel()),
             )
             try:
                 for result in pool.map(task, items, chunksize=chunk):

@@ -15,3 +15,24 @@ def test_pool_with_context_returns_inline_results_in_input_order() -> None:
     pooled = map_ordered(pow, items, 2, context=3, progress=False, max_chunk=3)
     assert pooled == inline == [3**i for i in items]
 
+
+
+def test_pool_workers_log_in_the_stage_format_at_the_stage_level(capfd) -> None:
+    import logging
+
+    from pcbforge.logs import configure
+    from tests.helpers.pool_tasks import warn_and_double
+
+    root = logging.getLogger()
+    old_handlers, old_level = root.handlers[:], root.level
+    root.handlers = []
+    try:
+        configure(logging.INFO)
+        assert map_ordered(warn_and_double, [1, 2, 3, 4], 2, progress=False, max_chunk=1) == [2, 4, 6, 8]
+    finally:
+        root.handlers, root.level = old_handlers, old_level
+    err = capfd.readouterr().err
+    # Spawned workers write to the inherited stderr, formatted and filtered like the parent.
+    for x in (1, 2, 3, 4):
+        assert f"pcbforge.test.pool WARNING: worker warning {x}" in err
+        assert f"pcbforge.test.pool INFO: worker info {x}" in err
