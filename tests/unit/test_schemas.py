@@ -118,6 +118,15 @@ def test_an_integer_too_large_for_int64_names_its_column() -> None:
         conform(df, "quality")
 
 
+def test_a_declared_column_an_older_file_lacks_reads_as_nulls(tmp_path: Path) -> None:
+    path = tmp_path / "images.parquet"
+    pq.write_table(pa.table({"id": ["a"], "status": ["ok"], "path": ["files/a.png"]}), path)
+    df = read_manifest(path, "crawl", require=("id", "path"))
+    assert list(df.columns[:3]) == ["id", "status", "path"]
+    assert set(columns("crawl")) <= set(df.columns)
+    assert df.loc[0, "licence"] is None and df.loc[0, "fetched_at"] is None
+
+
 def test_the_schema_version_is_in_the_file_metadata(tmp_path: Path) -> None:
     path = write_rows("split", [{"id": "c1", "split": "train"}], tmp_path)
     info = manifest_info(pq.read_schema(path))

@@ -296,7 +296,13 @@ def read_manifest(
     missing = [c for c in require if c not in table.column_names]
     if missing:
         raise InputError(f"{p} lacks columns {missing}: re-run `pcbforge {stage}` (see docs/stages.md, {ms.file})")
-    return table.to_pandas()
+    df = table.to_pandas()
+    # A file from an older schema version lacks columns declared since: they read as nulls,
+    # so no reader checks for an optional column by hand.
+    for f in ms.fields:
+        if f.name not in df.columns and f.nullable:
+            df[f.name] = None
+    return df
 
 
 def ok_only(df: pd.DataFrame) -> pd.DataFrame:

@@ -21,8 +21,6 @@ from pcbforge.vocab import Status
 
 log = logging.getLogger(__name__)
 
-OPTIONAL = ("width", "height", "licence", "fetched_at", "error")
-
 
 def run(params: Params, **options: object) -> str:
     """Run the stage; return a one-line summary."""
@@ -31,9 +29,6 @@ def run(params: Params, **options: object) -> str:
     crawl_dir = params.path(params.crawl.out)
     manifest = crawl_dir / MANIFEST_NAMES["crawl"]
     df = read_manifest(manifest, "crawl", require=("id", "sha256", "path", "status"))
-    for c in OPTIONAL:
-        if c not in df.columns:
-            df[c] = None
     n_workers = resolve_workers(params.base.workers)
 
     ok = df[df["status"] == Status.OK.value]

@@ -171,7 +171,8 @@ def run(params: Params, **options: Any) -> str:
     epoch = params.base.source_date_epoch
     mtime = int(time.time()) if epoch is None else epoch
 
-    if len(ok_t) and "negative_source_url" not in ok_t.columns:
+    # Triplets with a negative always credit its source; all null means an older manifest.
+    if len(ok_t) and ok_t["negative_source_url"].isna().all():
         log.warning("%s has no negative_* lineage: %s credits anchors only (re-run `pcbforge triplets`)", trip_path, CREDITS)
     rows: list[dict[str, Any]] = []
     exported: list[Sample] = []
