@@ -20,6 +20,31 @@ log = logging.getLogger(__name__)
 #: ``prctl`` option: the signal this process gets when its parent dies (linux/prctl.h).
 PR_SET_PDEATHSIG = 1
 
+#: Environment variable through which a stage tells the child it starts its own pid. The
+#: environment, not a config file: a config file may be run by hand (another shell, another
+#: machine), and that worker has no stage to die with.
+PARENT_PID_ENV = "PCBFORGE_PARENT_PID"
+
+
+def child_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child that must die with this process: ``env`` (default: this
+    process's) plus :data:`PARENT_PID_ENV` naming this process.
+
+    Example:
+        >>> child_env({"A": "1"}) == {"A": "1", PARENT_PID_ENV: str(os.getpid())}
+        True
+    """
+    return {**(os.environ if env is None else env), PARENT_PID_ENV: str(os.getpid())}
+
+
+def parent_pid_from_env() -> int | None:
+    """The pid a stage put in :data:`PARENT_PID_ENV` (see :func:`child_env`), or None: started
+    by hand, no parent to die with. Removed from the environment, so that a process this one
+    starts does not take it for its own parent.
+    """
+    value = os.environ.pop(PARENT_PID_ENV, "").strip()
+    return int(value) if value else None
+
 
 def die_with_parent(parent_pid: int | None, poll: float = 0.5) -> None:
     """Make this process die (SIGKILL) as soon as ``parent_pid``, the process that started it, dies.

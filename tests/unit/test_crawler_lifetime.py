@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from pcbforge.crawler.runner import CrawlJob
 from pcbforge.errors import PcbforgeError
+from pcbforge.lifetime import PARENT_PID_ENV, child_env, parent_pid_from_env
 
 
 def _job(tmp_path: Path) -> CrawlJob:
@@ -47,3 +49,14 @@ def test_no_worker_starts_beside_a_live_worker_of_another_run(tmp_path: Path) ->
     (job.jobdir / "scrapy" / "main").mkdir(parents=True)
     assert job.worker_config("main", distributed=False)["running_marker"].endswith("running-main")
     assert not (job.jobdir / "scrapy" / "main").exists()
+
+
+def test_parent_pid_comes_from_the_environment_and_is_not_passed_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PARENT_PID_ENV, "4242")
+    assert parent_pid_from_env() == 4242
+    assert PARENT_PID_ENV not in os.environ  # a process this one starts has another parent
+    assert parent_pid_from_env() is None  # started by hand: no parent to watch
+
+
+def test_a_worker_started_by_the_stage_gets_the_stage_pid_in_its_environment() -> None:
+    assert child_env({"PATH": "/bin"}) == {"PATH": "/bin", PARENT_PID_ENV: str(os.getpid())}

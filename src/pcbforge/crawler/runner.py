@@ -32,7 +32,7 @@ from pcbforge.crawler.items import MANIFEST_COLUMNS, url_id
 from pcbforge.crawler.journal import answers, is_duplicate, read_rows
 from pcbforge.crawler.pipelines import content_path
 from pcbforge.io import write_text
-from pcbforge.lifetime import die_with_parent
+from pcbforge.lifetime import child_env, die_with_parent, parent_pid_from_env
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -122,8 +122,8 @@ class CrawlJob:
             "fetched_at": self.fetched_at,
             "redis_url": self.redis_url if distributed else None,
             "redis_prefix": f"pcbforge:{self.fingerprint()}",
-            # The worker dies with this process (see die_with_parent).
-            "parent_pid": os.getpid(),
+            # No parent pid here: the file is also run by hand (docs/crawler.md), where the
+            # worker has no stage to die with. start_worker passes it in the environment.
         }
 
     def start_worker(
@@ -135,10 +135,21 @@ class CrawlJob:
         Call it from the thread that waits for the worker: the worker dies when the thread
         that started it ends (see :func:`die_with_parent`).
         """
+        path = self.write_worker_config(worker, distributed=distributed, shard=shard)
+        popen["env"] = child_env(popen.get("env"))  # this worker dies with this process
+        return subprocess.Popen([sys.executable, "-m", "pcbforge.crawler.run", str(path)], **popen)
+
+    def write_worker_config(
+        self, worker: str = "main", *, distributed: bool = False, shard: tuple[int, int] | None = None
+    ) -> Path:
+        """Write the config of a worker into ``jobdir``; return its path.
+
+        ``python -m pcbforge.crawler.run <path>`` runs it, here or by hand (docs/crawler.md).
+        """
         cfg = self.worker_config(worker, distributed=distributed, shard=shard)
         path = self.jobdir / f"worker-{worker}.json"
         write_text(path, json.dumps(cfg, indent=2, default=str))
-        return subprocess.Popen([sys.executable, "-m", "pcbforge.crawler.run", str(path)], **popen)
+        return path
 
     def run_worker(self, worker: str = "main", *, distributed: bool = False) -> int:
         """Run a worker to completion; return its exit code."""
@@ -323,8 +334,9 @@ def worker_main(cfg: dict[str, Any]) -> int:
     from pcbforge.crawler.spiders.base import PAGE_FAILED_TRANSIENT
 
     # Killed with the stage, the worker leaves its running marker, so the next run distrusts
-    # its Scrapy queue and resumes from the journal, which is flushed per row.
-    die_with_parent(cfg.get("parent_pid"))
+    # its Scrapy queue and resumes from the journal, which is flushed per row. Started by
+    # hand (no stage pid in the environment), it watches no parent.
+    die_with_parent(parent_pid_from_env())
     marker = Path(cfg["running_marker"])
     marker.parent.mkdir(parents=True, exist_ok=True)
     write_text(marker, str(os.getpid()))
