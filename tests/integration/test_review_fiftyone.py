@@ -250,3 +250,51 @@ def test_pull_after_git_checkout_of_decisions_keeps_the_revert(
     assert "1 decision(s) pulled" in review.run(params, pull=True)
     assert [(r.id, r.decision.value) for r in read_decisions(decisions)] == [(ids["tiny"], "accept")]
     fo.load_dataset(name).delete()
+
+
+def test_two_checkouts_sharing_one_dataset_each_pull_every_decision(
+    tmp_path: Path, db_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two annotators, each in their own checkout, one dataset (as on a shared database):
+    a decision one of them pulled reaches the other's file too, and stays in the App."""
+    import fiftyone as fo
+
+    monkeypatch.setenv("FIFTYONE_DATABASE_DIR", str(db_dir))
+    monkeypatch.setenv("FIFTYONE_DO_NOT_TRACK", "true")
+    name = f"pcbforge-review-test-{tmp_path.name}"
+    a, b = (tiny_params(tmp_path / who, {"review": {"database_dir": str(db_dir), "dataset_name": name}})
+            for who in ("a", "b"))  # fmt: skip
+    ids = write_review_inputs(a).ids
+    assert write_review_inputs(b).ids == ids  # the same crawl in both checkouts
+    file_a, file_b = (p.path(p.review.decisions) for p in (a, b))
+    review.run(a, build=True)
+
+    def decided(path: Path) -> list[tuple[str, str]]:
+        return sorted((r.id, r.decision.value) for r in read_decisions(path))
+
+    def tags_of(key: str) -> list[str]:
+        return fo.load_dataset(name).select_by("pcb_id", [ids[key]]).first().tags
+
+    # A tags and pulls into A's file.
+    fo.load_dataset(name).select_by("pcb_id", [ids["relay"]]).tag_samples("reject")
+    monkeypatch.setenv("USER", "ann-a")
+    summary = review.run(a, pull=True)
+    assert "1 decision(s) pulled" in summary and "had changed" not in summary  # build recorded A's file
+    assert decided(file_a) == [(ids["relay"], "reject")]
+
+    # B pulls into B's file: A's decision is new to B's checkout, and the App keeps it.
+    monkeypatch.setenv("USER", "ann-b")
+    summary = review.run(b, pull=True)
+    assert "1 decision(s) pulled" in summary and "had changed" not in summary
+    assert decided(file_b) == [(ids["relay"], "reject")]
+    assert tags_of("relay") == ["reject"]
+
+    # And the other way round: B tags and pulls, A pulls.
+    fo.load_dataset(name).select_by("pcb_id", [ids["diode"]]).tag_samples("reject")
+    assert "1 decision(s) pulled" in review.run(b, pull=True)
+    monkeypatch.setenv("USER", "ann-a")
+    summary = review.run(a, pull=True)
+    assert "1 decision(s) pulled" in summary and "had changed" not in summary
+    assert decided(file_a) == decided(file_b) == sorted([(ids["relay"], "reject"), (ids["diode"], "reject")])
+    assert (tags_of("relay"), tags_of("diode")) == (["reject"], ["reject"])
+    fo.load_dataset(name).delete()

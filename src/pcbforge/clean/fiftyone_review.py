@@ -7,10 +7,13 @@ rows of the git-tracked decisions file, which is what the review stage applies
 
 The file may change behind the dataset's back (``git checkout`` of a reverted review, a
 merge of a colleague's decisions). So the dataset remembers, in its ``info``
-(:data:`SYNC_INFO`), the decision tags it held when it last agreed with the file (at
-``--build`` and after each ``--pull``) and that file's sha256. A pull takes only the
-decision tags added since then, merges them into the file as it is now, and resets the
-dataset's tags to the result: a decision removed from the file is not written back.
+(:data:`SYNC_INFO`), for each checkout (host and decisions file, :func:`checkout_id`), the
+decision tags it held when it last agreed with that checkout's file (at ``--build`` and
+after each ``--pull``) and that file's sha256. A pull takes only the decision tags added
+since its own checkout's last sync, merges them into the file as it is now, and resets the
+dataset's tags to the result: a decision removed from the file is not written back. One
+record per checkout, not per dataset: on a shared database each annotator pulls into the
+file of their own checkout, and a decision another checkout pulled is still new to this one.
 
 Database: by default FiftyOne's bundled ``mongod``, with its files in ``review.database_dir``;
 when ``FIFTYONE_DATABASE_URI`` is set (a shared MongoDB for several annotators), that server.
@@ -58,8 +61,10 @@ CLASS_VIEW_PREFIX = "class: "
 
 RELABEL_PREFIX = "relabel:"
 
-#: Key of ``dataset.info``: ``{"decisions_sha256": ..., "tags": {pcb_id: [decision tags]}}``,
-#: what the dataset's tags were when they last matched the decisions file.
+#: Key of ``dataset.info``: ``{"checkouts": {key: {"checkout": ..., "decisions_sha256": ...,
+#: "tags": {pcb_id: [decision tags]}}}}``, per checkout (see :func:`checkout_id`; ``key`` is
+#: a hash of it: MongoDB field names must not hold the dots of a path), what the dataset's
+#: tags were when they last matched that checkout's decisions file.
 SYNC_INFO = "pcbforge_review_sync"
 
 _PLAIN_DECISION_TAGS = frozenset({Decision.REJECT.value, Decision.NOT_DUPLICATE.value, Decision.ACCEPT.value})
@@ -118,6 +123,63 @@ def file_sha256(path: Path) -> str | None:
         return None
 
 
+def checkout_id(decisions_path: Path, host: str | None = None) -> str:
+    """Which checkout a sync record belongs to: host name and resolved decisions file path.
+
+    Two checkouts on one server differ in path, two machines in host name.
+
+    Example:
+        >>> checkout_id(Path("/srv/a/review/../review/decisions.csv"), host="lab1")
+        'lab1:/srv/a/review/decisions.csv'
+    """
+    return f"{host or socket.gethostname()}:{Path(decisions_path).resolve()}"
+
+
+def _checkout_key(checkout: str) -> str:
+    return hashlib.sha256(checkout.encode()).hexdigest()[:16]
+
+
+def sync_record(info: Any, checkout: str) -> tuple[dict[str, list[str]] | None, str | None]:
+    """A checkout's sync record in ``info`` (the value of ``dataset.info[SYNC_INFO]``).
+
+    Returns:
+        Its decision tags per image id and its decisions file's sha256; ``(None, None)`` when
+        this checkout never built or pulled this dataset (or the record is of an older format).
+
+    Example:
+        >>> info = with_sync_record(None, "lab1:/a/decisions.csv", {"x": ["reject"]}, "ab")
+        >>> sync_record(info, "lab1:/a/decisions.csv"), sync_record(info, "lab1:/b/decisions.csv")
+        (({'x': ['reject']}, 'ab'), (None, None))
+    """
+    checkouts = info.get("checkouts") if isinstance(info, dict) else None
+    rec = checkouts.get(_checkout_key(checkout)) if isinstance(checkouts, dict) else None
+    if not isinstance(rec, dict) or rec.get("checkout") != checkout:
+        return None, None
+    return {i: list(t) for i, t in (rec.get("tags") or {}).items()}, rec.get("decisions_sha256")
+
+
+def with_sync_record(
+    info: Any, checkout: str, tags: dict[str, Sequence[str]], decisions_sha256: str | None
+) -> dict[str, Any]:
+    """``info`` (the value of ``dataset.info[SYNC_INFO]``) with ``checkout``'s record set to
+    the decision tags in ``tags`` and ``decisions_sha256``; other checkouts' records are kept.
+
+    Example:
+        >>> info = with_sync_record(None, "a", {"x": ["reject", "mine"], "y": ["mine"]}, "1")
+        >>> info = with_sync_record(info, "b", {}, "2")
+        >>> sync_record(info, "a"), sync_record(info, "b")
+        (({'x': ['reject']}, '1'), ({}, '2'))
+    """
+    checkouts = dict(info.get("checkouts") or {}) if isinstance(info, dict) else {}
+    decided = {i: sorted(t for t in v if is_decision_tag(t)) for i, v in sorted(tags.items())}
+    checkouts[_checkout_key(checkout)] = {
+        "checkout": checkout,
+        "decisions_sha256": decisions_sha256,
+        "tags": {i: v for i, v in decided.items() if v},
+    }
+    return {"checkouts": dict(sorted(checkouts.items()))}
+
+
 def unsynced_tags(
     current: dict[str, Sequence[str]], synced: dict[str, Sequence[str]] | None
 ) -> dict[str, list[str]]:
@@ -125,8 +187,9 @@ def unsynced_tags(
 
     Args:
         current: the dataset's tags per image id.
-        synced: its decision tags per id at the last sync, or None for a dataset that has
-            no record (built by an older pcbforge): then every decision tag counts as new.
+        synced: its decision tags per id at this checkout's last sync, or None when this
+            checkout has no record (it never built or pulled this dataset, or an older
+            pcbforge did): then every decision tag counts as new.
 
     Example:
         >>> unsynced_tags({"a": ["reject", "mine"], "b": ["accept"]}, {"a": ["reject"]})
@@ -163,16 +226,11 @@ def synced_tags(
     return out
 
 
-def _read_sync(ds: fo.Dataset) -> tuple[dict[str, list[str]] | None, str | None]:
-    info = ds.info.get(SYNC_INFO)
-    if not isinstance(info, dict):
-        return None, None
-    return dict(info.get("tags") or {}), info.get("decisions_sha256")
-
-
-def _record_sync(ds: fo.Dataset, tags: dict[str, Sequence[str]], decisions_sha256: str | None) -> None:
-    decided = {i: sorted(t for t in v if is_decision_tag(t)) for i, v in sorted(tags.items())}
-    ds.info[SYNC_INFO] = {"decisions_sha256": decisions_sha256, "tags": {i: v for i, v in decided.items() if v}}
+def _record_sync(ds: fo.Dataset, checkout: str, tags: dict[str, Sequence[str]], decisions_sha256: str | None) -> None:
+    # Reload first: another checkout may have recorded its own sync since this one loaded
+    # the dataset (a shared database), and saving writes the whole info dict.
+    ds.reload()
+    ds.info[SYNC_INFO] = with_sync_record(ds.info.get(SYNC_INFO), checkout, tags, decisions_sha256)
     ds.save()
 
 
@@ -213,19 +271,18 @@ def build(
     images: pd.DataFrame,
     dedup: pd.DataFrame,
     quality: pd.DataFrame,
-    decisions: Sequence[DecisionRow],
+    decisions_path: Path,
     crawl_out: Path,
     drop_quality_flags: Iterable[str] = (),
-    decisions_sha256: str | None = None,
 ) -> fo.Dataset:
     """(Re)build the persistent review dataset and its saved views.
 
     One sample per crawled image with a file. Tags come from the decisions file, plus the
     tags of the previous dataset of that name that the file does not hold yet (the
-    annotators' own tags, and decision tags added since its last sync, not yet pulled),
-    so a rebuild loses no annotator's work and does not bring back a reverted decision.
-    ``decisions_sha256`` (of the file ``decisions`` were read from) is recorded with the
-    seeded tags (see :func:`pull`).
+    annotators' own tags, and decision tags added since this checkout's last sync, not yet
+    pulled), so a rebuild loses no annotator's work and does not bring back a reverted
+    decision. The file's decisions and its sha256 are recorded as this checkout's sync
+    (see :func:`pull`); other checkouts' records are kept.
 
     Returns:
         The dataset.
@@ -233,12 +290,19 @@ def build(
     import fiftyone as fo
     from fiftyone import ViewField as F
 
+    checkout = checkout_id(decisions_path)
+    # Hashed before reading: should the file change in between, the next pull sees a changed
+    # file and trusts it (the safe side).
+    decisions_sha256 = file_sha256(decisions_path)
+    decisions = read_decisions(decisions_path)
     previous: dict[str, list[str]] = {}
+    sync_info: Any = None
     if fo.dataset_exists(name):
         old = fo.load_dataset(name)
+        sync_info = old.info.get(SYNC_INFO)
         if old.has_sample_field("pcb_id"):
             current = {i: list(t) for i, t in zip(*old.values(["pcb_id", "tags"])) if t}
-            added = unsynced_tags(current, _read_sync(old)[0])
+            added = unsynced_tags(current, sync_record(sync_info, checkout)[0])
             previous = {
                 i: sorted({t for t in tags if not is_decision_tag(t)} | set(added.get(i, ())))
                 for i, tags in current.items()
@@ -292,7 +356,9 @@ def build(
     ds.persistent = True
     ds.add_samples(samples, progress=False)
     # Only the file's decisions count as synced: carried-over tags are pulled next time.
-    _record_sync(ds, seeded, decisions_sha256)
+    # Other checkouts' records stay valid: each says what that checkout's file agreed with.
+    ds.info[SYNC_INFO] = with_sync_record(sync_info, checkout, seeded, decisions_sha256)
+    ds.save()
     ds.save_view(
         VIEW_CLUSTERS,
         ds.match(F("cluster_to_confirm")).sort_by([("cluster", 1), ("keep", -1), ("dup_distance", 1)]),
@@ -329,10 +395,12 @@ class PullResult:
 def pull(name: str, decisions_path: Path, annotator: str | None = None) -> PullResult:
     """Merge the decision tags added in the App into the decisions file (atomic write).
 
-    Only tags added since the dataset last matched the file (see the module docstring) are
-    pulled, so a decision reverted in the file (``git checkout``) is not written back.
+    Only tags added since the dataset last matched this checkout's file (see the module
+    docstring) are pulled, so a decision reverted in the file (``git checkout``) is not
+    written back, and a decision another checkout pulled still reaches this file.
     Afterwards the dataset's tags are reset to the file's decisions (plus the annotators'
-    own tags and the tags just pulled) and that state is recorded as the new sync point.
+    own tags and the tags just pulled) and that state is recorded as this checkout's new
+    sync point.
 
     Raises:
         InputError: the dataset does not exist (build it with ``pcbforge review --build``),
@@ -347,17 +415,18 @@ def pull(name: str, decisions_path: Path, annotator: str | None = None) -> PullR
         )
     ds = fo.load_dataset(name)
     who = annotator or os.environ.get("USER") or "fiftyone"
+    checkout = checkout_id(decisions_path)
     ids, tags = ds.values(["pcb_id", "tags"])
     current = {i: list(t) for i, t in zip(ids, tags)}
-    synced, synced_sha = _read_sync(ds)
+    synced, synced_sha = sync_record(ds.info.get(SYNC_INFO), checkout)
     file_changed = synced is not None and synced_sha != file_sha256(decisions_path)
     if file_changed:
         log.warning(
-            "%s changed since the dataset was last built or pulled (a git checkout, merge or edit): "
-            "the file stands; only tags added in the App since then are pulled", decisions_path
+            "%s changed since this checkout last built or pulled dataset %r (a git checkout, merge or edit): "
+            "the file stands; only tags added in the App since then are pulled", decisions_path, name
         )
     elif synced is None:
-        log.warning("dataset %r has no sync record (built by an older pcbforge): every decision tag is pulled", name)
+        log.info("first pull of dataset %r into %s: every decision tag is pulled", name, checkout)
     added = unsynced_tags(current, synced)
     pulled, ignored = tags_to_decisions(sorted(added.items()), who)
     for msg in ignored:
@@ -371,7 +440,7 @@ def pull(name: str, decisions_path: Path, annotator: str | None = None) -> PullR
     retagged = sum(sorted(t) != n for t, n in zip(tags, new_tags))
     if retagged:
         ds.set_values("tags", new_tags)
-    _record_sync(ds, after, file_sha256(decisions_path))
+    _record_sync(ds, checkout, after, file_sha256(decisions_path))
     return PullResult(changed=changed, rows=merged, ignored=ignored, file_changed=file_changed, retagged=retagged)
 
 

@@ -87,8 +87,7 @@ def run(
     if build or launch:
         assert fiftyone_review is not None
         dataset = fiftyone_review.build(
-            cfg.dataset_name, images, dedup, quality, decisions, crawl_out, cfg.drop_quality_flags,
-            decisions_sha256=fiftyone_review.file_sha256(decisions_path),
+            cfg.dataset_name, images, dedup, quality, decisions_path, crawl_out, cfg.drop_quality_flags
         )
         parts.append(
             f"FiftyOne dataset {cfg.dataset_name!r}: {len(dataset)} samples, "
