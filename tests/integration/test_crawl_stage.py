@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pcbforge.config import Params
-from pcbforge.crawler.items import MANIFEST_COLUMNS
+from pcbforge.datasets.schemas import columns
 from pcbforge.errors import ConfigError, InputError
 from pcbforge.pipelines import crawl
 from tests.helpers.params import tiny_params
@@ -27,7 +27,7 @@ def test_builtin_site_crawled_deterministically(params: Params) -> None:
     first = (out / "images.parquet").read_bytes()
     df = pd.read_parquet(out / "images.parquet")
 
-    assert list(df.columns) == list(MANIFEST_COLUMNS)
+    assert list(df.columns) == list(columns("crawl"))
     assert list(df["id"]) == sorted(df["id"])
     assert len(df) == len(products)  # every image seen is a row
     assert set(df["image_url"]) == {f"builtin:/img/{p.file}" for p in products}

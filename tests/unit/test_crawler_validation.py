@@ -13,7 +13,8 @@ from scrapy.exceptions import DropItem
 from scrapy.signalmanager import SignalManager
 
 from pcbforge.crawler.extensions import progress_line
-from pcbforge.crawler.items import MANIFEST_COLUMNS, ImageItem, url_id
+from pcbforge.crawler.items import ImageItem, url_id
+from pcbforge.datasets.schemas import columns
 from pcbforge.crawler.journal import Journal, done_urls, read_rows
 from pcbforge.crawler.middlewares import is_private_address, private_target
 from pcbforge.crawler.pipelines import DedupPipeline, content_path, inspect_image, licence_allowed
@@ -169,7 +170,7 @@ def test_journal_roundtrip_ignores_torn_line(tmp_path: Path) -> None:
     rows = read_rows([path])
     assert [r["image_url"] for r in rows] == ["u1", "u2"]
     assert done_urls(rows) == {"u1"}  # errors are retried on resume
-    assert list(rows[0]) == sorted(MANIFEST_COLUMNS)
+    assert list(rows[0]) == sorted(columns("crawl"))
 
 
 def _row(url: str, status: str = "ok", sha: str | None = None, error: str | None = None) -> dict:

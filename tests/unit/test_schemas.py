@@ -10,7 +10,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pcbforge.crawler.items import MANIFEST_COLUMNS
 from pcbforge.datasets.manifest import (
     MANIFEST_NAMES,
     conform,
@@ -42,11 +41,6 @@ def test_lineage_is_declared_once_for_the_manifests_that_carry_it() -> None:
     for stage in ("crop", "triplets", "simulate"):
         assert set(LINEAGE_COLUMNS) <= set(columns(stage)), stage
     assert {f"negative_{c}" for c in LINEAGE_COLUMNS} <= set(columns("triplets"))
-
-
-def test_the_crawl_workers_column_list_is_the_schema() -> None:
-    # crawler/items.py keeps a pyarrow-free copy for the crawl worker (0.8 s less start-up).
-    assert MANIFEST_COLUMNS == columns("crawl")
 
 
 def test_all_null_error_is_a_string_column_and_two_manifests_concatenate(tmp_path: Path) -> None:

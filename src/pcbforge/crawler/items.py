@@ -12,30 +12,6 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Columns of ``images.parquet``, in order: a pyarrow-free copy of the declared crawl schema
-#: (pcbforge.datasets.schemas) for the crawl worker, kept equal by tests/unit/test_schemas.py.
-MANIFEST_COLUMNS = (
-    "id",
-    "source",
-    "page_url",
-    "image_url",
-    "class_label",
-    "licence",
-    "author",
-    "attribution",
-    "licence_url",
-    "sha256",
-    "width",
-    "height",
-    "bytes",
-    "format",
-    "path",
-    "fetched_at",
-    "status",
-    "error",
-)
-
-
 def url_id(url: str) -> str:
     """The manifest id of an image that was not stored: sha256 of its (public) URL."""
     return hashlib.sha256(url.encode("utf-8")).hexdigest()
@@ -71,7 +47,8 @@ class ImageItem:
     failure_status: str = "rejected"
 
     def row(self, status: str, error: str | None) -> dict[str, Any]:
-        """The manifest row for this item."""
+        """The manifest row for this item (the columns of the declared crawl schema,
+        :mod:`pcbforge.datasets.schemas`; tests/unit/test_crawler_validation.py keeps them equal)."""
         stored = status == "ok"
         return {
             "id": self.sha256 if stored and self.sha256 else url_id(self.image_url),

@@ -26,16 +26,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pcbforge.crawler.items import MANIFEST_COLUMNS, url_id
+from pcbforge.crawler.items import url_id
 from pcbforge.crawler.journal import answers, is_duplicate, read_rows
 from pcbforge.crawler.pipelines import content_path
 from pcbforge.io import write_text
 from pcbforge.lifetime import child_env, die_with_parent, parent_pid_from_env
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -274,11 +271,15 @@ def finalize_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     ``error`` row instead (see :func:`~pcbforge.crawler.journal.answers`), retried by the
     next run. Rows come back sorted by id.
     """
+    # Here, not at the top: crawl workers import this module and never need pyarrow.
+    from pcbforge.datasets.schemas import columns
+
+    names = columns("crawl")
     latest = answers(rows)
     by_sha: dict[str, list[dict[str, Any]]] = defaultdict(list)
     out: list[dict[str, Any]] = []
     for row in latest.values():
-        row = {c: row.get(c) for c in MANIFEST_COLUMNS}
+        row = {c: row.get(c) for c in names}
         if row["sha256"] and (row["status"] == "ok" or is_duplicate(row)):
             by_sha[row["sha256"]].append(row)
         else:
@@ -295,18 +296,6 @@ def finalize_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             )
     out.sort(key=lambda r: r["id"])
     return out
-
-
-def rows_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The manifest frame with stable column types (empty crawls included)."""
-    import pandas as pd  # here, not at the top: crawl workers never need it (0.4 s of start-up)
-
-    df = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
-    for col in ("width", "height", "bytes"):
-        df[col] = df[col].astype("Int64")
-    for col in set(MANIFEST_COLUMNS) - {"width", "height", "bytes"}:
-        df[col] = df[col].astype("object")
-    return df
 
 
 def collect_garbage(out: Path, keep: set[str]) -> int:

@@ -20,9 +20,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pcbforge.config import BUILTIN, Params
-from pcbforge.crawler.runner import CrawlJob, collect_garbage, rows_frame
+from pcbforge.crawler.runner import CrawlJob, collect_garbage
 from pcbforge.crawler.server import port_is_free, serve_directory
-from pcbforge.datasets.manifest import MANIFEST_NAMES, write_manifest
+from pcbforge.datasets.manifest import MANIFEST_NAMES, to_frame, write_manifest
 from pcbforge.errors import ConfigError, InputError
 from pcbforge.io import write_text
 
@@ -106,7 +106,7 @@ def run(params: Params, **options: Any) -> str:
         out.mkdir(parents=True, exist_ok=True)
         rows = job.run(workers=cp.workers)
 
-    df = rows_frame(rows)
+    df = to_frame(rows, stage="crawl")
     manifest = out / MANIFEST_NAMES["crawl"]
     write_manifest(df, manifest, stage="crawl")
     removed = collect_garbage(out, {r["path"] for r in rows if r["status"] == "ok"})
