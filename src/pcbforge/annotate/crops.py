@@ -181,8 +181,17 @@ class BoardJob:
     problem: str | None = None
     #: The YOLO root as shown in manifests (relative to the project); the fallback ``source_url`` prefix.
     source_root: str = ""
-    #: The YOLO root itself: error rows name files relative to it, as ``image_name`` does (None: as they are).
+    #: The project root: error messages name files relative to it, as every stage does (None: as they are).
     root: Path | None = None
+
+    def where(self, name: str) -> str:
+        """``name`` (relative to the YOLO root) as error rows show it: relative to the project.
+
+        Example:
+            >>> BoardJob("b1", None, None, "images/b1.png", "labels/b1.txt", (), source_root="data/boards").where("labels/b1.txt")
+            'data/boards/labels/b1.txt'
+        """
+        return f"{self.source_root}/{name}" if self.source_root else name
 
     def lineage_fields(self) -> dict[str, Any]:
         """The lineage columns (:data:`~pcbforge.datasets.manifest.LINEAGE_COLUMNS`) of this board's rows.
@@ -232,7 +241,7 @@ def crop_board(job: BoardJob, out_dir: Path, cfg: CropParams, size: int) -> list
 
     Problems that concern the whole board (no label file, orphan label file, unreadable
     image or label file) give one row for the board; a bad label row gives an ``error``
-    row naming ``labels/<board>.txt:LINE``; an empty label file a ``rejected`` row.
+    row naming ``<boards folder>/labels/<board>.txt:LINE`` (relative to the project); an empty label file a ``rejected`` row.
 
     Args:
         job: the board's files.
@@ -244,11 +253,11 @@ def crop_board(job: BoardJob, out_dir: Path, cfg: CropParams, size: int) -> list
     if job.problem is not None:
         return [error_row(job.problem, id=board_id(job.board), **base)]
     if job.image is None:
-        return [error_row(f"{job.labels_name}: label file has no image images/{job.board}.*", id=board_id(job.board), **base)]
+        return [error_row(f"{job.where(job.labels_name)}: label file has no image {job.where(f'images/{job.board}.*')}", id=board_id(job.board), **base)]
     if job.labels is None:
         return [
             error_row(
-                f"{job.image_name}: no label file {job.labels_name} (add one; an empty file marks a board with no parts)",
+                f"{job.where(job.image_name)}: no label file {job.where(job.labels_name)} (add one; an empty file marks a board with no parts)",
                 id=board_id(job.board),
                 **base,
             )
@@ -257,14 +266,14 @@ def crop_board(job: BoardJob, out_dir: Path, cfg: CropParams, size: int) -> list
         # utf-8-sig: label files saved by Windows tools may start with a byte-order mark.
         text = job.labels.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        return [error_row(f"{job.labels_name}: unreadable label file: {relative_message(exc, job.root)}", id=board_id(job.board), **base)]
+        return [error_row(f"{job.where(job.labels_name)}: unreadable label file: {relative_message(exc, job.root)}", id=board_id(job.board), **base)]
     boxes, issues = parse_labels(text, len(job.classes))
     rows: list[dict[str, Any]] = [
-        error_row(f"{job.labels_name}:{i.line}: {i.reason}", id=board_component_id(job.board, i.line), source_line=i.line, **base)
+        error_row(f"{job.where(job.labels_name)}:{i.line}: {i.reason}", id=board_component_id(job.board, i.line), source_line=i.line, **base)
         for i in issues
     ]
     if not boxes and not issues:
-        return [rejected_row(f"{job.labels_name}: no boxes (empty label file)", id=board_id(job.board), **base)]
+        return [rejected_row(f"{job.where(job.labels_name)}: no boxes (empty label file)", id=board_id(job.board), **base)]
     if not boxes:
         return rows
     try:
@@ -306,7 +315,7 @@ def _board_row(
     bw, bh = corners[2] - corners[0], corners[3] - corners[1]
     if bw < cfg.min_box_px or bh < cfg.min_box_px:
         return error_row(
-            f"{job.labels_name}:{line}: box {bw:.1f}x{bh:.1f} px on the {width}x{height} image "
+            f"{job.where(job.labels_name)}:{line}: box {bw:.1f}x{bh:.1f} px on the {width}x{height} image "
             f"is smaller than crop.min_box_px={cfg.min_box_px}",
             **fields,
         )
@@ -343,13 +352,18 @@ def crop_photo(job: PhotoJob, out_dir: Path, cfg: CropParams, size: int) -> list
 
 
 def scan_boards(
-    root: Path, classes: Sequence[ComponentClass], lineage: dict[str, Any] | None = None, source_root: str = ""
+    root: Path,
+    classes: Sequence[ComponentClass],
+    lineage: dict[str, Any] | None = None,
+    source_root: str = "",
+    project: Path | None = None,
 ) -> list[BoardJob]:
     """Pair ``images/<board>.*`` with ``labels/<board>.txt`` under a YOLO root, sorted by board.
 
     Sub-folders are followed the Ultralytics way (``images/train/x.jpg`` pairs with
     ``labels/train/x.txt``; the board is then ``train/x``). Unpaired files still give a
-    job (it becomes an ``error`` row), so nothing vanishes.
+    job (it becomes an ``error`` row), so nothing vanishes. ``source_root`` is ``root`` as
+    manifests show it and ``project`` the project root: error rows name files relative to it.
     """
     image_dir, label_dir = root / "images", root / "labels"
 
@@ -369,7 +383,8 @@ def scan_boards(
         found = images.get(board, [])
         problem = None
         if len(found) > 1:
-            names = ", ".join(p.relative_to(root).as_posix() for p in found)
+            shown = [p.relative_to(root).as_posix() for p in found]
+            names = ", ".join(f"{source_root}/{n}" if source_root else n for n in shown)
             problem = f"{names}: several images for one board (labels/{board}.txt is ambiguous); keep one"
         image = found[0] if found else None
         jobs.append(
@@ -383,7 +398,7 @@ def scan_boards(
                 lineage=dict(lineage or {}),
                 problem=problem,
                 source_root=source_root,
-                root=root,
+                root=project,
             )
         )
     return jobs

@@ -118,7 +118,9 @@ def run(params: Params, **options: Any) -> str:
     cfg = params.crop
     boards_root = params.boards_dir()
     classes, lineage = read_board_classes(boards_root)
-    board_jobs = crops.scan_boards(boards_root, classes, lineage, source_root=shown_path(boards_root, params.root))
+    board_jobs = crops.scan_boards(
+        boards_root, classes, lineage, source_root=shown_path(boards_root, params.root), project=params.root
+    )
     if not board_jobs:
         log.warning("%s: no images or labels found", boards_root)
     web_jobs: list[crops.PhotoJob] = []
