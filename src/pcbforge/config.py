@@ -24,10 +24,15 @@ from pcbforge.vocab import (
     ExportFormat,
     HashKind,
     KeepRule,
+    PairDefect,
+    PosePreset,
     Pretrained,
     QualityFlag,
+    SceneMode,
+    ShapeKind,
     Spider,
     Split,
+    Texture,
     TripletStrategy,
 )
 
@@ -312,14 +317,97 @@ class TripletsParams(Section):
         return self
 
 
+class PoseRanges(Section):
+    """Bounds of the SIM(2) misalignment and the assembly error of one ``simulate.preset``."""
+
+    #: Shift bound (px) along x and along y: dx, dy uniform in [-shift_px, shift_px].
+    shift_px: float = Field(ge=0)
+    #: Rotation range [lo, hi) in degrees (OpenCV sign: positive = counter-clockwise as displayed).
+    rotation_deg: tuple[float, float]
+    #: Scale range [lo, hi] (1 = no scale).
+    scale: tuple[float, float]
+    #: Assembly error bound (px, along x and y): each shape's own shift in ``shapes`` mode, the
+    #: part's shift on its pads (added to the pose shift) in ``board`` mode.
+    assembly_px: float = Field(ge=0)
+
+
+#: The pose presets ``simulate.preset`` names; an explicit ``simulate`` key overrides one value.
+POSE_PRESETS: dict[PosePreset, PoseRanges] = {
+    # The SSDS paper: shift in [-50, 50] px, rotation in [0, pi), scale in [0.8, 1.2].
+    PosePreset.PAPER: PoseRanges(shift_px=50.0, rotation_deg=(0.0, 180.0), scale=(0.8, 1.2), assembly_px=3.0),
+    # A nearly registered camera: the misalignment simulate made before the paper's ranges.
+    PosePreset.SMALL: PoseRanges(shift_px=2.0, rotation_deg=(-2.0, 2.0), scale=(1.0, 1.0), assembly_px=0.5),
+}
+
+
+def _ordered_range(v: tuple[float, float] | None) -> tuple[float, float] | None:
+    if v is not None and v[0] > v[1]:
+        raise ValueError(f"must be [lo, hi] with lo <= hi, got {list(v)}")
+    return v
+
+
 class SimulateParams(Section):
     out: Path = Path("data/simulate")
     pairs: int = Field(64, ge=0)
-    max_shapes: int = Field(3, ge=1)
-    max_shift_px: float = Field(2.0, ge=0)
-    max_rotation_deg: float = Field(2.0, ge=0)
-    #: Assembly jitter: extra shift (px, along x and y) of the part on its pads, added to the misalignment.
-    jitter_px: float = Field(0.5, ge=0)
+    #: ``shapes``: the SSDS paper's random-shape scenes; ``board``: component crops in their context.
+    mode: SceneMode = SceneMode.SHAPES
+    #: Side (px) of ``shapes`` pairs (``board`` pairs keep the crops' ``base.image_size``).
+    image_size: int = Field(256, ge=32, le=2048)
+    #: Pose ranges by name (see :data:`POSE_PRESETS`); the four keys below override it one by one.
+    preset: PosePreset = PosePreset.PAPER
+    shift_px: float | None = Field(None, ge=0)
+    rotation_deg: tuple[float, float] | None = None
+    scale: tuple[float, float] | None = None
+    assembly_px: float | None = Field(None, ge=0)
+    #: Share of pairs whose only difference is the pose (empty mask): pose is not a defect.
+    pose_only_fraction: float = Field(0.1, ge=0, le=1)
+    #: Defect kinds drawn (``board`` mode has no shapes to remove or change: it only adds).
+    defects: list[PairDefect] = Field(
+        default_factory=lambda: [PairDefect.ADDED, PairDefect.REMOVED, PairDefect.CHANGED], min_length=1
+    )
+    #: Defects per defected pair: 1..max_defects.
+    max_defects: int = Field(3, ge=1)
+    #: Shapes in a ``shapes`` template: [min, max].
+    template_shapes: tuple[int, int] = (4, 10)
+    #: Shape radius as a fraction of the image side: [min, max].
+    shape_size: tuple[float, float] = (0.04, 0.1)
+    shape_kinds: list[ShapeKind] = Field(default_factory=lambda: list(ShapeKind), min_length=1)
+    textures: list[Texture] = Field(default_factory=lambda: list(Texture), min_length=1)
+    backgrounds: list[Texture] = Field(default_factory=lambda: list(Texture), min_length=1)
+    #: Pairs drawn on ``contact_sheet.png`` (template, defected, mask per row); 0 = no sheet.
+    contact_sheet: int = Field(12, ge=0)
+
+    @field_validator("rotation_deg", "scale", "shape_size")
+    @classmethod
+    def _lo_hi(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        return _ordered_range(v)
+
+    @field_validator("scale")
+    @classmethod
+    def _positive_scale(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and v[0] < 0.1:
+            raise ValueError(f"scale must be at least 0.1 (the canvas grows as 1/scale), got {list(v)}")
+        return v
+
+    @field_validator("template_shapes")
+    @classmethod
+    def _counts(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[0] < 1 or v[1] < v[0]:
+            raise ValueError(f"must be [min, max] with 1 <= min <= max, got {list(v)}")
+        return v
+
+    @field_validator("shape_size")
+    @classmethod
+    def _fraction(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if v[0] <= 0 or v[1] > 0.25:
+            raise ValueError(f"must be fractions of the side in (0, 0.25], got {list(v)}")
+        return v
+
+    def pose_ranges(self) -> PoseRanges:
+        """The preset's ranges with every explicitly set key put in their place."""
+        base = POSE_PRESETS[self.preset]
+        over = {k: getattr(self, k) for k in PoseRanges.model_fields if getattr(self, k) is not None}
+        return base.model_copy(update=over)
 
 
 class TrainParams(Section):

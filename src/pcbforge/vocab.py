@@ -155,3 +155,51 @@ class ExportFormat(str, Enum):
     PAIRS = "pairs"
     MVTEC = "mvtec"
     WEBDATASET = "webdataset"
+
+
+class SceneMode(str, Enum):
+    """What a ``simulate`` pair shows (``simulate.mode``).
+
+    ``SHAPES`` is the SSDS paper's fully random scene of shapes on a textured background;
+    ``BOARD`` is a component crop, seen through its larger context patch.
+    """
+
+    SHAPES = "shapes"
+    BOARD = "board"
+
+
+class PosePreset(str, Enum):
+    """Named pose ranges of ``simulate.preset`` (the values are in :data:`pcbforge.config.POSE_PRESETS`).
+
+    ``PAPER`` is the SSDS paper's misalignment (shift ±50 px, rotation [0°, 180°), scale
+    [0.8, 1.2]); ``SMALL`` is a nearly registered camera (±2 px, ±2°, no scale).
+    """
+
+    PAPER = "paper"
+    SMALL = "small"
+
+
+class PairDefect(str, Enum):
+    """How a simulated defected image differs from its template (``simulate.defects``)."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+    CHANGED = "changed"
+
+
+class ShapeKind(str, Enum):
+    """Random shapes the simulator draws (``simulate.shape_kinds``)."""
+
+    POLYGON = "polygon"
+    ELLIPSE = "ellipse"
+    BLOB = "blob"
+    SCRATCH = "scratch"
+
+
+class Texture(str, Enum):
+    """Fills of shapes and backgrounds (``simulate.textures``, ``simulate.backgrounds``)."""
+
+    FLAT = "flat"
+    NOISE = "noise"
+    GRADIENT = "gradient"
+    STRIPES = "stripes"

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pcbforge.augment.ssds import Pose, apply_pose
 from pcbforge.config import Params
+from pcbforge.datasets.pairs import Template, load_scene, replay
 from pcbforge.errors import InputError
 from pcbforge.io import stable_id
 from pcbforge.pipelines import simulate
@@ -25,9 +25,17 @@ from tests.helpers.components_fixture import board_lineage, write_components
 
 LINEAGE = ["source_url", "image_url", "licence", "licence_url", "author", "attribution"]
 CONTRACT = [
-    "id", "split", "template_path", "defected_path", "mask_path", "shapes", "pose", "parent_id", *LINEAGE,
-    "status", "error",
+    "id", "split", "template_path", "defected_path", "mask_path", "mode", "scene", "shapes", "defects", "pose",
+    "parent_id", *LINEAGE, "status", "error",
 ]  # fmt: skip
+#: The component-crop tests run board mode under today's small misalignment.
+BOARD = {"mode": "board", "preset": "small"}
+
+
+@pytest.fixture()
+def params(tmp_path: Path) -> Params:
+    """Tiny params in ``board`` mode (the crop + split inputs these tests fake)."""
+    return tiny_params(tmp_path, {"simulate": BOARD})
 
 
 def prepare(p: Params, n: int, bad: int = 0, **split: object) -> Path:
@@ -70,15 +78,26 @@ def test_simulate_writes_pairs_in_the_contract_format(params: Params) -> None:
         crop = load(params.path(params.crop.out) / "crops" / f"{row.parent_id}.png")
         np.testing.assert_array_equal(t, crop)
         pose = json.loads(row.pose)
-        assert set(pose) == {"dx", "dy", "angle"}
-        bound = params.simulate.max_shift_px + params.simulate.jitter_px
+        assert set(pose) == {"dx", "dy", "angle", "scale"} and row.mode == "board"
+        ranges = params.simulate.pose_ranges()
+        bound = ranges.shift_px + ranges.assembly_px
         assert abs(pose["dx"]) <= bound and abs(pose["dy"]) <= bound
-        assert abs(pose["angle"]) <= params.simulate.max_rotation_deg
-        # the mask marks exactly what changed in the defected image's own frame
-        changed = (d != apply_pose(t, Pose(**pose))).any(axis=2)
-        np.testing.assert_array_equal(changed, m == 255)
-        shapes = json.loads(row.shapes)
-        assert 1 <= len(shapes) <= params.simulate.max_shapes
+        assert abs(pose["angle"]) <= 2 and pose["scale"] == 1.0
+        assert len(json.loads(row.defects)) <= params.simulate.max_defects
+        # The row regenerates the pair exactly, from the crop and its context patch.
+        comp = comps.set_index("id").loc[row.parent_id]
+        scene = load_scene(
+            Template(
+                parent_id=row.parent_id,
+                crop=params.path(params.crop.out) / comp["crop_path"],
+                context=params.path(params.crop.out) / comp["context_path"],
+                context_box=tuple(comp["context_box"]),
+                view_margin=params.crop.margin,
+            ),
+            size,
+        )
+        for got, want in zip(replay(row._asdict(), scene), (t, d, m), strict=True):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_pairs_carry_their_template_lineage(params: Params) -> None:
@@ -99,18 +118,18 @@ def test_pairs_carry_their_template_lineage(params: Params) -> None:
 def test_simulate_is_byte_identical_on_rerun_and_across_worker_counts(tmp_path: Path) -> None:
     outs = []
     for name, workers in (("a", 1), ("b", 1), ("c", 2)):
-        p = tiny_params(tmp_path / name, {"base": {"workers": workers}, "simulate": {"pairs": 40}})
+        p = tiny_params(tmp_path / name, {"base": {"workers": workers}, "simulate": {**BOARD, "pairs": 40}})
         prepare(p, n=6, absent=[stable_id("component", 5)])
         simulate.run(p)
         outs.append(digests(p.path(p.simulate.out)))
     assert outs[0] == outs[1] == outs[2]
-    assert len(outs[0]) == 3 * 40 + 1  # the unsplit component has a manifest row, no files
+    assert len(outs[0]) == 3 * 40 + 2  # + contact sheet; the unsplit component has a manifest row, no files
 
 
 def test_simulate_seed_changes_output(tmp_path: Path) -> None:
     outs = []
     for seed in (1, 2):
-        p = tiny_params(tmp_path / str(seed), {"base": {"seed": seed}})
+        p = tiny_params(tmp_path / str(seed), {"base": {"seed": seed}, "simulate": BOARD})
         prepare(p, n=2)
         simulate.run(p)
         outs.append(digests(p.path(p.simulate.out) / "mask"))
@@ -143,7 +162,7 @@ def test_no_ok_components_is_an_input_error(params: Params) -> None:
 
 
 def test_missing_manifest_names_the_stage_to_run(tmp_path: Path) -> None:
-    write_params(tmp_path)
+    write_params(tmp_path, {"simulate": BOARD})
     res = subprocess.run(
         [sys.executable, "-m", "pcbforge", "simulate"], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
@@ -212,3 +231,34 @@ def test_missing_split_manifest_names_the_stage_to_run(params: Params) -> None:
     write_components(params.path(params.crop.out), n=2, per_board=2, size=params.base.image_size)
     with pytest.raises(InputError, match=r"split\.parquet.*pcbforge split"):
         simulate.run(params)
+
+
+def test_shapes_mode_needs_no_inputs_and_writes_the_paper_pairs(tmp_path: Path) -> None:
+    p = tiny_params(tmp_path, {"simulate": {"mode": "shapes", "pairs": 12, "image_size": 96}})
+    summary = simulate.run(p)
+    out = p.path(p.simulate.out)
+    df = pd.read_parquet(out / "pairs.parquet")
+    assert list(df.columns) == CONTRACT and len(df) == 12 and (df["status"] == "ok").all()
+    assert "12/12 pairs from random shape scenes" in summary
+    assert df["parent_id"].isna().all() and set(df["split"]) <= {"train", "val", "test"}
+    for row in df.itertuples():
+        t, d, m = (load(out / getattr(row, f"{k}_path")) for k in ("template", "defected", "mask"))
+        assert t.shape == d.shape == (96, 96, 3) and m.shape == (96, 96)
+        pose = json.loads(row.pose)
+        assert 0.8 <= pose["scale"] <= 1.2 and 0 <= pose["angle"] < 180 and abs(pose["dx"]) <= 50
+        if json.loads(row.defects) == []:  # pose-only: nothing to find
+            assert not m.any()
+        for got, want in zip(replay(row._asdict()), (t, d, m), strict=True):
+            np.testing.assert_array_equal(got, want)
+    with Image.open(out / "contact_sheet.png") as sheet:
+        assert sheet.size == (3 * 128, p.simulate.contact_sheet * 128)
+
+
+def test_shapes_mode_is_byte_identical_for_the_same_seed(tmp_path: Path) -> None:
+    outs = []
+    for name, workers in (("a", 1), ("b", 2)):
+        shapes = {"mode": "shapes", "pairs": 34, "image_size": 64}
+        p = tiny_params(tmp_path / name, {"base": {"workers": workers}, "simulate": shapes})
+        simulate.run(p)
+        outs.append(digests(p.path(p.simulate.out)))
+    assert outs[0] == outs[1] and len(outs[0]) == 3 * 34 + 2

@@ -1,108 +1,229 @@
-"""SSDS shape generator: masks match changed pixels in the defected frame, poses stay in bounds, runs repeat."""
+"""SSDS simulator: masks land on the defects, shapes move within the assembly bound, poses honour their ranges, pairs replay."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pcbforge.augment.scene import Scene
 from pcbforge.augment.ssds import (
     MIN_CONTRAST,
     SHAPE_KINDS,
     TEXTURES,
     Pose,
-    apply_pose,
+    canvas_matrix,
     draw_shape,
     make_texture,
     pose_matrix,
+    render_pair,
+    render_shape,
+    render_shapes_canvases,
+    sample_shapes_scene,
     simulate_pair,
+    simulate_shapes,
+    warp_mask,
 )
+from pcbforge.config import SimulateParams
+from pcbforge.datasets.pairs import recipe_columns, replay
 from pcbforge.rng import make_rng
 
-
-def board(size: int = 48, seed: int = 0) -> np.ndarray:
-    """A textured board-like image, so a wrong warp or a stray pixel shows up."""
-    rng = np.random.default_rng(seed)
-    img = np.zeros((size, size, 3), np.uint8)
-    img[:] = (25, 110, 50)
-    img[size // 4 : 3 * size // 4, size // 3 : 2 * size // 3] = (180, 160, 40)
-    return np.clip(img.astype(np.int16) + rng.integers(-20, 21, img.shape), 0, 255).astype(np.uint8)
-
-
-@settings(max_examples=25, deadline=None)
-@given(st.integers(0, 10_000), st.integers(1, 4))
-def test_mask_is_exactly_the_changed_pixels_in_the_defected_frame(i: int, max_shapes: int) -> None:
-    template = board()
-    t, d, m, p = simulate_pair(template, make_rng(1, "ssds", i), max_shapes=max_shapes)
-    background = apply_pose(template, Pose(**p["pose"]))
-    changed = (d != background).any(axis=2)
-    assert set(np.unique(m)) <= {0, 255}
-    assert m.shape == template.shape[:2]
-    assert m.any()
-    np.testing.assert_array_equal(changed, m == 255)
-    # every masked pixel is visibly different, not off by a rounding step
-    diff = np.abs(d.astype(int) - background.astype(int)).max(axis=2)
-    assert diff[m == 255].min() >= MIN_CONTRAST
-    np.testing.assert_array_equal(t, template)
-    assert 1 <= len(p["shapes"]) <= max_shapes
-
-
-def test_mask_is_not_in_the_template_frame_when_pose_is_large() -> None:
-    # A large shift must move the defected background, so template pixels no longer line up.
-    template = board(64)
-    _, d, m, p = simulate_pair(template, make_rng(3, "ssds"), max_shift_px=6, max_rotation_deg=0, jitter_px=0)
-    assert abs(p["pose"]["dx"]) > 0 or abs(p["pose"]["dy"]) > 0
-    outside = m == 0
-    assert not np.array_equal(d[outside], template[outside])
-    np.testing.assert_array_equal(d[outside], apply_pose(template, Pose(**p["pose"]))[outside])
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    st.integers(0, 10_000),
-    st.floats(0, 5, allow_nan=False),
-    st.floats(0, 10, allow_nan=False),
-    st.floats(0, 1, allow_nan=False),
+#: Solid shapes, big enough that two bilinear warps move the outline by well under 10 % of the area.
+SOLID = SimulateParams(
+    image_size=128, shape_kinds=["polygon", "ellipse", "blob"], shape_size=(0.08, 0.14), pose_only_fraction=0.0
 )
-def test_pose_within_bounds(i: int, shift: float, rot: float, jitter: float) -> None:
-    _, _, _, p = simulate_pair(
-        board(16), make_rng(0, "pose", i), max_shift_px=shift, max_rotation_deg=rot, jitter_px=jitter
-    )
-    mis, jit, pose = p["misalignment"], p["jitter"], p["pose"]
-    eps = 1e-5
-    assert abs(mis["dx"]) <= shift + eps and abs(mis["dy"]) <= shift + eps
-    assert abs(mis["angle"]) <= rot + eps and pose["angle"] == mis["angle"]
-    assert abs(jit["dx"]) <= jitter + eps and abs(jit["dy"]) <= jitter + eps
-    assert pose["dx"] == pytest.approx(mis["dx"] + jit["dx"], abs=2e-6)
-    assert abs(pose["dx"]) <= shift + jitter + eps and abs(pose["dy"]) <= shift + jitter + eps
 
 
-def test_zero_pose_keeps_background_identical() -> None:
-    template = board()
-    _, d, m, p = simulate_pair(template, make_rng(0, "z"), max_shift_px=0, max_rotation_deg=0, jitter_px=0)
-    assert p["pose"] == {"dx": 0.0, "dy": 0.0, "angle": 0.0}
-    np.testing.assert_array_equal(d[m == 0], template[m == 0])
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max(1, (a | b).sum()))
 
 
-def test_same_generator_same_pair_and_different_keys_differ() -> None:
-    template = board()
-    a = simulate_pair(template, make_rng(7, "simulate", 3))
-    b = simulate_pair(template, make_rng(7, "simulate", 3))
-    c = simulate_pair(template, make_rng(7, "simulate", 4))
-    for x, y in zip(a[:3], b[:3], strict=True):
-        np.testing.assert_array_equal(x, y)
-    assert json.dumps(a[3], sort_keys=True) == json.dumps(b[3], sort_keys=True)
-    assert not np.array_equal(a[2], c[2])
+def defect_region_in_template_frame(recipe: dict[str, Any]) -> np.ndarray:
+    """Where the defects are, drawn straight from their geometry (not from the mask)."""
+    c, off, size = recipe["canvas"], recipe["offset"], recipe["size"]
+    full = np.zeros((c, c), bool)
+    for d in recipe["defects"]:
+        shape = d.get("shape") or recipe["shapes"][d["index"]]
+        move = recipe["shapes"][d["index"]]["assembly"] if "index" in d else (0.0, 0.0)
+        for s in [shape, recipe["shapes"][d["index"]]] if d["kind"] == "changed" else [shape]:
+            x0, y0, local = render_shape(s, tuple(move))
+            full[y0 : y0 + local.shape[0], x0 : x0 + local.shape[1]] |= local
+    return full[off : off + size, off : off + size]
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000))
+def test_mask_warped_back_with_the_recorded_pose_lands_on_the_defects(i: int) -> None:
+    _, _, mask, recipe = simulate_shapes(make_rng(2, "iou", i), SOLID)
+    assert recipe["defects"] or len(recipe["shapes"]) == 0, "pose_only_fraction 0 must give defects"
+    size = recipe["size"]
+    pose = Pose(**recipe["pose"])
+    back = warp_mask(mask, pose, inverse=True) > 0
+    # Only the part of the template frame the defected view shows can come back.
+    seen = warp_mask(np.full((size, size), 255, np.uint8), pose, inverse=True)
+    # 2 px inside the view's edge, where the bilinear warp cuts no outline short.
+    seen = cv2.erode(seen, np.ones((5, 5), np.uint8)) > 0
+    truth = defect_region_in_template_frame(recipe) & seen
+    if truth.sum() < 100:  # the pose moved the defects out of view
+        return
+    assert iou(back & seen, truth) >= 0.9
+
+
+def test_every_defect_kind_is_drawn_and_most_masks_are_in_view() -> None:
+    kinds = {"added": 0, "removed": 0, "changed": 0}
+    masked = 0
+    for i in range(30):
+        _, _, mask, recipe = simulate_shapes(make_rng(3, "kinds", i), SOLID)
+        for d in recipe["defects"]:
+            kinds[d["kind"]] += 1
+        masked += bool(mask.any())
+    assert all(kinds.values()), kinds
+    # The paper's ±50 px shift can carry a defect out of view, but not most of them.
+    assert masked >= 20
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0, 6, allow_nan=False))
+def test_every_shape_moves_by_at_most_the_assembly_bound(i: int, bound: float) -> None:
+    sp = SimulateParams(image_size=96, assembly_px=bound)
+    recipe = sample_shapes_scene(make_rng(4, "assembly", i), sp)
+    template, clean, _, _ = render_shapes_canvases(recipe)
+    for s in recipe["shapes"]:
+        assert abs(s["assembly"][0]) <= bound and abs(s["assembly"][1]) <= bound
+        # Measured on the pixels: the shape's centroid in the defect-free defected canvas.
+        before = _centroid(render_shape(s), template.shape[:2])
+        after = _centroid(render_shape(s, tuple(s["assembly"])), template.shape[:2])
+        assert np.hypot(*(after - before)) <= bound * np.sqrt(2) + 1.0
+
+
+def _centroid(placed: tuple[int, int, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    x0, y0, local = placed
+    ys, xs = np.nonzero(local)
+    return np.array([xs.mean() + x0, ys.mean() + y0])
+
+
+@pytest.mark.parametrize("scale", [(0.5, 0.55), (1.6, 1.7)])
+def test_scale_outside_the_paper_range_is_honoured(scale: tuple[float, float]) -> None:
+    sp = SOLID.model_copy(update={"scale": scale, "shift_px": 5.0})
+    ratios = []
+    for i in range(6):
+        _, defected, mask, recipe = simulate_shapes(make_rng(5, "scale", i), sp)
+        s = recipe["pose"]["scale"]
+        assert scale[0] <= s <= scale[1]
+        _, _, _, region = render_shapes_canvases(recipe)
+        # Areas scale by s²: the mask in the defected view against the defects on the canvas.
+        visible = cv_visible(recipe)
+        if (region & visible).sum() > 100:
+            ratios.append((mask > 0).sum() / (region & visible).sum() / s**2)
+    assert ratios and all(0.85 <= r <= 1.15 for r in ratios), ratios
+
+
+def cv_visible(recipe: dict[str, Any]) -> np.ndarray:
+    """Canvas pixels the defected view shows."""
+    size, c = recipe["size"], recipe["canvas"]
+    mat = canvas_matrix(Pose(**recipe["pose"]), size, recipe["offset"])
+    ones = np.full((size, size), 255, np.uint8)
+    back = cv2.warpAffine(ones, mat, (c, c), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    return back >= 128
+
+
+def test_pose_only_pairs_have_empty_masks_and_only_the_pose_changes() -> None:
+    sp = SimulateParams(image_size=96, pose_only_fraction=1.0, assembly_px=0.0)
+    for i in range(5):
+        template, defected, mask, recipe = simulate_shapes(make_rng(6, "pose-only", i), sp)
+        assert recipe["defects"] == [] and not mask.any()
+        # With no assembly error, the defected view is the template's canvas under the pose.
+        canvas, clean, _, _ = render_shapes_canvases(recipe)
+        np.testing.assert_array_equal(canvas, clean)
+
+
+def test_defect_region_is_exactly_what_changed_on_the_canvas() -> None:
+    for i in range(20):
+        recipe = sample_shapes_scene(make_rng(7, "exact", i), SimulateParams(image_size=96))
+        _, clean, defected, region = render_shapes_canvases(recipe)
+        changed = (clean != defected).any(axis=2)
+        np.testing.assert_array_equal(changed, region)
+        diff = np.abs(clean.astype(int) - defected.astype(int)).max(axis=2)
+        if region.any():
+            assert diff[region].min() >= MIN_CONTRAST
+
+
+@pytest.mark.parametrize("preset", ["paper", "small"])
+def test_the_pose_never_looks_past_the_canvas(preset: str) -> None:
+    sp = SimulateParams(image_size=64, preset=preset, scale=(0.5, 1.2) if preset == "paper" else None)
+    for i in range(20):
+        recipe = sample_shapes_scene(make_rng(8, "border", i), sp)
+        c, size = recipe["canvas"], recipe["size"]
+        mat = canvas_matrix(Pose(**recipe["pose"]), size, recipe["offset"])
+        seen = cv2.warpAffine(np.full((c, c), 255, np.uint8), mat, (size, size), flags=cv2.INTER_LINEAR)
+        assert seen.min() == 255, recipe["pose"]
+
+
+def test_presets_and_overrides_set_the_pose_ranges() -> None:
+    paper = SimulateParams().pose_ranges()
+    assert (paper.shift_px, paper.rotation_deg, paper.scale) == (50.0, (0.0, 180.0), (0.8, 1.2))
+    small = SimulateParams(preset="small", scale=(0.9, 1.1)).pose_ranges()
+    assert (small.shift_px, small.rotation_deg, small.scale) == (2.0, (-2.0, 2.0), (0.9, 1.1))
+    for i in range(30):
+        p = sample_shapes_scene(make_rng(9, "ranges", i), SimulateParams(image_size=48))["pose"]
+        assert abs(p["dx"]) <= 50 and abs(p["dy"]) <= 50 and 0 <= p["angle"] < 180 and 0.8 <= p["scale"] <= 1.2
+
+
+@pytest.mark.parametrize("mode", ["shapes", "board"])
+def test_a_pair_replays_byte_for_byte_from_its_manifest_columns(mode: str) -> None:
+    rng = make_rng(10, "replay")
+    if mode == "shapes":
+        made = simulate_shapes(rng, SimulateParams(image_size=64))
+        scene = None
+    else:
+        scene = board_scene()
+        made = simulate_pair(scene, rng, SimulateParams(mode="board", preset="paper", pose_only_fraction=0))
+    row = json.loads(json.dumps(recipe_columns(made[3])))
+    for a, b in zip(replay(row, scene), made[:3], strict=True):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def board_scene(size: int = 48) -> Scene:
+    """A view cut from the middle of a larger, textured context patch."""
+    rng = np.random.default_rng(0)
+    context = rng.integers(0, 256, (3 * size, 3 * size, 3)).astype(np.uint8)
+    context = np.asarray(np.clip(context // 4 + 60, 0, 255), np.uint8)
+    view = context[size : 2 * size, size : 2 * size].copy()
+    return Scene(view=view, class_label="", context=context, context_box=(size, size, 2 * size, 2 * size))
+
+
+def test_board_pairs_show_real_context_where_the_pose_uncovers_it() -> None:
+    scene = board_scene()
+    size = scene.view.shape[0]
+    sp = SimulateParams(mode="board", preset="small", shift_px=10.0, pose_only_fraction=1.0)
+    for i in range(5):
+        template, defected, mask, recipe = simulate_pair(scene, make_rng(11, "board", i), sp)
+        np.testing.assert_array_equal(template, scene.view)
+        assert not mask.any()
+        # The defected view is the context itself under the pose: nothing mirrored or invented.
+        mat = canvas_matrix(Pose(**recipe["pose"]), size, size)
+        truth = cv2.warpAffine(scene.context, mat, (size, size), flags=cv2.INTER_LINEAR)
+        assert np.abs(truth.astype(int) - defected.astype(int)).max() <= 1
+
+
+def test_board_default_is_the_small_preset_and_masks_the_added_shapes() -> None:
+    view = board_scene().view
+    t, d, m, p = simulate_pair(view, make_rng(12, "default"))
+    np.testing.assert_array_equal(t, view)
+    assert p["mode"] == "board" and abs(p["pose"]["angle"]) <= 2 and p["pose"]["scale"] == 1.0
+    assert all(d_["kind"] == "added" for d_ in p["defects"])
 
 
 def test_params_are_json_ready() -> None:
-    _, _, _, p = simulate_pair(board(), make_rng(0, "json"), max_shapes=4)
+    _, _, _, p = simulate_shapes(make_rng(0, "json"), SimulateParams(image_size=64))
     assert json.loads(json.dumps(p)) == p
     assert {s["kind"] for s in p["shapes"]} <= set(SHAPE_KINDS)
-    assert {s["texture"] for s in p["shapes"]} <= set(TEXTURES)
+    assert {s["fill"]["texture"] for s in p["shapes"]} <= set(TEXTURES)
 
 
 @pytest.mark.parametrize("kind", SHAPE_KINDS)
@@ -126,18 +247,20 @@ def test_textures(kind: str) -> None:
         assert len(np.unique(tex.reshape(-1, 3), axis=0)) > 1
 
 
-def test_pose_matrix_rotates_about_the_centre() -> None:
+def test_pose_matrix_rotates_and_scales_about_the_centre() -> None:
     m = pose_matrix(Pose(0, 0, 90), (11, 11))
     centre = np.array([5.0, 5.0, 1.0])
     np.testing.assert_allclose(m @ centre, [5.0, 5.0], atol=1e-9)
     # 90 degrees counter-clockwise as displayed: a point to the right of centre goes up
     np.testing.assert_allclose(m @ np.array([8.0, 5.0, 1.0]), [5.0, 2.0], atol=1e-9)
+    m = pose_matrix(Pose(1, 0, 0, 2.0), (11, 11))
+    np.testing.assert_allclose(m @ np.array([8.0, 5.0, 1.0]), [12.0, 5.0], atol=1e-9)
 
 
 def test_bad_inputs() -> None:
     with pytest.raises(ValueError, match="uint8"):
         simulate_pair(np.zeros((8, 8), np.uint8), make_rng(0))
-    with pytest.raises(ValueError, match="max_shapes"):
-        simulate_pair(board(8), make_rng(0), max_shapes=0)
     with pytest.raises(ValueError, match="unknown shape"):
         draw_shape("star", (8, 8), make_rng(0))
+    with pytest.raises(ValueError, match="scene"):
+        render_pair({"mode": "board", "size": 8, "offset": 4})

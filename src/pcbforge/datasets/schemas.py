@@ -173,8 +173,10 @@ _MANIFESTS = (
         STATUS, ERROR,
     ),
     _manifest(
-        "simulate", "pairs.parquet", 1,
-        ID, text("split", "template_path", "defected_path", "mask_path", "shapes", "pose", "parent_id"),
+        "simulate", "pairs.parquet", 2,
+        ID,
+        text("split", "template_path", "defected_path", "mask_path", "mode", "scene", "shapes", "defects", "pose"),
+        text("parent_id"),
         LINEAGE,
         STATUS, ERROR,
     ),

@@ -1,12 +1,18 @@
-"""DVC stage ``simulate``: SSDS-style template/defected/mask pairs from component crops.
+"""DVC stage ``simulate``: SSDS-style template/defected/mask pairs.
 
-Reads ``<crop.out>/components.parquet`` and its ``crops/<id>.png`` views, and
-``<split.out>/split.parquet``, and writes ``simulate.pairs`` pairs under ``<simulate.out>``:
-``template/<id>.png``, ``defected/<id>.png``, ``mask/<id>.png`` and ``pairs.parquet``.
-Pair ``i`` uses the ``i mod n``-th template component (ok crop with an ok split row, sorted
-by id) and its own generator ``make_rng(base.seed, "simulate", i)``, so outputs do not
-depend on worker count. Each pair carries its template component's ``split`` (so the export
-never puts a training part into test data) and lineage columns (source, licence, author, ...).
+Writes ``simulate.pairs`` pairs under ``<simulate.out>``: ``template/<id>.png``,
+``defected/<id>.png``, ``mask/<id>.png``, ``pairs.parquet`` (each pair's whole recipe as JSON,
+see :func:`pcbforge.datasets.pairs.replay`) and ``contact_sheet.png``. Pair ``i`` uses its own
+generator ``make_rng(base.seed, "simulate", i)``, so outputs do not depend on worker count.
+
+``simulate.mode: shapes`` (the SSDS paper's random scenes) reads nothing: pair ``i`` takes the
+split ``make_rng(base.seed, "simulate-split", i)`` draws with ``split.val_fraction`` and
+``split.test_fraction`` (a random scene shows no real part, so it cannot leak one).
+
+``simulate.mode: board`` reads ``<crop.out>/components.parquet`` with its ``crops/<id>.png``
+views and ``context/<id>.png`` patches, and ``<split.out>/split.parquet``: pair ``i`` uses the
+``i mod n``-th template component (ok crop with an ok split row, sorted by id) and carries
+its ``split`` (so the export never puts a training part into test data) and lineage columns.
 An ok component with no ok split row makes no pair: it gets a ``rejected`` row saying why.
 
 This module reads params and manifests, maps :func:`pcbforge.datasets.pairs.make_one` over
@@ -22,30 +28,49 @@ from typing import Any
 
 from pcbforge.config import Params
 from pcbforge.datasets.manifest import MANIFEST_NAMES, lineage_of, ok_only, read_manifest, to_frame, write_manifest
-from pcbforge.datasets.pairs import Job, attach_splits, make_one
+from pcbforge.datasets.pairs import Job, Template, attach_splits, contact_sheet, make_one
 from pcbforge.errors import InputError
-from pcbforge.io import staged_dir
+from pcbforge.io import staged_dir, write_png
 from pcbforge.parallel import map_ordered
-from pcbforge.rng import workers
-from pcbforge.vocab import Split
+from pcbforge.rng import make_rng, workers
+from pcbforge.vocab import SceneMode, Split
 
 log = logging.getLogger(__name__)
 
 #: Columns simulate needs from ``split.parquet``.
 SPLIT_COLUMNS = ("id", "split", "status")
+#: The contact sheet's file name under ``simulate.out``.
+CONTACT_SHEET = "contact_sheet.png"
 
 
-def run(params: Params, **options: Any) -> str:
-    """Run the stage; returns a one-line summary.
+def shapes_split(seed: int, index: int, val_fraction: float, test_fraction: float) -> str:
+    """The split of ``shapes`` pair ``index``: val / test with the split stage's fractions, else train."""
+    u = float(make_rng(seed, "simulate-split", index).random())
+    if u < val_fraction:
+        return Split.VAL.value
+    if u < val_fraction + test_fraction:
+        return Split.TEST.value
+    return Split.TRAIN.value
+
+
+def _box(v: Any) -> tuple[float, float, float, float] | None:
+    if v is None or (hasattr(v, "__len__") and len(v) != 4):
+        return None
+    try:
+        return tuple(float(x) for x in v)  # type: ignore[return-value]
+    except TypeError:
+        return None
+
+
+def board_jobs(params: Params) -> tuple[list[Job], list[dict[str, Any]], int]:
+    """The jobs of ``board`` mode, the rejected rows of components with no split, and the template count.
 
     Raises:
-        InputError: the crop or split manifest is missing/unreadable or lacks a contract
-            column, or ``simulate.pairs > 0`` and no ok component has an ok split.
+        InputError: see :func:`run`.
     """
     sp = params.simulate
     crop_out = params.path(params.crop.out)
     split_path = params.path(params.split.out) / MANIFEST_NAMES["split"]
-    out = params.path(sp.out)
     comps = ok_only(read_manifest(crop_out / MANIFEST_NAMES["crop"], "crop", require=("id", "crop_path", "status")))
     if sp.pairs > 0 and comps.empty:
         raise InputError(
@@ -65,26 +90,62 @@ def run(params: Params, **options: Any) -> str:
             f"no ok component of {crop_out / MANIFEST_NAMES['crop']} has an ok split in {split_path} "
             "(run `pcbforge split` on the current crops, or set simulate.pairs: 0)"
         )
-    crops = [crop_out / str(c) for c in comps["crop_path"]]
-    lineages = [lineage_of(r) for r in comps.to_dict("records")]
+    templates = []
+    for r in comps.to_dict("records"):
+        ctx = r.get("context_path")
+        origin = r.get("origin")
+        templates.append(
+            Template(
+                parent_id=str(r["id"]),
+                crop=crop_out / str(r["crop_path"]),
+                context=crop_out / str(ctx) if isinstance(ctx, str) and ctx else None,
+                context_box=_box(r.get("context_box")),
+                # Web photos were cut with no margin; board crops with crop.margin (annotate/crops.py).
+                view_margin=params.crop.margin if origin in (None, "board") else 0.0,
+                lineage=lineage_of(r),
+            )
+        )
     jobs = [
         Job(
             index=i,
-            parent_id=str(comps.at[i % len(comps), "id"]),
             split=str(comps.at[i % len(comps), "split"]),
-            crop=crops[i % len(comps)],
             root=params.root,
-            out=Path(),  # filled in below, once the staging directory exists
+            out=Path(),  # filled in once the staging directory exists
             seed=params.base.seed,
+            settings=sp,
+            template=templates[i % len(comps)],
             image_size=params.base.image_size,
-            max_shapes=sp.max_shapes,
-            max_shift_px=sp.max_shift_px,
-            max_rotation_deg=sp.max_rotation_deg,
-            jitter_px=sp.jitter_px,
-            lineage=lineages[i % len(comps)],
         )
         for i in range(sp.pairs)
     ]
+    return jobs, rejected, len(comps)
+
+
+def run(params: Params, **options: Any) -> str:
+    """Run the stage; returns a one-line summary.
+
+    Raises:
+        InputError: ``board`` mode only: the crop or split manifest is missing/unreadable or
+            lacks a contract column, or ``simulate.pairs > 0`` and no ok component has an ok split.
+    """
+    sp = params.simulate
+    out = params.path(sp.out)
+    if sp.mode is SceneMode.BOARD:
+        jobs, rejected, n_templates = board_jobs(params)
+        source = f"{n_templates} components"
+    else:
+        jobs = [
+            Job(
+                index=i,
+                split=shapes_split(params.base.seed, i, params.split.val_fraction, params.split.test_fraction),
+                root=params.root,
+                out=Path(),
+                seed=params.base.seed,
+                settings=sp,
+            )
+            for i in range(sp.pairs)
+        ]
+        rejected, source = [], "random shape scenes"
     n_workers = min(workers(params.base.workers), max(1, len(jobs) // 16))
     with staged_dir(out) as tmp:
         for sub in ("template", "defected", "mask"):
@@ -95,8 +156,11 @@ def run(params: Params, **options: Any) -> str:
             if row["status"] != "ok":
                 log.warning("pair %s skipped: %s", row["id"], row["error"])
         write_manifest(to_frame([*rows, *rejected], stage="simulate"), tmp / MANIFEST_NAMES["simulate"], stage="simulate")
+        sheet = contact_sheet(tmp, rows, sp.contact_sheet)
+        if sheet is not None:
+            write_png(tmp / CONTACT_SHEET, sheet)
     n_ok = sum(r["status"] == "ok" for r in rows)
     per = Counter(r["split"] for r in rows if r["status"] == "ok")
     splits = ", ".join(f"{s} {per[s]}" for s in (x.value for x in Split) if per[s])
     skipped = f"; {len(rejected)} component(s) with no split rejected" if rejected else ""
-    return f"{n_ok}/{len(rows)} pairs from {len(comps)} components ({splits or 'no pairs'}){skipped} -> {out}"
+    return f"{n_ok}/{len(rows)} pairs from {source} ({splits or 'no pairs'}){skipped} -> {out}"
