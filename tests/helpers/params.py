@@ -25,7 +25,8 @@ TINY: dict[str, Any] = {
     },
     "crawl": {"concurrency": 8, "download_timeout": 10},
     "triplets": {"per_component": 1},
-    "simulate": {"pairs": 8},
+    # Board mode: the export and pipeline tests follow component lineage through the pairs.
+    "simulate": {"pairs": 8, "mode": "board", "preset": "small"},
     "train": {"epochs": 1, "batch_size": 8, "input_size": 32, "backbone": "resnet10t", "pretrained": "none", "embedding_dim": 16},
     "export": {"shard_size": 16},
 }

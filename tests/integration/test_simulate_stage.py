@@ -234,7 +234,7 @@ def test_missing_split_manifest_names_the_stage_to_run(params: Params) -> None:
 
 
 def test_shapes_mode_needs_no_inputs_and_writes_the_paper_pairs(tmp_path: Path) -> None:
-    p = tiny_params(tmp_path, {"simulate": {"mode": "shapes", "pairs": 12, "image_size": 96}})
+    p = tiny_params(tmp_path, {"simulate": {"mode": "shapes", "preset": "paper", "pairs": 12, "image_size": 96}})
     summary = simulate.run(p)
     out = p.path(p.simulate.out)
     df = pd.read_parquet(out / "pairs.parquet")

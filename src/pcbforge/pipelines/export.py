@@ -109,7 +109,8 @@ def pair_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
             mask=root / str(mask) if mask else None,
             anomaly=DefectType.SIMULATED_SHAPE.value,
             meta=_meta(r, PAIR_META),
-            sources=(lineage_of(r),),
+            # A shapes-mode pair shows no real image: it has no source to credit.
+            sources=(lineage_of(r),) if any(lineage_of(r).values()) else (),
         )
 
 
