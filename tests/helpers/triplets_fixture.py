@@ -19,10 +19,12 @@ import numpy as np
 from PIL import Image
 
 from pcbforge.augment.ssds import simulate_pair
+from pcbforge.config import SimulateParams
 from pcbforge.datasets.manifest import error_row, ok_row, rejected_row
 from pcbforge.io import stable_id, write_png
 from pcbforge.datasets.pairs import write_pair
 from pcbforge.rng import make_rng
+from pcbforge.vocab import SceneMode
 from tests.helpers.components_fixture import board_lineage
 from tests.helpers.fake_project import write_rows
 
@@ -193,19 +195,25 @@ def negative_lineage(t: int, kind: str, per_anchor: int = 1) -> dict[str, str | 
 
 
 def write_pairs(
-    out: Path, n: int = 3, size: int = 32, splits: tuple[str | None, ...] = ("train", "val", "test")
+    out: Path,
+    n: int = 3,
+    size: int = 32,
+    splits: tuple[str | None, ...] = ("train", "val", "test"),
+    pose_only: bool = False,
 ) -> Path:
     """Write a simulate stage output with ``n`` pairs (made by the real generator); return the manifest.
 
     Pair ``i``'s parent is component ``i`` of :func:`tests.helpers.components_fixture.write_components`
     with ``per_board=2``, with its board's lineage,
     and its split is ``splits[i % len(splits)]`` (train, val, test in turn by default; ``(None,)``
-    gives null splits, which the export refuses to place).
+    gives null splits, which the export refuses to place). ``pose_only`` makes every pair a
+    defect-free pose-only pair (empty mask, ``defects`` = ``[]``).
     """
+    sp = SimulateParams(mode=SceneMode.BOARD, preset="small", pose_only_fraction=1.0) if pose_only else None
     rows = []
     for i in range(n):
         pid = stable_id("pair", i)
-        t, d, m, p = simulate_pair(np.asarray(part_image(i, size)), make_rng(0, "fixture-pair", i))
+        t, d, m, p = simulate_pair(np.asarray(part_image(i, size)), make_rng(0, "fixture-pair", i), sp)
         split = splits[i % len(splits)]
         rows.append(write_pair(out, pid, t, d, m, p, stable_id("component", i), board_lineage(i // 2), split=split))
     return write_rows("simulate", rows, out)

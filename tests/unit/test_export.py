@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import tarfile
 from pathlib import Path
 
@@ -246,3 +247,47 @@ def test_webdataset_leaves_out_ids_it_cannot_store_as_keys(samples: list[Sample]
     note = exp.write(Sample(bad_id, s.source, s.split, s.images, s.mask, s.anomaly, s.meta))
     assert note and note.startswith("webdataset:")
     assert exp.close() == {} and not list(tmp_path.glob("*.tar"))
+
+
+@pytest.fixture()
+def pose_only(tmp_path: Path) -> list[Sample]:
+    """3 defect-free pose-only SSDS pairs (empty masks), one per split."""
+    sim = tmp_path / "pose_only"
+    write_pairs(sim, n=3, splits=PAIR_SPLITS, pose_only=True)
+    return list(pair_samples(pd.read_parquet(sim / "pairs.parquet"), sim))
+
+
+def test_pose_only_pairs_are_exported_as_good_samples(pose_only: list[Sample], tmp_path: Path) -> None:
+    for s in pose_only:
+        assert s.mask is not None and not np.asarray(Image.open(s.mask)).any()  # the fixture really is pose-only
+    by_split = {s.split: s for s in pose_only}
+    # MVTec: the defected view is a good image, never an anomaly with an empty mask.
+    mvtec = tmp_path / "mvtec"
+    notes, counts = export_all(MvtecExporter(mvtec), pose_only)
+    assert not (mvtec / "test" / "simulated_shape").exists() and not (mvtec / "ground_truth").exists()
+    assert (mvtec / "test" / "good" / f"{by_split['test'].id}.png").read_bytes() == by_split["test"].images[
+        "defected"
+    ].read_bytes()
+    assert counts == {"test/good": 1}
+    note_of = {s.split: n for s, n in zip(pose_only, notes, strict=True)}
+    assert note_of["val"] and note_of["train"] and note_of["test"] is None
+    # Contrastive pairs: same/conform (label 1), the empty mask kept as the segmentation target.
+    pairs = tmp_path / "pairs"
+    _, counts = export_all(PairsExporter(pairs), pose_only)
+    rows = list(csv.DictReader((pairs / "pairs.csv").open()))
+    assert [r["label"] for r in rows] == ["1"] * 3 and {r["kind"] for r in rows} == {"pose_only"}
+    assert counts["positive"] == 3 and counts["negative"] == 0
+    # WebDataset: the sample's JSON says it is good.
+    wd = tmp_path / "wd"
+    export_all(WebDatasetExporter(wd, shard_size=10), pose_only)
+    docs = [
+        json.loads(m.read())
+        for tar in sorted(wd.glob("pairs-*.tar"))
+        for m in (tarfile.open(tar).extractfile(i) for i in tarfile.open(tar).getmembers() if i.name.endswith(".json"))
+    ]
+    assert len(docs) == 3 and {d["anomaly"] for d in docs} == {"none"} and all(d["pose_only"] for d in docs)
+
+
+def test_defected_pairs_stay_anomalies(samples: list[Sample]) -> None:
+    pairs = [s for s in samples if s.source == "simulate"]
+    assert pairs and all(s.anomaly == "simulated_shape" and not s.is_good for s in pairs)

@@ -6,7 +6,8 @@ Every exporter has the same small interface (as img2dataset's writers do):
 (part of) it was left out, which the stage records in its manifest.
 
 - :class:`PairsExporter` — contrastive pairs: ``pairs.csv`` + ``images/`` (+ ``masks/``);
-  anchor/positive rows are label 1, anchor/negative and template/defected rows label 0.
+  anchor/positive rows are label 1, anchor/negative and template/defected rows label 0
+  (a defect-free pose-only pair: label 1, kind ``pose_only``).
 - :class:`MvtecExporter` — MVTec AD / anomalib folder layout: ``train/good``,
   ``test/good``, ``test/<defect>``, ``ground_truth/<defect>/<name>_mask.png``; only the
   test split goes to ``test/`` (SSDS pairs included), so no training part is tested on.
@@ -45,6 +46,10 @@ from pcbforge.vocab import DefectType, Split, TripletStrategy
 OTHER_CLASS = TripletStrategy.OTHER_CLASS.value
 #: MVTec defect folder of SSDS simulated-shape images.
 SIMULATED = DefectType.SIMULATED_SHAPE.value
+#: ``anomaly`` of a good sample: a defect-free pose-only SSDS pair (empty mask).
+GOOD = DefectType.NONE.value
+#: ``kind`` of a pose-only pair's row in ``pairs.csv`` (label 1: pose is not a defect).
+POSE_ONLY = "pose_only"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: Longest WebDataset key: USTAR names hold 100 bytes, and ``.negative_mask.png`` needs 18.
 MAX_KEY = 80
@@ -63,7 +68,8 @@ class Sample:
         images: role -> image file, in a fixed role order (``anchor, positive, negative`` or
             ``template, defected``).
         mask: binary mask of the anomalous image (``negative`` / ``defected``), or ``None``.
-        anomaly: ``negative_kind`` for triplets, ``simulated_shape`` for pairs.
+        anomaly: ``negative_kind`` for triplets; ``simulated_shape`` for pairs, ``none``
+            (:data:`GOOD`) for a defect-free pose-only pair (its defected view is a good image).
         meta: JSON-ready metadata (class, lineage, defect parameters) carried into the exports.
         sources: lineage (:data:`~pcbforge.datasets.manifest.LINEAGE_COLUMNS`) of every source
             image whose pixels the sample shows: a triplet's anchor and negative, a pair's template.
@@ -81,7 +87,12 @@ class Sample:
     @property
     def is_defect(self) -> bool:
         """True if the anomalous image is a defect of the same part (not another class)."""
-        return self.anomaly != OTHER_CLASS
+        return self.anomaly not in (OTHER_CLASS, GOOD)
+
+    @property
+    def is_good(self) -> bool:
+        """True for a defect-free pose-only SSDS pair: its defected view shows no anomaly."""
+        return self.anomaly == GOOD
 
 
 class Exporter(Protocol):
@@ -125,7 +136,9 @@ class PairsExporter:
     """Contrastive pairs: ``pairs.csv`` (``left, right, label``) plus copied images and masks.
 
     Each triplet gives two rows, ``<id>-pos`` (anchor, positive, 1) and ``<id>-neg``
-    (anchor, negative, 0); each SSDS pair gives ``<id>-sim`` (template, defected, 0).
+    (anchor, negative, 0); each SSDS pair gives ``<id>-sim`` (template, defected, 0), or
+    (template, defected, 1) of kind ``pose_only`` for a defect-free pose-only pair: pose is
+    not a defect, so the two images conform (its empty mask is kept as a segmentation target).
     Every row carries its sample's ``split`` (for an SSDS pair, its template component's),
     so a reader filters by split as with triplets; the files stay in one flat ``images/``.
     Paths in the CSV are relative to the exporter's directory; an anchor shared by several
@@ -179,7 +192,8 @@ class PairsExporter:
             self._row(sample, "neg", a, n, 0, sample.anomaly, self._copy_mask(sample, "negative"))
         else:
             t, d = (self._copy(sample, r) for r in ("template", "defected"))
-            self._row(sample, "sim", t, d, 0, sample.anomaly, self._copy_mask(sample, "defected"))
+            label, kind = (1, POSE_ONLY) if sample.is_good else (0, sample.anomaly)
+            self._row(sample, "sim", t, d, label, kind, self._copy_mask(sample, "defected"))
         return None
 
     def close(self) -> dict[str, int]:
@@ -202,12 +216,15 @@ class MvtecExporter:
       defect negatives, which must come with a mask (anomalib pairs every anomalous image
       with a mask by name).
     - ``test/simulated_shape/`` + masks: the defected images of test-split SSDS pairs.
+    - ``test/good/``: also the defected views of test-split defect-free pose-only SSDS pairs
+      (a pose is not an anomaly, and an anomaly needs a non-empty mask).
 
     ``other_class`` negatives are left out: a different part is not an anomaly of this part
     in MVTec terms (it would need a per-class "good" set), and val-split triplets and pairs
     are left out because MVTec has only train and test. Train-split pairs are left out too:
     their defected image is an anomaly, which ``train/`` must not hold, and putting it in
-    ``test/`` would test on a training part. Their template is not added to ``train/good``
+    ``test/`` would test on a training part (a train-split pose-only pair is left out likewise,
+    so ``train/good`` stays the triplets' own). Their template is not added to ``train/good``
     either: it is the component's crop, which the triplets' anchors already bring there,
     and pairs repeat templates (pair ``i`` uses component ``i mod n``).
     """
@@ -232,6 +249,9 @@ class MvtecExporter:
 
     def write(self, sample: Sample) -> str | None:
         if sample.source == "simulate":
+            if sample.is_good and sample.split == Split.TEST.value:
+                self._put(f"test/good/{sample.id}.png", png_bytes(sample.images["defected"]))
+                return None
             if sample.split == Split.TEST.value:
                 return self._anomaly(sample, SIMULATED, "defected")
             if sample.split == Split.TRAIN.value:
@@ -306,7 +326,8 @@ class WebDatasetExporter:
 
     A triplet sample holds ``<id>.anchor.png``, ``.positive.png``, ``.negative.png``,
     ``.negative_mask.png`` (defects only) and ``.json``; a pair sample holds
-    ``.template.png``, ``.defected.png``, ``.mask.png`` and ``.json``. ``index.json`` lists
+    ``.template.png``, ``.defected.png``, ``.mask.png`` and ``.json`` (``anomaly``: ``none``
+    and ``pose_only``: true for a defect-free pose-only pair). ``index.json`` lists
     the shards of each stream with a brace pattern for ``webdataset.WebDataset``.
     """
 

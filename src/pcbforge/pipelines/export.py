@@ -19,7 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from pcbforge.config import Params
@@ -96,19 +98,43 @@ def triplet_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
         )
 
 
+def is_pose_only(r: dict[str, Any], mask: Path | None) -> bool:
+    """True if a pair shows no defect: its recipe has none (``defects`` = ``[]``) or its mask is empty.
+
+    The mask decides too: a defect the pose carried out of view leaves nothing to find.
+    A mask that cannot be read decides nothing (the stage reports missing files itself).
+    """
+    defects = _json_or_text(r.get("defects"))
+    if defects == []:
+        return True
+    if mask is None or not mask.is_file():
+        return False
+    try:
+        with Image.open(mask) as im:
+            return not np.asarray(im.convert("L")).any()
+    except (OSError, UnidentifiedImageError):
+        return False
+
+
 def pair_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
-    """Samples of the ok SSDS pairs in ``df`` (paths relative to ``root`` = ``simulate.out``), by id."""
+    """Samples of the ok SSDS pairs in ``df`` (paths relative to ``root`` = ``simulate.out``), by id.
+
+    A defect-free pose-only pair (see :func:`is_pose_only`) is a good sample (``anomaly`` =
+    ``none``, ``pose_only`` in its metadata): exporters place it as good, not as an anomaly.
+    """
     for row in df.sort_values("id", kind="mergesort").itertuples(index=False):
         r = row._asdict()
-        mask = cell_value(r.get("mask_path"))
+        mask_cell = cell_value(r.get("mask_path"))
+        mask = root / str(mask_cell) if mask_cell else None
+        good = is_pose_only(r, mask)
         yield Sample(
             id=str(r["id"]),
             source="simulate",
             split=cell_value(r["split"]),
             images={"template": root / str(r["template_path"]), "defected": root / str(r["defected_path"])},
-            mask=root / str(mask) if mask else None,
-            anomaly=DefectType.SIMULATED_SHAPE.value,
-            meta=_meta(r, PAIR_META),
+            mask=mask,
+            anomaly=(DefectType.NONE if good else DefectType.SIMULATED_SHAPE).value,
+            meta={**_meta(r, PAIR_META), "pose_only": good},
             # A shapes-mode pair shows no real image: it has no source to credit.
             sources=(lineage_of(r),) if any(lineage_of(r).values()) else (),
         )
