@@ -41,7 +41,7 @@ from pcbforge.vocab import PosePreset, SceneMode
 #: Log-polar sampling: rows over 360° (0.5° a row), columns over log-radius.
 N_ANG, N_RAD = 720, 512
 #: Rotation/scale peaks tried (each with its 180° twin).
-PEAKS = 16
+PEAKS = 64
 #: Scales a candidate may have; peaks outside are spurious (the presets stay within 0.8..1.2).
 SCALE_RANGE = (0.6, 1.6)
 #: Refinement rounds on the residual pose.
