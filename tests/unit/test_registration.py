@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.bench_registration import angle_error, auroc, board_scene, pose_of, register
+from benchmarks.bench_registration import angle_error, auroc, board_scene, corner_error, pose_of, register
 from pcbforge.augment.ssds import Pose, canvas_matrix, margin_for, pose_matrix, simulate_pair
 from pcbforge.config import SimulateParams
 from pcbforge.rng import make_rng
@@ -67,3 +67,19 @@ def test_register_recovers_a_paper_preset_board_pair() -> None:
 def test_auroc_by_ranks() -> None:
     assert auroc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == 0.75
     assert auroc(np.array([1.0, 1.0, 1.0, 1.0]), np.array([0, 1, 0, 1])) == 0.5
+
+
+def test_corner_error_on_hand_made_poses() -> None:
+    # A pure shift moves every pixel by its length.
+    assert corner_error(Pose(3.0, 4.0, 0.0), Pose(), (11, 11)) == pytest.approx((5.0, 5.0))
+    # A 90° turn about the centre of an 11 px view (centre (5, 5)): corner (0, 0) is 5√2 from it
+    # and goes to a point 10 px away (a quarter circle's chord: 5√2·√2); the centre stays, so
+    # the mean over pixels is below the max.
+    mx, mean = corner_error(Pose(0.0, 0.0, 90.0), Pose(), (11, 11))
+    assert mx == pytest.approx(10.0) and 0.0 < mean < mx
+    # A 10 % scale about the centre moves a corner by 10 % of its distance (5√2) from it.
+    assert corner_error(Pose(0.0, 0.0, 0.0, 1.1), Pose(), (11, 11))[0] == pytest.approx(0.5 * math.sqrt(2))
+    # Symmetric, and zero on itself.
+    a, b = Pose(1.5, -2.0, 30.0, 0.9), Pose(-1.0, 0.5, 28.0, 1.05)
+    assert corner_error(a, b, (64, 48)) == pytest.approx(corner_error(b, a, (64, 48)))
+    assert corner_error(a, a, (64, 48)) == pytest.approx((0.0, 0.0))
