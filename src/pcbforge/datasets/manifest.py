@@ -122,6 +122,29 @@ def lineage_of(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return {k: cell_value(row.get(f"{prefix}{k}")) for k in LINEAGE_COLUMNS}
 
 
+def component_context(
+    row: Mapping[str, Any], crop_out: Path, crop_margin: float
+) -> tuple[Path | None, tuple[float, float, float, float] | None, float]:
+    """Where a ``components.parquet`` row's context patch is, the part's box inside it, and
+    the board margin its square view was cut with (``crop.margin`` for a board crop, 0 for a
+    web photo, which has no board around it: see annotate/crops.py).
+
+    Example:
+        >>> component_context({"context_path": "context/a.png", "context_box": [1, 2, 3, 4], "origin": "web"},
+        ...                   Path("/p/data/crop"), 0.1)
+        (PosixPath('/p/data/crop/context/a.png'), (1.0, 2.0, 3.0, 4.0), 0.0)
+    """
+    ctx = row.get("context_path")
+    context = crop_out / str(ctx) if isinstance(ctx, str) and ctx else None
+    try:  # a list/array cell; None or NaN (no context kept) is not iterable
+        coords = tuple(float(v) for v in row.get("context_box"))  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        coords = ()
+    box = coords if len(coords) == 4 else None
+    margin = crop_margin if row.get("origin") in (None, "board") else 0.0
+    return context, box, margin  # type: ignore[return-value]
+
+
 def to_frame(
     rows: Iterable[Mapping[str, Any]], columns: Iterable[str] | None = None, *, stage: str | None = None
 ) -> pd.DataFrame:

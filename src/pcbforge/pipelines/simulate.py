@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pcbforge.config import Params
-from pcbforge.datasets.manifest import MANIFEST_NAMES, lineage_of, ok_only, read_manifest, to_frame, write_manifest
+from pcbforge.datasets.manifest import MANIFEST_NAMES, component_context, lineage_of, ok_only, read_manifest, to_frame, write_manifest
 from pcbforge.datasets.pairs import Job, Template, attach_splits, contact_sheet, make_one
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir, write_png
@@ -51,15 +51,6 @@ def shapes_split(seed: int, index: int, val_fraction: float, test_fraction: floa
     if u < val_fraction + test_fraction:
         return Split.TEST.value
     return Split.TRAIN.value
-
-
-def _box(v: Any) -> tuple[float, float, float, float] | None:
-    if v is None or (hasattr(v, "__len__") and len(v) != 4):
-        return None
-    try:
-        return tuple(float(x) for x in v)  # type: ignore[return-value]
-    except TypeError:
-        return None
 
 
 def board_jobs(params: Params) -> tuple[list[Job], list[dict[str, Any]], int]:
@@ -92,16 +83,14 @@ def board_jobs(params: Params) -> tuple[list[Job], list[dict[str, Any]], int]:
         )
     templates = []
     for r in comps.to_dict("records"):
-        ctx = r.get("context_path")
-        origin = r.get("origin")
+        context, box, margin = component_context(r, crop_out, params.crop.margin)
         templates.append(
             Template(
                 parent_id=str(r["id"]),
                 crop=crop_out / str(r["crop_path"]),
-                context=crop_out / str(ctx) if isinstance(ctx, str) and ctx else None,
-                context_box=_box(r.get("context_box")),
-                # Web photos were cut with no margin; board crops with crop.margin (annotate/crops.py).
-                view_margin=params.crop.margin if origin in (None, "board") else 0.0,
+                context=context,
+                context_box=box,
+                view_margin=margin,
                 lineage=lineage_of(r),
             )
         )

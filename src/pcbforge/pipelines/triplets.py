@@ -9,14 +9,13 @@ writes ``triplets.out/images``, ``masks`` and ``triplets.parquet`` as one staged
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from pcbforge.config import Params, TripletsParams
-from pcbforge.datasets.manifest import MANIFEST_NAMES, lineage_of, ok_only, read_manifest, to_frame, write_manifest
+from pcbforge.datasets.manifest import MANIFEST_NAMES, component_context, lineage_of, ok_only, read_manifest, to_frame, write_manifest
 from pcbforge.datasets.split import join_splits
 from pcbforge.datasets.triplets import (
     Component,
@@ -41,16 +40,6 @@ def _job(context: _Context, anchor: Component) -> tuple[list[dict[str, Any]], Ti
     return build_anchor(anchor, pools[anchor.split], cfg, out, seed, root)
 
 
-def _box(value: Any) -> tuple[float, float, float, float] | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    try:
-        box = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    return box if len(box) == 4 else None  # type: ignore[return-value]
-
-
 def load_components(params: Params) -> list[Component]:
     """Ok components that have an ok split row, as :class:`Component` (absolute paths).
 
@@ -70,22 +59,19 @@ def load_components(params: Params) -> list[Component]:
         log.warning("skipped %d ok components with no ok split row (e.g. %s: %s)", n, first["id"], first["reason"])
     if n_all - len(comps):
         log.info("skipped %d components whose crop status is not ok", n_all - len(comps))
-    # Web photos were cut with no margin; board crops with crop.margin (see annotate/crops.py).
-    margin = params.crop.margin
     out = []
     for r in merged.to_dict("records"):
-        ctx = r.get("context_path")
-        origin = r.get("origin")
+        context, box, margin = component_context(r, crop_out, params.crop.margin)
         out.append(
             Component(
                 id=str(r["id"]),
                 class_label=str(r["class_label"]),
                 split=str(r["split"]),
                 crop_path=crop_out / str(r["crop_path"]),
-                context_path=crop_out / str(ctx) if isinstance(ctx, str) and ctx else None,
-                context_box=_box(r.get("context_box")),
-                view_margin=margin if origin in (None, "board") else 0.0,
-                origin="web" if origin == "web" else "board",
+                context_path=context,
+                context_box=box,
+                view_margin=margin,
+                origin="web" if r.get("origin") == "web" else "board",
                 **lineage_of(r),
             )
         )
