@@ -89,11 +89,6 @@ def _load_rgb(path: Path, size: int | None = None) -> np.ndarray:
         return np.asarray(im, dtype=np.uint8).copy()
 
 
-def load_template(path: Path, size: int) -> np.ndarray:
-    """Read a crop as ``(size, size, 3)`` uint8 RGB (resized if the crop stage used another size)."""
-    return _load_rgb(path, size)
-
-
 def load_scene(t: Template, size: int) -> Scene:
     """The component's view (``size`` square) and, when its file is there, its context patch."""
     view = _load_rgb(t.crop, size)
