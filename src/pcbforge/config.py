@@ -17,8 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pcbforge.errors import ConfigError
+from pcbforge.taxonomy import DEFAULT_CLASSES, ClassInfo, Mount, Symmetry, Taxonomy, Unmapped, fold
 from pcbforge.vocab import (
-    ComponentClass,
     DefectType,
     Device,
     ExportFormat,
@@ -247,6 +247,62 @@ class ReviewParams(Section):
     )
 
 
+class ClassFacts(Section):
+    """One class of the ``classes.taxonomy`` mapping (its name is the key): see :class:`~pcbforge.taxonomy.ClassInfo`."""
+
+    mount: Mount = Mount.THT
+    polarised: bool = True
+    symmetry: Symmetry = Symmetry.NONE
+    pads: int = Field(2, ge=0, le=64)
+    aliases: list[str] = Field(default_factory=list)
+
+    @field_validator("symmetry", mode="before")
+    @classmethod
+    def _degrees_as_text(cls, v: Any) -> Any:
+        # YAML reads `symmetry: 180` as a number; the vocabulary is text.
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @classmethod
+    def of(cls, info: ClassInfo) -> ClassFacts:
+        return cls(mount=info.mount, polarised=info.polarised, symmetry=info.symmetry, pads=info.pads, aliases=list(info.aliases))
+
+
+def _default_taxonomy() -> dict[str, ClassFacts]:
+    return {c.name: ClassFacts.of(c) for c in DEFAULT_CLASSES}
+
+
+class ClassesParams(Section):
+    """The component class taxonomy every stage reads its class facts from (``pcbforge.taxonomy``)."""
+
+    #: A board label name that maps onto no class: error | skip | add (see ``taxonomy.Unmapped``).
+    unmapped: Unmapped = Unmapped.ERROR
+    #: Class name -> facts, in index order (the built-in catalog writes its YOLO names in this order).
+    taxonomy: dict[str, ClassFacts] = Field(default_factory=_default_taxonomy)
+
+    @field_validator("taxonomy")
+    @classmethod
+    def _folded_unique_names(cls, v: dict[str, ClassFacts]) -> dict[str, ClassFacts]:
+        if not v:
+            raise ValueError("the taxonomy needs at least one class")
+        bad = [n for n in v if fold(n) != n]
+        if bad:
+            raise ValueError(f"class names must be lower case with '_' ({', '.join(f'{n!r} -> {fold(n)!r}' for n in bad)})")
+        _build(v)  # duplicate names/aliases raise here, at load time
+        return v
+
+    def build(self) -> Taxonomy:
+        """The :class:`~pcbforge.taxonomy.Taxonomy` these params describe."""
+        return _build(self.taxonomy)
+
+
+def _build(taxonomy: dict[str, ClassFacts]) -> Taxonomy:
+    return Taxonomy(
+        tuple(
+            ClassInfo(name, f.mount, f.polarised, f.symmetry, f.pads, tuple(f.aliases)) for name, f in taxonomy.items()
+        )
+    )
+
+
 class CropParams(Section):
     out: Path = Path("data/crop")
     #: Directory with images/, labels/ and data.yaml (YOLO); null = the built-in catalog's
@@ -262,19 +318,18 @@ class CropParams(Section):
 class SplitParams(Section):
     out: Path = Path("data/split")
     #: Classes held out entirely (never seen in training): one-shot evaluation on unseen parts.
-    val_classes: list[ComponentClass] = Field(default_factory=lambda: [ComponentClass.RELAY])
-    test_classes: list[ComponentClass] = Field(default_factory=lambda: [ComponentClass.CRYSTAL_OSCILLATOR])
+    #: Names from the ``classes`` taxonomy (checked against it when params load).
+    val_classes: list[str] = Field(default_factory=lambda: ["relay"])
+    test_classes: list[str] = Field(default_factory=lambda: ["crystal_oscillator"])
     #: Fraction of groups (boards / dup clusters) of seen classes also sent to val and test.
     val_fraction: float = Field(0.1, ge=0, lt=1)
     test_fraction: float = Field(0.1, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _disjoint_and_room_to_train(self) -> SplitParams:
-        both = sorted(set(self.val_classes) & set(self.test_classes), key=lambda c: c.value)
+        both = sorted(set(self.val_classes) & set(self.test_classes))
         if both:
-            raise ValueError(
-                f"val_classes and test_classes share {[c.value for c in both]}; a class is held out in one split"
-            )
+            raise ValueError(f"val_classes and test_classes share {both}; a class is held out in one split")
         if self.val_fraction + self.test_fraction >= 1:
             raise ValueError(
                 f"val_fraction + test_fraction = {self.val_fraction + self.test_fraction:g} leaves no "
@@ -453,6 +508,7 @@ class Params(Section):
     """All of params.yaml. ``root`` is the directory paths are resolved against."""
 
     base: BaseParams = BaseParams()
+    classes: ClassesParams = ClassesParams()
     catalog: CatalogParams = CatalogParams()
     crawl: CrawlParams = CrawlParams()
     dedup: DedupParams = DedupParams()
@@ -471,6 +527,21 @@ class Params(Section):
     @classmethod
     def _absolute_root(cls, v: Path) -> Path:
         return v.resolve()
+
+    @model_validator(mode="after")
+    def _held_out_classes_exist(self) -> Params:
+        names = set(self.classes.taxonomy)
+        for key in ("val_classes", "test_classes"):
+            unknown = [c for c in getattr(self.split, key) if c not in names]
+            if unknown:
+                raise ValueError(
+                    f"split.{key} names {unknown}, not in classes.taxonomy ({', '.join(self.classes.taxonomy)})"
+                )
+        return self
+
+    def taxonomy(self) -> Taxonomy:
+        """The class taxonomy (``classes`` section)."""
+        return self.classes.build()
 
     def path(self, p: Path | str) -> Path:
         """Resolve a params path against the params file's directory."""
@@ -492,6 +563,8 @@ def _format_validation(exc: ValidationError, source: Path) -> str:
     more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     # A validator's ValueError arrives as "Value error, <our text>": the prefix says nothing.
     msg = first["msg"].removeprefix("Value error, ")
+    if not where:  # a check across sections names its keys itself
+        return f"{source}: {msg}{more}"
     return f"{source}: invalid value for '{where}': {msg}{more}"
 
 

@@ -6,7 +6,11 @@ from enum import Enum
 
 
 class ComponentClass(str, Enum):
-    """The 12 component classes of the PTH study; the value is the YOLO/class-label name."""
+    """The 12 classes the built-in catalog paints (the PTH study's); the value is the class label.
+
+    Not the list of classes the pipeline accepts: that is params' ``classes`` taxonomy
+    (:mod:`pcbforge.taxonomy`), whose default holds these 12 with their facts.
+    """
 
     CAPACITOR = "capacitor"
     CERAMIC_CAPACITOR = "ceramic_capacitor"

@@ -24,6 +24,7 @@ from pcbforge.annotate.crops import (
     window,
 )
 from pcbforge.annotate.yolo import format_row, from_pixels
+from pcbforge.taxonomy import Taxonomy
 from pcbforge.config import CropParams
 from pcbforge.vocab import ComponentClass
 
@@ -176,8 +177,9 @@ def test_crop_photo(tmp_path: Path) -> None:
     assert crop.shape == (24, 24, 3)
     assert crop[12, 12].max() < 50 and crop[0, 0].min() > 200  # part centred, background padded
     assert row["context_box"] == [0, 0, 60, 30]
-    bad = crop_photo(PhotoJob("q", tmp_path / "p.png", "p", "ic", "g"), tmp_path / "out", CropParams(), 128)
-    assert bad[0]["status"] == "error" and "'ic'" in bad[0]["error"]
+    known = frozenset(Taxonomy.default().names())
+    bad = crop_photo(PhotoJob("q", tmp_path / "p.png", "p", "ic", "g", known_classes=known), tmp_path / "out", CropParams(), 128)
+    assert bad[0]["status"] == "error" and "'ic'" in bad[0]["error"] and "classes.taxonomy" in bad[0]["error"]
     assert row["source_url"] == "http://x/p.png" and row["author"] == "me"
     assert row["attribution"] is None and row["licence_url"] is None and row["image_url"] is None
 

@@ -31,7 +31,6 @@ from pcbforge.annotate.yolo import YoloBox, parse_labels, to_pixels
 from pcbforge.config import CropParams
 from pcbforge.datasets.manifest import LINEAGE_COLUMNS, error_row, error_text, ok_row, rejected_row, relative_message
 from pcbforge.io import rgb_on_white, stable_id, write_png
-from pcbforge.vocab import ComponentClass
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +174,8 @@ class BoardJob:
     labels: Path | None
     image_name: str
     labels_name: str
-    classes: Sequence[ComponentClass]
+    #: Class name of each YOLO index (already mapped onto the taxonomy).
+    classes: Sequence[str]
     lineage: dict[str, Any] = field(default_factory=dict)
     #: A problem found while pairing files (e.g. two images with one name); the board is an error row.
     problem: str | None = None
@@ -227,6 +227,8 @@ class PhotoJob:
     image_url: Any = None
     #: The project root: error rows name files relative to it, as ``image_name`` does (None: as they are).
     root: Path | None = None
+    #: The taxonomy's class names (``classes.taxonomy``); empty: not checked.
+    known_classes: frozenset[str] = frozenset()
 
 
 def _write_views(out_dir: Path, cid: str, views: ComponentViews) -> dict[str, Any]:
@@ -284,7 +286,7 @@ def crop_board(job: BoardJob, out_dir: Path, cfg: CropParams, size: int) -> list
             error_row(
                 reason,
                 id=board_component_id(job.board, n),
-                class_label=job.classes[b.cls].value,
+                class_label=job.classes[b.cls],
                 box=b.as_list(),
                 source_line=n,
                 **base,
@@ -310,7 +312,7 @@ def _board_row(
     base: dict[str, Any],
 ) -> dict[str, Any]:
     cid = board_component_id(job.board, line)
-    fields = {"id": cid, "class_label": job.classes[box.cls].value, "box": box.as_list(), "source_line": line, **base}
+    fields = {"id": cid, "class_label": job.classes[box.cls], "box": box.as_list(), "source_line": line, **base}
     corners = to_pixels(box, width, height)
     bw, bh = corners[2] - corners[0], corners[3] - corners[1]
     if bw < cfg.min_box_px or bh < cfg.min_box_px:
@@ -339,8 +341,12 @@ def crop_photo(job: PhotoJob, out_dir: Path, cfg: CropParams, size: int) -> list
     }
     if job.image is None:
         return [error_row(f"accepted photo {job.parent_id}: no path in accepted.parquet", **fields)]
-    if job.class_label not in ComponentClass.names():
-        return [error_row(f"accepted photo {job.parent_id}: class_label {job.class_label!r} is not a pcbforge class", **fields)]
+    if job.known_classes and job.class_label not in job.known_classes:
+        return [
+            error_row(
+                f"accepted photo {job.parent_id}: class_label {job.class_label!r} is not in classes.taxonomy", **fields
+            )
+        ]
     try:
         image = np.asarray(load_rgb(job.image))
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
@@ -353,7 +359,7 @@ def crop_photo(job: PhotoJob, out_dir: Path, cfg: CropParams, size: int) -> list
 
 def scan_boards(
     root: Path,
-    classes: Sequence[ComponentClass],
+    classes: Sequence[str],
     lineage: dict[str, Any] | None = None,
     source_root: str = "",
     project: Path | None = None,

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from pcbforge.errors import InputError
-from pcbforge.vocab import ComponentClass
+from pcbforge.taxonomy import Taxonomy, UnknownClassError, fold
 
 #: Columns of a YOLO detection row: class index, then the normalised box.
 ROW_COLUMNS = 5
@@ -191,8 +191,8 @@ def from_pixels(cls: int, x0: float, y0: float, x1: float, y1: float, width: int
 
 
 def normalise_name(name: str) -> str:
-    """Fold a class name the way annotation tools vary it: ``"Heat Sink"`` -> ``"heat_sink"``."""
-    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+    """Fold a class name the way annotation tools vary it: ``"Heat Sink"`` -> ``"heat_sink"`` (:func:`~pcbforge.taxonomy.fold`)."""
+    return fold(name)
 
 
 def parse_names(data: Any, source: str = "data.yaml") -> list[str]:
@@ -237,28 +237,35 @@ def parse_names(data: Any, source: str = "data.yaml") -> list[str]:
     return names
 
 
-def class_map(names: Sequence[str], source: str = "data.yaml") -> list[ComponentClass]:
-    """Map ``data.yaml`` names (by index) onto :class:`~pcbforge.vocab.ComponentClass`.
+def class_map(
+    names: Sequence[str],
+    taxonomy: Taxonomy | None = None,
+    source: str = "data.yaml",
+    mapping: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Map ``data.yaml`` names (by index) onto the taxonomy's class names.
 
-    Names are folded with :func:`normalise_name` first, so ``"Heat Sink"`` matches
-    ``heat_sink``.
+    A name matches through ``mapping`` (a source's own ``class_map``) first, then the class
+    names and aliases, all folded (``"Heat Sink"`` matches ``heat_sink``).
 
     Raises:
-        InputError: a name that is not a known class, listing the valid ones.
+        InputError: names that map onto no class, listing the valid ones.
     """
-    valid = {c.value: c for c in ComponentClass}
-    out: list[ComponentClass] = []
+    taxonomy = taxonomy or Taxonomy.default()
+    out: list[str] = []
     unknown = []
     for index, name in enumerate(names):
-        cls = valid.get(normalise_name(name))
-        if cls is None:
+        try:
+            out.append(taxonomy.resolve(name, mapping))
+        except UnknownClassError:
             unknown.append(f"{index}: {name!r}")
-        else:
-            out.append(cls)
+        except ValueError as exc:
+            raise InputError(f"{source}: {exc}") from exc
     if unknown:
         raise InputError(
-            f"{source}: class names not in the pcbforge vocabulary: {', '.join(unknown)}; "
-            f"use one of {', '.join(valid)} (rename them in data.yaml)"
+            f"{source}: class names not in the classes taxonomy: {', '.join(unknown)}; "
+            f"use one of {', '.join(taxonomy.names())}, add an alias or a class in params' classes section, "
+            "or map them with the source's class_map"
         )
     return out
 
@@ -280,16 +287,16 @@ def read_data_yaml(text: str, source: str = "data.yaml") -> dict[str, Any]:
     return data
 
 
-def load_data_yaml(text: str, source: str = "data.yaml") -> list[ComponentClass]:
+def load_data_yaml(text: str, source: str = "data.yaml", taxonomy: Taxonomy | None = None) -> list[str]:
     """Parse ``data.yaml`` text to the class of each YOLO index.
 
     Raises:
         InputError: invalid YAML, bad ``names`` or an unknown class name.
     """
-    return class_map(parse_names(read_data_yaml(text, source), source), source)
+    return class_map(parse_names(read_data_yaml(text, source), source), taxonomy, source)
 
 
-def format_data_yaml(names: Sequence[str | ComponentClass]) -> str:
+def format_data_yaml(names: Sequence[str]) -> str:
     """A minimal ``data.yaml`` with ``nc`` and ``names`` as an ``{index: name}`` mapping."""
-    values = [n.value if isinstance(n, ComponentClass) else n for n in names]
+    values = [getattr(n, "value", n) for n in names]
     return yaml.safe_dump({"nc": len(values), "names": dict(enumerate(values))}, sort_keys=False)

@@ -46,7 +46,7 @@ COLUMNS = columns("split")
 
 def held_out(cfg: SplitParams) -> tuple[frozenset[str], frozenset[str]]:
     """``(val_classes, test_classes)`` of ``params.split`` as the class labels manifests hold."""
-    return frozenset(c.value for c in cfg.val_classes), frozenset(c.value for c in cfg.test_classes)
+    return frozenset(cfg.val_classes), frozenset(cfg.test_classes)
 
 
 def _round_half_up(x: float) -> int:

@@ -32,7 +32,8 @@ from pcbforge.errors import InputError
 from pcbforge.io import staged_dir
 from pcbforge.parallel import map_ordered
 from pcbforge.rng import workers
-from pcbforge.vocab import ComponentClass, Status
+from pcbforge.taxonomy import Taxonomy
+from pcbforge.vocab import Status
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ LINEAGE_KEYS = ("licence", "author", "attribution", "licence_url", "source_url")
 LOG_LIMIT = 20
 
 
-def read_board_classes(root: Path) -> tuple[list[ComponentClass], dict[str, Any]]:
+def read_board_classes(root: Path, taxonomy: Taxonomy | None = None) -> tuple[list[str], dict[str, Any]]:
     """Check the YOLO root and read its ``data.yaml``: class per index and optional lineage.
 
     Raises:
@@ -63,7 +64,7 @@ def read_board_classes(root: Path) -> tuple[list[ComponentClass], dict[str, Any]
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{data_yaml}: unreadable: {exc}") from exc
     data = read_data_yaml(text, str(data_yaml))
-    classes = class_map(parse_names(data, str(data_yaml)), str(data_yaml))
+    classes = class_map(parse_names(data, str(data_yaml)), taxonomy, str(data_yaml))
     lineage = {k: (str(data[k]) if data.get(k) is not None else None) for k in LINEAGE_KEYS}
     return classes, lineage
 
@@ -83,6 +84,7 @@ def photo_jobs(params: Params) -> tuple[list[crops.PhotoJob], int]:
     df = read_manifest(path, "review", require=READS_ACCEPTED)
     crawl_out = params.path(params.crawl.out)
     ok = df[df["status"] == Status.OK.value].sort_values("id", kind="mergesort")
+    known = frozenset(params.taxonomy().names())
     jobs = []
     for row in ok.itertuples(index=False):
         rel = row.path if isinstance(row.path, str) and row.path else None
@@ -102,6 +104,7 @@ def photo_jobs(params: Params) -> tuple[list[crops.PhotoJob], int]:
                 source_url=cell_value(row.image_url),
                 image_url=cell_value(row.image_url),
                 root=params.root,
+                known_classes=known,
             )
         )
     return jobs, len(df) - len(ok)
@@ -117,7 +120,7 @@ def run(params: Params, **options: Any) -> str:
     """Crop every labelled board component and accepted web photo; return a one-line summary."""
     cfg = params.crop
     boards_root = params.boards_dir()
-    classes, lineage = read_board_classes(boards_root)
+    classes, lineage = read_board_classes(boards_root, params.taxonomy())
     board_jobs = crops.scan_boards(
         boards_root, classes, lineage, source_root=shown_path(boards_root, params.root), project=params.root
     )
