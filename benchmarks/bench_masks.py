@@ -19,8 +19,9 @@ the triplets stage builds from a board crop, and then:
 ``--catalog N`` measures N boards drawn by the built-in catalog the same way, for comparison
 (the demo's boards: their classes are the built-in ones, so their pads follow the mount).
 
-Boxes whose long side is under ``--min-box-px`` (default ``crop.min_box_px``) are skipped, as
-the crop stage skips them, and counted.
+Boxes with a side under ``--min-box-px`` (default ``crop.min_box_px``) are skipped, as the crop
+stage rejects them, and counted. The report ends with what the params' class taxonomy
+(``classes``) makes of each source's class names, against the mount the source's parts have.
 
 With ``--sheets DIR`` it also writes one contact sheet per defect kind on real boards
 (``DIR/realsets_<kind>.png``): per sample the anchor with its labelled box (red), the negative,
@@ -58,6 +59,7 @@ from pcbforge.augment.transforms import make_defect, sample_missing  # noqa: E40
 from pcbforge.catalog.boards import draw_board  # noqa: E402
 from pcbforge.config import Params, load_params  # noqa: E402
 from pcbforge.rng import make_rng  # noqa: E402
+from pcbforge.taxonomy import UnknownClassError  # noqa: E402
 from pcbforge.vocab import ComponentClass, DefectType  # noqa: E402
 from tests.helpers.realsets import REALSETS, read_all  # noqa: E402
 
@@ -160,7 +162,7 @@ def cut_samples(params: Params, min_box_px: float, seed: int, limit: int | None)
             h, w = image.shape[:2]
             for line, yb in board.boxes:
                 box = to_pixels(yb, w, h)
-                if max(box[2] - box[0], box[3] - box[1]) < min_box_px:
+                if min(box[2] - box[0], box[3] - box[1]) < min_box_px:  # as the crop stage rejects them
                     counts["skipped (small)"] += 1
                     continue
                 cls = rs.names[yb.cls]
@@ -188,6 +190,21 @@ def catalog_samples(params: Params, boards: int, seed: int) -> list[Sample]:
             where = {"source": "built-in catalog", "mount": mount, "photo": str(b)}
             out.append(measure(image, box, pl.cls.value, **where, params=params, rng=rng))
     return out
+
+
+def taxonomy_mapping(params: Params, samples: Sequence[Sample]) -> None:
+    """How the params' class taxonomy (``classes``) maps each source name, against the source's own mount."""
+    tax = params.classes.build()
+    print("\nWhat the crop stage's taxonomy (params `classes`, no class_map) makes of each real class name:")
+    for source, cls, mount in sorted({(s.source, s.cls, s.mount) for s in samples}):
+        try:
+            name = tax.resolve(cls)
+            info = tax[name]
+            got = f"{name} ({info.mount.value}, {info.pads} pads)"
+            flag = "" if info.mount.value == mount else f"  <- the part is {mount}"
+        except UnknownClassError:
+            got, flag = f"unmapped (classes.unmapped: {params.classes.unmapped.value})", ""
+        print(f"  {source}:{cls:16s} -> {got}{flag}")
 
 
 def quantiles(values: Sequence[float]) -> str:
@@ -315,7 +332,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="params file (crop/base settings)")
     ap.add_argument(
-        "--min-box-px", type=float, default=None, help="skip boxes whose long side is shorter (default crop.min_box_px)"
+        "--min-box-px", type=float, default=None, help="skip boxes with a shorter side (default crop.min_box_px)"
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="measure only the first N boxes (a quick look)")
@@ -332,6 +349,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         raise SystemExit(f"no labelled box found under {REALSETS}")
     builtin = catalog_samples(params, args.catalog, args.seed) if args.catalog else []
     report(samples, counts, builtin)
+    taxonomy_mapping(params, samples)
     took = time.perf_counter() - t0
     size, margin = params.base.image_size, params.crop.margin
     print(f"\n(image_size {size}, crop.margin {margin}, min box {min_box:g} px; {took:.1f} s)")
