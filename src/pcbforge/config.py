@@ -9,6 +9,7 @@ runs each stage, so the CLI behaves the same from any working directory.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -315,6 +316,37 @@ class CropParams(Section):
     include_web: bool = True
 
 
+class PhotoGroups(Section):
+    """Which board photos show one physical board (``split.groups``); such photos share a split.
+
+    The three sources add up: photos linked by any of them share a group (docs/annotate.md,
+    "Photo groups"). Web photos keep their dedup cluster as their group.
+    """
+
+    #: Regex searched in each board's name (``parent_id``: its image path under ``images/``,
+    #: without suffix); its named group ``group`` is the key, e.g. ``^(?P<group>board\d+)_``.
+    #: Boards it does not match keep their own group. Null: no pattern.
+    pattern: str | None = None
+    #: CSV with columns ``board`` (a board's ``parent_id``) and ``group``. Null: none.
+    csv: Path | None = None
+    #: Near-identical board photos share a group: largest Hamming distance on both phash and
+    #: dhash (64 bits each, the dedup decode path). Null: off.
+    hash_distance: int | None = Field(8, ge=0, le=32)
+
+    @field_validator("pattern")
+    @classmethod
+    def _named_group(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            compiled = re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"{v!r} is not a regular expression: {exc}") from None
+        if "group" not in compiled.groupindex:
+            raise ValueError(f"{v!r} has no named group `group`, e.g. ^(?P<group>board\\d+)_")
+        return v
+
+
 class SplitParams(Section):
     out: Path = Path("data/split")
     #: Classes held out entirely (never seen in training): one-shot evaluation on unseen parts.
@@ -324,6 +356,10 @@ class SplitParams(Section):
     #: Fraction of groups (boards / dup clusters) of seen classes also sent to val and test.
     val_fraction: float = Field(0.1, ge=0, lt=1)
     test_fraction: float = Field(0.1, ge=0, lt=1)
+    #: false: a held-out class's parts go to val/test and the other parts of their boards stay
+    #: where their group goes. true: a board (group) holding a held-out part goes wholly with it.
+    strict_boards: bool = False
+    groups: PhotoGroups = Field(default_factory=PhotoGroups)
 
     @model_validator(mode="after")
     def _disjoint_and_room_to_train(self) -> SplitParams:

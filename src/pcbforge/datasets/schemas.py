@@ -160,7 +160,7 @@ _MANIFESTS = (
     ),
     _manifest(
         "split", "split.parquet", 1,
-        ID, text("class_label", "group", "split", "origin"),
+        ID, text("class_label", "group", "split", "origin", "group_by"),
         STATUS, ERROR,
     ),
     _manifest(
