@@ -304,16 +304,68 @@ def _build(taxonomy: dict[str, ClassFacts]) -> Taxonomy:
     )
 
 
+#: What a board source's name may look like: it prefixes its board names (``<name>/train/x``).
+_SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class BoardSource(Section):
+    """One labelled board dataset (YOLO) of ``crop.sources``, with its own lineage and class map."""
+
+    #: A YOLO folder holding data.yaml, or the dataset's .yaml file.
+    path: Path
+    #: Prefix of its board names (``<name>/train/x``); null = the folder's name.
+    name: str | None = None
+    #: Lineage of every board of the source; a value here overrides data.yaml's key of the same name.
+    licence: str | None = None
+    author: str | None = None
+    attribution: str | None = None
+    licence_url: str | None = None
+    #: May hold ``{board}`` (the board's name inside the dataset, e.g. ``train/x``).
+    source_url: str | None = None
+    #: data.yaml name -> taxonomy class, tried before the taxonomy's names and aliases; null skips the name.
+    class_map: dict[str, str | None] = Field(default_factory=dict)
+    #: One ``group`` for every board of the source (photos of one physical board); null = each board its own.
+    group: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None and not _SOURCE_NAME.match(v):
+            raise ValueError(f"{v!r}: a source name is letters, digits, '.', '_' or '-' (it prefixes board names)")
+        return v
+
+    def default_name(self) -> str:
+        """:attr:`name`, or the dataset folder's name (``data/real/smd/data.yaml`` -> ``smd``)."""
+        if self.name:
+            return self.name
+        folder = self.path.parent if self.path.suffix.lower() in (".yaml", ".yml") else self.path
+        return folder.resolve().name if folder.name in ("", ".", "..") else folder.name
+
+
 class CropParams(Section):
     out: Path = Path("data/crop")
     #: Directory with images/, labels/ and data.yaml (YOLO); null = the built-in catalog's
-    #: boards (``catalog.out``/boards), see :meth:`Params.boards_dir`.
+    #: boards (``catalog.out``/boards), see :meth:`Params.boards_dir`. Set it or ``sources``, not both.
     boards: Path | None = None
+    #: Several board datasets, each with its own licence, attribution and class map; when
+    #: set, they are the boards (instead of ``boards``). See :meth:`Params.board_sources`.
+    sources: list[BoardSource] = Field(default_factory=list)
     context_scale: float = Field(2.0, ge=1.0)
     #: Board pixels added around the box's long side in the square crop, as a fraction of it.
     margin: float = Field(0.1, ge=0.0, le=2.0)
-    min_box_px: int = Field(8, ge=1)
+    #: Smallest box side in pixels; 4 keeps 0402 SMD parts of board photos.
+    min_box_px: int = Field(4, ge=1)
     include_web: bool = True
+
+    @model_validator(mode="after")
+    def _one_way_to_name_boards(self) -> CropParams:
+        if self.boards is not None and self.sources:
+            raise ValueError("set crop.boards (one YOLO folder) or crop.sources (several), not both")
+        names = [s.default_name() for s in self.sources]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"crop.sources name {twice} more than once; give each source its own 'name'")
+        return self
 
 
 class PhotoGroups(Section):
@@ -575,6 +627,22 @@ class Params(Section):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _class_maps_name_classes(self) -> Params:
+        tax = self.classes.build()
+        for i, source in enumerate(self.crop.sources):
+            for name, target in source.class_map.items():
+                if target is None:
+                    continue
+                try:
+                    tax.resolve(target)
+                except KeyError:
+                    raise ValueError(
+                        f"crop.sources[{i}].class_map sends {name!r} to {target!r}, not a class of classes.taxonomy "
+                        f"({', '.join(tax.names())}); add it there or map to null to skip the name"
+                    ) from None
+        return self
+
     def taxonomy(self) -> Taxonomy:
         """The class taxonomy (``classes`` section)."""
         return self.classes.build()
@@ -583,6 +651,16 @@ class Params(Section):
         """Resolve a params path against the params file's directory."""
         p = Path(p)
         return p if p.is_absolute() else self.root / p
+
+    def board_sources(self) -> list[BoardSource]:
+        """The crop stage's board datasets, paths resolved and names set.
+
+        ``crop.sources`` when given; else one unnamed source at :meth:`boards_dir` (its
+        board names carry no prefix, and lineage comes from its data.yaml alone).
+        """
+        if not self.crop.sources:
+            return [BoardSource(path=self.boards_dir(), name=None).model_copy(update={"name": ""})]
+        return [s.model_copy(update={"path": self.path(s.path), "name": s.default_name()}) for s in self.crop.sources]
 
     def boards_dir(self) -> Path:
         """The crop stage's YOLO folder: ``crop.boards``, or the built-in catalog's ``boards/``.

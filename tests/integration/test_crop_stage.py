@@ -157,6 +157,10 @@ def test_input_errors(params: Params) -> None:
     with pytest.raises(InputError, match=r"1: 'opamp'"):
         crop.run(params)
     (root / "data.yaml").write_text("names: [resistor]\n")
+    # An input without a single box is refused, never carried downstream as an empty dataset.
+    with pytest.raises(InputError, match=r"^data/catalog/boards: no labelled box found.*images/<split>/ \+ labels/<split>/"):
+        crop.run(params)
+    write_yolo_dir(root, {"b": [Part(ComponentClass.RESISTOR, (10, 10, 40, 30))]}, names=[ComponentClass.RESISTOR])
     with pytest.raises(InputError, match=r"accepted.parquet: not found.*include_web"):
         crop.run(params)
     assert not params.path(params.crop.out).exists()  # nothing half-written

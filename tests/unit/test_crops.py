@@ -158,8 +158,9 @@ def test_crop_board_whole_board_problems(tmp_path: Path) -> None:
     assert [r["status"] for r in missing] == ["error"] and "no label file labels/b.txt" in missing[0]["error"]
     orphan = crop_board(_job(tmp_path / "b", ["0 0.5 0.5 0.5 0.5"], image=False), tmp_path / "o", settings, size)
     assert "has no image" in orphan[0]["error"]
-    empty = crop_board(_job(tmp_path / "c", []), tmp_path / "o", settings, size)
-    assert [r["status"] for r in empty] == ["rejected"]
+    # An empty label file is a board with zero parts: nothing to crop, nothing wrong (docs/annotate.md).
+    assert crop_board(_job(tmp_path / "c", []), tmp_path / "o", settings, size) == []
+    assert crop_board(_job(tmp_path / "e", ["", "  "]), tmp_path / "o", settings, size) == []
     corrupt = crop_board(_job(tmp_path / "d", ["0 0.5 0.5 0.5 0.5", "1 0.5 0.5 0.2 0.2"], corrupt=True), tmp_path / "o", settings, size)
     assert [r["status"] for r in corrupt] == ["error", "error"]
     assert all(r["error"].startswith("images/b.png: cannot decode image: ") for r in corrupt)

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from pcbforge.annotate.yolo import YoloBox, parse_labels, to_pixels
+from pcbforge.annotate import layouts
+from pcbforge.annotate.yolo import CLIP_TOLERANCE, YoloBox, read_labels, to_pixels
 from pcbforge.config import CropParams
 from pcbforge.datasets.manifest import LINEAGE_COLUMNS, error_row, error_text, ok_row, rejected_row, relative_message
 from pcbforge.io import rgb_on_white, stable_id, write_png
@@ -35,7 +36,9 @@ from pcbforge.io import rgb_on_white, stable_id, write_png
 log = logging.getLogger(__name__)
 
 #: Image suffixes a YOLO ``images/`` folder may hold (lower-cased).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = layouts.IMAGE_SUFFIXES
+#: The reason a box of a skipped class gives (``classes.unmapped: skip`` or a null ``class_map`` target).
+SKIPPED_CLASS = "not in classes.taxonomy, skipped (classes.unmapped: skip, or the source's class_map maps it to null)"
 
 Box = tuple[int, int, int, int]
 
@@ -167,25 +170,39 @@ def photo_component_id(parent_id: str) -> str:
 
 @dataclass(frozen=True)
 class BoardJob:
-    """One board: its image, its label file (``None`` if missing) and names relative to the YOLO root."""
+    """One board: its image, its label file (``None`` if missing) and names relative to its dataset root.
 
+    What a caller needs to read a board's labels: :attr:`image`, :attr:`labels`, the class
+    of each YOLO index (:attr:`classes`, mapped onto the taxonomy; :attr:`names` as the
+    dataset's data.yaml writes them) and the board source (:attr:`source`).
+    """
+
+    #: Unique across sources: ``<source>/<name in the dataset>`` (just the name for the unnamed ``crop.boards`` source).
     board: str
     image: Path | None
     labels: Path | None
+    #: The image as the dataset names it (``images/train/x.jpg``).
     image_name: str
+    #: The label file as the dataset names it (``labels/train/x.txt``), or the expected name when missing.
     labels_name: str
-    #: Class name of each YOLO index (already mapped onto the taxonomy).
-    classes: Sequence[str]
+    #: Class name of each YOLO index (already mapped onto the taxonomy); None: boxes of that index are skipped.
+    classes: Sequence[str | None]
     lineage: dict[str, Any] = field(default_factory=dict)
     #: A problem found while pairing files (e.g. two images with one name); the board is an error row.
     problem: str | None = None
-    #: The YOLO root as shown in manifests (relative to the project); the fallback ``source_url`` prefix.
+    #: The dataset root as shown in manifests (relative to the project); the fallback ``source_url`` prefix.
     source_root: str = ""
     #: The project root: error messages name files relative to it, as every stage does (None: as they are).
     root: Path | None = None
+    #: The board source's name (``crop.sources[].name``; empty for ``crop.boards``).
+    source: str = ""
+    #: data.yaml's names by YOLO index, as written (before mapping).
+    names: Sequence[str] = ()
+    #: The ``group`` of every component (photos of one physical board share one); None: the board name.
+    group: str | None = None
 
     def where(self, name: str) -> str:
-        """``name`` (relative to the YOLO root) as error rows show it: relative to the project.
+        """``name`` (relative to the dataset root) as error rows show it: relative to the project.
 
         Example:
             >>> BoardJob("b1", None, None, "images/b1.png", "labels/b1.txt", (), source_root="data/boards").where("labels/b1.txt")
@@ -193,20 +210,26 @@ class BoardJob:
         """
         return f"{self.source_root}/{name}" if self.source_root else name
 
+    @property
+    def name_in_source(self) -> str:
+        """The board's name inside its dataset (``train/x``), without the source prefix."""
+        return self.board.removeprefix(f"{self.source}/") if self.source else self.board
+
     def lineage_fields(self) -> dict[str, Any]:
         """The lineage columns (:data:`~pcbforge.datasets.manifest.LINEAGE_COLUMNS`) of this board's rows.
 
-        They come from data.yaml's optional keys (null when absent; a board has no crawled
-        ``image_url``). ``source_url`` may hold ``{board}`` (e.g. a per-board page URL);
-        without one it is the board image's path, so every crop still leads back to its pixels.
+        They come from the source's params or data.yaml's optional keys (null when absent; a
+        board has no crawled ``image_url``). ``source_url`` may hold ``{board}`` (the board's
+        name inside its dataset, e.g. for a per-board page URL); without one it is the board
+        image's path, so every crop still leads back to its pixels.
         """
         out = {k: self.lineage.get(k) for k in LINEAGE_COLUMNS}
         out["image_url"] = None
         url = out["source_url"]
         if url:
-            out["source_url"] = str(url).replace("{board}", self.board)
+            out["source_url"] = str(url).replace("{board}", self.name_in_source)
         elif self.image is not None:
-            out["source_url"] = f"{self.source_root}/{self.image_name}" if self.source_root else self.image_name
+            out["source_url"] = self.where(self.image_name)
         return out
 
 
@@ -243,7 +266,11 @@ def crop_board(job: BoardJob, out_dir: Path, cfg: CropParams, size: int) -> list
 
     Problems that concern the whole board (no label file, orphan label file, unreadable
     image or label file) give one row for the board; a bad label row gives an ``error``
-    row naming ``<boards folder>/labels/<board>.txt:LINE`` (relative to the project); an empty label file a ``rejected`` row.
+    row naming ``<dataset>/labels/<board>.txt:LINE`` (relative to the project); a box of a
+    skipped class a ``rejected`` row. An empty label file is a board with zero parts: no row.
+    A box that overshoots the image by rounding (at most :data:`~pcbforge.annotate.yolo.CLIP_TOLERANCE`)
+    is clipped; its ``ok`` row then carries a ``note`` key (not a manifest column: the stage
+    logs and counts notes and drops the key).
 
     Args:
         job: the board's files.
@@ -251,11 +278,11 @@ def crop_board(job: BoardJob, out_dir: Path, cfg: CropParams, size: int) -> list
         cfg: ``params.crop`` (context scale, margin, smallest box).
         size: side of the square crop (``base.image_size``).
     """
-    base = {"origin": "board", "group": job.board, "parent_id": job.board, **job.lineage_fields()}
+    base = {"origin": "board", "group": job.group or job.board, "parent_id": job.board, **job.lineage_fields()}
     if job.problem is not None:
         return [error_row(job.problem, id=board_id(job.board), **base)]
     if job.image is None:
-        return [error_row(f"{job.where(job.labels_name)}: label file has no image {job.where(f'images/{job.board}.*')}", id=board_id(job.board), **base)]
+        return [error_row(f"{job.where(job.labels_name)}: label file has no image {job.where(job.image_name)}", id=board_id(job.board), **base)]
     if job.labels is None:
         return [
             error_row(
@@ -269,13 +296,26 @@ def crop_board(job: BoardJob, out_dir: Path, cfg: CropParams, size: int) -> list
         text = job.labels.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         return [error_row(f"{job.where(job.labels_name)}: unreadable label file: {relative_message(exc, job.root)}", id=board_id(job.board), **base)]
-    boxes, issues = parse_labels(text, len(job.classes))
+    labels = read_labels(text, len(job.classes), CLIP_TOLERANCE)
     rows: list[dict[str, Any]] = [
         error_row(f"{job.where(job.labels_name)}:{i.line}: {i.reason}", id=board_component_id(job.board, i.line), source_line=i.line, **base)
-        for i in issues
+        for i in labels.issues
     ]
-    if not boxes and not issues:
-        return [rejected_row(f"{job.where(job.labels_name)}: no boxes (empty label file)", id=board_id(job.board), **base)]
+    boxes = []
+    for n, b in labels.boxes:
+        if job.classes[b.cls] is None:
+            name = job.names[b.cls] if b.cls < len(job.names) else str(b.cls)
+            rows.append(
+                rejected_row(
+                    f"{job.where(job.labels_name)}:{n}: class {name!r} (index {b.cls}) {SKIPPED_CLASS}",
+                    id=board_component_id(job.board, n),
+                    box=b.as_list(),
+                    source_line=n,
+                    **base,
+                )
+            )
+        else:
+            boxes.append((n, b))
     if not boxes:
         return rows
     try:
@@ -294,8 +334,12 @@ def crop_board(job: BoardJob, out_dir: Path, cfg: CropParams, size: int) -> list
             for n, b in boxes
         ]
     height, width = image.shape[:2]
+    clipped = dict(labels.clipped)
     for line, box in boxes:
-        rows.append(_board_row(job, line, box, image, width, height, out_dir, cfg, size, base))
+        row = _board_row(job, line, box, image, width, height, out_dir, cfg, size, base)
+        if line in clipped and row["status"] == "ok":
+            row["note"] = f"{job.where(job.labels_name)}:{line}: box reached {clipped[line]:.2g} past the image edge; clipped to it"
+        rows.append(row)
     return rows
 
 
@@ -359,52 +403,46 @@ def crop_photo(job: PhotoJob, out_dir: Path, cfg: CropParams, size: int) -> list
 
 def scan_boards(
     root: Path,
-    classes: Sequence[str],
+    classes: Sequence[str | None],
     lineage: dict[str, Any] | None = None,
     source_root: str = "",
     project: Path | None = None,
+    *,
+    source: str = "",
+    names: Sequence[str] = (),
+    group: str | None = None,
+    dataset: layouts.Dataset | None = None,
 ) -> list[BoardJob]:
-    """Pair ``images/<board>.*`` with ``labels/<board>.txt`` under a YOLO root, sorted by board.
+    """One :class:`BoardJob` per board of the YOLO dataset at ``root``, sorted by board.
 
-    Sub-folders are followed the Ultralytics way (``images/train/x.jpg`` pairs with
-    ``labels/train/x.txt``; the board is then ``train/x``). Unpaired files still give a
-    job (it becomes an ``error`` row), so nothing vanishes. ``source_root`` is ``root`` as
-    manifests show it and ``project`` the project root: error rows name files relative to it.
+    Boards are found by :func:`pcbforge.annotate.layouts.scan` (every layout Ultralytics
+    reads). Unpaired files still give a job (it becomes an ``error`` row), so nothing
+    vanishes. ``source_root`` is the dataset root as manifests show it and ``project`` the
+    project root: error rows name files relative to it. A named ``source`` prefixes every
+    board name (``<source>/train/x``) so boards of several sources never collide.
+    ``dataset``: an already scanned ``root`` (saves a second walk).
     """
-    image_dir, label_dir = root / "images", root / "labels"
+    def show(p: Path) -> str:
+        if project is not None and p.is_relative_to(project):
+            return p.relative_to(project).as_posix()
+        return str(p)
 
-    def key(path: Path, base: Path) -> str:
-        return path.relative_to(base).with_suffix("").as_posix()
-
-    images: dict[str, list[Path]] = {}
-    if image_dir.is_dir():
-        for p in sorted(image_dir.rglob("*")):
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-                images.setdefault(key(p, image_dir), []).append(p)
-            elif p.is_file():
-                log.info("skipping %s: not an image suffix (%s)", p.relative_to(root), ", ".join(IMAGE_SUFFIXES))
-    labels = {key(p, label_dir): p for p in sorted(label_dir.rglob("*.txt")) if p.is_file()} if label_dir.is_dir() else {}
-    jobs = []
-    for board in sorted(images.keys() | labels.keys()):
-        found = images.get(board, [])
-        problem = None
-        if len(found) > 1:
-            shown = [p.relative_to(root).as_posix() for p in found]
-            names = ", ".join(f"{source_root}/{n}" if source_root else n for n in shown)
-            problem = f"{names}: several images for one board (labels/{board}.txt is ambiguous); keep one"
-        image = found[0] if found else None
-        jobs.append(
-            BoardJob(
-                board=board,
-                image=image,
-                labels=labels.get(board),
-                image_name=image.relative_to(root).as_posix() if image else f"images/{board}.*",
-                labels_name=f"labels/{board}.txt",
-                classes=tuple(classes),
-                lineage=dict(lineage or {}),
-                problem=problem,
-                source_root=source_root,
-                root=project,
-            )
+    found = dataset if dataset is not None else layouts.find_boards(root, {}, show=show)
+    return [
+        BoardJob(
+            board=f"{source}/{b.board}" if source else b.board,
+            image=b.image,
+            labels=b.labels,
+            image_name=b.image_name,
+            labels_name=b.labels_name,
+            classes=tuple(classes),
+            lineage=dict(lineage or {}),
+            problem=b.problem,
+            source_root=source_root,
+            root=project,
+            source=source,
+            names=tuple(names),
+            group=group,
         )
-    return jobs
+        for b in found.boards
+    ]

@@ -21,12 +21,18 @@ from typing import Any
 import yaml
 
 from pcbforge.errors import InputError
-from pcbforge.taxonomy import Taxonomy, UnknownClassError, fold
+from pcbforge.taxonomy import ClassInfo, Taxonomy, UnknownClassError, Unmapped, fold
 
 #: Columns of a YOLO detection row: class index, then the normalised box.
 ROW_COLUMNS = 5
 
 _INT = re.compile(r"^[0-9]+$")
+
+#: Largest overshoot past the image edge (image fractions) that crop clips with a note
+#: instead of refusing: exporters that round to 3-4 decimals write edges like 1.0002.
+CLIP_TOLERANCE = 1e-3
+#: Half a millionth of slack: 6-decimal rounding of a box touching the border (taken as written).
+ROUNDING_SLACK = 1e-6
 
 
 class YoloRowError(ValueError):
@@ -74,25 +80,36 @@ def _number(token: str, what: str) -> float:
     return value
 
 
-def parse_row(line: str, num_classes: int) -> YoloBox:
+def parse_row(line: str, num_classes: int, clip: float = 0.0) -> YoloBox:
     """Parse one ``cls cx cy w h`` row strictly.
 
     Args:
         line: The row text (surrounding whitespace is ignored).
         num_classes: Number of names in ``data.yaml``; valid indices are ``0..num_classes-1``.
+        clip: How far (in image fractions) a box may overshoot [0, 1] and still be taken,
+            clipped to the image (:data:`CLIP_TOLERANCE` for label files exported with
+            rounding). 0: only the 6-decimal slack, and the box is returned as written.
 
     Returns:
-        The parsed box.
+        The parsed box (clipped to the image when it overshot by more than the 6-decimal
+        slack and at most ``clip``).
 
     Raises:
         YoloRowError: wrong column count, non-numeric or non-finite value, non-integer or
             out-of-range class index, a coordinate outside [0, 1], a zero or negative
-            size, or a box reaching outside the image.
+            size, or a box reaching outside the image (beyond ``clip``).
 
     Example:
         >>> parse_row("3 0.5 0.5 0.25 0.1", num_classes=12)
         YoloBox(cls=3, cx=0.5, cy=0.5, w=0.25, h=0.1)
+        >>> round(parse_row("0 0.9 0.5 0.2004 0.1", num_classes=1, clip=1e-3).w, 6)  # right edge 1.0002
+        0.2002
     """
+    return _parse_row(line, num_classes, clip)[0]
+
+
+def _parse_row(line: str, num_classes: int, clip: float) -> tuple[YoloBox, float]:
+    """:func:`parse_row`, also returning how far the written box overshot the image (0 when inside)."""
     tokens = line.split()
     if len(tokens) != ROW_COLUMNS:
         raise YoloRowError(f"expected {ROW_COLUMNS} columns 'cls cx cy w h', got {len(tokens)}")
@@ -105,15 +122,20 @@ def parse_row(line: str, num_classes: int) -> YoloBox:
         raise YoloRowError(f"class index {cls} out of range 0..{num_classes - 1} (data.yaml has {num_classes} names)")
     cx, cy, w, h = (_number(t, n) for t, n in zip(tokens[1:], ("cx", "cy", "w", "h"), strict=True))
     for name, value in (("cx", cx), ("cy", cy), ("w", w), ("h", h)):
-        if not 0.0 <= value <= 1.0:
+        if not -clip <= value <= 1.0 + clip:
             raise YoloRowError(f"{name}={value:g} outside [0, 1] (coordinates must be normalised)")
     if w <= 0 or h <= 0:
         raise YoloRowError(f"box size w={w:g} h={h:g} must be positive")
-    # Half a millionth of slack: 6-decimal rounding of a box touching the border.
-    eps = 1e-6
-    if cx - w / 2 < -eps or cx + w / 2 > 1 + eps or cy - h / 2 < -eps or cy + h / 2 > 1 + eps:
+    x0, y0, x1, y1 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+    over = max(-x0, -y0, x1 - 1, y1 - 1, 0.0)
+    if over <= ROUNDING_SLACK:
+        return YoloBox(cls, cx, cy, w, h), 0.0
+    if over > clip + ROUNDING_SLACK:
         raise YoloRowError(f"box cx={cx:g} cy={cy:g} w={w:g} h={h:g} reaches outside the image")
-    return YoloBox(cls, cx, cy, w, h)
+    x0, y0, x1, y1 = max(x0, 0.0), max(y0, 0.0), min(x1, 1.0), min(y1, 1.0)
+    if x1 <= x0 or y1 <= y0:
+        raise YoloRowError(f"box cx={cx:g} cy={cy:g} w={w:g} h={h:g} lies outside the image")
+    return YoloBox(cls, (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0), over
 
 
 def format_row(box: YoloBox, precision: int | None = 6) -> str:
@@ -149,16 +171,45 @@ def parse_labels(text: str, num_classes: int) -> tuple[list[tuple[int, YoloBox]]
         >>> [n for n, _ in boxes], [(i.line, i.reason) for i in issues]
         ([1], [(2, "expected 5 columns 'cls cx cy w h', got 2")])
     """
+    labels = read_labels(text, num_classes, clip=0.0)
+    return labels.boxes, labels.issues
+
+
+@dataclass(frozen=True)
+class Labels:
+    """A parsed label file (:func:`read_labels`)."""
+
+    #: ``(line_number, box)`` of every good row (clipped boxes as clipped).
+    boxes: list[tuple[int, YoloBox]]
+    #: Rows that failed, with the reason.
+    issues: list[LabelIssue]
+    #: ``(line_number, overshoot)`` of boxes clipped to the image (overshoot in image fractions).
+    clipped: list[tuple[int, float]]
+
+
+def read_labels(text: str, num_classes: int, clip: float = CLIP_TOLERANCE) -> Labels:
+    """Parse a whole label file like :func:`parse_labels`, clipping boxes that overshoot by at most ``clip``.
+
+    Example:
+        >>> labels = read_labels("0 0.5 0.5 0.2 0.2\\n0 0.9 0.5 0.2002 0.2\\n", num_classes=1)
+        >>> [n for n, _ in labels.boxes], [n for n, _ in labels.clipped]
+        ([1, 2], [2])
+    """
     boxes: list[tuple[int, YoloBox]] = []
     issues: list[LabelIssue] = []
+    clipped: list[tuple[int, float]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            boxes.append((number, parse_row(line, num_classes)))
+            box, over = _parse_row(line, num_classes, clip)
         except YoloRowError as exc:
             issues.append(LabelIssue(number, str(exc)))
-    return boxes, issues
+            continue
+        boxes.append((number, box))
+        if over:
+            clipped.append((number, over))
+    return Labels(boxes, issues, clipped)
 
 
 def format_labels(boxes: Sequence[YoloBox], precision: int | None = 6) -> str:
@@ -237,36 +288,122 @@ def parse_names(data: Any, source: str = "data.yaml") -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class ClassMapping:
+    """``data.yaml`` names mapped onto a taxonomy under a ``classes.unmapped`` policy (:func:`map_classes`)."""
+
+    #: Class name of each YOLO index; None: the name's boxes are skipped (rejected rows).
+    classes: tuple[str | None, ...]
+    #: The taxonomy with any classes ``add`` made.
+    taxonomy: Taxonomy
+    #: Names skipped (``skip``, or a ``class_map`` entry mapping to null), as written.
+    skipped: tuple[str, ...] = ()
+    #: Classes ``add`` made (folded names).
+    added: tuple[str, ...] = ()
+
+
+def map_classes(
+    names: Sequence[str],
+    taxonomy: Taxonomy,
+    source: str = "data.yaml",
+    mapping: Mapping[str, str | None] | None = None,
+    unmapped: Unmapped = Unmapped.ERROR,
+) -> ClassMapping:
+    """Map ``data.yaml`` names onto the taxonomy, applying the ``classes.unmapped`` policy.
+
+    A name matches through ``mapping`` (a source's ``class_map``; a null target skips the
+    name) first, then the taxonomy's names and aliases, all folded. A name nothing matches
+    is an error (``error``), skipped (``skip``: its boxes become rejected rows) or becomes a
+    class with :meth:`~pcbforge.taxonomy.ClassInfo.conservative` facts (``add``).
+
+    Raises:
+        InputError: under ``error``, the names nothing maps (one line: index and name, the
+            file, the valid names); a ``mapping`` target that is not a class.
+
+    Example:
+        >>> m = map_classes(["Resistor", "fuse", "bg"], Taxonomy.default(), mapping={"bg": None}, unmapped=Unmapped.ADD)
+        >>> m.classes, m.added, m.skipped
+        (('resistor', 'fuse', None), ('fuse',), ('bg',))
+    """
+    folded_nulls = {fold(k) for k, v in (mapping or {}).items() if v is None}
+    real_map = {k: v for k, v in (mapping or {}).items() if v is not None}
+    out: list[str | None] = []
+    unknown: list[tuple[int, str]] = []
+    skipped: list[str] = []
+    for index, name in enumerate(names):
+        if fold(name) in folded_nulls:
+            out.append(None)
+            skipped.append(name)
+            continue
+        try:
+            out.append(taxonomy.resolve(name, real_map))
+        except UnknownClassError:
+            out.append(None)
+            unknown.append((index, name))
+        except ValueError as exc:
+            raise InputError(f"{source}: {exc}") from exc
+    if unknown and unmapped is Unmapped.ERROR:
+        raise InputError(
+            f"{source}: class names not in the classes taxonomy: {', '.join(f'{i}: {n!r}' for i, n in unknown)}; "
+            f"use one of {', '.join(taxonomy.names())}, add an alias or a class in params' classes section, "
+            "map them with the source's class_map, or set classes.unmapped to skip or add"
+        )
+    added: list[str] = []
+    for index, name in unknown:
+        if unmapped is Unmapped.SKIP:
+            skipped.append(name)
+            continue
+        info = ClassInfo.conservative(name)
+        taxonomy = taxonomy.with_class(info)
+        out[index] = info.name
+        if info.name not in added:
+            added.append(info.name)
+    return ClassMapping(tuple(out), taxonomy, tuple(skipped), tuple(added))
+
+
 def class_map(
     names: Sequence[str],
     taxonomy: Taxonomy | None = None,
     source: str = "data.yaml",
     mapping: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """Map ``data.yaml`` names (by index) onto the taxonomy's class names.
+    """Map ``data.yaml`` names (by index) onto the taxonomy's class names, every name or an error.
 
-    A name matches through ``mapping`` (a source's own ``class_map``) first, then the class
-    names and aliases, all folded (``"Heat Sink"`` matches ``heat_sink``).
+    :func:`map_classes` under ``classes.unmapped: error``.
 
     Raises:
         InputError: names that map onto no class, listing the valid ones.
     """
-    taxonomy = taxonomy or Taxonomy.default()
-    out: list[str] = []
-    unknown = []
-    for index, name in enumerate(names):
-        try:
-            out.append(taxonomy.resolve(name, mapping))
-        except UnknownClassError:
-            unknown.append(f"{index}: {name!r}")
-        except ValueError as exc:
-            raise InputError(f"{source}: {exc}") from exc
-    if unknown:
-        raise InputError(
-            f"{source}: class names not in the classes taxonomy: {', '.join(unknown)}; "
-            f"use one of {', '.join(taxonomy.names())}, add an alias or a class in params' classes section, "
-            "or map them with the source's class_map"
-        )
+    mapped = map_classes(names, taxonomy or Taxonomy.default(), source, mapping, Unmapped.ERROR)
+    return [c for c in mapped.classes if c is not None]
+
+
+#: The ``data.yaml`` keys naming image sets, in the order crop reads them (a board listed
+#: under two keys is cropped once, under the first).
+SPLIT_KEYS = ("train", "val", "test")
+
+
+def split_entries(data: Mapping[str, Any], source: str = "data.yaml") -> dict[str, list[str]]:
+    """The image folders / ``.txt`` lists ``data.yaml`` names per split, as written (not resolved).
+
+    Each of ``train``, ``val``, ``test`` may be absent or null, a string, or a list of strings.
+
+    Raises:
+        InputError: a split key holding anything else.
+
+    Example:
+        >>> split_entries({"train": "../train/images", "val": ["a", "b"], "test": None})
+        {'train': ['../train/images'], 'val': ['a', 'b']}
+    """
+    out: dict[str, list[str]] = {}
+    for key in SPLIT_KEYS:
+        value = data.get(key)
+        if value is None or value == "":
+            continue
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(v, str) and v for v in items):
+            raise InputError(f"{source}: '{key}' must be a folder, a .txt file list or a list of them, got {value!r}")
+        out[key] = list(items)
     return out
 
 

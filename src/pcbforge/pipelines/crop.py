@@ -1,8 +1,10 @@
 """``pcbforge crop``: YOLO-labelled boards and accepted web photos -> 128x128 component views.
 
-Reads ``crop.boards`` (``images/``, ``labels/``, ``data.yaml``) and, when
+Reads the board sources (``crop.sources``, or the one ``crop.boards`` folder: YOLO
+datasets in every layout Ultralytics reads, see :mod:`pcbforge.annotate.layouts`) and, when
 ``crop.include_web``, ``<review.out>/accepted.parquet`` (photo paths relative to
-``crawl.out``). Writes ``crops/<id>.png``, ``context/<id>.png`` and
+``crawl.out``). :func:`board_jobs` is the one way to enumerate the boards (also for the
+box review). Writes ``crops/<id>.png``, ``context/<id>.png`` and
 ``components.parquet`` under ``crop.out``, built in a staged directory and swapped in
 at the end. Every label row, board and photo is one manifest row; bad ones carry the
 reason (``labels/x.txt:LINE: ...``) instead of stopping the batch.
@@ -12,13 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pcbforge.annotate import crops
-from pcbforge.annotate.yolo import class_map, parse_names, read_data_yaml
-from pcbforge.config import CropParams, Params
+from pcbforge.annotate import crops, layouts
+from pcbforge.annotate.yolo import class_map, map_classes, parse_names
+from pcbforge.config import BoardSource, CropParams, Params
 from pcbforge.datasets.manifest import (
     MANIFEST_NAMES,
     cell_value,
@@ -51,22 +54,85 @@ LOG_LIMIT = 20
 def read_board_classes(root: Path, taxonomy: Taxonomy | None = None) -> tuple[list[str], dict[str, Any]]:
     """Check the YOLO root and read its ``data.yaml``: class per index and optional lineage.
 
+    Every name must map (``classes.unmapped: error``); :func:`board_jobs` applies the policy.
+
     Raises:
         InputError: missing directory or data.yaml, bad YAML, bad or unknown names.
     """
-    if not root.is_dir():
-        raise InputError(f"boards directory not found: {root} (set crop.boards to a YOLO folder or run `pcbforge catalog`)")
-    data_yaml = root / "data.yaml"
-    if not data_yaml.is_file():
-        raise InputError(f"{data_yaml}: missing (a YOLO folder needs data.yaml with the class 'names:')")
-    try:
-        text = data_yaml.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{data_yaml}: unreadable: {exc}") from exc
-    data = read_data_yaml(text, str(data_yaml))
+    data_yaml, _, data = layouts.locate(root)
     classes = class_map(parse_names(data, str(data_yaml)), taxonomy, str(data_yaml))
-    lineage = {k: (str(data[k]) if data.get(k) is not None else None) for k in LINEAGE_KEYS}
-    return classes, lineage
+    return classes, _lineage(data)
+
+
+def _lineage(data: Mapping[str, Any], source: BoardSource | None = None) -> dict[str, Any]:
+    """data.yaml's lineage keys, each overridden by the source's params value when that is set."""
+    out = {k: (str(data[k]) if data.get(k) is not None else None) for k in LINEAGE_KEYS}
+    if source is not None:
+        out.update({k: getattr(source, k) for k in LINEAGE_KEYS if getattr(source, k) is not None})
+    return out
+
+
+def _has_rows(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return any(line.strip() for line in f)
+    except OSError:
+        return False
+
+
+def board_jobs(params: Params) -> list[crops.BoardJob]:
+    """Every board of every board source (:meth:`Params.board_sources`), sorted by board name.
+
+    Each job's classes are the source's data.yaml names mapped onto the taxonomy through
+    the source's ``class_map`` and the aliases, under ``classes.unmapped`` (``skip``: None
+    for that index; ``add``: a new class, with a warning). Sources are read in order; a
+    class ``add`` makes is known to the sources after it.
+
+    Raises:
+        InputError: a missing source or data.yaml, bad names, an unmapped name under
+            ``classes.unmapped: error``, or a source in which no label file holds a box
+            (the message names the folder and the layouts looked for).
+    """
+    taxonomy = params.taxonomy()
+    policy = params.classes.unmapped
+    jobs: list[crops.BoardJob] = []
+    for source in params.board_sources():
+
+        def show(p: Path) -> str:
+            return shown_path(p, params.root)
+
+        dataset = layouts.scan(source.path, show)
+        where = show(dataset.data_yaml)
+        mapped = map_classes(parse_names(dataset.data, where), taxonomy, where, source.class_map, policy)
+        taxonomy = mapped.taxonomy
+        if mapped.added:
+            log.warning(
+                "%s: classes %s are not in classes.taxonomy; added with conservative facts (polarised, no symmetry, "
+                "no pads drawn): describe them in params' classes section",
+                where, ", ".join(mapped.added),
+            )  # fmt: skip
+        if mapped.skipped:
+            log.info("%s: boxes of %s are skipped (rejected rows)", where, ", ".join(repr(n) for n in mapped.skipped))
+        for note in dataset.notes[:LOG_LIMIT]:
+            log.info("%s", note)
+        if not any(b.image is not None and b.labels is not None and _has_rows(b.labels) for b in dataset.boards):
+            raise InputError(
+                f"{show(source.path)}: no labelled box found ({dataset.images} images, {dataset.label_files} label files "
+                f"paired with them); looked for {dataset.looked}; point crop.sources/crop.boards at a YOLO export "
+                "(docs/annotate.md, Bring your own boards)"
+            )
+        jobs += crops.scan_boards(
+            dataset.root,
+            mapped.classes,
+            _lineage(dataset.data, source if source.name else None),
+            source_root=show(dataset.root),
+            project=params.root,
+            source=source.name or "",
+            names=parse_names(dataset.data, where),
+            group=source.group,
+            dataset=dataset,
+        )
+    return sorted(jobs, key=lambda j: j.board)
 
 
 def photo_jobs(params: Params) -> tuple[list[crops.PhotoJob], int]:
@@ -119,13 +185,7 @@ def _run_job(job: crops.BoardJob | crops.PhotoJob, out_dir: Path, cfg: CropParam
 def run(params: Params, **options: Any) -> str:
     """Crop every labelled board component and accepted web photo; return a one-line summary."""
     cfg = params.crop
-    boards_root = params.boards_dir()
-    classes, lineage = read_board_classes(boards_root, params.taxonomy())
-    board_jobs = crops.scan_boards(
-        boards_root, classes, lineage, source_root=shown_path(boards_root, params.root), project=params.root
-    )
-    if not board_jobs:
-        log.warning("%s: no images or labels found", boards_root)
+    boards = board_jobs(params)
     web_jobs: list[crops.PhotoJob] = []
     skipped = 0
     if cfg.include_web:
@@ -133,13 +193,15 @@ def run(params: Params, **options: Any) -> str:
         if skipped:
             log.info("skipped %d accepted.parquet rows that review did not accept (their reasons stay there)", skipped)
     out = params.path(cfg.out)
-    jobs: list[Any] = [*board_jobs, *web_jobs]
+    jobs: list[Any] = [*boards, *web_jobs]
     with staged_dir(out) as tmp:
         (tmp / "crops").mkdir()
         (tmp / "context").mkdir()
         fn = partial(_run_job, out_dir=tmp, cfg=cfg, size=params.base.image_size)
         batches = map_ordered(fn, jobs, workers(params.base.workers), desc="crop", unit="img")
         rows = [r for batch in batches for r in batch]
+        # A note (a clipped box) is said in the log and the summary, not a manifest column.
+        notes = [r.pop("note") for r in rows if "note" in r]
         df = to_frame(rows, stage="crop")
         write_manifest(df, tmp / MANIFEST, stage="crop")
     bad = df[df["status"] != Status.OK.value]
@@ -147,10 +209,20 @@ def run(params: Params, **options: Any) -> str:
         log.info("%s %s: %s", row.status, row.id, row.error)
     if len(bad) > LOG_LIMIT:
         log.info("... and %d more not-ok rows (status/error columns of %s)", len(bad) - LOG_LIMIT, out / MANIFEST)
+    for note in notes[:LOG_LIMIT]:
+        log.info("note: %s", note)
     by = Counter(zip(df["origin"], df["status"], strict=True))
     n_ok = int((df["status"] == Status.OK.value).sum())
+    with_rows = set(df.loc[df["origin"] == "board", "parent_id"])
+    empty = sum(1 for j in boards if j.board not in with_rows)
+    n_skipped = int(df["error"].fillna("").str.endswith(crops.SKIPPED_CLASS).sum())
+    extra = [f"{n_skipped} boxes of skipped classes"] if n_skipped else []
+    extra += [f"{empty} boards with zero parts"] if empty else []
+    extra += [f"{len(notes)} boxes clipped to the image edge (notes in the log)"] if notes else []
     return (
-        f"{n_ok} components ok ({by['board', 'ok']} from {len(board_jobs)} boards, {by['web', 'ok']} from "
+        f"{n_ok} components ok ({by['board', 'ok']} from {len(boards)} boards, {by['web', 'ok']} from "
         f"{len(web_jobs)} photos), {int((df['status'] == 'error').sum())} error, "
-        f"{int((df['status'] == 'rejected').sum())} rejected -> {out / MANIFEST}"
+        f"{int((df['status'] == 'rejected').sum())} rejected"
+        + (f" ({'; '.join(extra)})" if extra else "")
+        + f" -> {out / MANIFEST}"
     )
