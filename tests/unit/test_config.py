@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -121,3 +122,38 @@ def test_crop_boards_null_means_the_catalogs_boards(tmp_path: Path) -> None:
     assert load_params(tmp_path / "params.yaml").boards_dir() == tmp_path.resolve() / "gen" / "catalog" / "boards"
     (tmp_path / "params.yaml").write_text("crop:\n  boards: /data/my-boards\n")
     assert load_params(tmp_path / "params.yaml").boards_dir() == Path("/data/my-boards")
+
+
+def test_board_sources_default_to_one_unnamed_source_at_boards_dir(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text("catalog:\n  out: gen/catalog\n")
+    params = load_params(tmp_path / "params.yaml")
+    ((source),) = params.board_sources()
+    assert source.path == params.boards_dir() and source.name == "" and source.class_map == {}
+    (tmp_path / "params.yaml").write_text(
+        "crop:\n  sources:\n    - {path: sets/tht-boards}\n    - {path: sets/smd/data.yaml, class_map: {Diode: smd_diode}}\n"
+        "    - {path: sets/other, name: mine, licence: CC0-1.0}\n"
+    )
+    sources = load_params(tmp_path / "params.yaml").board_sources()
+    assert [s.name for s in sources] == ["tht-boards", "smd", "mine"]
+    assert sources[0].path == tmp_path.resolve() / "sets" / "tht-boards" and sources[2].licence == "CC0-1.0"
+
+
+@pytest.mark.parametrize(
+    ("crop", "needle"),
+    [
+        ("  boards: mine\n  sources: [{path: other}]\n", "crop.boards (one YOLO folder) or crop.sources (several), not both"),
+        ("  sources: [{path: a/boards}, {path: b/boards}]\n", "name ['boards'] more than once"),
+        ("  sources: [{path: a, name: 'has space'}]\n", "crop.sources.0.name"),
+        ("  sources: [{path: a, class_map: {IC: opamp}}]\n", "crop.sources[0].class_map sends 'IC' to 'opamp', not a class"),
+    ],
+)
+def test_bad_board_sources_are_refused_at_load(tmp_path: Path, crop: str, needle: str) -> None:
+    (tmp_path / "params.yaml").write_text("crop:\n" + crop)
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_a_class_map_to_null_skips_the_name_and_may_name_an_alias(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text("crop:\n  sources: [{path: a, class_map: {pcb: null, Elko: electrolytic}}]\n")
+    (source,) = load_params(tmp_path / "params.yaml").board_sources()
+    assert source.class_map == {"pcb": None, "Elko": "electrolytic"}

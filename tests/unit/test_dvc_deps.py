@@ -91,11 +91,18 @@ def test_stage_deps_cover_its_imports(stage: str) -> None:
 
 
 def test_crop_depends_on_the_boards_it_reads() -> None:
-    """``crop.boards: null`` reads the catalog's boards; a folder of its own must be the dep instead.
+    """``crop.boards: null`` reads the catalog's boards; a folder of its own must be the dep instead,
+    and with ``crop.sources`` every source's path (a data.yaml file: its folder) is a dep.
 
     DVC templates a null as the text ``None``, so dvc.yaml cannot name ``${crop.boards}`` then.
     """
-    boards = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["crop"]["boards"]
-    deps = STAGES["crop"]["deps"]
-    expected = "${catalog.out}/boards" if boards is None else "${crop.boards}"
+    crop = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["crop"]
+    deps = [d.split("#")[0].strip() for d in STAGES["crop"]["deps"]]
+    if crop.get("sources"):
+        for i, source in enumerate(crop["sources"]):
+            path = str(source["path"])
+            folder = path.rsplit("/", 1)[0] if path.endswith((".yaml", ".yml")) else path
+            assert {path, folder, f"${{crop.sources[{i}].path}}"} & set(deps), f"crop.sources[{i}] {path} is not a crop dep"
+        return
+    expected = "${catalog.out}/boards" if crop["boards"] is None else "${crop.boards}"
     assert expected in deps
