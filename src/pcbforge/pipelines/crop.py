@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pcbforge.annotate import crops, layouts
-from pcbforge.annotate.yolo import class_map, map_classes, parse_names
+from pcbforge.annotate.yolo import map_classes, parse_names
 from pcbforge.config import BoardSource, CropParams, Params
 from pcbforge.datasets.manifest import (
     MANIFEST_NAMES,
@@ -35,7 +35,6 @@ from pcbforge.errors import InputError
 from pcbforge.io import staged_dir
 from pcbforge.parallel import map_ordered
 from pcbforge.rng import workers
-from pcbforge.taxonomy import Taxonomy
 from pcbforge.vocab import Status
 
 log = logging.getLogger(__name__)
@@ -49,19 +48,6 @@ READS_ACCEPTED = (
 LINEAGE_KEYS = ("licence", "author", "attribution", "licence_url", "source_url")
 #: Not-ok rows logged one by one; the rest are counted (all are in the manifest).
 LOG_LIMIT = 20
-
-
-def read_board_classes(root: Path, taxonomy: Taxonomy | None = None) -> tuple[list[str], dict[str, Any]]:
-    """Check the YOLO root and read its ``data.yaml``: class per index and optional lineage.
-
-    Every name must map (``classes.unmapped: error``); :func:`board_jobs` applies the policy.
-
-    Raises:
-        InputError: missing directory or data.yaml, bad YAML, bad or unknown names.
-    """
-    data_yaml, _, data = layouts.locate(root)
-    classes = class_map(parse_names(data, str(data_yaml)), taxonomy, str(data_yaml))
-    return classes, _lineage(data)
 
 
 def _lineage(data: Mapping[str, Any], source: BoardSource | None = None) -> dict[str, Any]:
