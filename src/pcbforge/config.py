@@ -324,8 +324,6 @@ class BoardSource(Section):
     source_url: str | None = None
     #: data.yaml name -> taxonomy class, tried before the taxonomy's names and aliases; null skips the name.
     class_map: dict[str, str | None] = Field(default_factory=dict)
-    #: One ``group`` for every board of the source (photos of one physical board); null = each board its own.
-    group: str | None = None
 
     @field_validator("name")
     @classmethod

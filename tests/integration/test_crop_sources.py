@@ -134,7 +134,7 @@ def test_an_image_listed_in_two_splits_is_cropped_once(tmp_path: Path) -> None:
     )
 
 
-def test_several_sources_with_their_own_lineage_class_map_and_group(tmp_path: Path) -> None:
+def test_several_sources_with_their_own_lineage_and_class_map(tmp_path: Path) -> None:
     write_export(
         tmp_path / "sets" / "tht",
         "images/<split>",
@@ -153,7 +153,6 @@ def test_several_sources_with_their_own_lineage_class_map_and_group(tmp_path: Pa
             "attribution": "SMD set by X (CC0)",
             "licence_url": "https://creativecommons.org/publicdomain/zero/1.0/",
             "class_map": {"diode": "smd_diode"},
-            "group": "one-physical-board",
         },
     ]
     params, summary, df = _run(tmp_path, {"crop": {"sources": sources}})
@@ -166,7 +165,7 @@ def test_several_sources_with_their_own_lineage_class_map_and_group(tmp_path: Pa
     assert set(tht["source_url"]) == {"https://boards.example/train/a", "https://boards.example/train/b", "https://boards.example/val/c"}
     assert set(tht["group"]) == {"tht/train/a", "tht/train/b", "tht/val/c"}
     assert (smd_rows["class_label"] == "smd_diode").all() and (smd_rows["licence"] == "CC0-1.0").all()
-    assert (smd_rows["attribution"] == "SMD set by X (CC0)").all() and (smd_rows["group"] == "one-physical-board").all()
+    assert (smd_rows["attribution"] == "SMD set by X (CC0)").all()
     assert smd_rows["source_url"].str.startswith("sets/smd-export/").all()
     # The one enumeration of boards the box review uses too.
     jobs = {j.board: j for j in crop.board_jobs(params)}

@@ -198,8 +198,6 @@ class BoardJob:
     source: str = ""
     #: data.yaml's names by YOLO index, as written (before mapping).
     names: Sequence[str] = ()
-    #: The ``group`` of every component (photos of one physical board share one); None: the board name.
-    group: str | None = None
 
     def where(self, name: str) -> str:
         """``name`` (relative to the dataset root) as error rows show it: relative to the project.
@@ -278,7 +276,7 @@ def crop_board(job: BoardJob, out_dir: Path, cfg: CropParams, size: int) -> list
         cfg: ``params.crop`` (context scale, margin, smallest box).
         size: side of the square crop (``base.image_size``).
     """
-    base = {"origin": "board", "group": job.group or job.board, "parent_id": job.board, **job.lineage_fields()}
+    base = {"origin": "board", "group": job.board, "parent_id": job.board, **job.lineage_fields()}
     if job.problem is not None:
         return [error_row(job.problem, id=board_id(job.board), **base)]
     if job.image is None:
@@ -410,7 +408,6 @@ def scan_boards(
     *,
     source: str = "",
     names: Sequence[str] = (),
-    group: str | None = None,
     dataset: layouts.Dataset | None = None,
 ) -> list[BoardJob]:
     """One :class:`BoardJob` per board of the YOLO dataset at ``root``, sorted by board.
@@ -442,7 +439,6 @@ def scan_boards(
             root=project,
             source=source,
             names=tuple(names),
-            group=group,
         )
         for b in found.boards
     ]

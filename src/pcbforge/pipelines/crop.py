@@ -115,7 +115,6 @@ def board_jobs(params: Params) -> list[crops.BoardJob]:
             project=params.root,
             source=source.name or "",
             names=parse_names(dataset.data, where),
-            group=source.group,
             dataset=dataset,
         )
     return sorted(jobs, key=lambda j: j.board)
