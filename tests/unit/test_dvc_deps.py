@@ -19,7 +19,7 @@ SRC = REPO_ROOT / "src"
 EXEMPT = {"pcbforge/config.py", "pcbforge/errors.py", "pcbforge/cli.py"}
 #: Imported only by options the DVC command does not pass (``review --launch/--pull``);
 #: they talk to FiftyOne and never change the stage's outputs.
-OPTION_ONLY = {"review": {"pcbforge/clean/fiftyone_review.py"}}
+OPTION_ONLY = {"review": {"pcbforge/clean/fiftyone_review.py", "pcbforge/fiftyone_app.py"}}
 STAGES = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
 
 

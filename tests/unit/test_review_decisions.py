@@ -193,15 +193,15 @@ def test_apply_decisions_override_and_relabel() -> None:
 
 
 def test_busy_app_port_is_a_user_error() -> None:
-    from pcbforge.clean.fiftyone_review import _check_port_free
+    from pcbforge.fiftyone_app import check_port_free
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
         with pytest.raises(InputError, match=rf"127\.0\.0\.1:{port}.*set review\.port"):
-            _check_port_free("127.0.0.1", port)
-    _check_port_free("127.0.0.1", port)
+            check_port_free("127.0.0.1", port)
+    check_port_free("127.0.0.1", port)
 
 
 def test_dedup_reason_is_kept_for_dropped_duplicates() -> None:

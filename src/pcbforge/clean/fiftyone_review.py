@@ -15,9 +15,8 @@ dataset's tags to the result: a decision removed from the file is not written ba
 record per checkout, not per dataset: on a shared database each annotator pulls into the
 file of their own checkout, and a decision another checkout pulled is still new to this one.
 
-Database: by default FiftyOne's bundled ``mongod``, with its files in ``review.database_dir``;
-when ``FIFTYONE_DATABASE_URI`` is set (a shared MongoDB for several annotators), that server.
-:func:`configure` must run before anything connects to the database.
+Database and App: :mod:`pcbforge.fiftyone_app` (shared with ``annotate``), re-exported here as
+:func:`configure` and :func:`launch`; ``configure`` must run before anything connects.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import signal
 import socket
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -47,6 +45,7 @@ from pcbforge.clean.review import (
 )
 from pcbforge.datasets.manifest import cell_value
 from pcbforge.errors import InputError
+from pcbforge.fiftyone_app import configure, launch  # noqa: F401  (review's entry point calls them from here)
 from pcbforge.vocab import ComponentClass, Status
 
 if TYPE_CHECKING:
@@ -73,27 +72,6 @@ _PLAIN_DECISION_TAGS = frozenset({Decision.REJECT.value, Decision.NOT_DUPLICATE.
 def class_view_name(name: str) -> str:
     """Saved view name for one class."""
     return f"{CLASS_VIEW_PREFIX}{name}"
-
-
-def configure(database_dir: Path) -> None:
-    """Point FiftyOne at its database; call before the first connection.
-
-    With ``FIFTYONE_DATABASE_URI`` set, FiftyOne uses that MongoDB and ``database_dir`` is
-    unused. Otherwise the bundled ``mongod`` keeps its files in ``database_dir``. The env
-    variable matters as much as ``fo.config``: FiftyOne's database service and the App
-    server run in subprocesses that read their config from the environment.
-    """
-    os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
-    uri = os.environ.get("FIFTYONE_DATABASE_URI") or None
-    if uri is None:
-        os.environ["FIFTYONE_DATABASE_DIR"] = str(database_dir)
-    import fiftyone as fo
-
-    fo.config.do_not_track = True
-    if uri is None:
-        fo.config.database_dir = str(database_dir)
-    else:
-        fo.config.database_uri = uri
 
 
 def decision_tags(rows: Iterable[DecisionRow]) -> dict[str, list[str]]:
@@ -442,45 +420,3 @@ def pull(name: str, decisions_path: Path, annotator: str | None = None) -> PullR
         ds.set_values("tags", new_tags)
     _record_sync(ds, checkout, after, file_sha256(decisions_path))
     return PullResult(changed=changed, rows=merged, ignored=ignored, file_changed=file_changed, retagged=retagged)
-
-
-def _check_port_free(address: str, port: int) -> None:
-    """Fail fast on a busy port: FiftyOne would wait a minute, or silently reuse another App."""
-    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the App server does
-        try:
-            s.bind((address, port))
-        except OSError as exc:
-            raise InputError(
-                f"cannot serve the App on {address}:{port}: {exc.strerror}; "
-                "stop what runs there or set review.port / review.address in params.yaml"
-            ) from exc
-
-
-def launch(dataset: fo.Dataset, address: str, port: int, block: bool = True) -> Any:
-    """Serve the App for ``dataset`` on ``address:port``; with ``block``, until Ctrl-C.
-
-    Returns:
-        The FiftyOne session (already closed when ``block``).
-    """
-    import fiftyone as fo
-
-    _check_port_free(address, port)
-    session = fo.launch_app(dataset, address=address, port=port, remote=True, auto=False)
-    log.info("FiftyOne App serving %r at http://%s:%d (Ctrl-C to stop)", dataset.name, address, port)
-    if block:
-        # SIGTERM (a container or service manager stopping us) must close the App like Ctrl-C:
-        # killed outright, Python skips the cleanup and the App server outlives us.
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-        try:
-            session.wait(-1)
-        except KeyboardInterrupt:
-            log.info("stopping the App")
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            session.close()
-    return session
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
