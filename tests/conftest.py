@@ -61,3 +61,12 @@ def params(tmp_path: Path) -> Params:
     (tmp_path / "review").mkdir()
     (tmp_path / "review" / "decisions.csv").write_text("id,decision,value,annotator,note\n")
     return tiny_params(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def db_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled mongod's database dir, for every FiftyOne test of the run (review, annotate)."""
+    # Session, not module: FiftyOne starts its mongod once per process, in the first database
+    # dir it is given. A module fixture is made anew whenever a shuffled run (--shuffle) comes
+    # back to a module, and the mongod still running would not be using the new dir.
+    return tmp_path_factory.mktemp("fiftyone-db")

@@ -97,6 +97,17 @@ def review(
 
 
 @app.command()
+def annotate(
+    params: ParamsOpt = DEFAULT_PARAMS,
+    build: Annotated[bool, typer.Option("--build", help="(Re)load the boards' boxes into FiftyOne with the saved views.")] = False,
+    launch: Annotated[bool, typer.Option("--launch", help="Build, then open the FiftyOne App on annotate.address:port.")] = False,
+    pull: Annotated[bool, typer.Option("--pull", help="Write the boxes reviewed in FiftyOne back to the YOLO label files.")] = False,
+) -> None:
+    """Review the boards' YOLO boxes in the FiftyOne App and write the fixes back to the label files."""
+    _run("annotate", params, build=build, launch=launch, pull=pull)
+
+
+@app.command()
 def crop(params: ParamsOpt = DEFAULT_PARAMS) -> None:
     """Crop YOLO-labelled boards and accepted photos to square component views (base.image_size px; context patch kept)."""
     _run("crop", params)

@@ -248,6 +248,25 @@ class ReviewParams(Section):
     )
 
 
+class AnnotateParams(Section):
+    """``pcbforge annotate``: box review of the crop stage's boards in the FiftyOne App (not a DVC stage)."""
+
+    dataset_name: str = "pcbforge-boxes"
+    address: str = "127.0.0.1"
+    #: Next to review's 5151, so both Apps can serve at once.
+    port: int = Field(5152, ge=1, le=65535)
+    #: The bundled mongod's files (review's by default: one database, two datasets).
+    database_dir: Path = Path(".fiftyone/db")
+    #: "tiny boxes" view: a side below this many px; null = ``crop.min_box_px`` (what crop refuses).
+    tiny_box_px: float | None = Field(None, gt=0)
+    #: "boxes touching the border" view: an edge within this many px of the image edge.
+    border_px: float = Field(1.0, ge=0)
+    #: "overlapping boxes" view: IoU with another box of the photo above this.
+    overlap_iou: float = Field(0.5, ge=0, lt=1)
+    #: "rare classes" view: classes with fewer boxes than this in all boards.
+    rare_below: int = Field(5, ge=1)
+
+
 class ClassFacts(Section):
     """One class of the ``classes.taxonomy`` mapping (its name is the key): see :class:`~pcbforge.taxonomy.ClassInfo`."""
 
@@ -600,6 +619,7 @@ class Params(Section):
     dedup: DedupParams = DedupParams()
     quality: QualityParams = QualityParams()
     review: ReviewParams = ReviewParams()
+    annotate: AnnotateParams = AnnotateParams()
     crop: CropParams = CropParams()
     split: SplitParams = SplitParams()
     triplets: TripletsParams = TripletsParams()

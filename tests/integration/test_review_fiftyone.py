@@ -2,7 +2,8 @@
 
 FiftyOne starts its bundled ``mongod`` (database files in a temp dir) unless
 ``FIFTYONE_DATABASE_URI`` points at a shared MongoDB; the service stops when pytest exits.
-One FiftyOne connection lives per process, so every test here shares one database dir.
+One FiftyOne connection lives per process, so every test shares one database dir (``db_dir``,
+tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -27,14 +28,6 @@ from tests.helpers.params import tiny_params
 from tests.helpers.review_inputs import CAP_ATTRIBUTION, CC_BY_URL, write_review_inputs
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def db_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Session, not module: FiftyOne starts its mongod once per process, in the first database
-    # dir it is given. A module fixture is made anew whenever a shuffled run (--shuffle) comes
-    # back to this module, and the mongod still running would not be using the new dir.
-    return tmp_path_factory.mktemp("fiftyone-db")
 
 
 @pytest.fixture()
