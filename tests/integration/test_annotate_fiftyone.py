@@ -39,18 +39,18 @@ NAMES = ["capacitor", "resistor", "diode", "potentiometer"]
 SIZE = (160, 120)
 BOARDS = {
     "board-a": [
-        Part("resistor", (10, 10, 50, 30)),  # type: ignore[arg-type]
-        Part("capacitor", (70, 40, 100, 90), (200, 30, 30)),  # type: ignore[arg-type]
-        Part("diode", (120, 90, 160, 120), (40, 40, 40)),  # type: ignore[arg-type]  # touches the right/bottom edge
+        Part("resistor", (10, 10, 50, 30)),
+        Part("capacitor", (70, 40, 100, 90), (200, 30, 30)),
+        Part("diode", (120, 90, 160, 120), (40, 40, 40)),  # touches the right/bottom edge
     ],
     "board-b": [
-        Part("resistor", (20, 20, 80, 70), (30, 30, 200)),  # type: ignore[arg-type]
-        Part("resistor", (22, 22, 80, 70), (30, 30, 200)),  # type: ignore[arg-type]  # IoU 0.93 with the one above
-        Part("capacitor", (100, 30, 104, 36)),  # type: ignore[arg-type]  # 4x6 px: tiny
+        Part("resistor", (20, 20, 80, 70), (30, 30, 200)),
+        Part("resistor", (22, 22, 80, 70), (30, 30, 200)),  # IoU 0.93 with the one above
+        Part("capacitor", (100, 30, 103, 36)),  # 3x6 px: tiny
     ],
     "board-c": [
-        Part("potentiometer", (30, 30, 60, 60)),  # type: ignore[arg-type]
-        Part("resistor", (70, 70, 100, 100)),  # type: ignore[arg-type]
+        Part("potentiometer", (30, 30, 60, 60)),
+        Part("resistor", (70, 70, 100, 100)),
     ],
 }
 #: board-a's label file as a person wrote it: other precisions, a CRLF line, a blank line and a
@@ -71,7 +71,7 @@ def _free_port() -> int:
 
 
 def _project(tmp_path: Path, db_dir: Path, **annotate_params: Any) -> Params:
-    boards = write_yolo_dir(tmp_path / "project" / "boards", BOARDS, names=NAMES, size=SIZE)  # type: ignore[arg-type]
+    boards = write_yolo_dir(tmp_path / "project" / "boards", BOARDS, names=NAMES, size=SIZE)
     (boards / "labels" / "board-a.txt").write_bytes(BOARD_A.encode())
     name = f"pcbforge-boxes-test-{tmp_path.name}"
     over = {"database_dir": str(db_dir), "dataset_name": name, "rare_below": 2, "port": _free_port(), **annotate_params}
@@ -207,7 +207,7 @@ def test_saved_views_hold_the_expected_boxes(tmp_path: Path, fo_env: Path) -> No
         view = ds.load_saved_view(view_name)
         return {s.board: sorted(d.label for d in s.detections.detections) for s in view}
 
-    assert shown(VIEW_TINY) == {"board-b": ["capacitor"]}  # 4x6 px < crop.min_box_px (8)
+    assert shown(VIEW_TINY) == {"board-b": ["capacitor"]}  # 3x6 px < crop.min_box_px (4)
     assert shown(VIEW_BORDER) == {"board-a": ["diode"]}
     assert shown(VIEW_OVERLAP) == {"board-b": ["resistor", "resistor"]}
     assert shown(VIEW_RARE) == {"board-a": ["diode"], "board-c": ["potentiometer"]}  # 1 box each, rare_below 2

@@ -75,6 +75,7 @@ class LabelledBoard:
         source: where the board comes from (the YOLO folder as the project shows it).
         labels_shown: ``labels`` as messages show it (relative to the project).
         mapping: the source's ``class_map`` (foreign name -> taxonomy class), if any.
+        classes: the taxonomy class of each index (None: it maps onto none).
     """
 
     board: str
@@ -84,6 +85,7 @@ class LabelledBoard:
     source: str
     labels_shown: str
     mapping: Mapping[str, str] | None = None
+    classes: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,8 @@ def save_views(ds: fo.Dataset, thresholds: Thresholds, taxonomy: Taxonomy, board
     width, height, bb = F("$metadata.width"), F("$metadata.height"), F("bounding_box")
     t, b = thresholds.tiny_px, thresholds.border_px
     labels = ds.values(f"{FIELD}.detections.label", unwind=True)
-    mapping = next((x.mapping for x in boards if x.mapping), None)
+    # A data.yaml name counts as its source mapped it; any other label (typed in the App) by the taxonomy.
+    known = {n: c for x in boards for n, c in zip(x.names, x.classes, strict=False)}
     views = [
         (VIEW_TINY, (bb[2] * width < t) | (bb[3] * height < t), f"Boxes under {t:g} px a side (crop refuses them)"),
         (
@@ -267,7 +270,7 @@ def save_views(ds: fo.Dataset, thresholds: Thresholds, taxonomy: Taxonomy, board
          f"Boxes overlapping another by IoU > {thresholds.overlap_iou:g} (at import): a duplicate row?"),
         (VIEW_RARE, F("label").is_in(rare_labels(labels, thresholds.rare_below)),
          f"Classes with fewer than {thresholds.rare_below} boxes: a typo or a mislabel?"),
-        (VIEW_OUTSIDE, F("label").is_in(outside_taxonomy(labels, taxonomy, mapping)),
+        (VIEW_OUTSIDE, F("label").is_in(outside_taxonomy(labels, taxonomy, known=known)),
          "Labels no taxonomy class or alias matches: rename them, or extend the taxonomy"),
     ]  # fmt: skip
     for name, expr, description in views:

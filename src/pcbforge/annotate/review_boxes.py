@@ -260,11 +260,25 @@ def rare_labels(labels: Iterable[str], below: int) -> list[str]:
     return sorted(n for n, c in Counter(labels).items() if c < below)
 
 
-def outside_taxonomy(labels: Iterable[str], taxonomy: Taxonomy, mapping: Mapping[str, str] | None = None) -> list[str]:
-    """Labels that map onto no taxonomy class (by name, alias or ``mapping``), sorted.
+def outside_taxonomy(
+    labels: Iterable[str],
+    taxonomy: Taxonomy,
+    mapping: Mapping[str, str] | None = None,
+    known: Mapping[str, str | None] | None = None,
+) -> list[str]:
+    """Labels that map onto no taxonomy class, sorted.
+
+    Args:
+        labels: the labels to check.
+        taxonomy: the classes.
+        mapping: a source's ``class_map``, tried before names and aliases.
+        known: labels already mapped (``data.yaml`` name -> class, None: none); they are taken as they are.
 
     Example:
         >>> outside_taxonomy(["Resistor", "potentiometer", "xtal"], Taxonomy.default())
         ['potentiometer']
+        >>> outside_taxonomy(["diode", "pot"], Taxonomy.default(), known={"diode": None, "pot": "resistor"})
+        ['diode']
     """
-    return sorted({n for n in labels if _resolve(taxonomy, n, mapping) is None})
+    known = known or {}
+    return sorted({n for n in labels if (known[n] is None if n in known else _resolve(taxonomy, n, mapping) is None)})

@@ -14,49 +14,47 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pcbforge.annotate import crops
 from pcbforge.annotate.fiftyone_boxes import LabelledBoard, Thresholds
-from pcbforge.annotate.yolo import parse_names, read_data_yaml
 from pcbforge.config import Params
-from pcbforge.datasets.manifest import shown_path
 from pcbforge.errors import InputError
+from pcbforge.pipelines.crop import board_jobs
+from pcbforge.taxonomy import Unmapped
 
 log = logging.getLogger(__name__)
 
 
-def _data_yaml_names(root: Path) -> list[str]:
-    """The class names of ``root/data.yaml`` as written there (not mapped: a pull writes indices back)."""
-    if not root.is_dir():
-        raise InputError(f"boards directory not found: {root} (set crop.boards to a YOLO folder or run `pcbforge catalog`)")
-    data_yaml = root / "data.yaml"
-    try:
-        text = data_yaml.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"{data_yaml}: missing (a YOLO folder needs data.yaml with the class 'names:')") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{data_yaml}: unreadable: {exc}") from exc
-    return parse_names(read_data_yaml(text, str(data_yaml)), str(data_yaml))
-
-
 def labelled_boards(params: Params) -> list[LabelledBoard]:
-    """Every board photo of the crop stage's input with its label file and ``data.yaml`` names.
+    """Every board photo of the crop stage's sources with its label file and ``data.yaml`` names.
 
-    The one place box review learns which boards there are: it pairs files the way crop
-    does (:func:`~pcbforge.annotate.crops.scan_boards`); when crop enumerates several board
-    sources and layouts (``pipelines.crop.board_jobs``), this is what to point at it. A board
-    without a photo (nothing to show) or with two photos (ambiguous) is left out with a
-    warning; a photo without a label file is in (a pull creates the file when boxes are drawn).
+    The one place box review learns which boards there are: the crop stage's own
+    :func:`~pcbforge.pipelines.crop.board_jobs` (every YOLO layout, every board source), with
+    unmapped class names kept rather than refused (``classes.unmapped: skip`` here, whatever
+    crop's policy): box review is where such names are found and fixed. A board without a
+    photo (nothing to show) or with two photos (ambiguous) is left out with a warning; a photo
+    without a label file is in (a pull creates the file when boxes are drawn).
     """
-    root = params.boards_dir()
-    names = tuple(_data_yaml_names(root))
-    source = shown_path(root, params.root)
+    every_name = params.model_copy(update={"classes": params.classes.model_copy(update={"unmapped": Unmapped.SKIP})})
+    class_maps = {s.name or "": s.class_map for s in params.board_sources()}
     out = []
-    for job in crops.scan_boards(root, names, source_root=source, project=params.root):
+    for job in board_jobs(every_name):
         if job.image is None or job.problem:
             log.warning("box review skips board %s: %s", job.board, job.problem or f"no image for {job.where(job.labels_name)}")
             continue
-        labels = job.labels or root / job.labels_name
-        out.append(LabelledBoard(job.board, job.image, labels, names, source, job.where(job.labels_name)))
+        root = Path(job.source_root)
+        labels = job.labels or (root if root.is_absolute() else params.root / root) / job.labels_name
+        mapping = {k: v for k, v in class_maps.get(job.source, {}).items() if v is not None}
+        out.append(
+            LabelledBoard(
+                board=job.board,
+                image=job.image,
+                labels=labels,
+                names=tuple(job.names),
+                source=job.source or job.source_root,
+                labels_shown=job.where(job.labels_name),
+                mapping=mapping or None,
+                classes=tuple(job.classes),
+            )
+        )
     return out
 
 
