@@ -222,34 +222,37 @@ def pair_distances(
 ) -> dict[str, np.ndarray]:
     """Euclidean distance of L2-normalised embeddings for every pair row, per embedder.
 
-    ``capture`` pairs compare a crop with :func:`capture_change` of it (seeded by the row).
+    Each crop is embedded once; ``capture`` pairs compare a crop with :func:`capture_change` of
+    it (seeded by the row), embedded as an extra image.
     """
-    cache: dict[str, np.ndarray] = {}
+    ids = sorted(set(pairs["a"].astype(str)) | set(pairs["b"].astype(str)))
+    cap_rows = [r for r in pairs.itertuples(index=False) if r.kind == PairKind.CAPTURE.value]
 
-    def image(cid: str) -> np.ndarray:
-        if cid not in cache:
-            cache[cid] = _load(crop_path(cid), input_size)
-        return cache[cid]
+    def images() -> list[np.ndarray]:
+        base = {cid: _load(crop_path(cid), input_size) for cid in ids}
+        extra = [capture_change(base[r.b], np.random.default_rng(int(r.capture_seed))) for r in cap_rows]
+        return [base[cid] for cid in ids] + extra
 
-    def tensor(img: np.ndarray) -> torch.Tensor:
-        return to_tensor(Image.fromarray(img), mean, std)
-
-    out: dict[str, list[np.ndarray]] = {k: [] for k in embedders}
-    rows = list(pairs.itertuples(index=False))
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
-        a = torch.stack([tensor(image(r.a)) for r in chunk])
-        b_imgs = []
-        for r in chunk:
-            img = image(r.b)
+    imgs = images()
+    where = {cid: k for k, cid in enumerate(ids)}
+    out: dict[str, np.ndarray] = {}
+    for name, fn in embedders.items():
+        embs = []
+        for start in range(0, len(imgs), batch_size):
+            x = torch.stack([to_tensor(Image.fromarray(im), mean, std) for im in imgs[start : start + batch_size]])
+            embs.append(F.normalize(fn(x).float(), p=2, dim=1).cpu())
+        e = torch.cat(embs) if embs else torch.zeros(0, 1)
+        d = np.zeros(len(pairs))
+        cap_k = len(ids)
+        for n, r in enumerate(pairs.itertuples(index=False)):
             if r.kind == PairKind.CAPTURE.value:
-                img = capture_change(img, np.random.default_rng(int(r.capture_seed)))
-            b_imgs.append(tensor(img))
-        b = torch.stack(b_imgs)
-        for name, fn in embedders.items():
-            e = F.normalize(fn(torch.cat([a, b])).float(), p=2, dim=1)
-            out[name].append(torch.linalg.vector_norm(e[: len(chunk)] - e[len(chunk) :], dim=1).cpu().numpy())
-    return {k: (np.concatenate(v).astype(np.float64) if v else np.zeros(0)) for k, v in out.items()}
+                other = e[cap_k]
+                cap_k += 1
+            else:
+                other = e[where[str(r.b)]]
+            d[n] = float(torch.linalg.vector_norm(e[where[str(r.a)]] - other))
+        out[name] = d
+    return out
 
 
 def starting_backbone(config: dict[str, Any], seed: int) -> torch.nn.Module:
