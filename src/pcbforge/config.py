@@ -102,7 +102,11 @@ class SourceParams(Section):
     #: ``spider: urls`` only: a file of image URLs, one per line (``URL<TAB>label`` allowed).
     url_list: Path | None = None
     sitemap: bool = False
+    #: Every loopback and private (RFC 1918, IPv6 ULA) address may be requested; prefer allow_hosts.
     allow_private: bool = False
+    #: Host names, addresses or CIDR networks that may be requested although not public
+    #: (``[127.0.0.1]``, ``[10.9.0.0/16]``); everything else non-public stays refused.
+    allow_hosts: list[str] = Field(default_factory=list)
     #: Site category slug -> our class name.
     class_map: dict[str, str] = Field(default_factory=dict)
     #: ``catalog`` only: selector overrides by key (category, product, next, image, label,
@@ -111,6 +115,22 @@ class SourceParams(Section):
     licence_allow: list[str] = Field(default_factory=list)
     #: Domains the spider may follow (subdomains included); empty = the hosts of start_urls.
     allowed_domains: list[str] = Field(default_factory=list)
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _host_or_network(cls, v: list[str]) -> list[str]:
+        import ipaddress
+        import re
+
+        for entry in v:
+            try:
+                ipaddress.ip_network(entry.strip("[]"), strict=False)
+                continue
+            except ValueError:
+                pass
+            if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\.?", entry):
+                raise ValueError(f"{entry!r} is neither a host name nor an address/CIDR network (e.g. 127.0.0.1, 10.9.0.0/16)")
+        return v
 
     @field_validator("start_urls")
     @classmethod
@@ -141,7 +161,7 @@ class CrawlParams(Section):
     sources: list[SourceParams] = Field(
         default_factory=lambda: [
             SourceParams(
-                name="builtin", allow_private=True, licence_allow=["CC0-1.0", "CC-BY-4.0", "CC-BY-SA-4.0"]
+                name="builtin", allow_hosts=["127.0.0.1"], licence_allow=["CC0-1.0", "CC-BY-4.0", "CC-BY-SA-4.0"]
             )
         ]
     )

@@ -4,9 +4,9 @@
 on or its network (server-side request forgery through links to 127.0.0.1, 10.x, the
 169.254.169.254 metadata endpoint, 100.100.100.200 in carrier-grade NAT space ...): only
 globally routable addresses are requested (:func:`is_private_address`). A source opts in
-to loopback and private (RFC 1918, IPv6 ULA) addresses with ``allow_private`` (the
-built-in catalog lives on loopback); link-local and every other non-global range stay
-refused even then. It runs after :class:`StrictOffsiteMiddleware` (settings.py), so an
+to exactly the hosts or networks it lists in ``allow_hosts`` (the built-in catalog:
+``[127.0.0.1]``), or to every loopback and private (RFC 1918, IPv6 ULA) address with
+``allow_private``; link-local and every other non-global range stay refused by the latter. It runs after :class:`StrictOffsiteMiddleware` (settings.py), so an
 offsite link is refused without a DNS lookup.
 
 Known limit: the address is checked when the request is scheduled for download, from
@@ -93,9 +93,34 @@ def is_private_address(ip: str) -> bool:
     return bool(not addr.is_global or addr.is_multicast or addr.is_reserved)
 
 
-def private_target(url: str, allow_private: bool = False) -> str | None:
+Allowed = tuple[frozenset[str], tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]]
+
+
+def parse_allow_hosts(entries: list[str] | tuple[str, ...]) -> Allowed:
+    """Split ``allow_hosts`` into host names and networks (an address is a one-address network).
+
+    Example:
+        >>> names, nets = parse_allow_hosts(["127.0.0.1", "shop.lan", "10.9.0.0/16"])
+        >>> sorted(names), [str(n) for n in nets]
+        (['shop.lan'], ['127.0.0.1/32', '10.9.0.0/16'])
+    """
+    names: set[str] = set()
+    nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for entry in entries:
+        entry = entry.strip()
+        try:
+            nets.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+        except ValueError:
+            names.add(entry.lower().rstrip("."))
+    return frozenset(names), tuple(nets)
+
+
+def private_target(url: str, allow_private: bool = False, allow_hosts: Allowed = (frozenset(), ())) -> str | None:
     """The non-public address ``url`` resolves to, or None when the request may go ahead.
 
+    ``allow_hosts`` (from :func:`parse_allow_hosts`) lets exactly the named hosts and the
+    addresses in the listed networks through, whatever range they are in: ``[127.0.0.1]``
+    opens loopback's one address and nothing else (not 10.0.0.7, not 169.254.169.254).
     ``allow_private`` lets loopback and private (RFC 1918, IPv6 ULA) addresses through,
     also in IPv4-mapped form, and nothing else: link-local (169.254.169.254, cloud
     metadata), carrier-grade NAT and the other non-global ranges stay refused. Unresolvable
@@ -106,13 +131,21 @@ def private_target(url: str, allow_private: bool = False) -> str | None:
         ('127.0.0.1', None)
         >>> private_target("http://[::ffff:169.254.169.254]/", allow_private=True)
         '::ffff:a9fe:a9fe'
+        >>> only = parse_allow_hosts(["127.0.0.1"])
+        >>> [private_target(u, allow_hosts=only) for u in ("http://127.0.0.1/", "http://10.0.0.7/")]
+        [None, '10.0.0.7']
     """
     host = urlsplit(url).hostname
     if not host:
         return None
+    names, nets = allow_hosts
+    if host.lower().rstrip(".") in names:
+        return None
     for ip in _resolve(host):
         addr = _unwrap(ipaddress.ip_address(ip))
         if allow_private and any(addr in net for net in _ALLOWED_WHEN_PRIVATE):
+            continue
+        if any(addr.version == net.version and addr in net for net in nets):
             continue
         if is_private_address(ip):
             return ip
@@ -132,9 +165,15 @@ class PrivateAddressMiddleware:
     def process_request(self, request: Any, spider: Any = None) -> None:
         spider = spider if spider is not None else getattr(self.crawler, "spider", None)
         # robots.txt requests carry no meta of ours, so the spider's own setting decides.
-        ip = private_target(request.url, allow_private=bool(getattr(spider, "allow_private", False)))
+        ip = private_target(
+            request.url,
+            allow_private=bool(getattr(spider, "allow_private", False)),
+            allow_hosts=getattr(spider, "allow_hosts", (frozenset(), ())),
+        )
         if ip is not None:
-            raise IgnoreRequest(f"private address {ip} refused (set allow_private on the source to crawl it)")
+            raise IgnoreRequest(
+                f"private address {ip} refused (list the host or its network in the source's allow_hosts to crawl it)"
+            )
         return None
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,21 @@ log = logging.getLogger(__name__)
 
 #: PIL format -> file extension; anything else is rejected as an unsupported format.
 FORMAT_EXT = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
+
+
+#: ``<... object at 0x7f3a...>`` in an exception text (e.g. Pillow's "cannot identify image
+#: file <_io.BytesIO object at 0x...>"): a memory address, different in every run.
+_ADDRESS = re.compile(r"<([\w.]+) object at 0x[0-9a-fA-F]+>")
+
+
+def stable_reason(reason: str) -> str:
+    """``reason`` without run-dependent memory addresses, so identical crawls write identical rows.
+
+    Example:
+        >>> stable_reason("not_an_image: cannot identify image file <_io.BytesIO object at 0x7f3a2c1d>")
+        'not_an_image: cannot identify image file <_io.BytesIO>'
+    """
+    return _ADDRESS.sub(r"<\1>", reason)
 
 
 def _reason_kind(reason: str) -> str:
@@ -304,7 +320,7 @@ class JournalPipeline(_Base):
     def item_dropped(self, item: Any, response: Any = None, exception: Exception | None = None, **kw: Any) -> None:
         if not isinstance(item, ImageItem):
             return
-        reason = str(exception) if exception is not None else "dropped"
+        reason = stable_reason(str(exception)) if exception is not None else "dropped"
         status = item.failure_status if item.download_error else "rejected"
         self.journal.append(item.row(status, reason))
         self.stats.inc_value(f"pcbforge/rejected/{_reason_kind(reason)}")
@@ -317,7 +333,7 @@ class JournalPipeline(_Base):
         if not isinstance(item, ImageItem):
             return
         exc = getattr(failure, "value", None)
-        reason = f"internal: {type(exc).__name__}: {exc}" if exc is not None else "internal: unknown error"
+        reason = stable_reason(f"internal: {type(exc).__name__}: {exc}") if exc is not None else "internal: unknown error"
         self.journal.append(item.row("error", reason))
         self.stats.inc_value("pcbforge/rejected/internal")
         self.stats.inc_value("pcbforge/rejected")

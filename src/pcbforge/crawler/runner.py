@@ -15,6 +15,8 @@ requests, which a final sweep (a plain crawl that skips every answered image) re
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -23,7 +25,7 @@ import shutil
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +33,75 @@ from typing import Any
 from pcbforge.crawler.items import url_id
 from pcbforge.crawler.journal import answers, is_duplicate, read_rows
 from pcbforge.crawler.pipelines import content_path
+from pcbforge.errors import PcbforgeError
 from pcbforge.io import write_text
 from pcbforge.lifetime import child_env, die_with_parent, parent_pid_from_env
 
 log = logging.getLogger(__name__)
+
+#: The file in ``jobdir`` a running crawl holds an exclusive ``flock`` on.
+LOCK_NAME = "lock"
+
+
+class CrawlBusyError(PcbforgeError):
+    """Another crawl holds the lock on the same ``crawl.jobdir``."""
+
+
+@contextlib.contextmanager
+def lock_jobdir(jobdir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``jobdir`` for the block, or stop at once if another crawl holds it.
+
+    Two crawls on one resume folder tear each other's journals and Scrapy queues (one
+    deletes the queue the other uses). ``flock`` is released by the kernel when its holder
+    dies, however it dies, so a killed crawl never leaves a stale lock behind.
+
+    Raises:
+        CrawlBusyError: another process holds the lock (its pid is named when known).
+    """
+    jobdir.mkdir(parents=True, exist_ok=True)
+    path = jobdir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+            raise CrawlBusyError(
+                f"another crawl (pid {holder}) is running on {jobdir}; wait for it to finish, "
+                "or give this one another crawl.jobdir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _sha256_of(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def missing_stored(out: Path, rows: Iterable[dict[str, Any]]) -> set[str]:
+    """sha256 of every ``ok`` journal row whose file under ``out`` is absent or has other bytes.
+
+    ``dvc repro`` deletes a stage's outputs before running it, and a user may delete them by
+    hand: the journal then counts images as stored that are not there. Those rows must not
+    be trusted by a resume.
+    """
+    bad: set[str] = set()
+    checked: set[str] = set()
+    for row in rows:
+        sha = row.get("sha256")
+        if row.get("status") != "ok" or not sha or sha in checked:
+            continue
+        checked.add(sha)
+        if _sha256_of(out / content_path(sha, row["format"])) != sha:
+            bad.add(sha)
+    return bad
 
 
 @dataclass
@@ -91,10 +158,33 @@ class CrawlJob:
                 old = None
             if old != fp:
                 log.info("crawl state in %s is from other params; starting afresh", self.jobdir)
-                shutil.rmtree(self.jobdir)
+                _clear(self.jobdir)
         self.jobdir.mkdir(parents=True, exist_ok=True)
         write_text(state, json.dumps({"fingerprint": fp}))
+        for p in self.jobdir.glob("stats-*.json"):  # the summary reports this run's pages only
+            p.unlink()
+        self._drop_missing_files()
         return bool(self.journals())
+
+    def _drop_missing_files(self) -> None:
+        """Forget journal rows whose stored file is gone or changed, so that they are fetched again.
+
+        The Scrapy queues are discarded too: their dupe filters count the pages of those
+        images as visited, which would leave them without a row. Pages are re-crawled and
+        every image still answered (its file verified) is skipped.
+        """
+        journals = self.journals()
+        bad = missing_stored(self.out, read_rows(journals))
+        if not bad:
+            return
+        log.warning(
+            "%d file(s) the interrupted crawl stored are missing or changed under %s "
+            "(deleted by `dvc repro` or by hand?): fetching them again", len(bad), self.out
+        )
+        for path in journals:
+            kept = [r for r in read_rows([path]) if not (r.get("status") == "ok" and r.get("sha256") in bad)]
+            write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+        shutil.rmtree(self.jobdir / "scrapy", ignore_errors=True)
 
     def worker_config(self, worker: str, *, distributed: bool, shard: tuple[int, int] | None = None) -> dict[str, Any]:
         """The JSON config a worker process runs from."""
@@ -210,6 +300,24 @@ class CrawlJob:
         return json.dumps(asdict(self), default=str)
 
 
+def _clear(jobdir: Path) -> None:
+    """Empty ``jobdir`` except its lock file (held by this crawl)."""
+    for p in jobdir.iterdir():
+        if p.name == LOCK_NAME:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+
+
+def clear_state(jobdir: Path) -> None:
+    """Remove a finished crawl's state (the lock file goes last, with the folder)."""
+    if jobdir.is_dir():
+        _clear(jobdir)
+        shutil.rmtree(jobdir, ignore_errors=True)
+
+
 def _wait(proc: subprocess.Popen[bytes]) -> int:
     """Wait for a worker; on Ctrl-C (which the worker also got) let it finish its graceful
     stop, so the served site stays up for its in-flight requests, then re-raise."""
@@ -314,6 +422,46 @@ def collect_garbage(out: Path, keep: set[str]) -> int:
     return removed
 
 
+def crawl_stats(crawler: Any) -> dict[str, Any]:
+    """What the stage's summary needs from one crawler's Scrapy stats (plain JSON values)."""
+    from pcbforge.crawler.spiders.base import PAGE_FAILED_TRANSIENT
+
+    stats = crawler.stats.get_stats()
+    spider = crawler.spider
+    return {
+        "pages": int(stats.get("pcbforge/pages", 0)),
+        "page_failed": {k.split("/", 2)[2]: int(v) for k, v in stats.items() if k.startswith("pcbforge/page_failed/")},
+        "page_failed_transient": int(stats.get(PAGE_FAILED_TRANSIENT, 0)),
+        "start_requested": int(stats.get("pcbforge/start_requested", 0)),
+        "start_failed": list(getattr(spider, "start_failures", [])),
+        "robots_forbidden": int(stats.get("robotstxt/forbidden", 0)),
+        "offsite": int(stats.get("offsite/filtered", 0)),
+        "not_modified": int(stats.get("pcbforge/not_modified", 0)),
+        "finish_reason": stats.get("finish_reason"),
+    }
+
+
+def read_stats(jobdir: Path) -> dict[str, dict[str, Any]]:
+    """Per-source stats of this run's workers (summed over workers; see :func:`crawl_stats`)."""
+    total: dict[str, dict[str, Any]] = {}
+    for p in sorted(jobdir.glob("stats-*.json")):
+        try:
+            per_source = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        for name, st in per_source.items():
+            t = total.setdefault(name, {"pages": 0, "page_failed": {}, "page_failed_transient": 0,
+                                        "start_requested": 0, "start_failed": [], "robots_forbidden": 0,
+                                        "offsite": 0, "not_modified": 0})
+            for k in ("pages", "page_failed_transient", "start_requested", "robots_forbidden", "offsite",
+                      "not_modified"):
+                t[k] += int(st.get(k, 0))
+            for k, v in st.get("page_failed", {}).items():
+                t["page_failed"][k] = t["page_failed"].get(k, 0) + int(v)
+            t["start_failed"] += st.get("start_failed", [])
+    return total
+
+
 def worker_main(cfg: dict[str, Any]) -> int:
     """Body of a worker process: run one Scrapy crawler per source; 0 when all finished."""
     from scrapy.crawler import Crawler, CrawlerProcess
@@ -361,6 +509,10 @@ def worker_main(cfg: dict[str, Any]) -> int:
     process.start()
     reasons = [c.stats.get_value("finish_reason") for c in crawlers]
     failed_pages = sum(c.stats.get_value(PAGE_FAILED_TRANSIENT, 0) for c in crawlers)
+    write_text(
+        Path(cfg["journal"]).with_name(f"stats-{cfg['worker']}.json"),
+        json.dumps({src["name"]: crawl_stats(c) for src, c in zip(cfg["sources"], crawlers)}, sort_keys=True),
+    )
     if failed_pages:
         # The dupe filter counts those pages as visited: a JOBDIR kept for the next run would
         # never open them again, and their images would be missing without a row. Leaving

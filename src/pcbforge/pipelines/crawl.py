@@ -20,10 +20,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pcbforge.config import BUILTIN, Params
-from pcbforge.crawler.runner import CrawlJob, collect_garbage
+from pcbforge.crawler.runner import CrawlJob, clear_state, collect_garbage, lock_jobdir, read_stats
 from pcbforge.crawler.server import port_is_free, serve_directory
 from pcbforge.datasets.manifest import MANIFEST_NAMES, to_frame, write_manifest
-from pcbforge.errors import ConfigError, InputError
+from pcbforge.errors import ConfigError, InputError, PcbforgeError
 from pcbforge.io import write_text
 
 log = logging.getLogger(__name__)
@@ -53,15 +53,27 @@ def default_allowed_domains(spider: str, urls: list[str]) -> list[str]:
     return sorted(hosts | set(SPIDERS[spider].default_allowed_domains))
 
 
+class CrawlFailed(PcbforgeError):
+    """The crawl ran but its outcome is not a usable crawl (nothing stored, start URLs failed,
+    pages lost to transient errors); the manifest is written for inspection."""
+
+
 def run(params: Params, **options: Any) -> str:
-    """Crawl every source, write ``images.parquet``; return a one-line summary."""
+    """Crawl every source, write ``images.parquet``; return a one-line summary.
+
+    Raises:
+        CrawlFailed: nothing was stored, every start URL of a source failed, or pages failed
+            with a transient error (their images have no row yet; the state is kept for a re-run).
+    """
     cp = params.crawl
     out = params.path(cp.out)
     jobdir = params.path(cp.jobdir)
     for src in cp.sources:
         _check_source(src)
 
-    with contextlib.ExitStack() as stack:
+    # Held from before the built-in site is served until the state is removed: a second
+    # crawl on this jobdir stops at once instead of tearing this one's journal and queue.
+    with lock_jobdir(jobdir), contextlib.ExitStack() as stack:
         sources: list[dict[str, Any]] = []
         aliases: dict[str, str] = {}
         for src in cp.sources:
@@ -106,13 +118,21 @@ def run(params: Params, **options: Any) -> str:
         out.mkdir(parents=True, exist_ok=True)
         rows = job.run(workers=cp.workers)
 
-    df = to_frame(rows, stage="crawl")
-    manifest = out / MANIFEST_NAMES["crawl"]
-    write_manifest(df, manifest, stage="crawl")
-    removed = collect_garbage(out, {r["path"] for r in rows if r["status"] == "ok"})
-    if removed:
-        log.info("removed %d stored files no row refers to (left by an earlier crawl)", removed)
-    shutil.rmtree(jobdir, ignore_errors=True)
+        df = to_frame(rows, stage="crawl")
+        manifest = out / MANIFEST_NAMES["crawl"]
+        write_manifest(df, manifest, stage="crawl")
+        removed = collect_garbage(out, {r["path"] for r in rows if r["status"] == "ok"})
+        if removed:
+            log.info("removed %d stored files no row refers to (left by an earlier crawl)", removed)
+        stats = read_stats(jobdir)
+        for line in summary_table([s["name"] for s in sources], rows, stats):
+            log.info("%s", line)
+        failure = outcome_failure(rows, stats)
+        lost_pages = sum(st["page_failed_transient"] for st in stats.values())
+        if not lost_pages:
+            clear_state(jobdir)
+    if failure:
+        raise CrawlFailed(f"{failure} (manifest written to {manifest})")
     counts = Counter(r["status"] for r in rows)
     reasons = Counter(str(r["error"]).split(":", 1)[0] for r in rows if r["status"] != "ok")
     why = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
@@ -121,6 +141,83 @@ def run(params: Params, **options: Any) -> str:
         + (f" ({why})" if why else "")
         + f" -> {manifest}"
     )
+
+
+def outcome_failure(rows: list[dict[str, Any]], stats: dict[str, dict[str, Any]]) -> str | None:
+    """Why a finished crawl is not a usable one, in one line, or None when it is.
+
+    Example:
+        >>> st = {"shop": {"start_requested": 1, "start_failed": ["http://x/: connection: refused"],
+        ...                "page_failed_transient": 1, "pages": 0}}
+        >>> outcome_failure([], st)
+        'source shop: every start URL failed (http://x/: connection: refused)'
+        >>> outcome_failure([], {})
+        'no image stored: no image found (0 rows)'
+    """
+    for name, st in sorted(stats.items()):
+        failed = st["start_failed"]
+        if st["start_requested"] and len(failed) >= st["start_requested"]:
+            return f"source {name}: every start URL failed ({'; '.join(failed)})"
+    lost = {name: st["page_failed_transient"] for name, st in sorted(stats.items()) if st["page_failed_transient"]}
+    if lost:
+        where = ", ".join(f"{n} {k}" for n, k in lost.items())
+        return (f"{sum(lost.values())} page(s) failed with a transient error ({where}): their images have no row "
+                "yet; run `pcbforge crawl` again to crawl them (the crawl state is kept)")
+    if not any(r["status"] == "ok" for r in rows):
+        reasons = Counter(str(r["error"]).split(":", 1)[0] for r in rows)
+        if reasons:
+            why = "every image was refused (" + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) + ")"
+        else:
+            pages = sum(st["pages"] for st in stats.values())
+            why = f"no image found ({len(rows)} rows)" if not pages else (
+                f"no image found on {pages} page(s): check the source's selectors (`pcbforge crawl --check`)")
+        return f"no image stored: {why}"
+    return None
+
+
+def summary_table(sources: list[str], rows: list[dict[str, Any]], stats: dict[str, dict[str, Any]]) -> list[str]:
+    """The end-of-crawl summary: a line per source, then rejections by reason and refusals.
+
+    Pages and refusals are this run's (a resumed crawl does not see the pages of earlier
+    runs); images, stored, rejected and errors are the whole manifest's.
+
+    Example:
+        >>> rows = [{"source": "shop", "status": "ok", "error": None},
+        ...         {"source": "shop", "status": "rejected", "error": "robots: Forbidden by robots.txt"}]
+        >>> st = {"shop": {"pages": 3, "page_failed": {"offsite": 1}, "robots_forbidden": 1, "not_modified": 0}}
+        >>> print("\\n".join(summary_table(["shop"], rows, st)))
+        crawl summary
+          source  pages  pages failed  images  stored  rejected  errors  not modified
+          shop        3             1       2       1         1       0             0
+          rejected: robots 1
+          refused (pages + images): offsite 1, robots 1
+    """
+    head = ["source", "pages", "pages failed", "images", "stored", "rejected", "errors", "not modified"]
+    table = [head]
+    for name in sources:
+        st = stats.get(name, {})
+        mine = [r for r in rows if r["source"] == name]
+        n = Counter(r["status"] for r in mine)
+        table.append([name, st.get("pages", 0), sum(st.get("page_failed", {}).values()), len(mine), n["ok"],
+                      n["rejected"], n["error"], st.get("not_modified", 0)])
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
+    lines = ["crawl summary"]
+    for row in table:
+        cells = [str(c).ljust(widths[0]) if i == 0 else str(c).rjust(widths[i]) for i, c in enumerate(row)]
+        lines.append("  " + "  ".join(cells).rstrip())
+    reasons = Counter(str(r["error"]).split(":", 1)[0] for r in rows if r["status"] != "ok")
+    if reasons:
+        lines.append("  rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
+    refused: Counter[str] = Counter()
+    for st in stats.values():
+        for kind in ("offsite", "robots", "private_address"):
+            refused[kind] += st.get("page_failed", {}).get(kind, 0)
+    for kind in ("offsite", "robots", "private_address"):
+        refused[kind] += reasons.get(kind, 0)
+    shown = {k: v for k, v in refused.items() if v}
+    if shown:
+        lines.append("  refused (pages + images): " + ", ".join(f"{k} {v}" for k, v in sorted(shown.items())))
+    return lines
 
 
 def _check_source(src: Any) -> None:

@@ -24,6 +24,7 @@ from twisted.python.failure import Failure
 
 from pcbforge.crawler.items import ImageItem
 from pcbforge.crawler.journal import done_urls, read_rows
+from pcbforge.crawler.middlewares import parse_allow_hosts
 from pcbforge.crawler.pipelines import licence_allowed
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class PcbforgeSpider(scrapy.Spider):
         self.source_name: str = source["name"]
         self.start_urls = list(source["start_urls"])
         self.allow_private: bool = bool(source.get("allow_private", False))
+        self.allow_hosts = parse_allow_hosts(list(source.get("allow_hosts") or []))
         self.licence_allow: list[str] = list(source.get("licence_allow") or [])
         self.class_map: dict[str, str] = dict(source.get("class_map") or {})
         self.selectors: dict[str, str] = dict(source.get("selectors") or {})
@@ -98,6 +100,8 @@ class PcbforgeSpider(scrapy.Spider):
         self.aliases = dict(aliases or {})
         self.fetched_at = fetched_at
         self.distributed = distributed
+        #: ``"<url>: <reason>"`` of every start request that failed (the stage reports them).
+        self.start_failures: list[str] = []
         self.skip = done_urls(read_rows(prior_journals or []))
         if self.skip:
             log.info("%s: resuming; %d images already answered are skipped", self.source_name, len(self.skip))
@@ -136,9 +140,16 @@ class PcbforgeSpider(scrapy.Spider):
         slug = slug.strip()
         return self.class_map.get(slug) or slug.replace("-", "_")
 
-    def page_request(self, url: str, callback: Any, **kw: Any) -> scrapy.Request:
-        """A request for an HTML/JSON page (deduplicated by the scheduler's dupe filter)."""
+    def page_request(self, url: str, callback: Any, *, start: bool = False, **kw: Any) -> scrapy.Request:
+        """A request for an HTML/JSON page (deduplicated by the scheduler's dupe filter).
+
+        ``start``: one of the source's start requests; if every one of them fails the stage
+        stops with their reasons instead of reporting an empty crawl as done.
+        """
         self.crawler.stats.inc_value("pcbforge/pages_requested")
+        if start:
+            self.crawler.stats.inc_value("pcbforge/start_requested")
+            kw["meta"] = {**kw.get("meta", {}), "pcbforge_start": True}
         return scrapy.Request(url, callback=callback, errback=self.page_failed, **kw)
 
     def image_requests(
@@ -205,7 +216,13 @@ class PcbforgeSpider(scrapy.Spider):
         self.crawler.stats.inc_value(f"pcbforge/page_failed/{reason.split(':', 1)[0]}")
         if status == "error":
             self.crawler.stats.inc_value(PAGE_FAILED_TRANSIENT)
-        log.info("page not crawled (%s): %s", reason, failure.request.url)
+        url = self.public_url(failure.request.url)
+        if failure.request.meta.get("pcbforge_start"):
+            # Loud: a failed start URL usually means nothing at all is crawled.
+            self.start_failures.append(f"{url}: {reason}")
+            log.warning("start URL not crawled (%s): %s", reason, url)
+        else:
+            log.info("page not crawled (%s): %s", reason, url)
 
 
 def _now() -> str:

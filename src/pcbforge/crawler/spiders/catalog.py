@@ -64,9 +64,9 @@ class CatalogSpider(PcbforgeSpider):
         for url in self.start_urls:
             if self.use_sitemap:
                 url = url if url.endswith(".xml") else urljoin(url, "/sitemap.xml")
-                yield self.page_request(url, self.parse_sitemap, dont_filter=False)
+                yield self.page_request(url, self.parse_sitemap, start=True, dont_filter=False)
             else:
-                yield self.page_request(url, self.parse, dont_filter=False)
+                yield self.page_request(url, self.parse, start=True, dont_filter=False)
 
     def parse_sitemap(self, response: Any) -> Iterator[Any]:
         for entry in Sitemap(response.body):

@@ -89,6 +89,7 @@ class CommonsSpider(PcbforgeSpider):
         return self.page_request(
             self.api_url(endpoint, category, cont),
             self.parse_api,
+            start=cont is None,
             cb_kwargs={"endpoint": endpoint, "category": category},
             meta={"dont_obey_robotstxt": True},
         )
