@@ -16,7 +16,7 @@ from tests.helpers.params import tiny_params
 pytestmark = pytest.mark.slow
 
 
-def _params(root: Path, url: str, allow_private: bool = True):
+def _params(root: Path, url: str, allow_private: bool = True, allow_hosts: tuple[str, ...] = ()):
     return tiny_params(
         root,
         {
@@ -27,6 +27,7 @@ def _params(root: Path, url: str, allow_private: bool = True):
                         "spider": "catalog",
                         "start_urls": [url + "/index.html"],
                         "allow_private": allow_private,
+                        "allow_hosts": list(allow_hosts),
                         "allowed_domains": ["127.0.0.1", *ALLOWED_PRIVATE_HOSTS],
                         "licence_allow": ["CC-BY-4.0"],
                     }
@@ -46,9 +47,14 @@ def _files_under(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
 
 
-def test_hostile_server(tmp_path: Path) -> None:
+@pytest.mark.parametrize("allow", ["allow_private", "allow_hosts"])
+def test_hostile_server(tmp_path: Path, allow: str) -> None:
+    """Both ways of opening loopback give the same outcome: the metadata endpoints stay refused."""
     with FaultServer() as server:
-        params = _params(tmp_path, server.url)
+        if allow == "allow_private":
+            params = _params(tmp_path, server.url)
+        else:
+            params = _params(tmp_path, server.url, allow_private=False, allow_hosts=("127.0.0.1",))
         before = _files_under(tmp_path)
         summary = crawl.run(params)
         requested = list(server.requests)
@@ -94,9 +100,10 @@ def test_hostile_server(tmp_path: Path) -> None:
 
 def test_private_addresses_refused_unless_allowed(tmp_path: Path) -> None:
     with FaultServer() as server:
-        summary = crawl.run(_params(tmp_path, server.url, allow_private=False))
+        # Nothing crawled is a failed crawl, whose reason names the refusal.
+        with pytest.raises(crawl.CrawlFailed, match="every start URL failed .*private_address"):
+            crawl.run(_params(tmp_path, server.url, allow_private=False))
         requested = list(server.requests)
     assert requested == []  # not even robots.txt
     df = pd.read_parquet(tmp_path / "data" / "raw" / "images.parquet")
     assert len(df) == 0
-    assert "0 images stored" in summary

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pcbforge.config import load_params
@@ -57,8 +60,21 @@ def served(tmp_path_factory: pytest.TempPathFactory):
         yield server, tmp / "ref" / "data" / "raw", products
 
 
+def assert_rows_hold(out: Path) -> None:
+    """Every ``ok`` row of ``out``'s manifest names a file that exists with the row's sha256."""
+    df = pd.read_parquet(out / "images.parquet")
+    ok = df[df["status"] == "ok"]
+    assert len(ok)
+    for row in ok.itertuples():
+        assert (out / row.path).is_file(), row.path
+        assert hashlib.sha256((out / row.path).read_bytes()).hexdigest() == row.sha256
+
+
+@pytest.mark.parametrize("delete_out", [False, True], ids=["kept-out", "out-deleted"])
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
-def test_kill_then_resume_equals_uninterrupted(tmp_path: Path, sig: signal.Signals, served) -> None:
+def test_kill_then_resume_equals_uninterrupted(tmp_path: Path, sig: signal.Signals, delete_out: bool, served) -> None:
+    """``out-deleted``: the output folder is removed between the runs, as ``dvc repro`` does
+    before re-running a stage: the journal's rows for those files must not be trusted."""
     server, ref, products = served
     root = tmp_path / "killed"
     params_path = write_params(root, _overrides(server.url))
@@ -85,16 +101,23 @@ def test_kill_then_resume_equals_uninterrupted(tmp_path: Path, sig: signal.Signa
     assert not (root / "data" / "raw" / "images.parquet").exists()
     done = {r["image_url"] for r in read_rows(jobdir.glob("journal-*.jsonl"))}
     assert 8 <= len(done) < len(products)
+    out = root / "data" / "raw"
+    if delete_out:
+        assert any((out / "files").rglob("*.*")), "nothing stored before the kill"
+        shutil.rmtree(out)
     second = len(server.requests)
 
     summary = crawl.run(params)
     refetched = {p for p in server.requests[second:] if p.startswith("/img/")}
 
-    out = root / "data" / "raw"
     assert (out / "images.parquet").read_bytes() == (ref / "images.parquet").read_bytes()
     assert _files(out) == _files(ref) and len(_files(ref)) == len(products)
-    # Images answered before the kill are not downloaded again.
-    assert not {u.replace(server.url, "") for u in done} & refetched
+    assert_rows_hold(out)
+    answered = {u.replace(server.url, "") for u in done}
+    if delete_out:  # their files went with the folder: fetched again
+        assert answered & refetched
+    else:  # images answered before the kill are not downloaded again
+        assert not answered & refetched
     assert f"{len(products)} images stored" in summary
     assert mark < second
 

@@ -16,7 +16,7 @@ from pcbforge.crawler.extensions import progress_line
 from pcbforge.crawler.items import ImageItem, url_id
 from pcbforge.datasets.schemas import columns
 from pcbforge.crawler.journal import Journal, done_urls, read_rows
-from pcbforge.crawler.middlewares import is_private_address, private_target
+from pcbforge.crawler.middlewares import is_private_address, parse_allow_hosts, private_target
 from pcbforge.crawler.pipelines import DedupPipeline, content_path, inspect_image, licence_allowed
 from pcbforge.crawler.settings import DOWNLOADER_MIDDLEWARES
 from pcbforge.crawler.runner import finalize_rows
@@ -112,6 +112,27 @@ def test_allow_private_lets_only_loopback_and_private_networks_through() -> None
     for url in ("http://169.254.169.254/", "http://[::ffff:169.254.169.254]/", "http://[fe80::1]/",
                 "http://100.100.100.200/", "http://198.18.0.1/", "http://0.0.0.0/", "http://224.0.0.1/"):
         assert private_target(url, allow_private=True) is not None, url
+
+
+def test_allow_hosts_opens_exactly_what_it_lists() -> None:
+    only_loopback = parse_allow_hosts(["127.0.0.1"])
+    assert private_target("http://127.0.0.1:8000/x.jpg", allow_hosts=only_loopback) is None
+    assert private_target("http://[::ffff:127.0.0.1]/x.jpg", allow_hosts=only_loopback) is None
+    for url, ip in (("http://10.0.0.7/x.jpg", "10.0.0.7"), ("http://169.254.169.254/latest", "169.254.169.254"),
+                    ("http://127.0.0.2/x.jpg", "127.0.0.2"), ("http://192.168.1.1/", "192.168.1.1")):
+        assert private_target(url, allow_hosts=only_loopback) == ip, url
+    lan = parse_allow_hosts(["10.9.0.0/16", "localhost"])
+    assert private_target("http://10.9.3.4/", allow_hosts=lan) is None
+    assert private_target("http://10.10.0.1/", allow_hosts=lan) == "10.10.0.1"
+    assert private_target("http://LOCALHOST./x", allow_hosts=lan) is None  # by name, case and root dot aside
+
+
+def test_allow_hosts_entries_are_validated() -> None:
+    from pcbforge.config import SourceParams
+
+    assert SourceParams(name="s", allow_hosts=["127.0.0.1", "10.0.0.0/8", "shop.lan", "::1"]).allow_hosts
+    with pytest.raises(ValueError, match="neither a host name nor an address"):
+        SourceParams(name="s", allow_hosts=["http://127.0.0.1/"])
 
 
 def test_offsite_is_checked_before_the_private_address_lookup() -> None:

@@ -1,0 +1,121 @@
+"""Loud crawl outcomes: one crawl per resume folder, empty crawls fail, identical crawls are identical."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pcbforge.config import load_params
+from pcbforge.pipelines import crawl
+from tests.helpers.params import tiny_params, write_params
+from tests.helpers.sites import LoggingSite, make_site
+
+pytestmark = pytest.mark.slow
+
+
+def _source(url: str, **extra: object) -> dict:
+    return {"name": "shop", "start_urls": [url + "/index.html"], "allow_hosts": ["127.0.0.1"], **extra}
+
+
+def _crawl(sources: list[dict], **extra: object) -> dict:
+    return {"crawl": {"sources": sources, "autothrottle": False, "retries": 0, **extra}}
+
+
+def _closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_second_crawl_on_the_same_resume_folder_stops_at_once(tmp_path: Path) -> None:
+    make_site(tmp_path / "site", classes=("resistor", "diode"), per_class=6, per_page=2)
+    with LoggingSite(tmp_path / "site", delay=0.3) as site:
+        params_path = write_params(tmp_path / "p", _crawl([_source(site.url)], concurrency_per_domain=1))
+        jobdir = load_params(params_path).path(load_params(params_path).crawl.jobdir)
+        cmd = [sys.executable, "-m", "pcbforge", "crawl", "-p", str(params_path)]
+        first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            t0 = time.monotonic()
+            while not (jobdir / "running-main").exists():
+                assert first.poll() is None, first.communicate()[1][-2000:]
+                assert time.monotonic() - t0 < 120, "the first crawl never started its worker"
+                time.sleep(0.05)
+            second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            # "At once": it ended while the first crawl (12 images at 0.3 s each) still runs.
+            assert first.poll() is None
+        finally:
+            out, err = first.communicate(timeout=120)
+    assert second.returncode == 2
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1, second.stderr
+    assert lines[0].startswith("pcbforge: error: another crawl (pid ") and str(jobdir) in lines[0]
+    assert first.returncode == 0, err[-2000:]
+    assert "crawl: 12 images stored" in out
+
+
+def test_unreachable_start_url_exits_2_with_the_reason_last(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    params_path = write_params(tmp_path, _crawl([_source(url)]))
+    res = subprocess.run([sys.executable, "-m", "pcbforge", "crawl", "-p", str(params_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stderr[-2000:]
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("pcbforge: error: source shop: every start URL failed (")
+    assert f"{url}/index.html: connection" in last
+    assert "crawl summary" in res.stderr  # the table comes before the error line
+    assert (tmp_path / "data" / "raw" / "images.parquet").is_file()  # written, for inspection
+
+
+def test_loopback_site_without_allow_hosts_fails_naming_the_refusal(tmp_path: Path) -> None:
+    make_site(tmp_path / "site", classes=("resistor",), per_class=2)
+    with LoggingSite(tmp_path / "site") as site:
+        with pytest.raises(crawl.CrawlFailed, match=r"every start URL failed \(.*private_address: private address 127"):
+            crawl.run(tiny_params(tmp_path / "p", _crawl([_source(site.url, allow_hosts=[])])))
+        assert site.requests == []
+
+
+def test_nothing_stored_fails_with_the_reasons(tmp_path: Path) -> None:
+    make_site(tmp_path / "site", classes=("resistor",), per_class=3, licences=("proprietary",))
+    with LoggingSite(tmp_path / "site") as site:
+        with pytest.raises(crawl.CrawlFailed, match=r"no image stored: every image was refused \(licence 3\)"):
+            crawl.run(tiny_params(tmp_path / "p", _crawl([_source(site.url, licence_allow=["CC0-1.0"])])))
+
+
+def test_allow_hosts_opens_loopback_only(tmp_path: Path) -> None:
+    """``allow_hosts: [127.0.0.1]`` crawls a loopback site; a 10.x and the metadata address
+    linked from it stay refused (never requested: both are refused before any connection)."""
+    make_site(tmp_path / "site", classes=("resistor",), per_class=2)
+    page = tmp_path / "site" / "product" / "resistor-000.html"
+    page.write_text(page.read_text().replace(
+        "</body>",
+        '<img class="product-image" src="http://10.0.0.7/img/lan.jpg">'
+        '<img class="product-image" src="http://169.254.169.254/latest/meta.jpg"></body>'))
+    with LoggingSite(tmp_path / "site") as site:
+        allowed = ["127.0.0.1", "10.0.0.7", "169.254.169.254"]
+        crawl.run(tiny_params(tmp_path / "p", _crawl([_source(site.url, allowed_domains=allowed)])))
+    df = pd.read_parquet(tmp_path / "p" / "data" / "raw" / "images.parquet").set_index("image_url")
+    assert (df["status"] == "ok").sum() == 2
+    for url in ("http://10.0.0.7/img/lan.jpg", "http://169.254.169.254/latest/meta.jpg"):
+        assert df.loc[url, "status"] == "rejected"
+        assert df.loc[url, "error"].startswith(f"private_address: private address {url.split('/')[2]} refused")
+
+
+def test_same_crawl_twice_writes_byte_identical_manifests(tmp_path: Path) -> None:
+    """Including the row of an undecodable image, whose reason held a memory address."""
+    products = make_site(tmp_path / "site", classes=("resistor", "diode"), per_class=3)
+    (tmp_path / "site" / "img" / products[0].file).write_bytes(b"\x00 not an image at all \x00" * 8)
+    with LoggingSite(tmp_path / "site") as site:
+        for run in ("a", "b"):
+            crawl.run(tiny_params(tmp_path / run, _crawl([_source(site.url)])))
+    a, b = (tmp_path / run / "data" / "raw" / "images.parquet" for run in ("a", "b"))
+    assert a.read_bytes() == b.read_bytes()
+    bad = pd.read_parquet(a).query("status != 'ok'")
+    assert len(bad) == 1 and bad["error"].iloc[0].startswith("not_an_image:")
+    assert " at 0x" not in bad["error"].iloc[0]
