@@ -25,6 +25,7 @@ from pcbforge.vocab import (
     ExportFormat,
     HashKind,
     KeepRule,
+    LabelConflict,
     PairDefect,
     PosePreset,
     Pretrained,
@@ -188,6 +189,9 @@ class CrawlParams(Section):
     #: A distributed worker stops once the shared queue stayed empty this long (seconds;
     #: Scrapy checks an idle spider every 5 s).
     idle_close: float = Field(6.0, ge=0)
+    #: One image (same URL, or same bytes at several URLs) under several class labels:
+    #: ``reject`` it (a ``label_conflict`` row) or keep the ``first`` label (smallest URL).
+    label_conflict: LabelConflict = LabelConflict.REJECT
 
     @model_validator(mode="after")
     def _names_and_workers(self) -> CrawlParams:

@@ -86,6 +86,15 @@ class Spider(str, Enum):
     URLS = "urls"
 
 
+class LabelConflict(str, Enum):
+    """What a crawl does with one image found under several class labels (``crawl.label_conflict``)."""
+
+    #: Reject the image (every URL of it) with reason ``label_conflict``: it is not stored.
+    REJECT = "reject"
+    #: Keep it with the label seen at the smallest (image URL, page URL); the others are dropped.
+    FIRST = "first"
+
+
 class QualityFlag(str, Enum):
     """Why the quality stage flags an image (``quality.parquet`` ``flags``, ``review.drop_quality_flags``).
 

@@ -119,3 +119,32 @@ def test_same_crawl_twice_writes_byte_identical_manifests(tmp_path: Path) -> Non
     bad = pd.read_parquet(a).query("status != 'ok'")
     assert len(bad) == 1 and bad["error"].iloc[0].startswith("not_an_image:")
     assert " at 0x" not in bad["error"].iloc[0]
+
+
+@pytest.mark.parametrize("policy", ["reject", "first"])
+def test_one_photo_under_two_categories_is_a_recorded_conflict(tmp_path: Path, policy: str) -> None:
+    """The same image URL on a resistor and a diode page, and the same bytes at a resistor
+    and a diode URL: ``reject`` rejects both images naming the labels; ``first`` keeps them
+    with the label seen at the smallest URL, whichever page was crawled first."""
+    products = make_site(tmp_path / "site", classes=("resistor", "diode"), per_class=3,
+                         duplicate_of={"diode-001": "resistor-001"})
+    files = {p.pid: p.file for p in products}
+    page = tmp_path / "site" / "product" / "diode-000.html"
+    page.write_text(page.read_text().replace(
+        "</body>", f'<img class="product-image" src="../img/{files["resistor-000"]}"></body>'))
+    with LoggingSite(tmp_path / "site") as site:
+        crawl.run(tiny_params(tmp_path / "p", _crawl([_source(site.url)], label_conflict=policy)))
+    df = pd.read_parquet(tmp_path / "p" / "data" / "raw" / "images.parquet")
+    df["file"] = df["image_url"].str.rsplit("/", n=1).str[1]
+    row = df.set_index("file").loc
+    shared, copy_r, copy_d = files["resistor-000"], files["resistor-001"], files["diode-001"]
+    if policy == "reject":
+        for f in (shared, copy_r, copy_d):
+            assert row[f, "status"] == "rejected"
+            assert row[f, "error"].startswith("label_conflict: the same image is labelled diode, resistor")
+        assert (df["status"] == "ok").sum() == len(products) - 3
+    else:
+        assert row[shared, "status"] == "ok" and row[shared, "class_label"] == "diode"  # page diode-000 < resistor-000
+        assert row[copy_d, "status"] == "ok" and row[copy_d, "class_label"] == "diode"  # URL diode-001 < resistor-001
+        assert row[copy_r, "status"] == "rejected" and row[copy_r, "error"].startswith("duplicate:")
+        assert (df["status"] == "ok").sum() == len(products) - 1

@@ -281,7 +281,11 @@ class CrawlJob:
                 log.warning("crawl.workers is %d but the crawl runs in one process: only `urls` sources can be "
                             "split without a shared queue (set crawl.redis_url to scale out site crawls)", workers)
             self._check(self.run_worker("main"))
-        return finalize_rows(read_rows(self.journals()))
+        return finalize_rows(
+            read_rows(self.journals()),
+            sightings=read_rows(self.jobdir.glob("labels-*.jsonl")),
+            label_conflict=str(self.crawl.get("label_conflict", "reject")),
+        )
 
     def shardable(self) -> bool:
         """Whether local workers can split the crawl without a shared queue (URL lists only)."""
@@ -370,7 +374,11 @@ def _refuse_if_still_running(marker: Path) -> None:
         )
 
 
-def finalize_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def finalize_rows(
+    rows: Iterable[dict[str, Any]],
+    sightings: Iterable[dict[str, Any]] = (),
+    label_conflict: str = "reject",
+) -> list[dict[str, Any]]:
     """Final manifest rows from journal rows: one per image URL, one stored row per sha256.
 
     Which URL "owns" a file depends on download timing, so it is decided here instead:
@@ -378,12 +386,21 @@ def finalize_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     become ``duplicate`` rejects naming it. A duplicate of a file whose store failed is an
     ``error`` row instead (see :func:`~pcbforge.crawler.journal.answers`), retried by the
     next run. Rows come back sorted by id.
+
+    An image seen under several class labels (its URLs' rows and ``sightings``, the labels
+    its URL was seen under on other pages) is a label conflict: with ``label_conflict``
+    ``reject`` every URL of it is a ``label_conflict`` reject naming the labels (nothing is
+    stored); with ``first`` it keeps the label seen at the smallest (image URL, page URL).
     """
     # Here, not at the top: crawl workers import this module and never need pyarrow.
     from pcbforge.datasets.schemas import columns
 
     names = columns("crawl")
     latest = answers(rows)
+    seen: dict[str, set[tuple[str, str]]] = defaultdict(set)  # image URL -> {(page URL, label)}
+    for s in sightings:
+        if s.get("class_label"):
+            seen[s["image_url"]].add((s.get("page_url") or "", s["class_label"]))
     by_sha: dict[str, list[dict[str, Any]]] = defaultdict(list)
     out: list[dict[str, Any]] = []
     for row in latest.values():
@@ -393,15 +410,33 @@ def finalize_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             row["id"] = url_id(row["image_url"])
             out.append(row)
+    conflicts = 0
     for sha, group in by_sha.items():
         group.sort(key=lambda r: r["image_url"])
+        labelled = sorted(
+            {(r["image_url"], r["page_url"] or "", r["class_label"]) for r in group if r["class_label"]}
+            | {(r["image_url"], page, label) for r in group for page, label in seen.get(r["image_url"], ())}
+        )
+        labels = sorted({label for _, _, label in labelled})
         canon = group[0]
+        if len(labels) > 1:
+            conflicts += 1
+            if label_conflict == "reject":
+                reason = f"label_conflict: the same image is labelled {', '.join(labels)} (crawl.label_conflict: reject)"
+                out.extend({**r, "id": url_id(r["image_url"]), "path": None, "status": "rejected", "error": reason}
+                           for r in group)
+                continue
+            url, page, label = labelled[0]
+            canon = {**canon, "class_label": label, "page_url": page if url == canon["image_url"] else canon["page_url"]}
         out.append({**canon, "id": sha, "path": content_path(sha, canon["format"]), "status": "ok", "error": None})
         for r in group[1:]:
             out.append(
                 {**r, "id": url_id(r["image_url"]), "path": None, "status": "rejected",
                  "error": f"duplicate: same sha256 as {canon['image_url']}"}
             )
+    if conflicts:
+        log.warning("%d image(s) found under several class labels: %s (crawl.label_conflict)", conflicts,
+                    "rejected" if label_conflict == "reject" else "kept with the first label")
     out.sort(key=lambda r: r["id"])
     return out
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import scrapy
@@ -23,7 +24,7 @@ from twisted.internet.error import ConnectError, DNSLookupError, TimeoutError as
 from twisted.python.failure import Failure
 
 from pcbforge.crawler.items import ImageItem
-from pcbforge.crawler.journal import done_urls, read_rows
+from pcbforge.crawler.journal import Journal, done_urls, read_rows
 from pcbforge.crawler.middlewares import parse_allow_hosts
 from pcbforge.crawler.pipelines import licence_allowed
 
@@ -102,6 +103,10 @@ class PcbforgeSpider(scrapy.Spider):
         self.distributed = distributed
         #: ``"<url>: <reason>"`` of every start request that failed (the stage reports them).
         self.start_failures: list[str] = []
+        #: image URL -> the label its request (this run) carries; see :meth:`_sighted`.
+        self._requested_label: dict[str, str | None] = {}
+        self._sightings_done: set[tuple[str, str | None]] = set()
+        self._labels_journal: Journal | None = None
         self.skip = done_urls(read_rows(prior_journals or []))
         if self.skip:
             log.info("%s: resuming; %d images already answered are skipped", self.source_name, len(self.skip))
@@ -168,7 +173,9 @@ class PcbforgeSpider(scrapy.Spider):
         public = self.public_url(image_url)
         if public in self.skip:
             self.crawler.stats.inc_value("pcbforge/skipped_done")
+            self._sighted(public, page_url, class_label)
             return
+        self._requested_label[public] = class_label
         item = ImageItem(
             source=self.source_name,
             page_url=self.public_url(page_url),
@@ -195,6 +202,31 @@ class PcbforgeSpider(scrapy.Spider):
             # redirect back to a URL already seen) would vanish without a manifest row.
             dont_filter=True,
         )
+
+    def _sighted(self, public: str, page_url: str, class_label: str | None) -> None:
+        """Record a label an image URL was seen under besides the one its row carries.
+
+        The image is requested once (its first sighting), so another page showing it under
+        another category would otherwise vanish; the stage applies ``crawl.label_conflict``
+        to what is recorded here (``labels-<worker>.jsonl`` beside the journal). URLs
+        answered by an earlier run record each label once, as their row's label is not known here.
+        """
+        if public in self._requested_label and self._requested_label[public] == class_label:
+            return
+        key = (public, class_label)
+        if key in self._sightings_done:
+            return
+        self._sightings_done.add(key)
+        if self._labels_journal is None:
+            journal = Path(self.crawler.settings.get("PCBFORGE_JOURNAL"))
+            self._labels_journal = Journal(journal.with_name(journal.name.replace("journal-", "labels-", 1)))
+        self._labels_journal.append(
+            {"image_url": public, "page_url": self.public_url(page_url), "class_label": class_label}
+        )
+
+    def closed(self, reason: str) -> None:
+        if self._labels_journal is not None:
+            self._labels_journal.close()
 
     def parse_image(self, response: Any, item: ImageItem) -> Iterator[ImageItem]:
         self._idle_since = None
