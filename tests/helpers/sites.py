@@ -136,9 +136,13 @@ class LoggingSite(LoopbackServer):
     ``requests`` lists the paths in arrival order; ``log`` the same as ``(time.time(), path)``.
     """
 
-    def __init__(self, root: Path, delay: float = 0.0) -> None:
+    def __init__(self, root: Path, delay: float = 0.0, fail: dict[str, int] | None = None) -> None:
         self.requests: list[str] = []
         self.log: list[tuple[float, str]] = []
+        #: ``(path, status)`` of every response sent (200 = a body served, 304 = not modified).
+        self.responses: list[tuple[str, int]] = []
+        #: path -> how many more requests of it answer 503 (a transient failure)
+        self.fail = dict(fail or {})
         lock = threading.Lock()
         site = self
 
@@ -147,9 +151,19 @@ class LoggingSite(LoopbackServer):
                 with lock:
                     site.requests.append(self.path)
                     site.log.append((time.time(), self.path))
+                    failing = site.fail.get(self.path, 0) > 0
+                    if failing:
+                        site.fail[self.path] -= 1
+                if failing:
+                    self.send_error(503)
+                    return
                 if delay and self.path.startswith("/img/"):
                     time.sleep(delay)
                 super().do_GET()
+
+            def log_request(self, code: object = "-", size: object = "-") -> None:
+                with lock:
+                    site.responses.append((self.path, int(getattr(code, "value", code))))
 
             def log_message(self, *a: object) -> None:
                 pass

@@ -148,3 +148,17 @@ def test_one_photo_under_two_categories_is_a_recorded_conflict(tmp_path: Path, p
         assert row[copy_d, "status"] == "ok" and row[copy_d, "class_label"] == "diode"  # URL diode-001 < resistor-001
         assert row[copy_r, "status"] == "rejected" and row[copy_r, "error"].startswith("duplicate:")
         assert (df["status"] == "ok").sum() == len(products) - 1
+
+
+def test_pages_lost_to_transient_errors_fail_the_crawl_until_a_rerun_gets_them(tmp_path: Path) -> None:
+    """A category page answering 503 once: the images behind it have no row yet, so the
+    crawl exits non-zero (keeping its state) instead of 0 with rows missing; the re-run crawls it."""
+    products = make_site(tmp_path / "site", classes=("resistor", "diode"), per_class=4, per_page=2)
+    with LoggingSite(tmp_path / "site", fail={"/category/diode/page-2.html": 1}) as site:
+        params = tiny_params(tmp_path / "p", _crawl([_source(site.url)]))
+        with pytest.raises(crawl.CrawlFailed, match=r"1 page\(s\) failed with a transient error \(shop 1\)"):
+            crawl.run(params)
+        assert params.path(params.crawl.jobdir).is_dir()  # kept for the re-run
+        summary = crawl.run(params)
+    assert summary.startswith(f"{len(products)} images stored, 0 rejected, 0 errors")
+    assert not params.path(params.crawl.jobdir).exists()
