@@ -179,6 +179,10 @@ class CrawlParams(Section):
     user_agent: str = "pcbforge (+https://github.com/pcbforge/pcbforge)"
     #: Resumable crawl state (journals, Scrapy JOBDIR); removed when a crawl finishes.
     jobdir: Path = Path("data/cache/crawl")
+    #: HTTP validators (ETag, Last-Modified) of every stored image, kept after a crawl: the
+    #: next crawl asks "changed since?" and an unchanged image (304) is neither downloaded
+    #: nor rewritten. Used only for files found in ``out`` with their recorded sha256.
+    http_cache: Path = Path("data/cache/crawl-http.jsonl")
     #: First retry waits this many seconds, each further one twice as long.
     retry_backoff: float = Field(0.5, ge=0)
     #: scrapy-redis server (``redis://host:port/db``) shared by crawl workers; null = one process.

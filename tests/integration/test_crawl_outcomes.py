@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -162,3 +163,38 @@ def test_pages_lost_to_transient_errors_fail_the_crawl_until_a_rerun_gets_them(t
         summary = crawl.run(params)
     assert summary.startswith(f"{len(products)} images stored, 0 rejected, 0 errors")
     assert not params.path(params.crawl.jobdir).exists()
+
+
+def test_recrawl_of_an_unchanged_site_downloads_no_image_body(tmp_path: Path) -> None:
+    """The second crawl asks "modified since?" for every stored image: all 304, no body,
+    no file rewritten, the same manifest. With the output folder deleted (as ``dvc repro``
+    does) the cache must not be trusted: every image is downloaded again."""
+    products = make_site(tmp_path / "site", classes=("resistor", "diode"), per_class=3,
+                         duplicate_of={"resistor-002": "resistor-001"})
+    with LoggingSite(tmp_path / "site") as site:
+        params = tiny_params(tmp_path / "p", _crawl([_source(site.url)]))
+        out = params.path(params.crawl.out)
+
+        def bodies(since: int) -> list[str]:
+            return [p for p, code in site.responses[since:] if p.startswith("/img/") and code == 200]
+
+        crawl.run(params)
+        first = (out / "images.parquet").read_bytes()
+        mtimes = {p: p.stat().st_mtime_ns for p in (out / "files").rglob("*.*")}
+        assert len(bodies(0)) == len(products)
+        assert params.path(params.crawl.http_cache).is_file()
+
+        mark = len(site.responses)
+        summary = crawl.run(params)
+        assert bodies(mark) == []
+        not_modified = [p for p, code in site.responses[mark:] if p.startswith("/img/") and code == 304]
+        assert len(not_modified) == len(products)  # the duplicate's URL too
+        assert (out / "images.parquet").read_bytes() == first
+        assert {p: p.stat().st_mtime_ns for p in (out / "files").rglob("*.*")} == mtimes
+        assert summary.startswith(f"{len(products) - 1} images stored")
+
+        shutil.rmtree(out)
+        mark = len(site.responses)
+        crawl.run(params)
+        assert len(bodies(mark)) == len(products)
+        assert (out / "images.parquet").read_bytes() == first

@@ -45,6 +45,12 @@ class ImageItem:
     download_error: str | None = None
     #: ``rejected`` (policy: robots, size, format ...) or ``error`` (network, 5xx) for download failures.
     failure_status: str = "rejected"
+    #: HTTP validators of the image (response headers), kept for the next crawl's conditional request.
+    etag: str | None = None
+    last_modified: str | None = None
+    #: The server answered 304 to a conditional request: the stored file (verified by the
+    #: stage) is the image; sha256, format, size come from the last crawl, nothing is downloaded.
+    not_modified: bool = False
 
     def row(self, status: str, error: str | None) -> dict[str, Any]:
         """The manifest row for this item (the columns of the declared crawl schema,

@@ -168,6 +168,8 @@ class DownloadErrorPipeline(_Base):
     def process_item(self, item: ImageItem) -> ImageItem:
         if item.download_error:
             raise DropItem(item.download_error)
+        if item.not_modified:  # 304: no body by design, the stored file is the image
+            return item
         if item.body is None:
             raise DropItem("download: no body")
         return item
@@ -175,6 +177,8 @@ class DownloadErrorPipeline(_Base):
 
 class ContentTypePipeline(_Base):
     def process_item(self, item: ImageItem) -> ImageItem:
+        if item.not_modified:
+            return item
         ctype = (item.content_type or "").split(";", 1)[0].strip().lower()
         # octet-stream is common for images on file hosts; the decoder still checks the bytes.
         if not (ctype.startswith("image/") or ctype in ("", "application/octet-stream")):
@@ -185,7 +189,7 @@ class ContentTypePipeline(_Base):
 class MaxBytesPipeline(_Base):
     def process_item(self, item: ImageItem) -> ImageItem:
         limit = self.settings.getint("DOWNLOAD_MAXSIZE")
-        n = len(item.body or b"")
+        n = (item.bytes or 0) if item.not_modified else len(item.body or b"")
         item.bytes = n
         if limit and n > limit:
             raise DropItem(f"too_large: {n} bytes > max_bytes {limit}")
@@ -204,6 +208,11 @@ class DecodePipeline(_Base):
 
         from scrapy.utils.defer import maybe_deferred_to_future
 
+        if item.not_modified:  # decoded by the crawl that stored it; only the limit may have changed
+            w, h = item.width or 0, item.height or 0
+            if w * h > self.max_pixels:
+                raise DropItem(f"decompression_bomb: {w}x{h} = {w * h} pixels > max_pixels {self.max_pixels}")
+            return item
         fmt, w, h = await maybe_deferred_to_future(deferToThread(inspect_image, item.body or b"", self.max_pixels))
         item.format, item.width, item.height = fmt.lower(), w, h
         return item
@@ -235,7 +244,8 @@ class DedupPipeline(_Base):
         self.seen = stored_shas(read_rows(self.settings.getlist("PCBFORGE_PRIOR_JOURNALS")))
 
     def process_item(self, item: ImageItem) -> ImageItem:
-        item.sha256 = hashlib.sha256(item.body or b"").hexdigest()
+        if not item.not_modified:
+            item.sha256 = hashlib.sha256(item.body or b"").hexdigest()
         if item.sha256 in self.seen:
             raise DropItem(f"duplicate: same sha256 as a stored image ({item.sha256[:12]})")
         self.seen.add(item.sha256)
@@ -291,6 +301,11 @@ class StorePipeline(_Base):
 
         assert item.sha256 and item.format
         rel = content_path(item.sha256, item.format)
+        if item.not_modified:
+            if not (self.out / rel).is_file():  # verified when the crawl started; gone since
+                raise FileNotFoundError(f"{rel} vanished during the crawl")
+            item.path = rel
+            return item
         await maybe_deferred_to_future(deferToThread(store_file, self.out / rel, item.body or b"", self.made_dirs))
         item.path = rel
         return item
@@ -312,7 +327,8 @@ class JournalPipeline(_Base):
         self.journal.close()
 
     def process_item(self, item: ImageItem) -> ImageItem:
-        self.journal.append(item.row("ok", None))
+        # The validators ride in the journal only (the stage keeps them in crawl.http_cache).
+        self.journal.append({**item.row("ok", None), "etag": item.etag, "last_modified": item.last_modified})
         self.stats.inc_value("pcbforge/stored")
         item.body = None
         return item
@@ -322,7 +338,7 @@ class JournalPipeline(_Base):
             return
         reason = stable_reason(str(exception)) if exception is not None else "dropped"
         status = item.failure_status if item.download_error else "rejected"
-        self.journal.append(item.row(status, reason))
+        self.journal.append({**item.row(status, reason), "etag": item.etag, "last_modified": item.last_modified})
         self.stats.inc_value(f"pcbforge/rejected/{_reason_kind(reason)}")
         self.stats.inc_value("pcbforge/rejected")
         log.debug("rejected %s: %s", item.image_url, reason)

@@ -125,11 +125,15 @@ class CrawlJob:
     aliases: dict[str, str] = field(default_factory=dict)
     fetched_at: str | None = None
     redis_url: str | None = None
+    #: image URL -> validators and file facts of the last finished crawl, verified against
+    #: ``out`` (:func:`load_http_cache`): those images are requested conditionally.
+    validators: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """What must match for a resume to be valid (served ports excluded: they change)."""
         key = {
-            "crawl": {k: v for k, v in self.crawl.items() if k not in ("jobdir", "redis_url", "workers", "idle_close")},
+            "crawl": {k: v for k, v in self.crawl.items()
+                      if k not in ("jobdir", "redis_url", "workers", "idle_close", "http_cache")},
             "sources": [{**s, "start_urls": [self._public(u) for u in s["start_urls"]]} for s in self.sources],
             "fetched_at": self.fetched_at,
             "out": str(self.out),
@@ -164,6 +168,7 @@ class CrawlJob:
         for p in self.jobdir.glob("stats-*.json"):  # the summary reports this run's pages only
             p.unlink()
         self._drop_missing_files()
+        write_text(self.jobdir / "validators.json", json.dumps(self.validators, sort_keys=True))
         return bool(self.journals())
 
     def _drop_missing_files(self) -> None:
@@ -209,6 +214,7 @@ class CrawlJob:
             "fetched_at": self.fetched_at,
             "redis_url": self.redis_url if distributed else None,
             "redis_prefix": f"pcbforge:{self.fingerprint()}",
+            "validators": str(self.jobdir / "validators.json"),
             # No parent pid here: the file is also run by hand (docs/crawler.md), where the
             # worker has no stage to die with. start_worker passes it in the environment.
         }
@@ -441,6 +447,43 @@ def finalize_rows(
     return out
 
 
+#: What the HTTP cache keeps per image URL besides its validators.
+_FILE_FACTS = ("sha256", "format", "width", "height", "bytes")
+
+
+def load_http_cache(path: Path, out: Path) -> dict[str, dict[str, Any]]:
+    """The last crawl's validators, only for images whose file is in ``out`` with its sha256.
+
+    A 304 answer means "the bytes you have are current": that must only be asked for bytes
+    that are really there (``dvc repro`` deletes ``out``; the cache, kept with
+    ``persist``, would otherwise make the crawl record images it does not have).
+    """
+    if not path.is_file():
+        return {}
+    rows = read_rows([path])
+    shas = {r["sha256"]: r for r in rows if r.get("sha256") and r.get("format")}
+    missing = missing_stored(out, [{**r, "status": "ok"} for r in shas.values()])
+    kept = {r["image_url"]: r for r in rows if r.get("sha256") in shas and r["sha256"] not in missing}
+    if missing:
+        log.info("http cache: %d image(s) no longer in %s are downloaded again", len(missing), out)
+    return kept
+
+
+def http_cache_rows(journal_rows: Iterable[dict[str, Any]], final: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cache rows for every image URL whose final row has its bytes (stored, or a duplicate of
+    a stored image) and whose last answer carried an ETag or Last-Modified; sorted by URL."""
+    latest = answers(journal_rows)
+    out = []
+    for row in sorted(final, key=lambda r: r["image_url"]):
+        if not row.get("sha256") or not (row["status"] == "ok" or is_duplicate(row)):
+            continue
+        j = latest.get(row["image_url"]) or {}
+        if j.get("etag") or j.get("last_modified"):
+            out.append({"image_url": row["image_url"], "etag": j.get("etag"), "last_modified": j.get("last_modified"),
+                        **{k: row[k] for k in _FILE_FACTS}})
+    return out
+
+
 def collect_garbage(out: Path, keep: set[str]) -> int:
     """Delete files under ``out/files`` not in ``keep`` (relative paths); return how many."""
     removed = 0
@@ -540,6 +583,7 @@ def worker_main(cfg: dict[str, Any]) -> int:
             prior_journals=cfg["prior_journals"],
             fetched_at=cfg["fetched_at"],
             distributed=bool(cfg["redis_url"]),
+            validators=cfg.get("validators"),
         )
     process.start()
     reasons = [c.stats.get_value("finish_reason") for c in crawlers]

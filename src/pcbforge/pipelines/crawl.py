@@ -20,7 +20,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pcbforge.config import BUILTIN, Params
-from pcbforge.crawler.runner import CrawlJob, clear_state, collect_garbage, lock_jobdir, read_stats
+from pcbforge.crawler.journal import read_rows
+from pcbforge.crawler.runner import (
+    CrawlJob,
+    clear_state,
+    collect_garbage,
+    http_cache_rows,
+    load_http_cache,
+    lock_jobdir,
+    read_stats,
+)
 from pcbforge.crawler.server import port_is_free, serve_directory
 from pcbforge.datasets.manifest import MANIFEST_NAMES, to_frame, write_manifest
 from pcbforge.errors import ConfigError, InputError, PcbforgeError
@@ -114,6 +123,7 @@ def run(params: Params, **options: Any) -> str:
             aliases=aliases,
             fetched_at=fixed_time(params.base.source_date_epoch),
             redis_url=cp.redis_url,
+            validators=load_http_cache(params.path(cp.http_cache), out),
         )
         out.mkdir(parents=True, exist_ok=True)
         rows = job.run(workers=cp.workers)
@@ -124,6 +134,8 @@ def run(params: Params, **options: Any) -> str:
         removed = collect_garbage(out, {r["path"] for r in rows if r["status"] == "ok"})
         if removed:
             log.info("removed %d stored files no row refers to (left by an earlier crawl)", removed)
+        cache = http_cache_rows(read_rows(job.journals()), rows)
+        write_text(params.path(cp.http_cache), "".join(json.dumps(r, sort_keys=True) + "\n" for r in cache))
         stats = read_stats(jobdir)
         for line in summary_table([s["name"] for s in sources], rows, stats):
             log.info("%s", line)

@@ -10,6 +10,7 @@ reason, so every image seen ends up as a manifest row.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -84,6 +85,7 @@ class PcbforgeSpider(scrapy.Spider):
         prior_journals: list[str] | None = None,
         fetched_at: str | None = None,
         distributed: bool = False,
+        validators: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(name=source["name"], **kwargs)
@@ -107,6 +109,8 @@ class PcbforgeSpider(scrapy.Spider):
         self._requested_label: dict[str, str | None] = {}
         self._sightings_done: set[tuple[str, str | None]] = set()
         self._labels_journal: Journal | None = None
+        #: image URL -> the last crawl's validators and file facts (see :mod:`pcbforge.crawler.runner`).
+        self.validators: dict[str, dict[str, Any]] = json.loads(Path(validators).read_text()) if validators else {}
         self.skip = done_urls(read_rows(prior_journals or []))
         if self.skip:
             log.info("%s: resuming; %d images already answered are skipped", self.source_name, len(self.skip))
@@ -192,11 +196,22 @@ class PcbforgeSpider(scrapy.Spider):
             yield item  # LicencePipeline records the reason; nothing is downloaded
             return
         self.skip.add(public)
+        headers, meta = {}, {}
+        prior = self.validators.get(public)
+        if prior:
+            # Conditional request: an unchanged image answers 304 without a body.
+            if prior.get("etag"):
+                headers["If-None-Match"] = prior["etag"]
+            if prior.get("last_modified"):
+                headers["If-Modified-Since"] = prior["last_modified"]
+            meta["handle_httpstatus_list"] = [304]
         yield scrapy.Request(
             image_url,
             callback=self.parse_image,
             errback=self.image_failed,
             cb_kwargs={"item": item},
+            headers=headers or None,
+            meta=meta or None,
             priority=10,  # finish images before opening more pages: bounded memory, early rows
             # Deduplicated by ``skip`` instead of the dupe filter: a filtered request (e.g. a
             # redirect back to a URL already seen) would vanish without a manifest row.
@@ -230,10 +245,22 @@ class PcbforgeSpider(scrapy.Spider):
 
     def parse_image(self, response: Any, item: ImageItem) -> Iterator[ImageItem]:
         self._idle_since = None
+        item.fetched_at = item.fetched_at or _now()
+        prior = self.validators.get(item.image_url) or {}
+        etag, modified = response.headers.get(b"ETag"), response.headers.get(b"Last-Modified")
+        item.etag = etag.decode("latin-1") if etag else prior.get("etag") if response.status == 304 else None
+        item.last_modified = (modified.decode("latin-1") if modified
+                              else prior.get("last_modified") if response.status == 304 else None)
+        if response.status == 304:
+            self.crawler.stats.inc_value("pcbforge/not_modified")
+            item.not_modified = True
+            item.sha256, item.format = prior["sha256"], prior["format"]
+            item.width, item.height, item.bytes = prior["width"], prior["height"], prior["bytes"]
+            yield item
+            return
         item.body = response.body
         ctype = response.headers.get(b"Content-Type")
         item.content_type = ctype.decode("latin-1") if ctype else None
-        item.fetched_at = item.fetched_at or _now()
         yield item
 
     def image_failed(self, failure: Failure) -> Iterator[ImageItem]:
