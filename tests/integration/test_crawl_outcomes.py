@@ -85,7 +85,7 @@ def test_loopback_site_without_allow_hosts_fails_naming_the_refusal(tmp_path: Pa
 def test_nothing_stored_fails_with_the_reasons(tmp_path: Path) -> None:
     make_site(tmp_path / "site", classes=("resistor",), per_class=3, licences=("proprietary",))
     with LoggingSite(tmp_path / "site") as site:
-        with pytest.raises(crawl.CrawlFailed, match=r"no image stored: every image was refused \(licence 3\)"):
+        with pytest.raises(crawl.CrawlFailed, match=r"no image stored: every image was refused or failed \(licence 3\)"):
             crawl.run(tiny_params(tmp_path / "p", _crawl([_source(site.url, licence_allow=["CC0-1.0"])])))
 
 

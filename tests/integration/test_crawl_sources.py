@@ -44,7 +44,9 @@ def test_two_sources_in_one_crawl(tmp_path: Path) -> None:
             {"name": "list", "spider": "urls", "start_urls": [], "url_list": str(url_list), "allow_private": True,
              "class_map": {"cap": "ceramic_capacitor"}, "licence_allow": []},
         ]
-        params = tiny_params(tmp_path / "project", {"crawl": {"sources": sources}})
+        # The shared image is a resistor in the shop and a capacitor in the list: a label
+        # conflict, which ``first`` resolves to the stored URL's own label (reject would drop it).
+        params = tiny_params(tmp_path / "project", {"crawl": {"sources": sources, "label_conflict": "first"}})
         crawl.run(params)
         shop_requests = list(shop.requests)
 

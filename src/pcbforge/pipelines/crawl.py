@@ -178,7 +178,7 @@ def outcome_failure(rows: list[dict[str, Any]], stats: dict[str, dict[str, Any]]
     if not any(r["status"] == "ok" for r in rows):
         reasons = Counter(str(r["error"]).split(":", 1)[0] for r in rows)
         if reasons:
-            why = "every image was refused (" + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) + ")"
+            why = "every image was refused or failed (" + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) + ")"
         else:
             pages = sum(st["pages"] for st in stats.values())
             why = f"no image found ({len(rows)} rows)" if not pages else (
