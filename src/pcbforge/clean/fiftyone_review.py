@@ -310,7 +310,8 @@ def build(
         s["pcb_id"] = iid
         s["class_label"] = cls
         s["ground_truth"] = fo.Classification(label=cls) if cls else None
-        for col in ("source", "licence", "licence_url", "author", "attribution", "image_url", "page_url", "sha256"):
+        for col in ("source", "licence", "licence_url", "author", "attribution", "image_url", "page_url", "sha256",
+                    "title", "mpn", "sku", "datasheet_url"):  # product metadata (crawl schema 2)
             s[col] = cell_value(img.get(col))
         for col in d:
             # Whatever hash kinds dedup.hashes lists (phash, dhash, ahash, whash, *_mirror).

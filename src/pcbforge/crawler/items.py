@@ -31,6 +31,13 @@ class ImageItem:
     attribution: str | None = None
     #: URL of the licence text (Commons ``LicenseUrl``), or None.
     licence_url: str | None = None
+    #: Product metadata from the product page (``catalog`` selectors), or None.
+    title: str | None = None
+    #: Manufacturer part number.
+    mpn: str | None = None
+    #: The shop's own article number.
+    sku: str | None = None
+    datasheet_url: str | None = None
     sha256: str | None = None
     width: int | None = None
     height: int | None = None
@@ -66,6 +73,10 @@ class ImageItem:
             "author": self.author,
             "attribution": self.attribution,
             "licence_url": self.licence_url,
+            "title": self.title,
+            "mpn": self.mpn,
+            "sku": self.sku,
+            "datasheet_url": self.datasheet_url,
             "sha256": self.sha256,
             "width": self.width,
             "height": self.height,

@@ -123,9 +123,10 @@ _MANIFESTS = (
         STATUS, ERROR,
     ),
     _manifest(
-        "crawl", "images.parquet", 1,
+        "crawl", "images.parquet", 2,
         ID, text("source", "page_url"), lineage("image_url"), text("class_label"),
         lineage("licence", "author", "attribution", "licence_url"),
+        text("title", "mpn", "sku", "datasheet_url"),
         text("sha256"), pa.field("width", INT), pa.field("height", INT), pa.field("bytes", INT),
         text("format", "path", "fetched_at"),
         STATUS, ERROR,

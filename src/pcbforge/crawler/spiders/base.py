@@ -171,6 +171,7 @@ class PcbforgeSpider(scrapy.Spider):
         author: str | None,
         attribution: str | None = None,
         licence_url: str | None = None,
+        **product: str | None,
     ) -> Iterator[Any]:
         """Yield what an image on a page becomes: nothing (done before), an item (licence refused)
         or a download request whose callback/errback yields the item."""
@@ -190,6 +191,7 @@ class PcbforgeSpider(scrapy.Spider):
             attribution=attribution,
             licence_url=licence_url,
             fetched_at=self.fetched_at,
+            **product,  # title, mpn, sku, datasheet_url
         )
         if not licence_allowed(licence, self.licence_allow):
             self.skip.add(public)

@@ -29,11 +29,22 @@ DEFAULT_SELECTORS: dict[str, str] = {
     "next": "a[rel~=next]::attr(href)",
     "image": "img.product-image::attr(src)",
     "label": "span.category::attr(data-slug)",
-    "licence": "span.licence::text",
+    # Both spellings: a shop writing the American ``license`` would otherwise give no licence.
+    "licence": "span.licence::text, span.license::text",
     "licence_url": "a[rel~=license]::attr(href)",
     "author": "span.author::text",
     "attribution": "span.attribution::text",
+    # Product metadata (schema.org microdata names, which many shops use, or the built-in classes).
+    "title": "h1.title::text, [itemprop=name]::text",
+    "mpn": "[itemprop=mpn]::text, span.mpn::text",
+    "sku": "[itemprop=sku]::text, span.sku::text",
+    "datasheet_url": "a.datasheet::attr(href), a[href$='.pdf']::attr(href)",
 }
+
+#: Selectors whose first match is a text field of every image of the page.
+TEXT_KEYS = ("licence", "licence_url", "author", "attribution", "title", "mpn", "sku", "datasheet_url")
+#: Text fields that are links (made absolute against the page URL).
+URL_KEYS = ("licence_url", "datasheet_url")
 
 
 def select(node: Any, selector: str) -> Any:
@@ -87,9 +98,9 @@ class CatalogSpider(PcbforgeSpider):
         if not images:
             return
         label = self.class_label(select(response, self.css["label"]).get())
-        text = {k: (select(response, self.css[k]).get() or "").strip() or None
-                for k in ("licence", "licence_url", "author", "attribution")}
-        if text["licence_url"]:
-            text["licence_url"] = response.urljoin(text["licence_url"])
+        text = {k: (select(response, self.css[k]).get() or "").strip() or None for k in TEXT_KEYS}
+        for k in URL_KEYS:
+            if text[k]:
+                text[k] = response.urljoin(text[k])
         for src in images:
             yield from self.image_requests(response.url, response.urljoin(src.strip()), class_label=label, **text)
