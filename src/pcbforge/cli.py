@@ -68,9 +68,14 @@ def catalog(params: ParamsOpt = DEFAULT_PARAMS) -> None:
 
 
 @app.command()
-def crawl(params: ParamsOpt = DEFAULT_PARAMS) -> None:
+def crawl(
+    params: ParamsOpt = DEFAULT_PARAMS,
+    check: Annotated[
+        bool, typer.Option("--check", help="Dry run: fetch a few pages per source, print what each selector found.")
+    ] = False,
+) -> None:
     """Harvest component images from crawl.sources with Scrapy (the built-in site is served on 127.0.0.1)."""
-    _run("crawl", params)
+    _run("crawl", params, check=check)
 
 
 @app.command()

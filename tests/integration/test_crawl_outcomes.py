@@ -198,3 +198,42 @@ def test_recrawl_of_an_unchanged_site_downloads_no_image_body(tmp_path: Path) ->
         crawl.run(params)
         assert len(bodies(mark)) == len(products)
         assert (out / "images.parquet").read_bytes() == first
+
+
+def test_check_prints_what_each_selector_found_and_downloads_nothing(tmp_path: Path) -> None:
+    """``pcbforge crawl --check`` on a shop that spells ``span.license`` and marks its part
+    numbers with schema.org microdata: the default selectors find them; no image is fetched."""
+    make_site(tmp_path / "site", classes=("resistor", "diode"), per_class=4, per_page=2)
+    for page in (tmp_path / "site" / "product").glob("*.html"):
+        page.write_text(page.read_text().replace('class="licence"', 'class="license"').replace(
+            "</body>", '<span itemprop="mpn">RC0603FR-07</span><a class="datasheet" href="/ds/r.pdf">PDF</a></body>'))
+    with LoggingSite(tmp_path / "site") as site:
+        params_path = write_params(tmp_path / "p", _crawl([_source(site.url)]))
+        res = subprocess.run([sys.executable, "-m", "pcbforge", "crawl", "--check", "-p", str(params_path)],
+                             capture_output=True, text=True, timeout=120)
+        requested = list(site.requests)
+    assert res.returncode == 0, res.stderr[-2000:]
+    found = {line.split()[0]: line for line in res.stdout.splitlines() if line.startswith("  ") and "/" in line}
+    assert "'CC-BY-4.0'" in found["licence"] and "'RC0603FR-07'" in found["mpn"]
+    assert f"'{site.url}/ds/r.pdf'" in found["datasheet_url"]
+    assert "' ../img/" not in found["image"] and "'../img/" in found["image"]
+    never = next(line for line in res.stdout.splitlines() if "never matched:" in line)
+    assert " 0/" in found["sku"] and "sku" in never and "mpn" not in never and "licence," not in never
+    assert not [p for p in requested if p.startswith("/img/")]
+    assert not (tmp_path / "p" / "data").exists()  # nothing written
+
+
+def test_product_metadata_reaches_the_manifest(tmp_path: Path) -> None:
+    products = make_site(tmp_path / "site", classes=("resistor",), per_class=3)
+    for page in (tmp_path / "site" / "product").glob("*.html"):
+        page.write_text(page.read_text().replace('class="licence"', 'class="license"').replace(
+            "</body>", '<span itemprop="mpn">RC0603FR-07</span><span class="sku">SKU-1</span>'
+                       '<a class="datasheet" href="../ds/r.pdf">PDF</a></body>'))
+    with LoggingSite(tmp_path / "site") as site:
+        crawl.run(tiny_params(tmp_path / "p", _crawl([_source(site.url)])))
+    df = pd.read_parquet(tmp_path / "p" / "data" / "raw" / "images.parquet")
+    assert len(df) == len(products) and (df["status"] == "ok").all()
+    assert sorted(df["title"]) == sorted(p.pid for p in products)  # h1.title
+    assert set(df["licence"]) == {"CC-BY-4.0"}  # span.license
+    assert set(df["mpn"]) == {"RC0603FR-07"} and set(df["sku"]) == {"SKU-1"}
+    assert set(df["datasheet_url"]) == {f"{site.url}/ds/r.pdf"}

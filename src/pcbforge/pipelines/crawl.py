@@ -67,8 +67,11 @@ class CrawlFailed(PcbforgeError):
     pages lost to transient errors); the manifest is written for inspection."""
 
 
-def run(params: Params, **options: Any) -> str:
+def run(params: Params, check: bool = False, **options: Any) -> str:
     """Crawl every source, write ``images.parquet``; return a one-line summary.
+
+    With ``check``, only fetch a few pages of each ``catalog`` source and return what each
+    selector found there (:mod:`pcbforge.crawler.check`); nothing is written.
 
     Raises:
         CrawlFailed: nothing was stored, every start URL of a source failed, or pages failed
@@ -80,41 +83,15 @@ def run(params: Params, **options: Any) -> str:
     for src in cp.sources:
         _check_source(src)
 
+    if check:
+        with contextlib.ExitStack() as stack:
+            sources, _ = _concrete_sources(params, stack, jobdir=None)
+            return check_sources(params, sources)
+
     # Held from before the built-in site is served until the state is removed: a second
     # crawl on this jobdir stops at once instead of tearing this one's journal and queue.
     with lock_jobdir(jobdir), contextlib.ExitStack() as stack:
-        sources: list[dict[str, Any]] = []
-        aliases: dict[str, str] = {}
-        for src in cp.sources:
-            urls: list[str] = []
-            for url in src.start_urls:
-                if url != BUILTIN:
-                    urls.append(url)
-                    continue
-                site = params.path(params.catalog.out) / "site"
-                if not (site / "index.html").is_file():
-                    raise InputError(
-                        f"built-in site not found: {site}/index.html "
-                        "(run `pcbforge catalog` or `dvc repro catalog` first)"
-                    )
-                base = stack.enter_context(serve_directory(site, port=_reuse_port(jobdir)))
-                _remember_port(jobdir, base)
-                aliases[base] = BUILTIN_ALIAS
-                urls.append(base + "/index.html")
-            d = src.model_dump(mode="json")
-            d["start_urls"] = urls
-            listed = urls
-            if src.url_list is not None:
-                from pcbforge.crawler.spiders.urls import read_url_list
-
-                url_list = params.path(src.url_list)
-                if not url_list.is_file():
-                    raise InputError(f"crawl.sources[{src.name}].url_list: {url_list} not found (one image URL per line)")
-                d["url_list"] = str(url_list)
-                listed = urls + [u for u, _ in read_url_list(url_list)]
-            d["allowed_domains"] = list(src.allowed_domains) or default_allowed_domains(src.spider, listed)
-            sources.append(d)
-
+        sources, aliases = _concrete_sources(params, stack, jobdir=jobdir)
         job = CrawlJob(
             out=out,
             jobdir=jobdir,
@@ -153,6 +130,63 @@ def run(params: Params, **options: Any) -> str:
         + (f" ({why})" if why else "")
         + f" -> {manifest}"
     )
+
+
+def _concrete_sources(
+    params: Params, stack: contextlib.ExitStack, jobdir: Any
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The sources as workers get them: ``builtin`` served (for the ``stack``'s duration) and
+    replaced by its URL, URL lists resolved, ``allowed_domains`` defaulted; plus the served
+    origins' aliases. ``jobdir`` None: serve on any free port and remember nothing."""
+    cp = params.crawl
+    sources: list[dict[str, Any]] = []
+    aliases: dict[str, str] = {}
+    for src in cp.sources:
+        urls: list[str] = []
+        for url in src.start_urls:
+            if url != BUILTIN:
+                urls.append(url)
+                continue
+            site = params.path(params.catalog.out) / "site"
+            if not (site / "index.html").is_file():
+                raise InputError(
+                    f"built-in site not found: {site}/index.html "
+                    "(run `pcbforge catalog` or `dvc repro catalog` first)"
+                )
+            base = stack.enter_context(serve_directory(site, port=_reuse_port(jobdir) if jobdir else 0))
+            if jobdir:
+                _remember_port(jobdir, base)
+            aliases[base] = BUILTIN_ALIAS
+            urls.append(base + "/index.html")
+        d = src.model_dump(mode="json")
+        d["start_urls"] = urls
+        listed = urls
+        if src.url_list is not None:
+            from pcbforge.crawler.spiders.urls import read_url_list
+
+            url_list = params.path(src.url_list)
+            if not url_list.is_file():
+                raise InputError(f"crawl.sources[{src.name}].url_list: {url_list} not found (one image URL per line)")
+            d["url_list"] = str(url_list)
+            listed = urls + [u for u, _ in read_url_list(url_list)]
+        d["allowed_domains"] = list(src.allowed_domains) or default_allowed_domains(src.spider, listed)
+        sources.append(d)
+    return sources, aliases
+
+
+def check_sources(params: Params, sources: list[dict[str, Any]]) -> str:
+    """Run :func:`~pcbforge.crawler.check.check_source` on every ``catalog`` source; the report."""
+    from pcbforge.crawler.check import check_source
+
+    cp = params.crawl
+    lines = ["selector check (a few pages per catalog source; nothing stored)"]
+    for src in sources:
+        if src["spider"] != "catalog":
+            lines.append(f"source {src['name']}: spider {src['spider']} has no selectors to check")
+            continue
+        result = check_source(src, user_agent=cp.user_agent, timeout=cp.download_timeout, obey_robots=cp.obey_robots)
+        lines += result.lines()
+    return "\n".join(lines)
 
 
 def outcome_failure(rows: list[dict[str, Any]], stats: dict[str, dict[str, Any]]) -> str | None:
