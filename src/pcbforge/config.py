@@ -111,7 +111,8 @@ class SourceParams(Section):
     #: Site category slug -> our class name.
     class_map: dict[str, str] = Field(default_factory=dict)
     #: ``catalog`` only: selector overrides by key (category, product, next, image, label,
-    #: licence, author); CSS, or XPath when prefixed with ``xpath:``.
+    #: licence, licence_url, author, attribution, title, mpn, sku, datasheet_url); CSS, or
+    #: XPath when prefixed with ``xpath:``. ``pcbforge crawl --check`` shows what each finds.
     selectors: dict[str, str] = Field(default_factory=dict)
     licence_allow: list[str] = Field(default_factory=list)
     #: Domains the spider may follow (subdomains included); empty = the hosts of start_urls.
