@@ -57,7 +57,8 @@ def out_hashes(project: Path) -> dict[str, str]:
         f"{stage}:{out['path']}": out["md5"]
         for stage, body in lock["stages"].items()
         for out in body.get("outs", [])
-        if out["path"] != "data/cache/hashes.parquet"  # a persistent cache, not a result
+        # Persistent caches, not results (the crawl's holds the served files' Last-Modified times).
+        if out["path"] not in ("data/cache/hashes.parquet", "data/cache/crawl-http.jsonl")
     }
 
 
