@@ -136,11 +136,14 @@ class LoggingSite(LoopbackServer):
     ``requests`` lists the paths in arrival order; ``log`` the same as ``(time.time(), path)``.
     """
 
-    def __init__(self, root: Path, delay: float = 0.0, fail: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, root: Path, delay: float = 0.0, fail: dict[str, int] | None = None, hold: threading.Event | None = None
+    ) -> None:
         self.requests: list[str] = []
         self.log: list[tuple[float, str]] = []
         #: ``(path, status)`` of every response sent (200 = a body served, 304 = not modified).
         self.responses: list[tuple[str, int]] = []
+        #: ``hold``: while not set, every /img/ request waits (a crawl that cannot finish yet).
         #: path -> how many more requests of it answer 503 (a transient failure)
         self.fail = dict(fail or {})
         lock = threading.Lock()
@@ -157,6 +160,8 @@ class LoggingSite(LoopbackServer):
                 if failing:
                     self.send_error(503)
                     return
+                if hold is not None and self.path.startswith("/img/"):
+                    hold.wait(timeout=300)  # image requests wait until the test opens the gate
                 if delay and self.path.startswith("/img/"):
                     time.sleep(delay)
                 super().do_GET()

@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def _closed_port() -> int:
 
 def test_second_crawl_on_the_same_resume_folder_stops_at_once(tmp_path: Path) -> None:
     make_site(tmp_path / "site", classes=("resistor", "diode"), per_class=6, per_page=2)
-    with LoggingSite(tmp_path / "site", delay=0.3) as site:
+    gate = threading.Event()  # the first crawl's image downloads wait until the second has ended
+    with LoggingSite(tmp_path / "site", hold=gate) as site:
         params_path = write_params(tmp_path / "p", _crawl([_source(site.url)], concurrency_per_domain=1))
         jobdir = load_params(params_path).path(load_params(params_path).crawl.jobdir)
         cmd = [sys.executable, "-m", "pcbforge", "crawl", "-p", str(params_path)]
@@ -49,9 +51,10 @@ def test_second_crawl_on_the_same_resume_folder_stops_at_once(tmp_path: Path) ->
                 assert time.monotonic() - t0 < 120, "the first crawl never started its worker"
                 time.sleep(0.05)
             second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-            # "At once": it ended while the first crawl (12 images at 0.3 s each) still runs.
+            # "At once": it ended while the first crawl, which cannot finish yet, still runs.
             assert first.poll() is None
         finally:
+            gate.set()
             out, err = first.communicate(timeout=120)
     assert second.returncode == 2
     lines = second.stderr.strip().splitlines()
