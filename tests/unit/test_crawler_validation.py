@@ -272,3 +272,22 @@ def test_commons_licence_and_author() -> None:
     assert normalize_licence("CC0") == "CC0-1.0"
     assert strip_html('<a href="//x">Jane &amp; Co</a>') == "Jane & Co"
     assert json.dumps(normalize_licence(None)) == "null"
+
+
+def test_a_label_conflict_follows_the_policy_whatever_the_crawl_order() -> None:
+    sha = "cd" * 32
+    row = {**_row("http://x/a.png", sha=sha), "class_label": "resistor", "page_url": "http://x/p/resistor.html"}
+    # The same URL also seen on a diode page (a sighting: it was requested once).
+    seen = [{"image_url": "http://x/a.png", "page_url": "http://x/p/diode.html", "class_label": "diode"}]
+    (rejected,) = finalize_rows([row], seen, "reject")
+    assert rejected["status"] == "rejected" and rejected["path"] is None
+    assert rejected["error"].startswith("label_conflict: the same image is labelled diode, resistor")
+    (kept,) = finalize_rows([row], seen, "first")
+    assert kept["status"] == "ok" and kept["class_label"] == "diode" and kept["page_url"] == "http://x/p/diode.html"
+    # Had the diode page been crawled first, the row would say diode and the sighting resistor: same result.
+    swapped = {**row, "class_label": "diode", "page_url": "http://x/p/diode.html"}
+    seen2 = [{"image_url": "http://x/a.png", "page_url": "http://x/p/resistor.html", "class_label": "resistor"}]
+    assert finalize_rows([swapped], seen2, "first") == [kept]
+    # No conflict: the same label on two pages changes nothing.
+    same = [{"image_url": "http://x/a.png", "page_url": "http://x/p/r2.html", "class_label": "resistor"}]
+    assert finalize_rows([row], same, "reject")[0]["status"] == "ok"
