@@ -31,20 +31,6 @@ class ComponentClass(str, Enum):
         return [c.value for c in cls]
 
 
-# Parts whose 180-degree rotation is a real defect (reversed polarity / wrong orientation).
-POLARISED: frozenset[ComponentClass] = frozenset(
-    {
-        ComponentClass.CAPACITOR,
-        ComponentClass.DIODE,
-        ComponentClass.SMD_DIODE,
-        ComponentClass.TRANSISTOR,
-        ComponentClass.SMD_TRANSISTOR,
-        ComponentClass.CONVERTER,
-        ComponentClass.RELAY,
-    }
-)
-
-
 class DefectType(str, Enum):
     """Synthetic defect kinds; ``NONE`` marks a good (positive) sample."""
 

@@ -11,7 +11,8 @@ import pytest
 from pcbforge.augment.functional import DEFECTS, register, replay, rotation_angles
 from pcbforge.augment.scene import Scene, part_mask
 from pcbforge.augment.transforms import SAMPLERS, make_defect, register_sampler, sample_defect
-from pcbforge.vocab import POLARISED, ComponentClass, DefectType
+from pcbforge.taxonomy import Taxonomy
+from pcbforge.vocab import ComponentClass, DefectType
 
 S = 64
 KINDS = [k for k in DefectType if k in DEFECTS]
@@ -98,8 +99,8 @@ def test_defect_is_deterministic_for_a_given_rng(kind: DefectType) -> None:
 def test_rotation_180_only_for_polarised_classes(cls: str) -> None:
     scene = _scene(cls=cls, donor=False)
     angles = [make_defect(DefectType.ROTATION, scene, np.random.default_rng(i))[2]["angle"] for i in range(12)]
-    (lo, hi), allow_180 = rotation_angles(cls)
-    polarised = ComponentClass(cls) in POLARISED
+    (lo, hi), allow_180 = rotation_angles(Taxonomy.default()[cls])
+    polarised = Taxonomy.default()[cls].polarised
     assert allow_180 is polarised
     if polarised:
         assert any(abs(a) == 180 for a in angles)  # reversed polarity is drawn

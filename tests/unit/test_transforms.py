@@ -7,7 +7,10 @@ import pytest
 
 from pcbforge.augment.scene import Scene
 from pcbforge.augment.transforms import PositiveAugment, RandomDefect
-from pcbforge.vocab import POLARISED, ComponentClass
+from pcbforge.taxonomy import Taxonomy
+from pcbforge.vocab import ComponentClass
+
+TAX = Taxonomy.default()
 
 
 def _view() -> np.ndarray:
@@ -20,8 +23,8 @@ def _view() -> np.ndarray:
 @pytest.mark.parametrize("cls", [c.value for c in ComponentClass])
 def test_positive_turns_180_only_non_polarised(cls: str) -> None:
     aug = PositiveAugment(p_flip180=0.5)
-    flips = [aug(_view(), cls, np.random.default_rng(i))[1]["rot180"] for i in range(16)]
-    if ComponentClass(cls) in POLARISED:
+    flips = [aug(_view(), TAX[cls], np.random.default_rng(i))[1]["rot180"] for i in range(16)]
+    if TAX[cls].polarised:
         assert not any(flips)
     else:
         assert any(flips) and not all(flips)
@@ -30,8 +33,8 @@ def test_positive_turns_180_only_non_polarised(cls: str) -> None:
 def test_positive_stays_close_to_the_anchor_and_is_deterministic() -> None:
     aug = PositiveAugment(p_flip180=0.0)
     view = _view()
-    a, pa = aug(view, "diode", np.random.default_rng(5))
-    b, pb = PositiveAugment(p_flip180=0.0)(view, "diode", np.random.default_rng(5))
+    a, pa = aug(view, TAX["diode"], np.random.default_rng(5))
+    b, pb = PositiveAugment(p_flip180=0.0)(view, TAX["diode"], np.random.default_rng(5))
     assert np.array_equal(a, b) and pa == pb
     assert a.shape == view.shape and a.dtype == np.uint8
     # Small change: the band stays on the right half (no flip), mean colour stays near.

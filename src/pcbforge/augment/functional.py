@@ -57,7 +57,8 @@ from pcbforge.augment.scene import (
     part_mask,
     remove_part,
 )
-from pcbforge.vocab import POLARISED, ComponentClass, DefectType
+from pcbforge.taxonomy import ClassInfo
+from pcbforge.vocab import DefectType
 
 #: What a defect function returns: image, 0/255 mask of the changed region, JSON-able params.
 DefectResult = tuple[np.ndarray, np.ndarray, dict[str, Any]]
@@ -77,12 +78,13 @@ def register(kind: DefectType) -> Callable[[DefectFn], DefectFn]:
     return deco
 
 
-def is_polarised(class_label: str) -> bool:
-    """True if a 180 degree turn of this class is a real defect (reversed polarity)."""
-    try:
-        return ComponentClass(class_label) in POLARISED
-    except ValueError:
-        return True  # unknown class: be safe, never call a 180-degree turn "good"
+def is_polarised(info: ClassInfo) -> bool:
+    """True if a 180 degree turn of this class is a real defect (reversed polarity, or no symmetry).
+
+    Read from the class's facts (``classes`` taxonomy: ``polarised``, ``symmetry``); a name
+    outside the taxonomy has conservative facts, so its turn is never called "good".
+    """
+    return info.turn_is_visible(180.0)
 
 
 def generator_state(rng: np.random.Generator) -> dict[str, Any]:
@@ -183,17 +185,22 @@ def gray_patch(
     return img, mask, params
 
 
-def rotation_angles(class_label: str, min_deg: float = 25.0) -> tuple[tuple[float, float], bool]:
-    """Range of |angle| that is a defect for ``class_label`` and whether exactly 180 is one.
+def rotation_angles(info: ClassInfo, min_deg: float = 25.0) -> tuple[tuple[float, float], bool]:
+    """Range of |angle| that is a defect for a class and whether exactly 180 is one.
 
-    A non-polarised part (resistor, ceramic capacitor) looks the same turned by 180 degrees,
-    so angles near 180 are *not* defects for it (they are positives); for polarised parts the
-    180 degree turn is the classic reversed-polarity defect.
+    From the class's facts: a polarised part, or one with no rotational symmetry, is a
+    defect at every turn, the 180 degree reversed-polarity turn most of all: (min_deg, 180),
+    True. A non-polarised part that looks the same turned by 180 degrees (resistor, ceramic
+    capacitor) is not defective near 180 (such turns are positives): (min_deg, 180 - min_deg).
+    One that looks the same turned by 90 degrees is defective only between the quarter turns:
+    (min_deg, 90 - min_deg) (any other angle looks like one of these).
     """
-    if is_polarised(class_label):
+    if is_polarised(info):
         return (min_deg, 180.0), True
-    return (min_deg, 180.0 - min_deg), False
-
+    if info.turn_is_visible(90.0):
+        return (min_deg, 180.0 - min_deg), False
+    lo = min(min_deg, 45.0)  # past 45 degrees the nearest quarter turn is closer than min_deg
+    return (lo, 90.0 - lo), False
 
 
 @register(DefectType.ROTATION)
@@ -208,7 +215,8 @@ def rotation(
 
     The part is removed first (``texture_offsets``: see :func:`~pcbforge.augment.scene.remove_part`),
     bare pads drawn (tin grey moved by ``tin_shift``), and the turned part pasted back.
-    Which angles are defects for a class is the sampler's business (:func:`rotation_angles`).
+    Which angles are defects for a class is the sampler's business (:func:`rotation_angles`
+    of ``scene.facts``).
     """
     fg = part_mask(scene)
     (cx, cy), _, _ = part_geometry(fg)
@@ -285,8 +293,9 @@ def missing(
 
     Colour comes from ``cv2.inpaint`` smoothed, fine texture from an intact patch of the
     surroundings. On boards (``pads`` None: origin ``board`` and the surroundings are not
-    a bright backdrop) the bare pads are drawn where the leads were: round tinned lands with drill
-    holes for through-hole classes, rectangular lands for SMD classes.
+    a bright backdrop) the bare pads of the class (``scene.facts``) are drawn where the leads
+    were: round tinned pads with drill holes for through-hole classes, rectangular lands
+    without holes for SMD classes, as many as the class's ``pads`` (none for 0).
     """
     canvas = make_canvas(scene)
     fg_view = part_mask(scene)
@@ -294,13 +303,14 @@ def missing(
     hole = dilate(fg, hole_pad(canvas.size))
     canvas.img = remove_part(canvas, hole, texture_offsets)
     draw = (scene.origin == "board" and not bright_backdrop(canvas, hole)) if pads is None else pads
-    centres = draw_pads(canvas, fg_view, scene.class_label, tin_shift) if draw else []
+    centres = draw_pads(canvas, fg_view, scene.facts, tin_shift) if draw else []
     img, mask = finish(scene, canvas, hole, sigma=1.2)
     return img, mask, {
         "kind": DefectType.MISSING.value,
         "texture_offsets": _offsets(texture_offsets),
         "tin_shift": float(tin_shift),
-        "pads": bool(draw),
+        # What was drawn: a class with ``pads: 0`` draws none even where pads could go.
+        "pads": bool(centres),
         "pad_centres": centres,
         "real_context": canvas.real_context,
     }

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pcbforge.vocab import ComponentClass
+from pcbforge.taxonomy import ClassInfo, Mount, Taxonomy
 
-#: Classes mounted flat on pads (rectangular pads when removed); the rest are through-hole.
-SMD_CLASSES = frozenset({ComponentClass.SMD_CAPACITOR, ComponentClass.SMD_DIODE, ComponentClass.SMD_TRANSISTOR})
-#: Classes with three leads (three pads when removed).
-THREE_LEAD = frozenset({ComponentClass.TRANSISTOR, ComponentClass.SMD_TRANSISTOR, ComponentClass.CONVERTER})
+#: Facts of a scene built without any (library use, tests): the default taxonomy's, which
+#: gives an unknown name conservative facts (:meth:`~pcbforge.taxonomy.Taxonomy.facts`).
+_DEFAULT_TAXONOMY = Taxonomy.default()
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class Scene:
 
     Attributes:
         view: the anchor crop, SxSx3 uint8 (RGB).
-        class_label: the component class (a ``ComponentClass`` value).
+        class_label: the component class (a name of the ``classes`` taxonomy).
         context: the larger context patch (HxWx3 uint8) or None.
         context_box: (x0, y0, x1, y1) of the component box inside ``context`` (pixels,
             exclusive end), as the crop stage writes it.
@@ -47,6 +46,9 @@ class Scene:
             ``web`` (a product photo: the backdrop is not a board, no pads).
         donor: another component's scene, needed by ``wrong_part``.
         donor_id: lineage of ``donor`` recorded in the params.
+        info: the class's facts from the project's taxonomy (mount, pads, polarity,
+            symmetry); stages pass ``params.taxonomy().facts(class_label)``. None: the
+            default taxonomy's facts of ``class_label`` (see :attr:`facts`).
     """
 
     view: np.ndarray
@@ -57,6 +59,12 @@ class Scene:
     origin: str = "board"
     donor: Scene | None = None
     donor_id: str | None = None
+    info: ClassInfo | None = None
+
+    @property
+    def facts(self) -> ClassInfo:
+        """The class facts the defects follow: :attr:`info`, else the default taxonomy's for ``class_label``."""
+        return self.info if self.info is not None else _DEFAULT_TAXONOMY.facts(self.class_label)
 
     def view_square(self) -> tuple[float, float, float] | None:
         """(left, top, side) of the view's square in context pixels, or None without context."""
@@ -361,7 +369,8 @@ def move_part(
     """Remove the part, then paste it back transformed by ``warp``.
 
     With ``pads`` (and a board rather than a bright product backdrop around the part), the
-    bare pads are drawn where the part stood, so the part is visibly *off its pads*.
+    bare pads of its class (``scene.facts``: mount and pad count) are drawn where the part
+    stood, so the part is visibly *off its pads*.
     ``offsets`` go to :func:`remove_part`, ``tin_shift`` to :func:`draw_pads`.
 
     Returns:
@@ -375,7 +384,8 @@ def move_part(
     canvas.img = remove_part(canvas, hole, offsets)
     drew = bool(pads) and scene.origin == "board" and not bright_backdrop(canvas, hole)
     if drew:
-        draw_pads(canvas, fg_view, scene.class_label, tin_shift)
+        # A class with no known footprint (pads: 0) draws none: "drew" says what happened.
+        drew = bool(draw_pads(canvas, fg_view, scene.facts, tin_shift))
     # The part layer: original pixels with a soft alpha from its mask.
     moved, moved_mask = warp(original, fg)
     if shadow is not None:
@@ -398,32 +408,85 @@ def bright_backdrop(canvas: Canvas, hole: np.ndarray) -> bool:
     return bool(len(ring)) and float(ring.mean()) > 200
 
 
-def draw_pads(canvas: Canvas, fg: np.ndarray, class_label: str, tin_shift: float = 0.0) -> list[list[float]]:
-    """Draw the bare pads a removed part leaves: tinned lands (with drill holes for THT).
+@dataclass(frozen=True)
+class PadLayout:
+    """Where a removed part's pads go (:func:`pad_layout`), in canvas pixels."""
 
-    ``tin_shift`` moves the tin's grey level (samplers draw it in -18..12: tin varies).
+    points: list[tuple[float, float]]  #: pad centres
+    size: tuple[float, float]  #: an SMD land's sides along and across the part's long axis
+    radius: float  #: a THT pad's radius (for SMD lands it sets the tin's shading ripple)
+    angle: float  #: the long axis, degrees
+
+
+def pad_layout(fg: np.ndarray, info: ClassInfo, origin: tuple[int, int] = (0, 0)) -> PadLayout:
+    """Where the pads of a removed part go, from its mask and its class's ``mount`` and ``pads``.
+
+    One pad sits on the part's centre; two or three sit in a row along the long axis of the
+    part's min-area rectangle, near its ends (a chip, an axial part, a TO-92 or SOT-23 in
+    line); four or more sit in two rows along the long sides (an IC: SOIC lands, DIP pads),
+    the first row taking the odd one. Pads stay inside the part's footprint, which is what
+    a removed part's fill replaces.
+
+    Args:
+        fg: the part's mask (view-sized, 0/255).
+        info: the class facts (``pads`` 0: no pads).
+        origin: the view's top-left in the canvas the points are for.
     """
     (cx, cy), (length, width), ang = part_geometry(fg)
-    try:
-        cls = ComponentClass(class_label)
-    except ValueError:
-        cls = None
-    n = 3 if cls in THREE_LEAD else 2
-    smd = cls in SMD_CLASSES
+    n = int(info.pads)
+    smd = info.mount is Mount.SMD
+    offsets: list[tuple[float, float]]  # (along, across) the long axis
+    if n <= 0:
+        return PadLayout([], (0.0, 0.0), 0.0, ang)
+    if n <= 3:
+        half = max(length * 0.5 - (width * 0.25 if smd else length * 0.12), 3.0)
+        pad_r = max(2.0, min(width * (0.3 if smd else 0.22), length * 0.14))
+        offsets = [(0.0, 0.0)] if n == 1 else [((-1.0 + 2.0 * j / (n - 1)) * half, 0.0) for j in range(n)]
+        size = (pad_r * 1.6, pad_r * 2.2)
+    else:
+        rows = ((n + 1) // 2, n // 2)
+        pitch = length / rows[0]
+        if smd:
+            size = (max(2.0, pitch * 0.55), max(3.0, width * 0.26))
+            pad_r = max(2.0, size[0] / 2)
+            across = max(0.0, width * 0.5 - size[1] * 0.5 - 1.0)
+        else:
+            pad_r = max(1.5, min(pitch * 0.3, width * 0.18))
+            size = (2 * pad_r, 2 * pad_r)
+            across = max(0.0, width * 0.5 - pad_r * 1.2)
+        offsets = [((j - (m - 1) / 2) * pitch, side * across) for side, m in ((-1.0, rows[0]), (1.0, rows[1])) for j in range(m)]
     rad = math.radians(ang)
     ux, uy = math.cos(rad), math.sin(rad)
-    half = max(length * 0.5 - (width * 0.25 if smd else length * 0.12), 3.0)
-    pad_r = max(2.0, min(width * (0.3 if smd else 0.22), length * 0.14))
+    ox, oy = origin
+    # Summed in this order (centre, origin, along, across): the pixels of the 2- and 3-pad
+    # rows stay those the pads always had.
+    points = [(cx + ox + a * ux - b * uy, cy + oy + a * uy + b * ux) for a, b in offsets]
+    return PadLayout(points, size, pad_r, ang)
+
+
+def draw_pads(canvas: Canvas, fg: np.ndarray, info: ClassInfo, tin_shift: float = 0.0) -> list[list[float]]:
+    """Draw the bare pads a removed part leaves, as its class's facts say (:func:`pad_layout`).
+
+    SMD (``info.mount``): flat rectangular tinned lands, never a drill hole. THT: round tinned
+    pads, each with a dark drill hole. ``info.pads`` 0 draws nothing (the footprint is unknown).
+    ``tin_shift`` moves the tin's grey level (samplers draw it in -18..12: tin varies).
+
+    Returns:
+        The pad centres in view pixels (0.1 px), empty when none were drawn.
+    """
+    lay = pad_layout(fg, info, (canvas.ox, canvas.oy))
+    if not lay.points:
+        return []
+    smd = info.mount is Mount.SMD
+    pad_r = lay.radius
     tin = np.array([196.0, 194.0, 186.0]) + tin_shift
     layer = canvas.img.copy()
     pad_mask = np.zeros(canvas.img.shape[:2], np.uint8)
     centres = []
-    for j in range(n):
-        t = -1.0 + 2.0 * j / (n - 1)
-        px, py = cx + canvas.ox + t * half * ux, cy + canvas.oy + t * half * uy
+    for px, py in lay.points:
         centres.append([_r(px - canvas.ox, 1), _r(py - canvas.oy, 1)])
         if smd:
-            box = cv2.boxPoints(((px, py), (pad_r * 1.6, pad_r * 2.2), ang)).astype(np.int32)
+            box = cv2.boxPoints(((px, py), lay.size, lay.angle)).astype(np.int32)
             cv2.fillConvexPoly(pad_mask, box, 255)
         else:
             cv2.circle(pad_mask, (int(round(px)), int(round(py))), int(round(pad_r)), 255, -1, cv2.LINE_AA)
@@ -434,6 +497,7 @@ def draw_pads(canvas: Canvas, fg: np.ndarray, class_label: str, tin_shift: float
     a = cv2.GaussianBlur(pad_mask.astype(np.float32) / 255.0, (0, 0), 0.6)[..., None]
     layer = layer * (1 - a) + pad_col * a
     if not smd:
+        # Through-hole only: a dark drill hole in each pad (an SMD land has none).
         hole_mask = np.zeros_like(pad_mask)
         for px, py in centres:
             cv2.circle(

@@ -12,8 +12,9 @@ order the defects drew in before the split, so a seed gives the same pixels as i
   donor), samples it and applies it: a *negative*.
 * :class:`PositiveAugment` is the *positive*: the same part as it could look on another
   capture (small brightness/contrast/hue change, slight blur or sensor noise, a shift or
-  turn within placement tolerance) built on albumentations, plus a 180 degree turn only for
-  non-polarised classes, where that turn is not a defect.
+  turn within placement tolerance) built on albumentations, plus a turn the class's facts
+  say is invisible (180 degrees for a non-polarised part symmetric under it, 90, 180 or 270
+  for one symmetric under a quarter turn; never for a polarised part).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pcbforge.augment.functional import (
     rotation_angles,
 )
 from pcbforge.augment.scene import Scene, canvas_margin, part_mask
+from pcbforge.taxonomy import ClassInfo
 from pcbforge.vocab import DefectType
 
 Sampler = Callable[..., dict[str, Any]]
@@ -110,9 +112,10 @@ def sample_gray_patch(
 def sample_rotation(
     scene: Scene, rng: np.random.Generator, *, min_deg: float = 25.0, p_180: float = 0.35
 ) -> dict[str, Any]:
-    """180 degrees with probability ``p_180`` for polarised classes only; else an angle at
-    least ``min_deg`` from 0 (and, for non-polarised classes, from 180), random sign."""
-    (lo, hi), allow_180 = rotation_angles(scene.class_label, min_deg)
+    """180 degrees with probability ``p_180`` for classes where that turn is a defect (polarised,
+    or with no symmetry); else an angle at least ``min_deg`` from every turn the class's facts
+    (``scene.facts``) make invisible, random sign (see :func:`~pcbforge.augment.functional.rotation_angles`)."""
+    (lo, hi), allow_180 = rotation_angles(scene.facts, min_deg)
     if allow_180 and rng.random() < p_180:
         angle = 180.0
     else:
@@ -242,7 +245,10 @@ class PositiveAugment:
         hue: max hue shift (OpenCV hue units, 0..180 scale).
         shift: max translation as a fraction of the side (placement tolerance).
         rotate: max rotation in degrees (placement tolerance).
-        p_flip180: probability of a 180 degree turn, applied only to non-polarised classes.
+        p_flip180: probability of a turn the class's facts make invisible (see
+            :meth:`invisible_turns`): 180 degrees for a non-polarised part symmetric under a
+            half turn, one of 90/180/270 for one symmetric under a quarter turn; never for a
+            polarised part or one with no symmetry.
     """
 
     def __init__(
@@ -286,15 +292,38 @@ class PositiveAugment:
             save_applied_params=True,
         )
 
-    def __call__(
-        self, image: np.ndarray, class_label: str, rng: np.random.Generator
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Return the augmented image and a JSON-able record of what was applied."""
-        flip = (not is_polarised(class_label)) and bool(rng.random() < self.p_flip180)
-        img = np.ascontiguousarray(np.rot90(image, 2)) if flip else image
+    @staticmethod
+    def invisible_turns(info: ClassInfo) -> list[int]:
+        """Quarter turns (1, 2, 3 = 90, 180, 270 degrees) that leave a part of this class looking good.
+
+        Example:
+            >>> from pcbforge.taxonomy import ClassInfo, Symmetry
+            >>> PositiveAugment.invisible_turns(ClassInfo("resistor", polarised=False, symmetry=Symmetry.HALF))
+            [2]
+            >>> PositiveAugment.invisible_turns(ClassInfo("led", polarised=True, symmetry=Symmetry.HALF))
+            []
+        """
+        return [k for k in (1, 2, 3) if not info.turn_is_visible(90.0 * k)]
+
+    def __call__(self, image: np.ndarray, info: ClassInfo, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+        """Return the augmented image and a JSON-able record of what was applied.
+
+        The record's ``rot180`` says whether the part was turned by 180 degrees; a class
+        symmetric under a quarter turn also records ``quarter_turns`` (0-3, counter-clockwise).
+        """
+        turns = self.invisible_turns(info)
+        # Draws: a coin only when some turn is invisible, then which one only when there is
+        # a choice, so a class with the one half turn draws what it always drew.
+        k = 0
+        if turns and bool(rng.random() < self.p_flip180):
+            k = turns[int(rng.integers(len(turns)))] if len(turns) > 1 else turns[0]
+        img = np.ascontiguousarray(np.rot90(image, k)) if k else image
         # albumentations keeps its own generators; reseed them from our stream for each call
         # so the result depends only on this item's rng (not on call order or worker).
         self.compose.set_random_seed(int(rng.integers(0, 2**31 - 1)))
         out = self.compose(image=img)
         applied = sorted(out.get("applied_transforms", []) and [t[0] for t in out["applied_transforms"]])
-        return out["image"], {"rot180": flip, "applied": applied, **self.settings}
+        record: dict[str, Any] = {"rot180": k == 2, "applied": applied, **self.settings}
+        if len(turns) > 1:
+            record["quarter_turns"] = k
+        return out["image"], record

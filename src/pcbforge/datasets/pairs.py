@@ -31,6 +31,7 @@ from pcbforge.datasets.manifest import LINEAGE_COLUMNS, error_row, error_text, l
 from pcbforge.datasets.split import join_splits
 from pcbforge.io import stable_id, write_png
 from pcbforge.rng import make_rng
+from pcbforge.taxonomy import ClassInfo
 from pcbforge.vocab import SceneMode
 
 #: Recipe keys stored in their own JSON column of pairs.parquet; the rest go to ``scene``.
@@ -52,6 +53,12 @@ class Template:
     view_margin: float = 0.0
     #: The parent component's lineage columns (null when components.parquet lacks them).
     lineage: Mapping[str, Any] = field(default_factory=dict)
+    #: Its class and that class's facts in the project's taxonomy (``params.taxonomy()``),
+    #: carried into its :class:`~pcbforge.augment.scene.Scene`. A board pair's pose turns the
+    #: whole view (camera misalignment, not a part turned on its pads), so no recipe reads
+    #: them today; they are there so nothing falls back to another taxonomy's facts.
+    class_label: str = ""
+    info: ClassInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -97,10 +104,11 @@ def load_scene(t: Template, size: int) -> Scene:
         context = _load_rgb(t.context)
     return Scene(
         view=view,
-        class_label="",
+        class_label=t.class_label,
         context=context,
         context_box=t.context_box if context is not None else None,
         view_margin=t.view_margin,
+        info=t.info,
     )
 
 

@@ -37,6 +37,7 @@ from pcbforge.config import TripletsParams
 from pcbforge.datasets.manifest import LINEAGE_COLUMNS, error_row, error_text, ok_row, rejected_row, relative_message
 from pcbforge.io import encode_png, stable_id, write_bytes
 from pcbforge.rng import make_rng
+from pcbforge.taxonomy import ClassInfo, Taxonomy
 from pcbforge.vocab import DefectType, TripletStrategy
 
 log = logging.getLogger(__name__)
@@ -107,8 +108,12 @@ def _load_rgb(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def load_scene(c: Component, size: int | None = None) -> Scene:
-    """Read a component's view (and context when present) into a :class:`Scene`."""
+def load_scene(c: Component, info: ClassInfo | None = None) -> Scene:
+    """Read a component's view (and context when present) into a :class:`Scene` with its class facts.
+
+    ``info`` is the facts of ``c.class_label`` in the project's taxonomy (None: the default
+    taxonomy's, see :attr:`~pcbforge.augment.scene.Scene.facts`).
+    """
     view = _load_rgb(c.crop_path)
     if view.shape[0] != view.shape[1]:
         raise ValueError(f"crop {c.crop_path} is {view.shape[1]}x{view.shape[0]}, expected a square")
@@ -122,6 +127,7 @@ def load_scene(c: Component, size: int | None = None) -> Scene:
         context_box=c.context_box if context is not None else None,
         view_margin=c.view_margin,
         origin=c.origin,
+        info=info,
     )
 
 
@@ -147,6 +153,7 @@ def build_anchor(
     out_dir: Path,
     seed: int,
     root: Path | None = None,
+    taxonomy: Taxonomy | None = None,
 ) -> tuple[list[dict[str, Any]], Timings]:
     """All triplets of one anchor: write their PNGs under ``out_dir``, return manifest rows.
 
@@ -157,7 +164,10 @@ def build_anchor(
         out_dir: the triplets output directory (``images/`` and ``masks/`` go under it).
         seed: ``base.seed``.
         root: the project root: error rows name files relative to it (None: as they are).
+        taxonomy: ``params.taxonomy()``: the class facts the defects and positives follow
+            (mount and pads, polarity and symmetry); None: the default taxonomy.
     """
+    taxonomy = taxonomy if taxonomy is not None else Taxonomy.default()
     t = Timings()
     lineage = {
         "split": anchor.split,
@@ -169,7 +179,7 @@ def build_anchor(
     t0 = time.perf_counter()
     try:
         anchor_bytes = anchor.crop_path.read_bytes()
-        scene = load_scene(anchor)
+        scene = load_scene(anchor, taxonomy.facts(anchor.class_label))
     except (OSError, ValueError) as exc:
         reason = f"anchor unreadable: {error_text(exc, anchor.crop_path, root)}"
         return [error_row(reason, id=i, k=k, **lineage) for k, i in enumerate(ids)], t
@@ -186,7 +196,7 @@ def build_anchor(
     for k, tid in enumerate(ids):
         rng = make_rng(seed, "triplets", anchor.id, k)
         try:
-            row, files, tk = _one_triplet(anchor, scene, pool, settings, rng, positive, defects, tid, k)
+            row, files, tk = _one_triplet(anchor, scene, pool, settings, rng, positive, defects, tid, k, taxonomy)
         except Exception as exc:  # noqa: BLE001 - one bad item is a row, never the batch's end
             # Logged with the traceback: an unexpected error here is more likely a bug than bad data.
             log.warning("triplet %s of %s failed", tid, anchor.id, exc_info=not isinstance(exc, (OSError, ValueError)))
@@ -220,12 +230,13 @@ def _one_triplet(
     defects: RandomDefect | None,
     tid: str,
     k: int,
+    taxonomy: Taxonomy,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray | bytes], Timings]:
     """One triplet: (row fields, {relative path: image or PNG bytes}, timings)."""
     t = Timings()
     t0 = time.perf_counter()
     # Fixed order of draws: positive, strategy coin, negative. Changing it changes outputs.
-    pos, pos_params = positive(scene.view, anchor.class_label, rng)
+    pos, pos_params = positive(scene.view, scene.facts, rng)
     has_other = any(c != anchor.class_label for c in pool)
     if settings.strategy is TripletStrategy.OTHER_CLASS:
         use_defect = False
@@ -270,7 +281,7 @@ def _one_triplet(
         donor = _pick_other(anchor, pool, rng)
         assert donor is not None  # has_other
         t1 = time.perf_counter()
-        dscene = load_scene(donor)
+        dscene = load_scene(donor, taxonomy.facts(donor.class_label))
         t.read += time.perf_counter() - t1
         scene = Scene(
             view=scene.view,
@@ -281,6 +292,7 @@ def _one_triplet(
             origin=scene.origin,
             donor=dscene,
             donor_id=donor.id,
+            info=scene.info,
         )
     neg, mask, params = defects(scene, rng, kind=kind)
     files[f"images/{tid}_neg.png"] = neg

@@ -81,6 +81,7 @@ def board_jobs(params: Params) -> tuple[list[Job], list[dict[str, Any]], int]:
             f"no ok component of {crop_out / MANIFEST_NAMES['crop']} has an ok split in {split_path} "
             "(run `pcbforge split` on the current crops, or set simulate.pairs: 0)"
         )
+    taxonomy = params.taxonomy()
     templates = []
     for r in comps.to_dict("records"):
         context, box, margin = component_context(r, crop_out, params.crop.margin)
@@ -92,6 +93,8 @@ def board_jobs(params: Params) -> tuple[list[Job], list[dict[str, Any]], int]:
                 context_box=box,
                 view_margin=margin,
                 lineage=lineage_of(r),
+                class_label=str(r.get("class_label") or ""),
+                info=taxonomy.facts(str(r.get("class_label") or "")),
             )
         )
     jobs = [

@@ -26,18 +26,19 @@ from pcbforge.datasets.triplets import (
 from pcbforge.io import staged_dir
 from pcbforge.parallel import map_ordered
 from pcbforge.rng import workers as resolve_workers
+from pcbforge.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 
 #: What every anchor's job reads: candidate pools by split, settings, the output directory
 #: (handed to each pool worker once, see :func:`pcbforge.parallel.map_ordered`).
-#: Settings are (params.triplets, base.seed, project root).
-_Context = tuple[dict[str, dict[str, list[Component]]], tuple[TripletsParams, int, Path], Path]
+#: Settings are (params.triplets, base.seed, project root, the class taxonomy).
+_Context = tuple[dict[str, dict[str, list[Component]]], tuple[TripletsParams, int, Path, Taxonomy], Path]
 
 
 def _job(context: _Context, anchor: Component) -> tuple[list[dict[str, Any]], Timings]:
-    pools, (cfg, seed, root), out = context
-    return build_anchor(anchor, pools[anchor.split], cfg, out, seed, root)
+    pools, (cfg, seed, root, taxonomy), out = context
+    return build_anchor(anchor, pools[anchor.split], cfg, out, seed, root, taxonomy)
 
 
 def load_components(params: Params) -> list[Component]:
@@ -81,7 +82,7 @@ def load_components(params: Params) -> list[Component]:
 def run(params: Params, **options: Any) -> str:
     """Build the triplets of every ok component; return a one-line summary."""
     t = params.triplets
-    settings = (t, params.base.seed, params.root)
+    settings = (t, params.base.seed, params.root, params.taxonomy())
     anchors = load_components(params)
     pools = pools_by_split(anchors)
     out = params.path(t.out)
