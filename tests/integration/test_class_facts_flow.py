@@ -16,7 +16,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from pcbforge.augment.functional import replay
 from pcbforge.config import Params
+from pcbforge.datasets.triplets import load_scene
 from pcbforge.pipelines import crop, split, triplets
 from tests.helpers.params import tiny_params
 from tests.helpers.yolo_boards import Part, write_yolo_dir
@@ -87,6 +89,12 @@ def test_led_added_in_params_flows_through_crop_split_and_triplets(project: Para
         assert not _dark(neg[mask]).any(), r.id
         for x, y in p["pad_centres"]:
             assert neg[int(round(y)), int(round(x))].min() > 140, (r.id, x, y)  # tin, not board
+    # A row replays from its recorded params on a scene with the project's facts.
+    comps_by_id = {c.id: c for c in triplets.load_components(params)}
+    for r in by_class["led"].head(4).itertuples():
+        scene = load_scene(comps_by_id[r.anchor_id], params.taxonomy().facts("led"))
+        neg = np.asarray(Image.open(out / r.negative_path).convert("RGB"))
+        assert np.array_equal(replay(scene, r.defect_params)[0], neg), r.id
     # The same defect on the through-hole resistor drills its pads: the check above can fail.
     holes = [
         _dark(np.asarray(Image.open(out / r.negative_path).convert("RGB"))[np.asarray(Image.open(out / r.negative_mask_path)) > 0]).any()

@@ -78,15 +78,6 @@ def register(kind: DefectType) -> Callable[[DefectFn], DefectFn]:
     return deco
 
 
-def is_polarised(info: ClassInfo) -> bool:
-    """True if a 180 degree turn of this class is a real defect (reversed polarity, or no symmetry).
-
-    Read from the class's facts (``classes`` taxonomy: ``polarised``, ``symmetry``); a name
-    outside the taxonomy has conservative facts, so its turn is never called "good".
-    """
-    return info.turn_is_visible(180.0)
-
-
 def generator_state(rng: np.random.Generator) -> dict[str, Any]:
     """``rng``'s bit-generator state as JSON-able values (128-bit words as hex text).
 
@@ -188,14 +179,15 @@ def gray_patch(
 def rotation_angles(info: ClassInfo, min_deg: float = 25.0) -> tuple[tuple[float, float], bool]:
     """Range of |angle| that is a defect for a class and whether exactly 180 is one.
 
-    From the class's facts: a polarised part, or one with no rotational symmetry, is a
+    From the class's facts (a name outside the taxonomy has conservative ones, so its turn
+    is never called "good"): a polarised part, or one with no rotational symmetry, is a
     defect at every turn, the 180 degree reversed-polarity turn most of all: (min_deg, 180),
     True. A non-polarised part that looks the same turned by 180 degrees (resistor, ceramic
     capacitor) is not defective near 180 (such turns are positives): (min_deg, 180 - min_deg).
     One that looks the same turned by 90 degrees is defective only between the quarter turns:
     (min_deg, 90 - min_deg) (any other angle looks like one of these).
     """
-    if is_polarised(info):
+    if info.turn_is_visible(180.0):
         return (min_deg, 180.0), True
     if info.turn_is_visible(90.0):
         return (min_deg, 180.0 - min_deg), False

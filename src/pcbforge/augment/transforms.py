@@ -32,7 +32,6 @@ from pcbforge.augment.functional import (
     DefectResult,
     apply_defect,
     generator_state,
-    is_polarised,
     rotation_angles,
 )
 from pcbforge.augment.scene import Scene, canvas_margin, part_mask

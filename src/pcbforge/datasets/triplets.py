@@ -12,6 +12,10 @@ For every ``ok`` component and ``k`` in ``range(per_component)``:
   ``defect`` (a synthetic defect of the anchor), ``hybrid`` (a defect with probability
   ``defect_fraction``, else another class; falls back to a defect when the split has one class).
 
+Defects and positives follow the anchor's class facts from the project's taxonomy
+(``params.taxonomy()``, handed to :func:`build_anchor`): the pads a removed part leaves, which
+turns are defects and which turn a positive may take (:mod:`pcbforge.taxonomy`).
+
 Every random choice of a triplet comes from ``make_rng(seed, "triplets", anchor_id, k)``
 and candidate pools are sorted by id, so the output does not depend on row order or on the
 number of workers. :func:`build_anchor` is the per-item job a stage maps over processes: it
