@@ -12,9 +12,11 @@ the triplets stage builds from a board crop, and then:
   grown by :func:`~pcbforge.augment.scene.hole_pad`, what is actually filled in), and its
   spill: the removed area outside the box, as a share of the box.
 - **pads**: how many ``missing`` negatives get pads drawn, and how many of those get round
-  lands with drill holes although the source calls the part SMD (``MOUNTS`` below: the
-  taxonomy of issue #9 will say this in params; until then the benchmark keeps its own table).
-  Class names are passed as each source spells them, as a user's foreign names would arrive.
+  lands with drill holes although the source calls the part SMD (``MOUNTS`` below: what the
+  source's parts really are, against what the params' taxonomy says of their names).
+  Class names are passed as each source spells them, as a user's foreign names would arrive;
+  the scene gets the facts of the class the taxonomy maps the name to, or the conservative
+  facts of ``classes.unmapped: add`` (no pads drawn) when it maps to none.
 
 ``--catalog N`` measures N boards drawn by the built-in catalog the same way, for comparison
 (the demo's boards: their classes are the built-in ones, so their pads follow the mount).
@@ -54,13 +56,13 @@ sys.path.insert(0, str(ROOT))
 from pcbforge.annotate.crops import component_views, load_rgb  # noqa: E402
 from pcbforge.annotate.yolo import to_pixels  # noqa: E402
 from pcbforge.augment.functional import missing  # noqa: E402
-from pcbforge.augment.scene import SMD_CLASSES, Scene, part_mask  # noqa: E402
+from pcbforge.augment.scene import Scene, part_mask  # noqa: E402
 from pcbforge.augment.transforms import make_defect, sample_missing  # noqa: E402
 from pcbforge.catalog.boards import draw_board  # noqa: E402
 from pcbforge.config import Params, load_params  # noqa: E402
 from pcbforge.rng import make_rng  # noqa: E402
-from pcbforge.taxonomy import UnknownClassError  # noqa: E402
-from pcbforge.vocab import ComponentClass, DefectType  # noqa: E402
+from pcbforge.taxonomy import ClassInfo, Mount, Taxonomy, UnknownClassError  # noqa: E402
+from pcbforge.vocab import DefectType  # noqa: E402
 from tests.helpers.realsets import REALSETS, read_all  # noqa: E402
 
 #: Mount type of each vendored source's classes, as the source's own pages describe the boards
@@ -112,12 +114,18 @@ def shares(mask: np.ndarray, box: tuple[int, int, int, int]) -> tuple[float, flo
     return inside / area, (int(on.sum()) - inside) / area
 
 
-def draws_drill(class_label: str) -> bool:
-    """Whether ``draw_pads`` draws round lands with drill holes for this label (not an SMD class)."""
+def facts_of(tax: Taxonomy, class_label: str) -> ClassInfo:
+    """The facts the triplets stage would give a part so named: its class's if the taxonomy
+    maps the name (aliases), else the conservative facts ``classes.unmapped: add`` gives it."""
     try:
-        return ComponentClass(class_label) not in SMD_CLASSES
-    except ValueError:
-        return True  # an unknown name is drawn as through-hole
+        return tax[tax.resolve(class_label)]
+    except UnknownClassError:
+        return ClassInfo.conservative(class_label)
+
+
+def draws_drill(info: ClassInfo) -> bool:
+    """Whether ``draw_pads`` draws round lands with drill holes for a class with these facts."""
+    return info.mount is Mount.THT and info.pads > 0
 
 
 def measure(
@@ -134,6 +142,7 @@ def measure(
     """Cut one box as the crop stage does, build the triplets stage's scene, measure its masks."""
     margin = params.crop.margin
     views = component_views(image, box, params.base.image_size, params.crop.context_scale, margin)
+    info = facts_of(params.taxonomy(), cls)
     scene = Scene(
         view=np.asarray(views.crop),
         class_label=cls,
@@ -141,13 +150,14 @@ def measure(
         context_box=tuple(float(v) for v in views.context_box),
         view_margin=margin,
         origin="board",
+        info=info,
     )
     vbox = box_in_view(scene)
     cov, _ = shares(part_mask(scene), vbox)
     _, mask, p = missing(scene, **sample_missing(scene, rng))
     removed, spill = shares(mask, vbox)
     pads = bool(p["pads"])
-    return Sample(source, cls, mount, photo, scene, cov, removed, spill, pads, pads and draws_drill(cls))
+    return Sample(source, cls, mount, photo, scene, cov, removed, spill, pads, pads and draws_drill(info))
 
 
 def cut_samples(params: Params, min_box_px: float, seed: int, limit: int | None) -> tuple[list[Sample], dict[str, int]]:
@@ -184,7 +194,7 @@ def catalog_samples(params: Params, boards: int, seed: int) -> list[Sample]:
         img, placements = draw_board(rng, cp.board_size, cp.components_per_board)
         image = np.asarray(img.convert("RGB"))
         for j, pl in enumerate(placements):
-            mount = "smd" if pl.cls in SMD_CLASSES else "tht"
+            mount = params.taxonomy().facts(pl.cls.value).mount.value
             rng = make_rng(seed, "bench_masks", "catalog", b, j)
             box = tuple(float(v) for v in pl.box)
             where = {"source": "built-in catalog", "mount": mount, "photo": str(b)}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.bench_masks import box_in_view, draws_drill, shares
+from benchmarks.bench_masks import box_in_view, draws_drill, facts_of, shares
 from pcbforge.augment.scene import Scene
+from pcbforge.taxonomy import ClassInfo, Taxonomy
 
 
 def test_shares_counts_mask_inside_and_outside_the_box() -> None:
@@ -24,7 +25,11 @@ def test_box_in_view_maps_the_labelled_box_into_the_view() -> None:
     assert box_in_view(scene) == (0, 10, 40, 30)
 
 
-def test_pads_with_drill_holes_for_every_name_but_the_builtin_smd_classes() -> None:
-    assert not draws_drill("smd_capacitor")
-    assert draws_drill("resistor")
-    assert draws_drill("chip-resistor")  # a foreign SMD name is drawn as through-hole today
+def test_pads_with_drill_holes_follow_the_taxonomy_facts() -> None:
+    tax = Taxonomy.default()
+    assert not draws_drill(facts_of(tax, "smd_capacitor"))
+    assert not draws_drill(facts_of(tax, "Chip Capacitor"))  # an alias of smd_capacitor
+    assert draws_drill(facts_of(tax, "resistor"))
+    # A foreign name the taxonomy does not map gets no pads at all, so no drill holes.
+    assert facts_of(tax, "chip-resistor") == ClassInfo.conservative("chip-resistor")
+    assert not draws_drill(facts_of(tax, "chip-resistor"))
