@@ -154,6 +154,35 @@ def export(params: ParamsOpt = DEFAULT_PARAMS) -> None:
     _run("export", params)
 
 
+@app.command("inspect")
+def inspect_cmd(
+    reference: Annotated[Path, typer.Argument(help="Reference image of a good part (or a folder: one image per class, <class>.png).")],
+    sample: Annotated[Path, typer.Argument(help="Image to check (or a folder of <class>/ subfolders of images).")],
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="model.pt to use [default: <train.out>/model.pt of --params].")] = None,
+    threshold: Annotated[float | None, typer.Option("--threshold", "-t", help="Decision threshold; default: the one calibrated in the model file.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder mode: the CSV to write.")] = Path("inspect.csv"),
+    params: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """Compare a sample with a reference: prints the distance and a verdict; exit 0 conform, 1 defect, 2 error."""
+    from pcbforge.config import Params, load_params
+    from pcbforge.train import inspect as insp
+
+    if model is None:
+        cfg = load_params(params) if params.is_file() else Params()
+        model = cfg.path(cfg.train.out) / "model.pt"
+    inspector = insp.open_inspector(model, threshold)
+    if reference.is_dir() or sample.is_dir():
+        counts = insp.inspect_folder(inspector, reference, sample, out)
+        typer.echo(f"inspect: {counts['conform']} conform, {counts['defect']} defect, {counts['error']} error "
+                   f"at threshold {inspector.threshold:.4f} ({inspector.threshold_source}); rows in {out}")
+        worst = max((v for v, n in counts.items() if n), key=insp.Verdict.EXIT.__getitem__, default="conform")
+        raise typer.Exit(insp.Verdict.EXIT[worst])
+    distance, verdict = insp.inspect_pair(inspector, reference, sample)
+    typer.echo(f"{verdict}: distance {distance:.4f} {'>' if verdict == insp.Verdict.DEFECT else '<='} "
+               f"threshold {inspector.threshold:.4f} ({inspector.threshold_source}; model {model})")
+    raise typer.Exit(insp.Verdict.EXIT[verdict])
+
+
 def _click_error(exc: BaseException, name: str) -> bool:
     """True if ``exc`` is a click exception of ``name`` (typer may vendor its own click)."""
     return any(cls.__name__ == name for cls in type(exc).__mro__)
@@ -162,7 +191,10 @@ def _click_error(exc: BaseException, name: str) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors and exit code 2 for anything the user can fix."""
     try:
-        app(args=argv, prog_name="pcbforge", standalone_mode=False)
+        # Outside standalone mode click returns a typer.Exit's code instead of exiting.
+        rc = app(args=argv, prog_name="pcbforge", standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except PcbforgeError as exc:
         typer.echo(f"pcbforge: error: {exc}", err=True)
         sys.exit(2)

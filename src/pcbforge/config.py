@@ -621,6 +621,10 @@ class EvaluateParams(Section):
     out: Path = Path("reports")
     #: A held-out split (train is what the model was fitted on).
     split: Split = Split.TEST
+    #: Bootstrap resamples (of anchors) for the confidence intervals; 0 = none.
+    bootstrap: int = Field(1000, ge=0)
+    #: Confidence level of those intervals.
+    ci_level: float = Field(0.95, gt=0, lt=1)
 
     @field_validator("split")
     @classmethod

@@ -1,10 +1,14 @@
 """DVC stage ``evaluate``: score the trained model on held-out triplets.
 
 Reads ``<train.out>/model.pt`` and ``<triplets.out>``; writes into ``<evaluate.out>``:
-``metrics.json`` (roc_auc, pr_auc, per_defect_auc, threshold, accuracy, n, ...),
-``plots/roc.csv`` (``fpr,tpr`` for ``dvc plots``) and ``figures/{roc,pr,distances,
-confusion}.png``. The decision threshold is picked on the val split and applied to the
+``metrics.json`` (roc_auc, pr_auc, per_defect_auc, threshold, accuracy, n, bootstrap
+95 % intervals, ...), ``plots/roc.csv`` (``fpr,tpr`` for ``dvc plots``) and
+``figures/{roc,pr,distances,confusion,loss}.png``. The decision threshold is the one the
+train stage calibrated on the val split and stored in ``model.pt``, applied to the
 evaluated split, so the reported accuracy is not tuned on the data it is measured on.
+
+Metrics come from functions of (labels, distances) pairs (:func:`_pair_set_metrics`), so a
+second pair set is scored by one more call.
 """
 
 from __future__ import annotations
@@ -17,9 +21,19 @@ from pcbforge.config import Params
 from pcbforge.datasets.loaders import TripletDataset, load_triplets
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir, write_json, write_text
-from pcbforge.train.evaluate import pick_threshold, roc_csv, score, triplet_distances, write_figures
+from pcbforge.rng import make_rng
+from pcbforge.train.evaluate import (
+    Distances,
+    bootstrap_ci,
+    calibrate,
+    roc_csv,
+    score,
+    triplet_distances,
+    write_figures,
+    write_loss_figure,
+)
 from pcbforge.train.loop import reproducible, resolve_device, resolve_threads
-from pcbforge.train.model import load_model
+from pcbforge.train.model import read_model
 from pcbforge.vocab import Split
 
 log = logging.getLogger(__name__)
@@ -47,16 +61,12 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
             "check split.val_classes/test_classes and re-run `pcbforge split` and `pcbforge triplets`"
         )
     val_frame = frame[frame["split"] == Split.VAL.value]
-    threshold_split = Split.VAL.value
-    if val_frame.empty:
-        threshold_split = split
-        notes.append(f"split 'val' is empty; threshold picked on '{split}' itself (optimistic accuracy)")
-        log.warning("evaluate: %s", notes[-1])
 
     device = resolve_device(params.train.device)
     threads = resolve_threads(params.train.threads)
     with reproducible(params.base.seed, threads, device):
-        model, config = load_model(model_path, device)
+        loaded = read_model(model_path, device)
+        model, config = loaded.model, loaded.config
 
         def distances(df: Any) -> Any:
             df = df.reset_index(drop=True)
@@ -65,26 +75,60 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
             return triplet_distances(model, ds, device, batch_size=params.train.batch_size, progress=progress)
 
         d_eval = distances(eval_frame)
-        d_thr = d_eval if threshold_split == split else distances(val_frame)
-    threshold = pick_threshold(d_thr)
-    metrics = score(d_eval, threshold)
+        calibration = loaded.calibration
+        if calibration is None or calibration.get("threshold") is None:
+            # A model written before thresholds were stored, or trained without a val split.
+            thr_split, thr_frame = Split.VAL.value, val_frame
+            if val_frame.empty:
+                thr_split, thr_frame = split, eval_frame
+                notes.append(f"split 'val' is empty; threshold picked on '{split}' itself (optimistic accuracy)")
+                log.warning("evaluate: %s", notes[-1])
+            d_thr = d_eval if thr_split == split else distances(thr_frame)
+            calibration = calibrate(d_thr, thr_split, make_rng(params.base.seed, "train", "calibrate"))
+            notes.append(f"model.pt carries no threshold; calibrated here on '{thr_split}'")
+        elif calibration["split"] == split:
+            notes.append(f"threshold calibrated on '{split}' itself (optimistic accuracy)")
+    metrics = _pair_set_metrics(d_eval, calibration, params)
     metrics.update({
         "split": split,
         "requested_split": ep.split.value,
-        "threshold_split": threshold_split,
-        "n_threshold": len(d_thr),
+        "threshold_split": calibration["split"],
+        "n_threshold": calibration["n_triplets"],
+        "n_threshold_pairs": calibration["n_pairs"],
+        "threshold_ci": calibration.get("threshold_ci"),
         "backbone": config["backbone"],
         "notes": notes,
     })
+    threshold = float(calibration["threshold"])
 
     write_json(out / "metrics.json", metrics)
     write_text(out / "plots" / "roc.csv", roc_csv(d_eval))
     with staged_dir(out / "figures") as figs:
         write_figures(d_eval, threshold, figs, title=f"({split}, n={len(d_eval)})")
+        write_loss_figure(params.path(params.train.out) / "train.json", figs / "loss.png")
 
     auc = metrics["roc_auc"]
-    auc_s = "n/a" if auc is None else f"{auc:.3f}"
+    auc_s = "n/a" if auc is None else f"{auc:.3f}{_ci_text(metrics['roc_auc_ci'])}"
     return (
-        f"{split} split, {len(d_eval)} triplets: ROC-AUC {auc_s}, accuracy {metrics['accuracy']:.3f} at "
-        f"threshold {threshold:.3f} (picked on {threshold_split}); metrics in {out / 'metrics.json'}"
+        f"{split} split, {len(d_eval)} triplets: ROC-AUC {auc_s}, accuracy {metrics['accuracy']:.3f}"
+        f"{_ci_text(metrics['accuracy_ci'])} at threshold {threshold:.3f} (calibrated on "
+        f"{calibration['n_pairs']} {calibration['split']} pairs); metrics in {out / 'metrics.json'}"
     )
+
+
+def _ci_text(ci: dict[str, float] | None) -> str:
+    return "" if ci is None else f" [{ci['low']:.3f}, {ci['high']:.3f}]"
+
+
+def _pair_set_metrics(d: Distances, calibration: dict[str, Any], params: Params) -> dict[str, Any]:
+    """Metrics of one pair set at the calibrated threshold, with seeded bootstrap intervals."""
+    ep = params.evaluate
+    threshold = float(calibration["threshold"])
+    metrics = score(d, threshold)
+    y, s = d.pairs()
+    ci = bootstrap_ci(y, s, threshold, d.pair_groups(), make_rng(params.base.seed, "evaluate", "bootstrap"),
+                      resamples=ep.bootstrap, level=ep.ci_level)
+    metrics["roc_auc_ci"] = ci["roc_auc"]
+    metrics["accuracy_ci"] = ci["accuracy"]
+    metrics["bootstrap"] = {"resamples": ep.bootstrap, "level": ep.ci_level, "unit": "anchor"}
+    return metrics

@@ -1,8 +1,8 @@
 """DVC stage ``train``: fit the Siamese embedding net on the train-split triplets.
 
 Reads ``<triplets.out>/triplets.parquet`` (+ images), writes into ``<train.out>``:
-``model.pt`` (weights + the config to rebuild them, see
-:func:`pcbforge.train.model.load_model`), ``train.json`` (per-epoch loss,
+``model.pt`` (weights + the config to rebuild them + the decision threshold calibrated
+on the val split, see :func:`pcbforge.train.model.read_model`), ``train.json`` (per-epoch loss,
 device, triplet count) and ``dvclive/`` (per-epoch metrics for ``dvc exp show`` /
 ``dvc plots``). The directory is swapped in whole at the end.
 """
@@ -18,7 +18,8 @@ from pcbforge.datasets.loaders import TripletDataset, load_triplets
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir, write_bytes, write_json
 from pcbforge.rng import make_rng
-from pcbforge.train.loop import train_siamese
+from pcbforge.train.evaluate import calibrate, triplet_distances
+from pcbforge.train.loop import reproducible, train_siamese
 from pcbforge.train.model import model_bytes
 from pcbforge.vocab import Split
 
@@ -55,7 +56,8 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
     with staged_dir(out) as tmp:
         result = train_siamese(dataset, tp, params.base.seed, live_dir=tmp / "dvclive", progress=progress)
         seconds = time.perf_counter() - t0
-        write_bytes(tmp / "model.pt", model_bytes(result.model, result.config))
+        calibration = _calibrate(params, result, progress)
+        write_bytes(tmp / "model.pt", model_bytes(result.model, result.config, calibration))
         kinds = frame["negative_kind"].value_counts().sort_index()
         write_json(tmp / "train.json", {
             "backbone": result.config["backbone"],
@@ -69,10 +71,35 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
             # byte-identical for the same inputs and seed.
             "epochs": [{k: v for k, v in row.items() if k != "seconds"} for row in result.epochs],
             "final_loss": result.epochs[-1]["loss"],
+            "calibration": calibration,
             "seed": params.base.seed,
         })
     first, last = result.epochs[0]["loss"], result.epochs[-1]["loss"]
+    cal = (f"threshold {calibration['threshold']:.3f} calibrated on {calibration['n_pairs']} val pairs"
+           if calibration else "no val triplets: model.pt carries no threshold")
     return (
         f"{result.config['backbone']} on {len(frame)} triplets, {tp.epochs} epoch(s) on {result.device} "
-        f"in {seconds:.1f} s, loss {first:.4f} -> {last:.4f}; model in {out / 'model.pt'}"
+        f"in {seconds:.1f} s, loss {first:.4f} -> {last:.4f}; {cal}; model in {out / 'model.pt'}"
     )
+
+
+def _calibrate(params: Params, result: Any, progress: bool) -> dict[str, Any] | None:
+    """Pick the decision threshold on the val split (unseen classes), to store in ``model.pt``.
+
+    ``None`` when val has no usable triplets: the model then carries no threshold, and
+    ``pcbforge inspect`` asks for ``--threshold``.
+    """
+    tp = params.train
+    val = load_triplets(params.path(params.triplets.out), split=Split.VAL.value)
+    if val.empty:
+        log.warning("train: split 'val' has no usable triplets; model.pt carries no decision threshold")
+        return None
+    ds = TripletDataset(val, input_size=tp.input_size, mean=result.config["mean"], std=result.config["std"])
+    device = next(result.model.parameters()).device
+    with reproducible(params.base.seed, result.threads, device):
+        d = triplet_distances(result.model, ds, device, batch_size=tp.batch_size, progress=progress)
+    cal = calibrate(d, Split.VAL.value, make_rng(params.base.seed, "train", "calibrate"))
+    if not cal["enough_pairs"]:
+        log.warning("train: threshold calibrated on only %d val pairs; it may move a lot between seeds",
+                    cal["n_pairs"])
+    return cal

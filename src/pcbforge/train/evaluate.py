@@ -4,6 +4,10 @@ Each triplet gives two pairs: anchor-positive (label 0, "same, good part") and
 anchor-negative (label 1, "defect or wrong part"). The embedding distance is the anomaly
 score, so a higher distance should mean a defect. Pure functions take numpy arrays; the
 plotting functions write PNGs with matplotlib's Agg backend (no display needed).
+
+The metrics are functions of ``(labels, scores)`` pairs (:func:`pair_metrics`,
+:func:`bootstrap_ci`), so any other pair set (real photo pairs, simulated pairs) is scored
+the same way as the triplets' pairs.
 """
 
 from __future__ import annotations
@@ -24,11 +28,16 @@ from pcbforge.io import write_bytes
 
 @dataclass(frozen=True)
 class Distances:
-    """Anchor-positive and anchor-negative distances with each triplet's negative kind."""
+    """Anchor-positive and anchor-negative distances with each triplet's negative kind.
+
+    ``groups`` (optional) is each triplet's anchor id: triplets sharing an anchor are not
+    independent, so the bootstrap resamples anchors, not triplets.
+    """
 
     d_ap: np.ndarray
     d_an: np.ndarray
     kinds: np.ndarray
+    groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.d_ap)
@@ -37,6 +46,11 @@ class Distances:
         """(labels, scores): positives (0) then negatives (1)."""
         y = np.concatenate([np.zeros(len(self.d_ap), np.int64), np.ones(len(self.d_an), np.int64)])
         return y, np.concatenate([self.d_ap, self.d_an])
+
+    def pair_groups(self) -> np.ndarray:
+        """The group of each pair of :meth:`pairs` (its anchor id, or its triplet index)."""
+        g = self.groups if self.groups is not None else np.arange(len(self.d_ap)).astype(str)
+        return np.concatenate([g, g])
 
 
 @torch.no_grad()
@@ -52,6 +66,7 @@ def triplet_distances(
     d_ap: list[np.ndarray] = []
     d_an: list[np.ndarray] = []
     kinds: list[str] = []
+    groups: list[str] = []
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
     for anchor, positive, negative, meta in tqdm(loader, desc="evaluate", unit="batch", disable=not progress,
                                                  leave=False):
@@ -61,16 +76,27 @@ def triplet_distances(
         d_ap.append(torch.linalg.vector_norm(a - p, dim=1).numpy())
         d_an.append(torch.linalg.vector_norm(a - n, dim=1).numpy())
         kinds.extend(meta["negative_kind"])
+        groups.extend(a or i for a, i in zip(meta["anchor_id"], meta["id"], strict=True))
     if not kinds:
-        return Distances(np.zeros(0), np.zeros(0), np.zeros(0, dtype=object))
+        return Distances(np.zeros(0), np.zeros(0), np.zeros(0, dtype=object), np.zeros(0, dtype=object))
     return Distances(np.concatenate(d_ap).astype(np.float64), np.concatenate(d_an).astype(np.float64),
-                     np.asarray(kinds, dtype=object))
+                     np.asarray(kinds, dtype=object), np.asarray(groups, dtype=object))
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float | None:
     from sklearn.metrics import roc_auc_score
 
     return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else None
+
+
+def _best_threshold(y: np.ndarray, s: np.ndarray) -> float:
+    """The max-accuracy threshold of pairs ``(y, s)``; ties go to the smallest candidate."""
+    u = np.unique(s)
+    cands = np.concatenate([[u[0] - 1e-6], (u[:-1] + u[1:]) / 2, [u[-1] + 1e-6]])
+    neg, pos = np.sort(s[y == 1]), np.sort(s[y == 0])
+    # correct(t) = negatives above t + positives at or below t, for every candidate at once.
+    correct = (len(neg) - np.searchsorted(neg, cands, side="right")) + np.searchsorted(pos, cands, side="right")
+    return float(cands[int(np.argmax(correct))])
 
 
 def pick_threshold(d: Distances) -> float:
@@ -82,15 +108,96 @@ def pick_threshold(d: Distances) -> float:
     y, s = d.pairs()
     if len(s) == 0:
         return 0.0
-    u = np.unique(s)
-    cands = np.concatenate([[u[0] - 1e-6], (u[:-1] + u[1:]) / 2, [u[-1] + 1e-6]])
-    acc = [float(np.mean((s > t) == (y == 1))) for t in cands]
-    return float(cands[int(np.argmax(acc))])
+    return _best_threshold(y, s)
 
 
-def confusion(d: Distances, threshold: float) -> dict[str, int]:
-    """Counts of a ``distance > threshold`` = defect decision: tn, fp, fn, tp."""
+#: Below this many calibration pairs the threshold is flagged as unreliable.
+MIN_CALIBRATION_PAIRS = 100
+
+
+def _resample(groups: np.ndarray, rng: np.random.Generator, n_boot: int) -> list[np.ndarray]:
+    """``n_boot`` cluster-bootstrap index sets: draw groups with replacement, keep all their pairs."""
+    uniq, inv = np.unique(groups.astype(str), return_inverse=True)
+    members = [np.flatnonzero(inv == k) for k in range(len(uniq))]
+    out = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(uniq), len(uniq))
+        out.append(np.concatenate([members[k] for k in pick]))
+    return out
+
+
+def calibrate(d: Distances, split: str, rng: np.random.Generator, resamples: int = 200,
+              level: float = 0.95, ndigits: int = 6) -> dict[str, Any]:
+    """Pick the decision threshold on ``d`` (a held-out split) and say how sure it is.
+
+    The threshold is the median of the max-accuracy thresholds of ``resamples`` cluster
+    bootstrap resamples of the pairs (bagging): one argmax over a hundred pairs jumps
+    between plateaus from seed to seed, the median of many does much less. With
+    ``resamples=0`` it is the plain max-accuracy threshold (:func:`pick_threshold`).
+
+    Returns:
+        ``{"threshold", "threshold_ci": {"low", "high"}, "split", "n_triplets", "n_pairs",
+        "method", "resamples", "level", "enough_pairs"}``, stored in ``model.pt``.
+    """
     y, s = d.pairs()
+    r = lambda v: round(float(v), ndigits)  # noqa: E731
+    out: dict[str, Any] = {"split": split, "n_triplets": len(d), "n_pairs": int(len(s)),
+                           "enough_pairs": bool(len(s) >= MIN_CALIBRATION_PAIRS)}
+    if len(s) == 0:
+        return {**out, "threshold": None, "threshold_ci": None, "method": "none", "resamples": 0,
+                "level": level}
+    single = _best_threshold(y, s)
+    if resamples <= 0 or len(np.unique(y)) < 2:
+        return {**out, "threshold": r(single), "threshold_ci": None, "method": "max_accuracy",
+                "resamples": 0, "level": level}
+    ts = []
+    for idx in _resample(d.pair_groups(), rng, resamples):
+        if len(np.unique(y[idx])) == 2:
+            ts.append(_best_threshold(y[idx], s[idx]))
+    ts_a = np.asarray(ts) if ts else np.asarray([single])
+    lo, hi = np.quantile(ts_a, [(1 - level) / 2, (1 + level) / 2])
+    return {**out, "threshold": r(np.median(ts_a)), "threshold_ci": {"low": r(lo), "high": r(hi)},
+            "method": "bagged_max_accuracy", "resamples": int(resamples), "level": level}
+
+
+def bootstrap_ci(
+    y: np.ndarray,
+    s: np.ndarray,
+    threshold: float,
+    groups: np.ndarray,
+    rng: np.random.Generator,
+    resamples: int = 1000,
+    level: float = 0.95,
+    ndigits: int = 6,
+) -> dict[str, dict[str, float] | None]:
+    """Percentile bootstrap intervals of ROC-AUC and accuracy (at a fixed ``threshold``).
+
+    Pairs are resampled by ``groups`` (anchor ids): pairs sharing an anchor move together,
+    so the interval is not narrowed by counting one anchor's pairs as independent.
+    The interval is ``None`` when undefined (no pairs, one label only, ``resamples`` 0).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    if resamples <= 0 or len(s) == 0:
+        return {"roc_auc": None, "accuracy": None}
+    aucs, accs = [], []
+    for idx in _resample(groups, rng, resamples):
+        yy, ss = y[idx], s[idx]
+        accs.append(float(np.mean((ss > threshold) == (yy == 1))))
+        if len(np.unique(yy)) == 2:
+            aucs.append(float(roc_auc_score(yy, ss)))
+    q = [(1 - level) / 2, (1 + level) / 2]
+
+    def interval(v: list[float]) -> dict[str, float] | None:
+        if not v:
+            return None
+        lo, hi = np.quantile(np.asarray(v), q)
+        return {"low": round(float(lo), ndigits), "high": round(float(hi), ndigits)}
+
+    return {"roc_auc": interval(aucs), "accuracy": interval(accs)}
+
+
+def _confusion(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, int]:
     pred = s > threshold
     return {
         "tn": int(np.sum(~pred & (y == 0))),
@@ -100,15 +207,40 @@ def confusion(d: Distances, threshold: float) -> dict[str, int]:
     }
 
 
+def confusion(d: Distances, threshold: float) -> dict[str, int]:
+    """Counts of a ``distance > threshold`` = defect decision: tn, fp, fn, tp."""
+    return _confusion(*d.pairs(), threshold)
+
+
+def pair_metrics(y: np.ndarray, s: np.ndarray, threshold: float, ndigits: int = 6) -> dict[str, Any]:
+    """ROC-AUC, PR-AUC (average precision), accuracy and confusion of any labelled pair set.
+
+    ``y`` is 1 for a defect pair, ``s`` the distance (higher = more different). Undefined
+    values (one label only, no pairs) are ``None``; floats are rounded to ``ndigits``.
+    """
+    from sklearn.metrics import average_precision_score
+
+    r = lambda v: None if v is None else round(float(v), ndigits)  # noqa: E731
+    cm = _confusion(y, s, threshold)
+    n_pairs = len(s)
+    both = len(np.unique(y)) == 2
+    return {
+        "roc_auc": r(_auc(y, s)),
+        "pr_auc": r(float(average_precision_score(y, s))) if both else None,
+        "threshold": r(threshold),
+        "accuracy": r((cm["tn"] + cm["tp"]) / n_pairs) if n_pairs else None,
+        "confusion": cm,
+        "n_pairs": n_pairs,
+    }
+
+
 def score(d: Distances, threshold: float, ndigits: int = 6) -> dict[str, Any]:
-    """ROC-AUC, PR-AUC (average precision), per-kind AUC and accuracy at ``threshold``.
+    """:func:`pair_metrics` of the triplets' pairs, plus per-kind AUC and triplet statistics.
 
     Per-kind AUC compares the anchor-positive and anchor-negative distances of the
     triplets whose negative is of that kind. An AUC that is undefined (one label only) is
     ``None``. Floats are rounded to ``ndigits`` so metrics.json bytes are stable.
     """
-    from sklearn.metrics import average_precision_score
-
     y, s = d.pairs()
     r = lambda v: None if v is None else round(float(v), ndigits)  # noqa: E731
     per_kind: dict[str, float | None] = {}
@@ -116,20 +248,19 @@ def score(d: Distances, threshold: float, ndigits: int = 6) -> dict[str, Any]:
         m = d.kinds == kind
         sub = Distances(d.d_ap[m], d.d_an[m], d.kinds[m])
         per_kind[str(kind)] = r(_auc(*sub.pairs()))
-    cm = confusion(d, threshold)
-    n_pairs = len(s)
+    pm = pair_metrics(y, s, threshold, ndigits)
     return {
-        "roc_auc": r(_auc(y, s)),
-        "pr_auc": r(float(average_precision_score(y, s))) if len(np.unique(y)) == 2 else None,
+        "roc_auc": pm["roc_auc"],
+        "pr_auc": pm["pr_auc"],
         "per_defect_auc": per_kind,
-        "threshold": r(threshold),
-        "accuracy": r((cm["tn"] + cm["tp"]) / n_pairs) if n_pairs else None,
-        "confusion": cm,
+        "threshold": pm["threshold"],
+        "accuracy": pm["accuracy"],
+        "confusion": pm["confusion"],
         "triplet_accuracy": r(float(np.mean(d.d_ap < d.d_an))) if len(d) else None,
         "mean_d_ap": r(float(np.mean(d.d_ap))) if len(d) else None,
         "mean_d_an": r(float(np.mean(d.d_an))) if len(d) else None,
         "n": len(d),
-        "n_pairs": n_pairs,
+        "n_pairs": pm["n_pairs"],
         "n_per_kind": {str(k): int(np.sum(d.kinds == k)) for k in sorted(set(d.kinds.tolist()))},
     }
 
@@ -207,3 +338,28 @@ def write_figures(d: Distances, threshold: float, out_dir: str | os.PathLike[str
     save(fig, "confusion.png")
     return written
 
+
+
+def write_loss_figure(train_json: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path | None:
+    """Plot the per-epoch training loss recorded in ``train.json`` as a PNG (``None`` if absent).
+
+    An image plot renders in ``dvc plots show`` without any charting script.
+    """
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    src = Path(train_json)
+    if not src.is_file():
+        return None
+    epochs = json.loads(src.read_text()).get("epochs") or []
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot([e["epoch"] for e in epochs], [e["loss"] for e in epochs], marker="o")
+    ax.set(xlabel="epoch", ylabel="triplet loss (train)", title="Training loss")
+    fig.tight_layout()
+    path = write_bytes(Path(out), _figure_png(fig))
+    plt.close(fig)
+    return path

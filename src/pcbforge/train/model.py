@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -146,11 +147,20 @@ def build_model(config: dict[str, Any], load_weights: bool = True) -> SiameseNet
     return SiameseNet(backbone, config["embedding_dim"])
 
 
-def model_bytes(model: nn.Module, config: dict[str, Any]) -> bytes:
-    """Serialise weights + config; CPU tensors in a fixed key order so bytes are reproducible."""
+def model_bytes(model: nn.Module, config: dict[str, Any], calibration: dict[str, Any] | None = None) -> bytes:
+    """Serialise weights + config (+ the calibrated decision threshold); CPU tensors in a fixed
+    key order so bytes are reproducible.
+
+    ``calibration`` is what :func:`pcbforge.train.evaluate.calibrate` returns
+    (``threshold``, ``split``, ``n_triplets``, ``n_pairs``, ...): a model pulled alone can
+    then give a verdict (``pcbforge inspect``).
+    """
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    blob: dict[str, Any] = {"format": 1, "config": config, "state_dict": state}
+    if calibration is not None:
+        blob["calibration"] = calibration
     buf = io.BytesIO()
-    torch.save({"format": 1, "config": config, "state_dict": state}, buf)
+    torch.save(blob, buf)
     return buf.getvalue()
 
 
@@ -162,6 +172,30 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu")
 
     Example:
         >>> model, cfg = load_model("models/model.pt")  # doctest: +SKIP
+    """
+    loaded = read_model(path, device)
+    return loaded.model, loaded.config
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model file's network (eval mode), its config and its calibration (``None`` if it has none)."""
+
+    model: SiameseNet
+    config: dict[str, Any]
+    calibration: dict[str, Any] | None
+
+
+def read_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> LoadedModel:
+    """Load ``model.pt`` with its calibrated threshold (see :func:`model_bytes`).
+
+    Raises:
+        InputError: the file is missing or not a pcbforge model.
+
+    Example:
+        >>> m = read_model("models/model.pt")          # doctest: +SKIP
+        >>> m.calibration["threshold"], m.calibration["split"]  # doctest: +SKIP
+        (0.61, 'val')
     """
     p = Path(path)
     if not p.is_file():
@@ -176,4 +210,5 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu")
     model = build_model(config, load_weights=False)
     model.load_state_dict(blob["state_dict"], strict=True)
     model.to(device).eval()
-    return model, config
+    calibration = blob.get("calibration")
+    return LoadedModel(model, config, dict(calibration) if isinstance(calibration, dict) else None)
