@@ -12,12 +12,13 @@ from PIL import Image
 from pcbforge.config import Params
 from pcbforge.errors import InputError
 from pcbforge.pipelines import evaluate, train
+from pcbforge.train.model import model_bytes, read_model
 from tests.helpers.params import tiny_params
 from tests.helpers.triplets_fixture import write_triplets
 
 FAST = {"train": {"epochs": 2, "batch_size": 8, "input_size": 32, "backbone": "resnet10t", "embedding_dim": 16,
                   "threads": 1}}
-FIGURES = {"roc.png", "pr.png", "distances.png", "confusion.png"}
+FIGURES = {"roc.png", "pr.png", "distances.png", "confusion.png", "loss.png"}
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,14 @@ def test_evaluate_writes_metrics_plots_and_figures(trained: Params) -> None:
     assert all(v is None or 0.0 <= v <= 1.0 for v in m["per_defect_auc"].values())
     assert sum(m["confusion"].values()) == m["n_pairs"]
     assert m["threshold"] > 0
+    # the threshold is the one train calibrated on val and stored in model.pt
+    cal = read_model(trained.path(trained.train.out) / "model.pt").calibration
+    assert m["threshold"] == cal["threshold"] and m["n_threshold"] == 6 and m["n_threshold_pairs"] == 12
+    # seeded anchor bootstrap: intervals around the point estimates
+    for key in ("roc_auc", "accuracy"):
+        ci = m[f"{key}_ci"]
+        assert 0.0 <= ci["low"] <= m[key] <= ci["high"] <= 1.0, (key, ci)
+    assert m["bootstrap"] == {"resamples": 1000, "level": 0.95, "unit": "anchor"}
     # the fixture's negatives are easy: a trained net must rank them above positives
     assert m["roc_auc"] > 0.7
 
@@ -88,10 +97,24 @@ def test_empty_test_split_falls_back_to_val_and_says_so(trained: Params, tmp_pat
 def test_without_val_the_threshold_comes_from_the_evaluated_split(trained: Params, tmp_path: Path) -> None:
     params = _copy_project(trained, tmp_path, {"resistor": "train", "capacitor": "train", "diode": "train",
                                                "crystal_oscillator": "test"})
+    # a model file without a stored threshold (as one trained without a val split)
+    model_path = params.path(params.train.out) / "model.pt"
+    loaded = read_model(model_path)
+    model_path.write_bytes(model_bytes(loaded.model, loaded.config))
     evaluate.run(params, progress=False)
     m = json.loads((params.path(params.evaluate.out) / "metrics.json").read_text())
     assert m["split"] == "test" and m["threshold_split"] == "test"
     assert any("'val' is empty" in n for n in m["notes"])
+    assert any("carries no threshold" in n for n in m["notes"])
+
+
+def test_training_without_val_stores_no_threshold(tmp_path: Path) -> None:
+    params = tiny_params(tmp_path, {"train": {**FAST["train"], "epochs": 1}})
+    write_triplets(params.path(params.triplets.out), per_class=2, size=32,
+                   class_split={"resistor": "train", "capacitor": "train", "crystal_oscillator": "test"})
+    summary = train.run(params, progress=False)
+    assert "carries no threshold" in summary
+    assert read_model(params.path(params.train.out) / "model.pt").calibration is None
 
 
 def test_missing_model_is_an_input_error(tmp_path: Path) -> None:
