@@ -46,6 +46,7 @@ $(PEERS)/.installed:
 bench: setup $(PEERS)/.installed
 	$(BIN)/python benchmarks/bench_dedup.py --imagededup-python $(PEERS)/bin/python
 	$(BIN)/python benchmarks/bench_crawl.py
+	$(BIN)/python benchmarks/bench_train.py
 
 clean:
 	rm -rf data models reports dvclive .fiftyone artifacts

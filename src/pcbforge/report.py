@@ -22,6 +22,14 @@ def _status_counts(path: Path) -> str:
     return ", ".join(f"{counts[k]} {k}" for k in sorted(counts.index))
 
 
+def _metric(m: dict, key: str) -> str:
+    """``key=value``, with its bootstrap interval when metrics.json has one (``roc_auc_ci``)."""
+    v = m[key]
+    text = f"{key}={v:.3f}" if isinstance(v, float) else f"{key}={v}"
+    ci = m.get(f"{key}_ci")
+    return f"{text} [{ci['low']:.3f}, {ci['high']:.3f}]" if isinstance(ci, dict) else text
+
+
 def summary_lines(params: Params) -> list[str]:
     """One line per stage output that exists: path and row counts by status, then the metrics."""
     lines = []
@@ -37,7 +45,7 @@ def summary_lines(params: Params) -> list[str]:
     if metrics_path.is_file():
         m = json.loads(metrics_path.read_text())
         keys = [k for k in ("roc_auc", "pr_auc", "accuracy", "threshold", "n") if k in m]
-        shown = ", ".join(f"{k}={m[k]:.3f}" if isinstance(m[k], float) else f"{k}={m[k]}" for k in keys)
+        shown = ", ".join(_metric(m, k) for k in keys)
         lines.append(f"{'evaluate':<9} {shown_path(metrics_path, params.root)}: {shown}")
     else:
         lines.append(f"{'evaluate':<9} {shown_path(metrics_path, params.root)}: (missing)")
@@ -55,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     print("pcbforge results:")
     for line in summary_lines(params):
         print(f"  {line}")
-    print("Browse: `dvc metrics show`, `dvc plots show` (writes dvc_plots/index.html), `pcbforge review --launch`.")
+    print("Browse: `dvc metrics show`, `dvc plots show` (writes dvc_plots/index.html, no network needed), "
+          "`pcbforge review --launch`; check a part: `pcbforge inspect REFERENCE SAMPLE`.")
     return 0
 
 
