@@ -19,6 +19,8 @@ from pcbforge.train.model import model_bytes, read_model
 from tests.helpers.params import tiny_params
 from tests.helpers.triplets_fixture import CLASSES, component, write_triplets
 
+pytestmark = pytest.mark.slow
+
 FAST = {"train": {"epochs": 3, "batch_size": 8, "input_size": 32, "backbone": "resnet10t", "embedding_dim": 16,
                   "threads": 1}}
 SIZE = 32

@@ -11,6 +11,8 @@ from pcbforge.seeds import main, run_seeds
 from tests.helpers.params import tiny_params
 from tests.helpers.triplets_fixture import write_triplets
 
+pytestmark = pytest.mark.slow
+
 FAST = {"train": {"epochs": 1, "batch_size": 8, "input_size": 32, "backbone": "resnet10t", "pretrained": "none",
                   "embedding_dim": 16, "threads": 1},
         "evaluate": {"bootstrap": 100}}
