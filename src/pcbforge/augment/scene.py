@@ -97,6 +97,8 @@ class Canvas:
     oy: int
     size: int
     real_context: bool
+    #: Canvas pixels that are real (view or context patch), not edge-replicated: None = all.
+    known: np.ndarray | None = None
 
     @property
     def view_slice(self) -> tuple[slice, slice]:
@@ -125,20 +127,113 @@ def make_canvas(scene: Scene, margin_frac: float = 0.5) -> Canvas:
         )
         img = ctx.astype(np.float32)
         real = True
+        ones = np.full(scene.context.shape[:2], 255, np.uint8)
+        known = cv2.warpAffine(ones, mat, (s + 2 * m, s + 2 * m), flags=cv2.INTER_NEAREST) > 0
     else:
         img = cv2.copyMakeBorder(view, m, m, m, m, cv2.BORDER_REPLICATE).astype(np.float32)
         real = False
+        known = np.zeros(img.shape[:2], bool)
     # The anchor's own pixels are the truth inside the view (the context resize differs slightly).
     img[m : m + s, m : m + s] = view.astype(np.float32)
-    return Canvas(img=img, ox=m, oy=m, size=s, real_context=real)
+    known[m : m + s, m : m + s] = True
+    return Canvas(img=img, ox=m, oy=m, size=s, real_context=real, known=known)
 
 
 def part_mask(scene: Scene) -> np.ndarray:
     """Estimate which view pixels belong to the part (uint8 0/255, view-sized).
 
-    The board/background colour is taken from the view's border (and the context ring when
-    present); pixels far from it in Lab space are the part. Falls back to a central ellipse
-    when the estimate is degenerate (part colour equals board colour).
+    On a board with a known labelled box (the crop stage's ``context_box``) the box is the
+    prior: :func:`box_part_mask` keeps the box and carves away only board that reaches it
+    from outside. Otherwise (web photos, no box), or when that leaves too little of the box
+    (part and board the same colour), :func:`colour_part_mask` separates the part from the
+    colour on the view's border.
+    """
+    pbox = scene.part_box()
+    if scene.origin == "board" and pbox is not None:
+        carved = box_part_mask(scene)
+        bx0, by0, bx1, by1 = pbox
+        if int((carved > 0).sum()) >= MIN_BOX_SHARE * max(1.0, (bx1 - bx0) * (by1 - by0)):
+            return carved
+    return colour_part_mask(scene)
+
+
+#: Below this share of its labelled box, a carved part mask is taken as degenerate.
+MIN_BOX_SHARE = 0.3
+#: How far past the labelled box the part may reach (labels are drawn by hand), x the long side.
+BOX_GROW = 0.03
+#: A pixel is board when its Lab distance to the board colour is under this x the board's spread.
+BOARD_TOL = 2.0
+
+
+def box_part_mask(scene: Scene) -> np.ndarray:
+    """The part as its labelled box says, minus the board that reaches into the box from outside.
+
+    Colour splits measured on real SMD boards (``benchmarks/bench_masks.py``, docs/defects.md)
+    left out terminations, leads and dark bodies: whichever part colour came close to the board's
+    or the tin's. The box is the annotator's statement of where the part is, so it is the prior:
+    the board colour (median Lab of a ring around the box, spread = mean distance of the ring's
+    nearer half) is flooded in from outside the box (grown by :data:`BOX_GROW`) through
+    board-coloured pixels only (4-connected, after a 2 px blur); what the flood does not reach
+    is the part: the board between an IC's leads or at a round part's corners goes, a dark body
+    or a bright termination stays, and so does the blurred rim of a part photographed out of
+    focus (it belongs to the part: left behind it would ghost the part). Blobs not reaching the
+    box's central half are dropped, holes filled, the edge smoothed.
+    """
+    s = scene.view.shape[0]
+    canvas = make_canvas(scene)
+    h, w = canvas.img.shape[:2]
+    img = np.clip(np.rint(canvas.img), 0, 255).astype(np.uint8)
+    lab = cv2.cvtColor(cv2.GaussianBlur(img, (0, 0), 2.0), cv2.COLOR_RGB2LAB).astype(np.float32)
+    bx0, by0, bx1, by1 = scene.part_box()  # type: ignore[misc]
+    long_side = max(bx1 - bx0, by1 - by0, 1.0)
+
+    def rect(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+        m = np.zeros((h, w), bool)
+        ya, yb = (int(min(h, max(0, round(v + canvas.oy)))) for v in (y0, y1))
+        xa, xb = (int(min(w, max(0, round(v + canvas.ox)))) for v in (x0, x1))
+        m[ya:yb, xa:xb] = True
+        return m
+
+    g = BOX_GROW * long_side + 1
+    allow = rect(bx0 - g, by0 - g, bx1 + g, by1 + g)
+    e = g + 0.25 * long_side
+    ring = rect(bx0 - e, by0 - e, bx1 + e, by1 + e) & ~allow
+    px = lab[ring] if ring.any() else lab[~allow]
+    ref = np.median(px, axis=0)
+    d_ring = np.sqrt(((px - ref) ** 2).sum(axis=1))
+    # The ring holds neighbours and tin too: the board's spread is that of its nearer half.
+    spread = float(d_ring[d_ring <= np.median(d_ring)].mean()) if len(d_ring) else 0.0
+    board_like = np.sqrt(((lab - ref) ** 2).sum(axis=2)) < max(8.0, BOARD_TOL * spread)
+    region = (board_like | ~allow).astype(np.uint8)
+    _, lbl = cv2.connectedComponents(region, connectivity=4)
+    outside = np.unique(lbl[~allow])
+    board = np.isin(lbl, outside[outside > 0])
+    part = (allow & ~board).astype(np.uint8) * 255
+    ko = max(3, (s // 40) | 1)
+    part = cv2.morphologyEx(part, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (ko, ko)))
+    n, lbl, stats, _ = cv2.connectedComponentsWithStats(part)
+    core = rect((3 * bx0 + bx1) / 4, (3 * by0 + by1) / 4, (bx0 + 3 * bx1) / 4, (by0 + 3 * by1) / 4)
+    keep = np.zeros_like(part)
+    for i in range(1, n):
+        sel = lbl == i
+        # The part, or a large piece of it (an IC's lead row), not a speck of the board.
+        if (sel & core).any() or stats[i, cv2.CC_STAT_AREA] >= 0.05 * long_side * long_side:
+            keep[sel] = 255
+    cnts, _ = cv2.findContours(keep, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros_like(keep)
+    cv2.drawContours(filled, cnts, -1, 255, thickness=cv2.FILLED)
+    smooth = cv2.GaussianBlur(filled.astype(np.float32), (0, 0), 1.5)
+    out = np.where(smooth > 127, 255, 0).astype(np.uint8)
+    return np.ascontiguousarray(out[canvas.oy : canvas.oy + s, canvas.ox : canvas.ox + s])
+
+
+def colour_part_mask(scene: Scene) -> np.ndarray:
+    """The part as the colours far from the view's border (uint8 0/255, view-sized).
+
+    The board/background colour is taken from the view's border; pixels far from it in Lab
+    space are the part (Otsu threshold). Falls back to a central ellipse when the estimate is
+    degenerate (part colour equals board colour). Used where no labelled box is known (web
+    photos) or :func:`box_part_mask` finds nothing.
     """
     view = scene.view
     s = view.shape[0]
@@ -270,16 +365,24 @@ def dilate(mask: np.ndarray, px: int) -> np.ndarray:
 
 
 def fill_from_surroundings(
-    img: np.ndarray, hole: np.ndarray, sigmas: tuple[float, ...] = (2, 4, 8, 16, 32)
+    img: np.ndarray,
+    hole: np.ndarray,
+    sigmas: tuple[float, ...] = (2, 4, 8, 16, 32),
+    valid: np.ndarray | None = None,
 ) -> np.ndarray:
     """Smooth colour field over ``hole`` interpolated from the pixels around it.
 
     Normalised convolution at growing scales: each hole pixel takes the Gaussian-weighted
     mean of the valid pixels at the smallest scale that reaches enough of them. Unlike
     ``cv2.inpaint`` (Telea), it leaves no streaks or X-shaped seams across large holes.
+    ``valid`` (bool, default: everything outside the hole) says which pixels may lend their
+    colour: edge-replicated canvas margins are straight streaks, so they lend none.
     """
-    valid = (hole == 0).astype(np.float32)
-    weighted = img * valid[..., None]
+    ok_px = hole == 0 if valid is None else (hole == 0) & valid
+    if not ok_px.any():
+        ok_px = hole == 0
+    valid_f = ok_px.astype(np.float32)
+    weighted = img * valid_f[..., None]
     out = img.copy()
     todo = hole > 0
     h, w = hole.shape
@@ -291,7 +394,7 @@ def fill_from_surroundings(
         if f > 1:
             small = (max(1, w // f), max(1, h // f))
             den = cv2.resize(
-                cv2.GaussianBlur(cv2.resize(valid, small, interpolation=cv2.INTER_AREA), (0, 0), sigma / f),
+                cv2.GaussianBlur(cv2.resize(valid_f, small, interpolation=cv2.INTER_AREA), (0, 0), sigma / f),
                 (w, h),
                 interpolation=cv2.INTER_LINEAR,
             )
@@ -301,14 +404,19 @@ def fill_from_surroundings(
                 interpolation=cv2.INTER_LINEAR,
             )
         else:
-            den = cv2.GaussianBlur(valid, (0, 0), sigma)
+            den = cv2.GaussianBlur(valid_f, (0, 0), sigma)
             num = cv2.GaussianBlur(weighted, (0, 0), sigma)
         ok = todo & (den > 0.15)
         out[ok] = num[ok] / den[ok][:, None]
         todo &= ~ok
     if todo.any():  # hole wider than the largest scale: the mean board colour
-        out[todo] = img[valid > 0].mean(axis=0) if valid.any() else 128.0
+        out[todo] = img[ok_px].mean(axis=0) if ok_px.any() else 128.0
     return out
+
+
+#: Board texture copied into a fill is clipped to this many times the board's own noise level:
+#: a neighbour's lead or edge caught by the texture source must not be pasted in as a ghost.
+TEXTURE_CLIP = 3.0
 
 
 def remove_part(canvas: Canvas, hole: np.ndarray, offsets: Sequence[Sequence[int]]) -> np.ndarray:
@@ -317,25 +425,36 @@ def remove_part(canvas: Canvas, hole: np.ndarray, offsets: Sequence[Sequence[int
     A smooth fill alone is a smear that a network spots at once; the fine texture (solder
     mask grain, noise) is copied from an intact part of the surroundings: of the candidate
     ``offsets`` ``(dy, dx)`` (drawn by :func:`pcbforge.augment.transforms.texture_offsets`),
-    the first one whose shifted hole overlaps the hole least.
+    the first one whose source overlaps the (grown) hole or the canvas's edge-replicated
+    margin (``canvas.known``) least. Replicated margins are excluded from both colour and
+    texture: copied into a fill they were the straight streaks seen on real boards, whose
+    context patch is narrow across an elongated part. The texture is clipped to
+    :data:`TEXTURE_CLIP` x its robust noise level so no edge comes along with it.
     """
     hm = (hole > 0)[..., None].astype(np.float32)
-    lowfreq = fill_from_surroundings(canvas.img, hole)
+    known = canvas.known if canvas.known is not None else np.ones(hole.shape, bool)
+    lowfreq = fill_from_surroundings(canvas.img, hole, valid=known)
     resid = canvas.img - cv2.GaussianBlur(canvas.img, (0, 0), 2.0)
     h, w = hole.shape
     ys, xs = np.nonzero(hole)
-    best, best_bad = (0, 0), None
     if len(ys):
+        grown = dilate(hole, 4) > 0
+        bad_src = grown | ~known
+        best, best_bad = (0, 0), None
         for dy, dx in ((int(a), int(b)) for a, b in offsets):
-            sy, sx = np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)
-            bad = int((hole[sy, sx] > 0).sum())
+            # np.roll below wraps around: count the source pixels the same way.
+            bad = int(bad_src[(ys + dy) % h, (xs + dx) % w].sum())
             if best_bad is None or bad < best_bad:
                 best, best_bad = (dy, dx), bad
         dy, dx = best
         shifted = np.roll(resid, (-dy, -dx), axis=(0, 1))
-        # Texture taken from the part or its edge would ghost the part back in: damp it.
-        src_hole = np.roll(dilate(hole, 4), (-dy, -dx), axis=(0, 1)) > 0
-        shifted[src_hole] *= 0.2
+        # Texture taken from the part, its edge or a replicated margin would ghost or streak: damp it.
+        shifted[np.roll(bad_src, (-dy, -dx), axis=(0, 1))] *= 0.2
+        sample = resid[known & ~grown]
+        if len(sample):
+            noise = 1.4826 * np.median(np.abs(sample - np.median(sample, axis=0)), axis=0)
+            lim = np.maximum(TEXTURE_CLIP * noise, 1.0).astype(np.float32)
+            shifted = np.clip(shifted, -lim, lim)
     else:
         shifted = np.zeros_like(resid)
     out = lowfreq + shifted * hm
