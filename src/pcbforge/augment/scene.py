@@ -484,6 +484,7 @@ def move_part(
     tin_shift: float = 0.0,
     shadow: tuple[float, tuple[float, float], float] | None = None,
     pads: bool = True,
+    shadow_warp: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Canvas, bool]:
     """Remove the part, then paste it back transformed by ``warp``.
 
@@ -491,6 +492,9 @@ def move_part(
     bare pads of its class (``scene.facts``: mount and pad count) are drawn where the part
     stood, so the part is visibly *off its pads*.
     ``offsets`` go to :func:`remove_part`, ``tin_shift`` to :func:`draw_pads`.
+    ``shadow`` = (darkness, (dx, dy) offset, blur) casts the moved part's shape on the board;
+    ``shadow_warp`` (the part's canvas mask -> the shape its shadow has) replaces that shape,
+    e.g. a shadow that grows towards a raised end.
 
     Returns:
         image, mask, canvas, whether pads were drawn.
@@ -509,7 +513,8 @@ def move_part(
     moved, moved_mask = warp(original, fg)
     if shadow is not None:
         strength, (sdx, sdy), blur = shadow
-        sh = cv2.GaussianBlur((moved_mask > 127).astype(np.float32), (0, 0), blur)
+        caster = moved_mask if shadow_warp is None else shadow_warp(fg)
+        sh = cv2.GaussianBlur((caster > 127).astype(np.float32), (0, 0), blur)
         sh = np.roll(sh, (int(round(sdy)), int(round(sdx))), axis=(0, 1))
         canvas.img = canvas.img * (1 - strength * sh[..., None])
     alpha = cv2.GaussianBlur((moved_mask > 127).astype(np.float32), (0, 0), 0.7)

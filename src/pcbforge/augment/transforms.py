@@ -34,7 +34,7 @@ from pcbforge.augment.functional import (
     generator_state,
     rotation_angles,
 )
-from pcbforge.augment.scene import Scene, canvas_margin, part_mask
+from pcbforge.augment.scene import Scene, canvas_margin, part_geometry, part_mask
 from pcbforge.taxonomy import ClassInfo
 from pcbforge.vocab import DefectType
 
@@ -75,28 +75,64 @@ def _tin_shift(rng: np.random.Generator) -> float:
     return float(rng.uniform(-18, 12))
 
 
+#: What lands on a part in a plant (RGB, before jitter): red SMT glue, amber flux residue,
+#: grey solder paste or dust, white residue, dark dirt or burn.
+CONTAMINANTS: tuple[tuple[float, float, float], ...] = (
+    (196.0, 48.0, 40.0),
+    (196.0, 150.0, 62.0),
+    (150.0, 150.0, 146.0),
+    (228.0, 226.0, 214.0),
+    (52.0, 44.0, 38.0),
+)
+#: Least Lab distance between a contaminant and the part under it: a blob of the part's own
+#: colour teaches nothing (the old grey patch often was the grey of an IC's body).
+MIN_CONTRAST = 35.0
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    px = np.clip(np.rint(np.asarray(rgb, np.float64)), 0, 255).astype(np.uint8).reshape(1, -1, 3)
+    return cv2.cvtColor(px, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float64)
+
+
 @register_sampler(DefectType.GRAY_PATCH)
 def sample_gray_patch(
     scene: Scene,
     rng: np.random.Generator,
     *,
-    size_frac: tuple[float, float] = (0.18, 0.45),
-    gray: tuple[float, float] = (80.0, 190.0),
+    size_frac: tuple[float, float] = (0.22, 0.45),
+    opacity: tuple[float, float] = (0.8, 0.97),
+    sheen: tuple[float, float] = (0.08, 0.3),
     grain: tuple[float, float] = (0.8, 1.5),
 ) -> dict[str, Any]:
-    """Centre on a random pixel of the part, width ``size_frac`` of the view, aspect 0.5-1.6,
-    angle -30..30, grey level ``gray``, tint -6..6 per channel, grain ``grain`` x the crop's noise."""
+    """Centre on a random pixel of the part; long axis ``size_frac`` of the part's length (at least
+    0.12 of the view), aspect 0.55-1.0, any angle, 3 rim harmonics of amplitude up to 0.12; a
+    contaminant colour (:data:`CONTAMINANTS`, drawn, jittered +-14 per channel; the next one in
+    the list while it is within :data:`MIN_CONTRAST` of the part's mean colour), ``opacity``,
+    ``sheen``, grain ``grain`` x the crop's noise."""
     s = scene.view.shape[0]
-    ys, xs = np.nonzero(part_mask(scene))
+    fg = part_mask(scene)
+    ys, xs = np.nonzero(fg)
     i = int(rng.integers(len(ys)))
-    w = _uniform(rng, size_frac) * s
-    h = w * _uniform(rng, (0.5, 1.6))
+    _, (length, _), _ = part_geometry(fg)
+    w = max(_uniform(rng, size_frac) * length, 0.12 * s)
+    h = w * _uniform(rng, (0.55, 1.0))
+    angle = _uniform(rng, (0.0, 180.0))
+    lobes = [[_uniform(rng, (0.0, 0.12)), _uniform(rng, (0.0, 2 * math.pi))] for _ in range(3)]
+    first = int(rng.integers(len(CONTAMINANTS)))
+    jitter = rng.uniform(-14, 14, size=3)
+    part_lab = _lab(scene.view[fg > 0].mean(axis=0))[0]
+    for j in range(len(CONTAMINANTS)):
+        color = np.clip(np.asarray(CONTAMINANTS[(first + j) % len(CONTAMINANTS)]) + jitter, 0, 255)
+        if float(np.linalg.norm(_lab(color)[0] - part_lab)) >= MIN_CONTRAST:
+            break
     params: dict[str, Any] = {
         "center": [int(xs[i]), int(ys[i])],
         "size": [w, h],
-        "angle": _uniform(rng, (-30.0, 30.0)),
-        "gray": _uniform(rng, gray),
-        "tint": [float(v) for v in rng.uniform(-6, 6, size=3)],
+        "angle": angle,
+        "color": [float(v) for v in color],
+        "opacity": _uniform(rng, opacity),
+        "lobes": lobes,
+        "sheen": _uniform(rng, sheen),
         "grain": _uniform(rng, grain),
     }
     # The grain field is drawn where the stream stands now: record that point, then move
@@ -164,14 +200,23 @@ def sample_lifted(
     scene: Scene,
     rng: np.random.Generator,
     *,
-    lift: tuple[float, float] = (0.12, 0.3),
-    shadow: tuple[float, float] = (0.3, 0.55),
+    tilt: tuple[float, float] = (25.0, 60.0),
+    shadow: tuple[float, float] = (0.35, 0.6),
+    face_gain: tuple[float, float] = (0.8, 1.25),
 ) -> dict[str, Any]:
-    """Lift ``lift`` of the part length at either end (even odds), shadow darkness ``shadow``."""
-    amount = _uniform(rng, lift)
+    """Tilt ``tilt`` degrees at either end (even odds), shadow darkness ``shadow``, top face x ``face_gain``."""
+    amount = _uniform(rng, tilt)
     side = 1 if rng.random() < 0.5 else -1
     strength = _uniform(rng, shadow)
-    return {"lift": amount, "side": side, "shadow": strength, "texture_offsets": texture_offsets(rng, scene)}
+    gain = _uniform(rng, face_gain)
+    return {
+        "tilt": amount,
+        "side": side,
+        "shadow": strength,
+        "face_gain": gain,
+        "texture_offsets": texture_offsets(rng, scene),
+        "tin_shift": _tin_shift(rng),
+    }
 
 
 def sample_defect(kind: DefectType | str, scene: Scene, rng: np.random.Generator, **ranges: Any) -> dict[str, Any]:
