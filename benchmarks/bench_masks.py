@@ -27,7 +27,8 @@ stage rejects them, and counted. The report ends with what the params' class tax
 
 With ``--sheets DIR`` it also writes one contact sheet per defect kind on real boards
 (``DIR/realsets_<kind>.png``): per sample the anchor with its labelled box (red), the negative,
-and the negative with the changed region outlined (green).
+and the negative with the changed region outlined (green); and one of the artifact-matched
+positive (``realsets_artifact_matched.png``: board beside the part re-filled, the part untouched).
 
 Prints the figures; records nothing. Figures of a run are kept in docs/realsets.md.
 
@@ -57,7 +58,7 @@ from pcbforge.annotate.crops import component_views, load_rgb  # noqa: E402
 from pcbforge.annotate.yolo import to_pixels  # noqa: E402
 from pcbforge.augment.functional import missing  # noqa: E402
 from pcbforge.augment.scene import Scene, part_mask  # noqa: E402
-from pcbforge.augment.transforms import make_defect, sample_missing  # noqa: E402
+from pcbforge.augment.transforms import artifact_matched_positive, make_defect, sample_missing  # noqa: E402
 from pcbforge.catalog.boards import draw_board  # noqa: E402
 from pcbforge.config import Params, load_params  # noqa: E402
 from pcbforge.rng import make_rng  # noqa: E402
@@ -70,6 +71,9 @@ from tests.helpers.realsets import REALSETS, read_all  # noqa: E402
 MOUNTS: dict[str, dict[str, str]] = {
     "olegofriendz-one-board": {"*": "smd"},
 }
+
+#: The extra contact sheet of the artifact-matched positive (not a defect kind).
+ARTIFACT_MATCHED = "artifact_matched"
 
 #: Coverage bins the distribution is printed in (upper edges, %).
 BINS = (25, 50, 75, 85, 95, 100.01)
@@ -85,6 +89,7 @@ class Sample:
     photo: str
     scene: Scene
     coverage: float  # part_mask inside the box / box area
+    mask_spill: float  # part_mask outside the box / box area
     removed: float  # missing's mask inside the box / box area
     spill: float  # missing's mask outside the box / box area
     pads: bool
@@ -153,11 +158,11 @@ def measure(
         info=info,
     )
     vbox = box_in_view(scene)
-    cov, _ = shares(part_mask(scene), vbox)
+    cov, mask_spill = shares(part_mask(scene), vbox)
     _, mask, p = missing(scene, **sample_missing(scene, rng))
     removed, spill = shares(mask, vbox)
     pads = bool(p["pads"])
-    return Sample(source, cls, mount, photo, scene, cov, removed, spill, pads, pads and draws_drill(info))
+    return Sample(source, cls, mount, photo, scene, cov, mask_spill, removed, spill, pads, pads and draws_drill(info))
 
 
 def cut_samples(params: Params, min_box_px: float, seed: int, limit: int | None) -> tuple[list[Sample], dict[str, int]]:
@@ -262,9 +267,12 @@ def report(samples: Sequence[Sample], counts: dict[str, int], builtin: Sequence[
     for source in sorted({s.source for s in [*samples, *builtin]}):
         ss = [s for s in [*samples, *builtin] if s.source == source]
         spill = [s.spill for s in ss]
+        mspill = [s.mask_spill for s in ss]
         smd = [s for s in ss if s.mount == "smd"]
         print(
-            f"{source}: removed area outside the box (share of box area) median {np.median(spill) * 100:.1f}%, "
+            f"{source}: part mask outside the box (share of box area) median {np.median(mspill) * 100:.1f}%, "
+            f"p90 {np.percentile(mspill, 90) * 100:.1f}%; "
+            f"removed area outside the box median {np.median(spill) * 100:.1f}%, "
             f"p90 {np.percentile(spill, 90) * 100:.1f}%; pads drawn on {sum(s.pads for s in ss)}/{len(ss)} 'missing' "
             f"negatives; SMD parts with round through-hole lands and drill holes: "
             f"{sum(s.drill for s in smd)}/{len(smd)}"
@@ -306,7 +314,9 @@ def sheets(samples: Sequence[Sample], out: Path, per_sheet: int, tile: int, seed
     out.mkdir(parents=True, exist_ok=True)
     chosen = pick(samples, per_sheet)
     written = []
-    kinds = [k for k in DefectType if k not in (DefectType.NONE, DefectType.SIMULATED_SHAPE)]
+    kinds: list[DefectType | str] = [k for k in DefectType if k not in (DefectType.NONE, DefectType.SIMULATED_SHAPE)]
+    # Not a defect: the artifact-matched positive (board beside the part re-filled), for comparison.
+    kinds.append(ARTIFACT_MATCHED)
     for kind in kinds:
         cols = []
         for j, s in enumerate(chosen):
@@ -316,8 +326,12 @@ def sheets(samples: Sequence[Sample], out: Path, per_sheet: int, tile: int, seed
                 if donor is None:
                     continue
                 scene = replace(scene, donor=donor.scene, donor_id=donor.cls)
-            rng = make_rng(seed, "bench_masks", "sheet", kind.value, j)
-            neg, mask, _ = make_defect(kind, scene, rng)
+            name = kind.value if isinstance(kind, DefectType) else kind
+            rng = make_rng(seed, "bench_masks", "sheet", name, j)
+            if kind == ARTIFACT_MATCHED:
+                neg, mask, _ = artifact_matched_positive(scene, rng)
+            else:
+                neg, mask, _ = make_defect(kind, scene, rng)
             anchor = s.scene.view.copy()
             x0, y0, x1, y1 = box_in_view(s.scene)
             cv2.rectangle(anchor, (x0, y0), (x1 - 1, y1 - 1), (230, 40, 40), 1)
@@ -329,9 +343,10 @@ def sheets(samples: Sequence[Sample], out: Path, per_sheet: int, tile: int, seed
         grid = np.concatenate(cols, axis=1)
         canvas = Image.new("RGB", (grid.shape[1], grid.shape[0] + 14), "white")
         canvas.paste(Image.fromarray(grid), (0, 14))
-        title = f"{kind.value} on real boards: anchor+box / negative / changed region"
+        what = "positive" if kind == ARTIFACT_MATCHED else "negative"
+        title = f"{name} on real boards: anchor+box / {what} / changed region"
         ImageDraw.Draw(canvas).text((2, 1), title, fill="black")
-        path = out / f"realsets_{kind.value}.png"
+        path = out / f"realsets_{name}.png"
         # A palette keeps the sheet small enough to commit (~100 KB) and still shows the artifacts.
         canvas.quantize(colors=128).save(path, optimize=True)
         written.append(path)

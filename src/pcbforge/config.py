@@ -478,6 +478,9 @@ class TripletsParams(Section):
     strategy: TripletStrategy = TripletStrategy.HYBRID
     #: In ``hybrid``, the fraction of negatives that are defects of the anchor (rest: other class).
     defect_fraction: float = Field(0.7, ge=0, le=1)
+    #: Share of positives that are "artifact-matched": the anchor with a patch of board beside the
+    #: part re-filled by the defects' removal machinery (docs/defects.md), instead of a recapture.
+    matched_positive_fraction: float = Field(0.3, ge=0, le=1)
     defects: list[DefectType] = Field(
         default_factory=lambda: [
             DefectType.GRAY_PATCH,

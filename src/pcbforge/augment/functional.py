@@ -509,6 +509,51 @@ def lifted(
     }
 
 
+#: Pixels kept between an artifact-matched refill and the part (beyond the removal rim).
+REFILL_GUARD = 2
+
+
+def refill_board(
+    scene: Scene,
+    *,
+    center: Sequence[float],
+    size: Sequence[float],
+    angle: float,
+    texture_offsets: Sequence[Sequence[int]],
+) -> DefectResult:
+    """Not a defect: a patch of bare board beside the part re-filled by the removal machinery.
+
+    An "artifact-matched" positive: the ellipse ``size`` (axes in view pixels) turned by
+    ``angle`` at ``center``, minus the part's removal area grown by :data:`REFILL_GUARD` px,
+    is filled exactly as a removed part's footprint is (:func:`~pcbforge.augment.scene.remove_part`
+    with ``texture_offsets``) and blended with the same feather. It changes nothing a plant
+    would reject, so a model cannot call a pair "defective" because of fill artifacts alone.
+    The mask never touches the part; it may be empty when the part fills the view.
+    """
+    s = scene.view.shape[0]
+    canvas = make_canvas(scene)
+    fg = part_mask(scene)
+    guard = dilate(fg, hole_pad(s) + REFILL_GUARD)
+    region = np.zeros((s, s), np.uint8)
+    cx, cy = (float(v) for v in center)
+    w, h = (float(v) for v in size)
+    cv2.ellipse(region, ((cx, cy), (w, h), float(angle)), 255, -1)
+    # The feather of finish() reaches ~1 px inside the region only; keep one more pixel free.
+    region[dilate(guard, 1) > 0] = 0
+    hole = embed(region, canvas)
+    if region.any():
+        canvas.img = remove_part(canvas, hole, texture_offsets)
+    img, mask = finish(scene, canvas, hole, sigma=1.2)
+    return img, mask, {
+        "kind": "refill_board",
+        "center": [float(cx), float(cy)],
+        "size": [w, h],
+        "angle": float(angle),
+        "texture_offsets": _offsets(texture_offsets),
+        "area_frac": _r(float((mask > 0).mean())),
+    }
+
+
 def apply_defect(kind: DefectType | str, scene: Scene, **params: Any) -> DefectResult:
     """Apply the registered defect ``kind`` to ``scene`` with concrete ``params``.
 

@@ -32,6 +32,7 @@ from pcbforge.augment.functional import (
     DefectResult,
     apply_defect,
     generator_state,
+    refill_board,
     rotation_angles,
 )
 from pcbforge.augment.scene import Scene, canvas_margin, part_geometry, part_mask
@@ -217,6 +218,35 @@ def sample_lifted(
         "texture_offsets": texture_offsets(rng, scene),
         "tin_shift": _tin_shift(rng),
     }
+
+
+def sample_refill_board(
+    scene: Scene, rng: np.random.Generator, *, size_frac: tuple[float, float] = (0.25, 0.5)
+) -> dict[str, Any]:
+    """Where :func:`~pcbforge.augment.functional.refill_board` re-fills board: an ellipse whose long
+    axis is ``size_frac`` of the view (aspect 0.5-1, any angle), centred on a board pixel of the
+    view as far from the part as its half short axis where there is one (else the farthest)."""
+    s = scene.view.shape[0]
+    w = _uniform(rng, size_frac) * s
+    h = w * _uniform(rng, (0.5, 1.0))
+    angle = _uniform(rng, (0.0, 180.0))
+    free = (part_mask(scene) == 0).astype(np.uint8)
+    dist = cv2.distanceTransform(free, cv2.DIST_L2, 5)
+    ys, xs = np.nonzero(dist >= h / 2)
+    if not len(ys):
+        ys, xs = np.nonzero(dist >= dist.max())
+    i = int(rng.integers(len(ys)))
+    return {
+        "center": [float(xs[i]), float(ys[i])],
+        "size": [w, h],
+        "angle": angle,
+        "texture_offsets": texture_offsets(rng, scene),
+    }
+
+
+def artifact_matched_positive(scene: Scene, rng: np.random.Generator) -> DefectResult:
+    """A positive made by the negatives' machinery: :func:`sample_refill_board` then ``refill_board``."""
+    return refill_board(scene, **sample_refill_board(scene, rng))
 
 
 def sample_defect(kind: DefectType | str, scene: Scene, rng: np.random.Generator, **ranges: Any) -> dict[str, Any]:

@@ -8,6 +8,9 @@ For every ``ok`` component and ``k`` in ``range(per_component)``:
   capture of the same physical part would be better still, but the sources rarely have one,
   and another part of the same class may differ in ways (value marking, colour band) that
   are defects for the inspector, so the positive is the same part re-photographed in effect.
+  With probability ``matched_positive_fraction`` it is instead *artifact-matched*: the anchor
+  with a patch of bare board beside the part re-filled by the negatives' removal machinery
+  (:func:`~pcbforge.augment.functional.refill_board`), so fill artifacts alone do not say "negative".
 * **negative**, by strategy: ``other_class`` (a crop of another class from the *same split*),
   ``defect`` (a synthetic defect of the anchor), ``hybrid`` (a defect with probability
   ``defect_fraction``, else another class; falls back to a defect when the split has one class).
@@ -36,7 +39,7 @@ import numpy as np
 from PIL import Image
 
 from pcbforge.augment.scene import Scene
-from pcbforge.augment.transforms import PositiveAugment, RandomDefect
+from pcbforge.augment.transforms import PositiveAugment, RandomDefect, artifact_matched_positive
 from pcbforge.config import TripletsParams
 from pcbforge.datasets.manifest import LINEAGE_COLUMNS, error_row, error_text, ok_row, rejected_row, relative_message
 from pcbforge.io import encode_png, stable_id, write_bytes
@@ -241,6 +244,12 @@ def _one_triplet(
     t0 = time.perf_counter()
     # Fixed order of draws: positive, strategy coin, negative. Changing it changes outputs.
     pos, pos_params = positive(scene.view, scene.facts, rng)
+    # Drawn only when configured, so a fraction of 0 leaves every other draw where it was.
+    if settings.matched_positive_fraction > 0 and rng.random() < settings.matched_positive_fraction:
+        # Artifact-matched: the negatives' fill on bare board; no recapture change, as negatives have none.
+        matched, matched_mask, matched_params = artifact_matched_positive(scene, rng)
+        if matched_mask.any():
+            pos, pos_params = matched, {"artifact_matched": True, **matched_params}
     has_other = any(c != anchor.class_label for c in pool)
     if settings.strategy is TripletStrategy.OTHER_CLASS:
         use_defect = False
