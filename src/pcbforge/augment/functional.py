@@ -363,7 +363,11 @@ def wrong_part(
         view_margin=donor.view_margin,
         origin=donor.origin,
     )
-    dmask = part_mask(dscene)
+    # The box-prior mask keeps a part's blurred rim, and with it a little of the donor's board:
+    # pasted on another board that rim is a sticker's edge, so the donor is cut inside it.
+    dmask = cv2.erode(part_mask(dscene), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    if not dmask.any():
+        dmask = part_mask(dscene)
     (acx, acy), (alen, _), aang = part_geometry(fg_view)
     (dcx, dcy), (dlen, _), dang = part_geometry(dmask)
     scale = float(np.clip(alen / max(dlen, 1.0), 0.5, 2.0))
