@@ -194,3 +194,33 @@ def test_sampler_draws_apply_applies(kind: DefectType) -> None:
 def test_replay_refuses_an_unknown_kind() -> None:
     with pytest.raises(ValueError):
         replay(_scene(), {"kind": "solder_splash"})
+
+
+def test_gray_patch_colour_stands_out_from_the_part() -> None:
+    from pcbforge.augment.transforms import MIN_CONTRAST, _lab
+
+    # A grey part: the old grey patch (grey 80-190) was often its own colour.
+    ctx = _board(96, 96)
+    cv2.rectangle(ctx, (28, 38), (68, 58), (150, 150, 146), -1)
+    scene = Scene(
+        view=cv2.resize(ctx[21:75, 21:75], (S, S)),
+        class_label="ic",
+        context=ctx,
+        context_box=(28.0, 38.0, 69.0, 59.0),
+        view_margin=0.1,
+    )
+    part = _lab(scene.view[part_mask(scene) > 0].mean(axis=0))[0]
+    for seed in range(12):
+        p = sample_defect(DefectType.GRAY_PATCH, scene, np.random.default_rng(seed))
+        assert np.linalg.norm(_lab(p["color"])[0] - part) >= MIN_CONTRAST
+
+
+def test_lifted_changes_much_of_the_part_and_uncovers_a_pad() -> None:
+    scene = _scene()
+    part = part_mask(scene) > 0
+    for seed in range(3):
+        img, mask, p = make_defect(DefectType.LIFTED, scene, np.random.default_rng(seed))
+        diff = np.abs(img.astype(int) - scene.view.astype(int)).max(axis=2)
+        # The old lift moved a small part by a few pixels; a tilt of 25-60 degrees shows.
+        assert (diff[part] > 30).mean() > 0.2
+        assert p["pads"] is True

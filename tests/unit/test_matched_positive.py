@@ -29,7 +29,9 @@ def _scene(with_context: bool = True) -> Scene:
 
 @pytest.mark.parametrize("with_context", [True, False])
 @pytest.mark.parametrize("seed", range(6))
-def test_changes_pixels_only_inside_its_mask_and_its_mask_does_not_touch_the_part(with_context: bool, seed: int) -> None:
+def test_changes_pixels_only_inside_its_mask_and_its_mask_does_not_touch_the_part(
+    with_context: bool, seed: int
+) -> None:
     scene = _scene(with_context)
     img, mask, params = artifact_matched_positive(scene, np.random.default_rng(seed))
     assert img.shape == scene.view.shape and mask.shape == scene.view.shape[:2]
