@@ -209,3 +209,13 @@ def test_dedup_reason_is_kept_for_dropped_duplicates() -> None:
     dedup.loc[dedup["id"] == "dup", ["status", "error"]] = ["rejected", "near duplicate of k: phash 5 <= 10"]
     out, _ = apply_decisions(images, dedup, quality, [], [])
     assert _by_id(out)["dup"]["error"] == "near duplicate of k: phash 5 <= 10"
+
+
+def test_relabel_classes_come_from_the_taxonomy() -> None:
+    from pcbforge.clean.review import parse_decisions
+    from pcbforge.errors import InputError
+
+    text = "id,decision,value,annotator,note\nab12,relabel,led,ann,\n"
+    with pytest.raises(InputError, match="led"):
+        parse_decisions(text, "d.csv")  # not in the default taxonomy
+    assert parse_decisions(text, "d.csv", classes=["led", "resistor"])[0].value == "led"

@@ -26,7 +26,7 @@ import logging
 import os
 import socket
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +46,8 @@ from pcbforge.clean.review import (
 from pcbforge.datasets.manifest import cell_value
 from pcbforge.errors import InputError
 from pcbforge.fiftyone_app import configure, launch  # noqa: F401  (review's entry point calls them from here)
-from pcbforge.vocab import ComponentClass, Status
+from pcbforge.taxonomy import Taxonomy
+from pcbforge.vocab import Status
 
 if TYPE_CHECKING:
     import fiftyone as fo
@@ -213,7 +214,7 @@ def _record_sync(ds: fo.Dataset, checkout: str, tags: dict[str, Sequence[str]], 
 
 
 def tags_to_decisions(
-    id_tags: Iterable[tuple[str, Sequence[str]]], annotator: str
+    id_tags: Iterable[tuple[str, Sequence[str]]], annotator: str, classes: Collection[str] | None = None
 ) -> tuple[list[DecisionRow], list[str]]:
     """Sample tags -> decision rows; unknown ``relabel:`` classes are reported, not applied.
 
@@ -222,7 +223,7 @@ def tags_to_decisions(
     Returns:
         The rows and one message per ignored tag.
     """
-    classes = set(ComponentClass.names())
+    classes = set(classes if classes is not None else Taxonomy.default().names())
     rows: list[DecisionRow] = []
     ignored: list[str] = []
     for iid, tags in id_tags:
@@ -252,6 +253,7 @@ def build(
     decisions_path: Path,
     crawl_out: Path,
     drop_quality_flags: Iterable[str] = (),
+    classes: Sequence[str] | None = None,
 ) -> fo.Dataset:
     """(Re)build the persistent review dataset and its saved views.
 
@@ -272,7 +274,8 @@ def build(
     # Hashed before reading: should the file change in between, the next pull sees a changed
     # file and trusts it (the safe side).
     decisions_sha256 = file_sha256(decisions_path)
-    decisions = read_decisions(decisions_path)
+    classes = list(classes if classes is not None else Taxonomy.default().names())
+    decisions = read_decisions(decisions_path, classes)
     previous: dict[str, list[str]] = {}
     sync_info: Any = None
     if fo.dataset_exists(name):
@@ -348,7 +351,7 @@ def build(
         ds.match(F("quality_flags").length() > 0).sort_by("q_blur"),
         description="Images with a quality flag: tag `reject`, or `accept` to keep a dropped one",
     )
-    for c in ComponentClass.names():
+    for c in classes:
         ds.save_view(
             class_view_name(c),
             ds.match(F("class_label") == c).sort_by("pcb_id"),
@@ -371,7 +374,9 @@ class PullResult:
     retagged: int = 0
 
 
-def pull(name: str, decisions_path: Path, annotator: str | None = None) -> PullResult:
+def pull(
+    name: str, decisions_path: Path, annotator: str | None = None, classes: Collection[str] | None = None
+) -> PullResult:
     """Merge the decision tags added in the App into the decisions file (atomic write).
 
     Only tags added since the dataset last matched this checkout's file (see the module
@@ -407,10 +412,10 @@ def pull(name: str, decisions_path: Path, annotator: str | None = None) -> PullR
     elif synced is None:
         log.info("first pull of dataset %r into %s: every decision tag is pulled", name, checkout)
     added = unsynced_tags(current, synced)
-    pulled, ignored = tags_to_decisions(sorted(added.items()), who)
+    pulled, ignored = tags_to_decisions(sorted(added.items()), who, classes)
     for msg in ignored:
         log.warning("tag ignored: %s", msg)
-    existing = read_decisions(decisions_path)
+    existing = read_decisions(decisions_path, classes)
     merged, changed = merge_decisions(existing, pulled)
     if changed or not decisions_path.exists():
         write_decisions(decisions_path, merged)

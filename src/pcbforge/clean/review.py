@@ -11,7 +11,7 @@ The file has the header ``id,decision,value,annotator,note`` and one row per dec
 decision           value                       effect on ``accepted.parquet``
 =================  ==========================  ===============================================
 ``reject``         empty                       status ``rejected`` (reason names the annotator)
-``relabel``        a :class:`ComponentClass`   ``class_label`` replaced
+``relabel``        a taxonomy class name   ``class_label`` replaced
 ``not-duplicate``  empty                       kept although dedup dropped it; own cluster
 ``accept``         empty                       kept despite a duplicate or quality drop
 =================  ==========================  ===============================================
@@ -26,7 +26,7 @@ import csv
 import io
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -37,7 +37,8 @@ import pandas as pd
 from pcbforge.datasets.manifest import cell_value, error_row, ok_row, rejected_row, to_frame
 from pcbforge.errors import InputError
 from pcbforge.io import write_text
-from pcbforge.vocab import ComponentClass, QualityFlag, Status
+from pcbforge.taxonomy import Taxonomy
+from pcbforge.vocab import QualityFlag, Status
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def _fail(source: str, line: int, what: str) -> InputError:
     )
 
 
-def parse_decisions(text: str, source: str = "<decisions>") -> list[DecisionRow]:
+def parse_decisions(text: str, source: str = "<decisions>", classes: Collection[str] | None = None) -> list[DecisionRow]:
     """Parse and validate the text of a decisions file.
 
     Args:
@@ -97,7 +98,7 @@ def parse_decisions(text: str, source: str = "<decisions>") -> list[DecisionRow]
     Raises:
         InputError: naming ``source:line`` for a wrong header, a wrong number of fields,
             an empty id, an unknown decision, a relabel to a class outside
-            :class:`~pcbforge.vocab.ComponentClass`, a value on a decision that takes none,
+            the taxonomy (``classes``: the default taxonomy when None), a value on a decision that takes none,
             the same (id, decision) twice, or both ``reject`` and ``accept`` for one id.
 
     Example:
@@ -105,7 +106,7 @@ def parse_decisions(text: str, source: str = "<decisions>") -> list[DecisionRow]
         >>> rows[0].decision.value, rows[0].value
         ('relabel', 'diode')
     """
-    classes = set(ComponentClass.names())
+    classes = set(classes if classes is not None else Taxonomy.default().names())
     reader = csv.reader(io.StringIO(text, newline=""))
     rows: list[DecisionRow] = []
     seen: dict[tuple[str, str], int] = {}
@@ -155,7 +156,7 @@ def parse_decisions(text: str, source: str = "<decisions>") -> list[DecisionRow]
     return rows
 
 
-def read_decisions(path: str | os.PathLike[str]) -> list[DecisionRow]:
+def read_decisions(path: str | os.PathLike[str], classes: Collection[str] | None = None) -> list[DecisionRow]:
     """Read and validate a decisions file; a missing file means no decisions yet.
 
     Raises:
@@ -169,7 +170,7 @@ def read_decisions(path: str | os.PathLike[str]) -> list[DecisionRow]:
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read decisions file {p}: {exc}") from exc
-    return parse_decisions(text, source=str(p))
+    return parse_decisions(text, source=str(p), classes=classes)
 
 
 def format_decisions(rows: Iterable[DecisionRow]) -> str:

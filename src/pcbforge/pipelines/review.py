@@ -47,6 +47,8 @@ def run(
     crawl_out = params.path(params.crawl.out)
     decisions_path = params.path(cfg.decisions)
     out = params.path(cfg.out)
+    # A relabel must name a class of the project's taxonomy.
+    classes = params.taxonomy().names()
     parts: list[str] = []
 
     fiftyone_review = None
@@ -57,7 +59,7 @@ def run(
 
     if pull:
         assert fiftyone_review is not None
-        pulled = fiftyone_review.pull(cfg.dataset_name, decisions_path)
+        pulled = fiftyone_review.pull(cfg.dataset_name, decisions_path, classes=classes)
         parts.append(f"{pulled.changed} decision(s) pulled into {decisions_path}")
         if pulled.file_changed:
             parts.append(
@@ -70,7 +72,7 @@ def run(
     images = read_manifest(manifest_path(params, "crawl"), "crawl")
     dedup = read_manifest(manifest_path(params, "dedup"), "dedup")
     quality = read_manifest(manifest_path(params, "quality"), "quality")
-    decisions = read_decisions(decisions_path)
+    decisions = read_decisions(decisions_path, classes)
     accepted, stale = apply_decisions(images, dedup, quality, decisions, cfg.drop_quality_flags)
     with staged_dir(out) as tmp:
         write_manifest(accepted, tmp / MANIFEST, stage="review")
@@ -87,7 +89,7 @@ def run(
     if build or launch:
         assert fiftyone_review is not None
         dataset = fiftyone_review.build(
-            cfg.dataset_name, images, dedup, quality, decisions_path, crawl_out, cfg.drop_quality_flags
+            cfg.dataset_name, images, dedup, quality, decisions_path, crawl_out, cfg.drop_quality_flags, classes
         )
         parts.append(
             f"FiftyOne dataset {cfg.dataset_name!r}: {len(dataset)} samples, "
