@@ -59,6 +59,25 @@ TARGET_RATE, TARGET_RATIO = 200.0, 0.7
 #: The contender whose numbers the target is checked on, by crawl worker count (AutoThrottle
 #: off), also its label in the printed table.
 TARGET_CONTENDER = {1: "crawler urls (Scrapy, validation, AT off)", 2: "crawler urls, 2 workers (AT off)"}
+URL_BASELINE = "baseline (threads+requests, no validation)"
+#: Issue 15's target: the single-worker full-site crawl against a bare threaded crawler
+#: fetching the same pages and images with the same image validation, wall-clock ratio.
+SITE_TARGET_RATIO = 0.5
+SITE_BASELINE = "site baseline (threads+requests+parsel, validation)"
+SITE_CONTENDER = "crawler site, 1 worker (pages+images, AT off)"
+
+
+def site_line(ratio: float, pairs: list[float]) -> str:
+    """The verdict on issue 15's target: median over rounds of crawler site / site baseline (wall).
+
+    Example:
+        >>> site_line(0.61, [0.6, 0.61, 0.65])
+        'site, 1 worker: wall ratio 0.61 (rounds 0.60 0.61 0.65) (>= 0.5): target met'
+    """
+    rounds = " ".join(f"{r:.2f}" for r in pairs)
+    met = ratio >= SITE_TARGET_RATIO
+    return (f"site, 1 worker: wall ratio {ratio:.2f} (rounds {rounds}) (>= {SITE_TARGET_RATIO:g}):"
+            f" target {'met' if met else 'NOT met'}")
 
 
 def target_line(workers: int, rate: float, ratio: float) -> str:
@@ -155,6 +174,98 @@ def baseline_main(url_file: Path, out: Path, threads: int) -> None:
     print(n)
 
 
+def site_baseline_main(start: str, out: Path, threads: int, max_bytes: int, max_pixels: int, min_side: int) -> None:
+    """Body of the bare site crawler: the catalog crawl's pages and image validation, no framework.
+
+    ThreadPoolExecutor + requests (a keep-alive session per thread): breadth-first from
+    ``start`` over category links, pagination and product links (parsel, the built-in
+    catalog's default CSS selectors, each page once), then every product image once, with
+    the crawl's validation: content type ``image/*``, ``max_bytes``, Pillow open restricted
+    to the accepted formats, ``max_pixels`` from the header, full decode, ``min_side``,
+    sha256, exact-duplicate drop; the file is written as ``<sha[:2]>/<sha256>.<ext>``.
+    Prints the number of images stored. No robots.txt, no journal, no manifest row.
+    """
+    import io
+    import threading
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from urllib.parse import urljoin
+
+    import requests
+    from parsel import Selector
+    from PIL import Image
+
+    exts = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
+    local = threading.local()
+    lock = threading.Lock()
+    seen_sha: set[str] = set()
+    made: set[Path] = set()
+
+    def get(url: str) -> requests.Response:
+        session = getattr(local, "s", None) or requests.Session()
+        local.s = session
+        return session.get(url, timeout=20)
+
+    def page(url: str) -> list[tuple[str, str]]:
+        r = get(url)
+        if r.status_code != 200:
+            return []
+        sel = Selector(text=r.text)
+        links = [(urljoin(url, h.strip()), "page") for key in ("a.category::attr(href)", "a[rel~=next]::attr(href)",
+                                                              "a.product::attr(href)") for h in sel.css(key).getall()]
+        imgs = [(urljoin(url, s.strip()), "image") for s in sel.css("img.product-image::attr(src)").getall()]
+        # What the crawl reads besides the links: label and text fields of the product page.
+        for key in ("span.category::attr(data-slug)", "span.licence::text, span.license::text", "span.author::text",
+                    "h1.title::text, [itemprop=name]::text"):
+            sel.css(key).get()
+        return links + imgs
+
+    def image(url: str) -> list[tuple[str, str]]:
+        r = get(url)
+        body = r.content
+        ctype = r.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+        if r.status_code != 200 or not (ctype.startswith("image/") or ctype in ("", "application/octet-stream")):
+            return []
+        if len(body) > max_bytes:
+            return []
+        try:
+            with Image.open(io.BytesIO(body), formats=tuple(exts)) as img:
+                w, h = img.size
+                if w * h > max_pixels:
+                    return []
+                img.load()
+                fmt = img.format
+        except Exception:
+            return []
+        if min(w, h) < min_side:
+            return []
+        sha = hashlib.sha256(body).hexdigest()
+        with lock:
+            if sha in seen_sha:
+                return []
+            seen_sha.add(sha)
+        d = out / sha[:2]
+        if d not in made:
+            d.mkdir(parents=True, exist_ok=True)
+            made.add(d)
+        (d / f"{sha}.{exts[fmt]}").write_bytes(body)
+        return [("", "stored")]
+
+    seen = {start}
+    stored = 0
+    with ThreadPoolExecutor(threads) as ex:
+        pending = {ex.submit(page, start)}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                for url, kind in f.result():
+                    if kind == "stored":
+                        stored += 1
+                    elif url not in seen:
+                        seen.add(url)
+                        pending.add(ex.submit(page if kind == "page" else image, url))
+    print(stored)
+
+
 def _steady(out: Path) -> float:
     times = sorted(p.stat().st_mtime for p in out.rglob("*") if p.is_file() and not p.name.startswith("."))
     return times[-1] - times[0] if len(times) > 1 else float("nan")
@@ -167,6 +278,20 @@ def run_baseline(urls: list[str], work: Path, threads: int) -> tuple[int, float,
     url_file.write_text("\n".join(urls) + "\n")
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, __file__, "--baseline-worker", str(url_file), str(out), str(threads)],
+                         check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    return int(res.stdout.split()[-1]), wall, _steady(out)
+
+
+def run_site_baseline(start: str, work: Path, threads: int) -> tuple[int, float, float]:
+    from pcbforge.config import CrawlParams
+
+    out = work / "site-baseline"
+    shutil.rmtree(out, ignore_errors=True)
+    c = CrawlParams()
+    t0 = time.perf_counter()
+    res = subprocess.run([sys.executable, __file__, "--site-baseline-worker", start, str(out), str(threads),
+                          str(c.max_bytes), str(c.max_pixels), str(c.min_side)],
                          check=True, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     return int(res.stdout.split()[-1]), wall, _steady(out)
@@ -200,18 +325,25 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=16, help="baseline threads = crawler concurrency")
     ap.add_argument("--repeat", type=int, default=3, help="runs per contender (median reported)")
     ap.add_argument("--server", choices=("fast", "stdlib"), default="fast")
-    ap.add_argument("--no-site", action="store_true", help="skip the full-site crawl")
+    ap.add_argument("--no-site", action="store_true", help="skip the full-site pair")
+    ap.add_argument("--site-only", action="store_true", help="run only the full-site pair")
     ap.add_argument("--target-workers", type=int, choices=sorted(TARGET_CONTENDER), default=2,
-                    help="crawl worker count whose contender the final target check reports")
+                    help="crawl worker count whose contender the URL-list target check reports")
     ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--baseline-worker", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--site-baseline-worker", nargs=6, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
         return serve_fast(args.serve, args.port)
     if args.baseline_worker:
         f, o, t = args.baseline_worker
         return baseline_main(Path(f), Path(o), int(t))
+    if args.site_baseline_worker:
+        u, o, t, mb, mp, ms = args.site_baseline_worker
+        return site_baseline_main(u, Path(o), int(t), int(mb), int(mp), int(ms))
+    if args.no_site and args.site_only:
+        ap.error("--no-site and --site-only exclude each other")
 
     from tests.helpers.sites import make_site
 
@@ -225,14 +357,17 @@ def main() -> None:
         urls = [f"{base}/img/{p.file}" for p in products]
         url_src = {"name": "bench", "spider": "urls", "start_urls": urls, **common}
         site_src = {"name": "bench", "spider": "catalog", "start_urls": [base + "/index.html"], **common}
-        contenders = {
-            "baseline (threads+requests, no validation)": lambda: run_baseline(urls, work, args.threads),
-            TARGET_CONTENDER[1]: lambda: run_crawler(url_src, work, args.threads, False),
-            "crawler urls (Scrapy, validation, AT on)": lambda: run_crawler(url_src, work, args.threads, True),
-            TARGET_CONTENDER[2]: lambda: run_crawler(url_src, work, args.threads // 2, False, 2),
-        }
+        contenders = {}
+        if not args.site_only:
+            contenders = {
+                URL_BASELINE: lambda: run_baseline(urls, work, args.threads),
+                TARGET_CONTENDER[1]: lambda: run_crawler(url_src, work, args.threads, False),
+                "crawler urls (Scrapy, validation, AT on)": lambda: run_crawler(url_src, work, args.threads, True),
+                TARGET_CONTENDER[2]: lambda: run_crawler(url_src, work, args.threads // 2, False, 2),
+            }
         if not args.no_site:
-            contenders["crawler site (pages+images, AT off)"] = lambda: run_crawler(site_src, work, args.threads, False)
+            contenders[SITE_BASELINE] = lambda: run_site_baseline(base + "/index.html", work, args.threads)
+            contenders[SITE_CONTENDER] = lambda: run_crawler(site_src, work, args.threads, False)
         runs: dict[str, list[tuple[int, float, float]]] = {k: [] for k in contenders}
         try:
             for _ in range(args.repeat):
@@ -245,13 +380,20 @@ def main() -> None:
           f" server {args.server}, median of {args.repeat}")
     med = {k: (min(n for n, _, _ in v), statistics.median(n / w for n, w, _ in v),
                statistics.median(n / s for n, _, s in v)) for k, v in runs.items()}
-    _, base_wall, base_steady = med[next(iter(med))]
     for name, (n, wall, steady) in med.items():
-        print(f"  {name:44s} {n:5d} stored  {wall:7.1f} img/s wall  {steady:7.1f} img/s steady"
+        # Each contender against the baseline doing the same work: the URL list's or the site's.
+        _, base_wall, base_steady = med[SITE_BASELINE if name.startswith(("site", "crawler site")) else URL_BASELINE]
+        print(f"  {name:48s} {n:5d} stored  {wall:7.1f} img/s wall  {steady:7.1f} img/s steady"
               f"  ratio {wall / base_wall:.2f} (steady {steady / base_steady:.2f})")
     print(json.dumps({k: [[n, round(w, 2), round(s, 2)] for n, w, s in v] for k, v in runs.items()}))
-    _, wall, _ = med[TARGET_CONTENDER[args.target_workers]]
-    print(target_line(args.target_workers, wall, wall / base_wall))
+    if not args.site_only:
+        _, wall, _ = med[TARGET_CONTENDER[args.target_workers]]
+        print(target_line(args.target_workers, wall, wall / med[URL_BASELINE][1]))
+    if not args.no_site:
+        assert med[SITE_CONTENDER][0] == med[SITE_BASELINE][0], "the site pair stored different numbers of images"
+        # Rounds run the pair back to back, so each round's ratio shares that moment's load.
+        pairs = [(c[0] / c[1]) / (b[0] / b[1]) for b, c in zip(runs[SITE_BASELINE], runs[SITE_CONTENDER])]
+        print(site_line(statistics.median(pairs), pairs))
 
 
 if __name__ == "__main__":

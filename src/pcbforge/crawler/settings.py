@@ -87,7 +87,8 @@ BASE_SETTINGS: dict[str, Any] = {
     "AUTOTHROTTLE_MAX_DELAY": 10.0,
     "DOWNLOAD_WARNSIZE": 0,
     "DEPTH_PRIORITY": 0,
-    "SCHEDULER_DISK_QUEUE": "scrapy.squeues.PickleFifoDiskQueue",
+    # Scrapy's, without a search of the spider's attributes per request (crawler/queues.py).
+    "SCHEDULER_DISK_QUEUE": "pcbforge.crawler.queues.PickleFifoDiskQueue",
     "SCHEDULER_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
     # Our pipelines are synchronous, so items of one response gain nothing from running
     # concurrently, while Scrapy's asyncio scraper starts CONCURRENT_ITEMS (default 100)
