@@ -12,8 +12,13 @@ the same run, each contender a fresh process (interpreter and imports included):
   content-addressed atomic store, journal), AutoThrottle off and on;
 * ``crawler urls, 2 workers``: the same with ``crawl.workers: 2`` (each worker process a
   fixed share of the list, half the concurrency each: one per core);
-* ``crawler site``: the full catalog crawl (index, category pages, product pages, then
-  images: twice the requests), AutoThrottle off, reported separately.
+* ``site baseline``: a bare threaded crawler (ThreadPoolExecutor + requests + parsel, same
+  thread count) doing the full catalog crawl's pages (index, categories, pagination,
+  products, the default selectors) and its image validation (content type, max_bytes,
+  Pillow open + max_pixels + full decode, min_side, sha256, duplicate drop), writing
+  ``<sha[:2]>/<sha256>.<ext>``; no robots.txt, journal or manifest;
+* ``crawler site, 1 worker``: the real full catalog crawl (``catalog`` spider, JOBDIR,
+  AutoThrottle off), run right after the site baseline in every round.
 
 The ratio crawler/baseline of images/s is the figure of merit (issue 3: >= 200 images/s
 and >= 0.7 of the baseline with validation on). Each contender runs ``--repeat`` times,
@@ -24,11 +29,17 @@ The server (``--server fast``, default) is a small asyncio HTTP/1.1 keep-alive s
 the site in memory, so neither side is limited by the server; ``--server stdlib`` uses
 ``http.server`` (threaded, HTTP/1.0, a connection per request) instead.
 
-The last line checks the target for ``--target-workers`` (default 2, the setting for a
+The site pair is issue 15's figure: the median over rounds of (crawler site img/s) /
+(site baseline img/s), each round's two runs back to back so they share that moment's
+machine load; the last line says whether it is >= 0.5 ("target met"). ``--site-only``
+runs just that pair, ``--no-site`` everything else.
+
+The URL-list line checks the target for ``--target-workers`` (default 2, the setting for a
 2-core machine): that contender's median images/s (wall) >= 200 and wall ratio >= 0.7,
 printed as "target met" or "target NOT met" with the numbers.
 
-Run: ``python benchmarks/bench_crawl.py [--images 2000] [--threads 16] [--repeat 3] [--target-workers 2]``
+Run: ``python benchmarks/bench_crawl.py [--images 2000] [--threads 16] [--repeat 3] [--target-workers 2]
+[--site-only | --no-site]``
 """
 
 from __future__ import annotations
