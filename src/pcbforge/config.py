@@ -26,6 +26,7 @@ from pcbforge.vocab import (
     HashKind,
     KeepRule,
     LabelConflict,
+    Obligation,
     PairDefect,
     PosePreset,
     Pretrained,
@@ -643,6 +644,8 @@ class ExportParams(Section):
         default_factory=lambda: [ExportFormat.PAIRS, ExportFormat.MVTEC, ExportFormat.WEBDATASET]
     )
     shard_size: int = Field(500, ge=1)
+    # Samples showing a source whose licence carries one of these obligations are left out.
+    exclude: list[Obligation] = Field(default_factory=list)
 
 
 class Params(Section):

@@ -64,6 +64,16 @@ class Status(str, Enum):
     ERROR = "error"
 
 
+class Obligation(str, Enum):
+    """What a source image's licence obliges a dataset user to do (``export.exclude``, the dataset card)."""
+
+    ATTRIBUTION = "attribution"
+    SHARE_ALIKE = "share_alike"
+    NON_COMMERCIAL = "non_commercial"
+    NO_DERIVATIVES = "no_derivatives"
+    UNKNOWN = "unknown"
+
+
 class Spider(str, Enum):
     """Spiders a crawl source can use (``crawl.sources[].spider``), by their Scrapy name."""
 

@@ -80,7 +80,9 @@ def test_export_writes_every_format(params: Params) -> None:
     summary = export.run(params)
     out = params.path(params.export.out)
     assert "7 triplets + 8 pairs" in summary and str(out) in summary
-    assert sorted(p.name for p in out.iterdir()) == ["CREDITS.csv", "export.parquet", "mvtec", "pairs", "webdataset"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "CARD.json", "CARD.md", "CREDITS.csv", "card", "export.parquet", "mvtec", "pairs", "webdataset"
+    ]
 
     manifest = pd.read_parquet(out / "export.parquet")
     assert len(manifest) == 7 + 8 and (manifest["status"] == "ok").all()
@@ -163,7 +165,7 @@ def test_formats_param_selects_layouts(tmp_path: Path) -> None:
     prepare(p)
     export.run(p)
     out = p.path(p.export.out)
-    assert sorted(x.name for x in out.iterdir()) == ["CREDITS.csv", "export.parquet", "mvtec"]
+    assert sorted(x.name for x in out.iterdir()) == ["CARD.json", "CARD.md", "CREDITS.csv", "card", "export.parquet", "mvtec"]
     # Val triplets and train-split pairs land in no format here, so only train/test triplets
     # and the 4 test-split pairs are credited.
     assert read_credits(out) == expected_credits({"train", "test"}, pairs=4)

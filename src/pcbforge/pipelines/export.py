@@ -4,7 +4,9 @@ Reads ``<triplets.out>/triplets.parquet`` and ``<simulate.out>/pairs.parquet`` (
 sorted by id) and writes ``<export.out>/<format>/`` for each of ``export.formats``, plus
 ``<export.out>/export.parquet``: one row per exported sample with the formats it landed in
 and, in ``notes``, why it was left out of any, and ``<export.out>/CREDITS.csv``: the source
-images those samples use, with licence, author and attribution (see docs/export.md).
+images those samples use, with licence, author and attribution, and the dataset card
+``CARD.md`` + ``CARD.json`` + ``card/contact_sheet.png`` (counts, licence obligations, cleaning
+statistics, params and input hashes; see docs/export.md and :mod:`pcbforge.datasets.card`).
 Every sample carries a split (a pair's is its template component's), and each format places
 samples by it, so no train-split component ends up in test data.
 """
@@ -24,7 +26,20 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from pcbforge import __version__
 from pcbforge.config import Params
+from pcbforge.datasets.card import (
+    CARD_JSON,
+    CARD_MD,
+    CONTACT_SHEET,
+    build_card,
+    contact_sheet,
+    dedup_stats,
+    excluded_by,
+    render_markdown,
+    review_stats,
+    sheet_rows,
+)
 from pcbforge.datasets.export import (
     Exporter,
     MvtecExporter,
@@ -40,14 +55,16 @@ from pcbforge.datasets.manifest import (
     cell_value,
     error_row,
     lineage_of,
+    manifest_info,
     ok_only,
     ok_row,
     read_manifest,
+    rejected_row,
     shown_path,
     to_frame,
     write_manifest,
 )
-from pcbforge.io import staged_dir, write_text
+from pcbforge.io import sha256_bytes, staged_dir, write_json, write_png, write_text
 from pcbforge.vocab import SPLITS, DefectType, ExportFormat
 
 log = logging.getLogger(__name__)
@@ -63,6 +80,20 @@ PAIR_META = ("parent_id", "pose", "shapes", *LINEAGE_COLUMNS)
 JSON_META = ("defect_params", "pose", "shapes")
 #: Source images and their licence terms, at the root of ``export.out``.
 CREDITS = "CREDITS.csv"
+#: Params the dataset card records: what shaped the data (dvc.yaml lists them as the stage's params).
+CARD_PARAMS: dict[str, tuple[str, ...] | None] = {
+    "base": ("seed", "image_size", "source_date_epoch"),
+    "classes": None,
+    "crawl": ("sources", "label_conflict"),
+    "dedup": None,
+    "quality": None,
+    "review": ("drop_quality_flags",),
+    "crop": None,
+    "split": None,
+    "triplets": None,
+    "simulate": None,
+    "export": None,
+}
 
 
 def _meta(r: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -175,6 +206,50 @@ def _check_credits(credits: list[dict[str, Any]], path: Path) -> None:
         log.warning("%s: %d source_url(s) listed with differing licence terms, e.g. %s", path, len(clashes), clashes[0])
 
 
+def card_params(params: Params) -> dict[str, Any]:
+    """The :data:`CARD_PARAMS` of ``params`` as JSON-ready values."""
+    out: dict[str, Any] = {}
+    for section, keys in CARD_PARAMS.items():
+        dumped = getattr(params, section).model_dump(mode="json")
+        out[section] = dumped if keys is None else {k: dumped[k] for k in keys}
+    return out
+
+
+def input_info(path: Path, df: pd.DataFrame) -> dict[str, Any]:
+    """A manifest's sha256, schema version and row count, as the card records its inputs."""
+    import pyarrow.parquet as pq
+
+    return {
+        "sha256": sha256_bytes(path.read_bytes()),
+        "schema_version": manifest_info(pq.read_schema(path)).get("schema_version"),
+        "rows": len(df),
+    }
+
+
+def cleaning_stats(params: Params) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Dedup and review statistics for the card, or None for a manifest this build does not have."""
+    found = []
+    for stage, out, stats in (("dedup", params.dedup.out, dedup_stats), ("review", params.review.out, review_stats)):
+        path = params.path(out) / MANIFEST_NAMES[stage]
+        if not path.is_file():
+            log.info("dataset card: no %s (%s statistics left out)", path, stage)
+            found.append(None)
+            continue
+        df = read_manifest(path, stage)
+        found.append(stats([{k: cell_value(v) for k, v in r.items()} for r in df.to_dict("records")]))
+    return found[0], found[1]
+
+
+def left_out_reason(row: dict[str, Any]) -> str | None:
+    """A short reason to count a manifest row under in the card (None: exported)."""
+    if row["status"] == "ok":
+        return None if row["formats"] else "in no format"
+    err = str(row["error"])
+    if err.startswith("licence excluded"):
+        return err.split(":", 1)[0]
+    return "missing files" if err.startswith("missing file") else "no split"
+
+
 def run(params: Params, **options: Any) -> str:
     """Run the stage; returns a one-line summary.
 
@@ -218,6 +293,10 @@ def run(params: Params, **options: Any) -> str:
                 log.warning("%s %s not exported: missing %s", sample.source, sample.id, missing)
                 rows.append(error_row(f"missing file(s): {', '.join(missing)}", **base, formats="", notes=""))
                 continue
+            excluded = excluded_by(sample.sources, ep.exclude)
+            if excluded:
+                rows.append(rejected_row(excluded, **base, formats="", notes=""))
+                continue
             landed, notes = [], []
             for exp in exporters:
                 note = exp.write(sample)
@@ -232,12 +311,35 @@ def run(params: Params, **options: Any) -> str:
         write_manifest(to_frame(rows, stage="export"), tmp / MANIFEST_NAMES["export"], stage="export")
         credits = credit_rows(exported)
         write_text(tmp / CREDITS, format_credits(credits))
+        sheet = contact_sheet(sheet_rows(exported))
+        if sheet is not None:
+            write_png(tmp / CONTACT_SHEET, sheet)
+        dedup, review = cleaning_stats(params)
+        card = build_card(
+            triplets=[{"split": s.split, "class_label": s.meta.get("class_label"), "negative_kind": s.anomaly}
+                      for s in exported if s.source == "triplets"],
+            pairs=[{"split": s.split, "anomaly": s.anomaly} for s in exported if s.source == "simulate"],
+            left_out=Counter(r for r in map(left_out_reason, rows) if r),
+            credits=credits,
+            exclude=[e.value for e in ep.exclude],
+            formats=counts,
+            dedup=dedup,
+            review=review,
+            params=card_params(params),
+            inputs={trip_path.name: input_info(trip_path, triplets), pair_path.name: input_info(pair_path, pairs)},
+            version=__version__,
+            contact_sheet=CONTACT_SHEET if sheet is not None else None,
+        )  # fmt: skip
+        write_json(tmp / CARD_JSON, card)
+        write_text(tmp / CARD_MD, render_markdown(card))
     _check_credits(credits, out / CREDITS)
     for name, c in counts.items():
         log.info("%s: %s", name, ", ".join(f"{k}={v}" for k, v in c.items()))
-    n_err = sum(r["status"] != "ok" for r in rows)
+    n_err = sum(r["status"] == "error" for r in rows)
+    n_excl = sum(r["status"] == "rejected" for r in rows)
     errs = f", {n_err} not exported (missing files or no split)" if n_err else ""
+    errs += f", {n_excl} left out by export.exclude" if n_excl else ""
     return (
         f"{len(ok_t)} triplets + {len(ok_p)} pairs{errs} -> {', '.join(counts) or 'no formats'} under {out}; "
-        f"{len(credits)} source image(s) in {CREDITS}"
+        f"{len(credits)} source image(s) in {CREDITS}; card in {CARD_MD}"
     )
