@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, IntEnum
 
 
 class ComponentClass(str, Enum):
@@ -62,6 +62,18 @@ class Status(str, Enum):
     OK = "ok"
     REJECTED = "rejected"
     ERROR = "error"
+
+
+class PairLabel(IntEnum):
+    """The label of a pair of images, one convention for the pairs export and evaluation.
+
+    ``1`` means the right image does not conform to the left one (a defect, another part):
+    the positive class of a detector, scored by the embedding distance, as in evaluation's
+    ROC/PR. ``0`` means it conforms (same part, no defect; a pose change alone is no defect).
+    """
+
+    SAME = 0
+    DIFFERENT = 1
 
 
 class Obligation(str, Enum):

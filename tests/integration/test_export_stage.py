@@ -95,12 +95,12 @@ def test_export_writes_every_format(params: Params) -> None:
 
     rows = list(csv.DictReader((out / "pairs" / "pairs.csv").open()))
     assert len(rows) == 2 * 7 + 8
-    assert sum(r["label"] == "1" for r in rows) == 7
+    assert sum(r["label"] == "0" for r in rows) == 7  # same (anchor/positive); 1 = different, as evaluation
 
     mvtec = out / "mvtec"
-    assert len(list((mvtec / "test" / "simulated_shape").glob("*.png"))) == 4
-    assert len(list((mvtec / "ground_truth" / "simulated_shape").glob("*_mask.png"))) == 4
-    assert len(list((mvtec / "test" / "good").glob("*.png"))) == SPLITS.count("test")
+    assert len(list(mvtec.glob("*/test/simulated_shape/*.png"))) == 4
+    assert len(list(mvtec.glob("*/ground_truth/simulated_shape/*_mask.png"))) == 4
+    assert len(list(mvtec.glob("*/test/good/*.png"))) == SPLITS.count("test")
 
     index = json.loads((out / "webdataset" / "index.json").read_text())
     assert index["shard_size"] == params.export.shard_size == 16
@@ -213,7 +213,7 @@ def test_mvtec_simulated_shapes_never_come_from_train_split_components(params: P
     mvtec = params.path(params.export.out) / "mvtec"
     split = pair_splits(params)
     assert sorted(set(split.values())) == ["test", "train"]  # both kinds were on offer
-    shown = sorted(p.stem for p in (mvtec / "test" / "simulated_shape").glob("*.png"))
+    shown = sorted(p.stem for p in mvtec.glob("*/test/simulated_shape/*.png"))
     assert shown, "no simulated_shape images at all"
     assert {split[pid] for pid in shown} == {"test"}, "a train-split component reached MVTec test/"
     assert shown == sorted(pid for pid, s in split.items() if s == "test")

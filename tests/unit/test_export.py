@@ -25,7 +25,11 @@ from pcbforge.datasets.export import (
     format_credits,
     mask_png,
 )
-from pcbforge.pipelines.export import pair_samples, triplet_samples
+from pcbforge.io import stable_id
+from pcbforge.pipelines.export import component_classes, pair_samples, triplet_samples
+from pcbforge.train.evaluate import Distances
+from pcbforge.vocab import PairLabel
+from tests.helpers.anomalib_layout import LayoutError, read_category
 from tests.helpers.triplets_fixture import write_pairs, write_triplets
 
 SPLITS = ("train", "train", "val", "test", "test", "test", "test")
@@ -40,9 +44,10 @@ def samples(tmp_path: Path) -> list[Sample]:
     trip, sim = tmp_path / "triplets", tmp_path / "simulate"
     write_triplets(trip, splits=SPLITS, per_anchor=2, kinds=KINDS, rejected=0)
     write_pairs(sim, n=3, splits=PAIR_SPLITS)
+    triplets = pd.read_parquet(trip / "triplets.parquet")
     return [
-        *triplet_samples(pd.read_parquet(trip / "triplets.parquet"), trip),
-        *pair_samples(pd.read_parquet(sim / "pairs.parquet"), sim),
+        *triplet_samples(triplets, trip),
+        *pair_samples(pd.read_parquet(sim / "pairs.parquet"), sim, component_classes(triplets)),
     ]
 
 
@@ -113,25 +118,34 @@ def test_webdataset_shards_are_byte_identical_on_rerun(samples: list[Sample], tm
     assert digests(tmp_path / "c") != a  # the mtime really is in the bytes, so fixing it matters
 
 
-def test_mvtec_tree(samples: list[Sample], tmp_path: Path) -> None:
+def test_mvtec_tree_has_one_category_per_class(samples: list[Sample], tmp_path: Path) -> None:
     out = tmp_path / "mvtec"
     notes, counts = export_all(MvtecExporter(out), samples)
-    dirs = {str(p.parent.relative_to(out)) for p in out.rglob("*.png")}
-    assert {"train/good", "test/good", "test/gray_patch", "test/simulated_shape", "ground_truth/gray_patch"} <= dirs
-    assert not (out / "test" / "other_class").exists() and not (out / "ground_truth" / "good").exists()
-    train = [s for s in samples if s.source == "triplets" and s.split == "train"]
-    anchors = {s.meta["anchor_id"] for s in train}
-    assert counts["train/good"] == len(train) + len(anchors)
-    assert counts["test/good"] == SPLITS.count("test")
+    triplets = [s for s in samples if s.source == "triplets"]
+    cls_of = {s.id: s.meta["class_label"] for s in samples if s.meta.get("class_label")}
+    # Every image sits in <class>/{train,test,ground_truth}/<kind>/, under its own sample's class.
+    for png in out.rglob("*.png"):
+        cat, part, kind = png.relative_to(out).parts[:3]
+        assert part in ("train", "test", "ground_truth") and (part != "train" or kind == "good"), png
+        sid = png.stem.removesuffix("_mask")
+        assert cls_of.get(sid, cat) == cat, png  # anchors are named by anchor id, of the same class
+    assert not list(out.glob("*/test/other_class")) and not list(out.glob("*/ground_truth/good"))
+    for cat in {p.name for p in out.iterdir()}:
+        train = [s for s in triplets if s.split == "train" and s.meta["class_label"] == cat]
+        anchors = {s.meta["anchor_id"] for s in train}
+        assert counts.get(f"{cat}/train/good", 0) == len(train) + len(anchors)
+        test = [s for s in triplets if s.split == "test" and s.meta["class_label"] == cat]
+        assert counts.get(f"{cat}/test/good", 0) == len(test)
+    assert sum(v for k, v in counts.items() if k.endswith("/test/good")) == SPLITS.count("test")
     # every anomalous test image has its mask, named as anomalib's MVTec loader expects
-    for img in (out / "test").glob("*/*.png"):
+    for img in out.glob("*/test/*/*.png"):
         kind = img.parent.name
-        mask = out / "ground_truth" / kind / f"{img.stem}_mask.png"
+        mask = img.parents[2] / "ground_truth" / kind / f"{img.stem}_mask.png"
         assert (kind == "good") != mask.is_file(), img
         if mask.is_file():
             with Image.open(mask) as m:
                 assert m.mode == "L" and set(np.unique(np.asarray(m))) <= {0, 255}
-    assert len(list((out / "test" / "simulated_shape").glob("*.png"))) == PAIR_SPLITS.count("test")
+    assert len(list(out.glob("*/test/simulated_shape/*.png"))) == PAIR_SPLITS.count("test")
     val_notes = [n for s, n in zip(samples, notes, strict=True) if s.split == "val"]
     assert len(val_notes) == SPLITS.count("val") + PAIR_SPLITS.count("val")
     assert all(n and "val split" in n for n in val_notes)
@@ -141,14 +155,24 @@ def test_mvtec_takes_only_test_split_ssds_pairs(samples: list[Sample], tmp_path:
     out = tmp_path / "mvtec"
     notes, counts = export_all(MvtecExporter(out), samples)
     pairs = {s.id: (s, n) for s, n in zip(samples, notes, strict=True) if s.source == "simulate"}
-    shown = {p.stem for p in (out / "test" / "simulated_shape").glob("*.png")}
+    shown = {p.stem for p in out.glob("*/test/simulated_shape/*.png")}
     assert shown == {pid for pid, (s, _) in pairs.items() if s.split == "test"} and shown
-    assert {p.stem.removesuffix("_mask") for p in (out / "ground_truth" / "simulated_shape").glob("*.png")} == shown
+    for pid in shown:  # under the class of the pair's template component
+        s = pairs[pid][0]
+        assert (out / s.meta["class_label"] / "ground_truth" / "simulated_shape" / f"{pid}_mask.png").is_file()
     train_pair, note = next((s, n) for s, n in pairs.values() if s.split == "train")
     assert note and "train-split SSDS pair" in note
     # Nothing of a train-split pair lands anywhere in the MVTec tree, train/good included.
     assert not [p for p in out.rglob("*.png") if p.stem.startswith(train_pair.id)]
-    assert counts["test/simulated_shape"] == len(shown)
+    assert sum(v for k, v in counts.items() if k.endswith("/test/simulated_shape")) == len(shown)
+
+
+def test_mvtec_leaves_out_a_pair_with_no_class(samples: list[Sample], tmp_path: Path) -> None:
+    s = next(s for s in samples if s.source == "simulate" and s.split == "test")
+    bare = Sample(s.id, s.source, s.split, s.images, s.mask, s.anomaly, {k: v for k, v in s.meta.items() if k != "class_label"})
+    exp = MvtecExporter(tmp_path / "m")
+    assert "no category" in (exp.write(bare) or "")
+    assert exp.close() == {}
 
 
 def test_pairs_csv_records_every_samples_split(samples: list[Sample], tmp_path: Path) -> None:
@@ -166,8 +190,9 @@ def test_mvtec_defect_without_mask_is_left_out_with_a_reason(samples: list[Sampl
     exp = MvtecExporter(tmp_path / "m")
     note = exp.write(s)
     assert note and "without a mask" in note
-    assert not (tmp_path / "m" / "test" / s.anomaly).exists()
-    assert (tmp_path / "m" / "test" / "good" / f"{s.id}.png").is_file()
+    cat = tmp_path / "m" / s.meta["class_label"]
+    assert not (cat / "test" / s.anomaly).exists()
+    assert (cat / "test" / "good" / f"{s.id}.png").is_file()
 
 
 def test_pairs_labels(samples: list[Sample], tmp_path: Path) -> None:
@@ -175,14 +200,14 @@ def test_pairs_labels(samples: list[Sample], tmp_path: Path) -> None:
     _, counts = export_all(PairsExporter(out), samples)
     rows = list(csv.DictReader((out / "pairs.csv").open()))
     n_trip = sum(s.source == "triplets" for s in samples)
-    assert counts == {"rows": 2 * n_trip + 3, "positive": n_trip, "negative": n_trip + 3, "files": counts["files"]}
+    assert counts == {"rows": 2 * n_trip + 3, "same": n_trip, "different": n_trip + 3, "files": counts["files"]}
     assert [r["pair_id"] for r in rows] == sorted(r["pair_id"] for r in rows)
     for r in rows:
         assert (out / r["left"]).is_file() and (out / r["right"]).is_file()
         if r["pair_id"].endswith("-pos"):
-            assert r["label"] == "1" and r["kind"] == "positive" and r["right"].endswith("_positive.png")
+            assert r["label"] == "0" and r["kind"] == "positive" and r["right"].endswith("_positive.png")
         else:
-            assert r["label"] == "0"
+            assert r["label"] == "1"
             assert r["right"].endswith("_negative.png") or r["right"].endswith("_defected.png")
         assert bool(r["right_mask"]) == (r["kind"] not in ("positive", "other_class"))
     # the anchor is the left image of both rows of its triplet, byte for byte the source file, stored once
@@ -254,7 +279,8 @@ def pose_only(tmp_path: Path) -> list[Sample]:
     """3 defect-free pose-only SSDS pairs (empty masks), one per split."""
     sim = tmp_path / "pose_only"
     write_pairs(sim, n=3, splits=PAIR_SPLITS, pose_only=True)
-    return list(pair_samples(pd.read_parquet(sim / "pairs.parquet"), sim))
+    classes = {stable_id("component", i): "resistor" for i in range(3)}
+    return list(pair_samples(pd.read_parquet(sim / "pairs.parquet"), sim, classes))
 
 
 def test_pose_only_pairs_are_exported_as_good_samples(pose_only: list[Sample], tmp_path: Path) -> None:
@@ -264,19 +290,20 @@ def test_pose_only_pairs_are_exported_as_good_samples(pose_only: list[Sample], t
     # MVTec: the defected view is a good image, never an anomaly with an empty mask.
     mvtec = tmp_path / "mvtec"
     notes, counts = export_all(MvtecExporter(mvtec), pose_only)
-    assert not (mvtec / "test" / "simulated_shape").exists() and not (mvtec / "ground_truth").exists()
-    assert (mvtec / "test" / "good" / f"{by_split['test'].id}.png").read_bytes() == by_split["test"].images[
+    cat = mvtec / "resistor"
+    assert not (cat / "test" / "simulated_shape").exists() and not (cat / "ground_truth").exists()
+    assert (cat / "test" / "good" / f"{by_split['test'].id}.png").read_bytes() == by_split["test"].images[
         "defected"
     ].read_bytes()
-    assert counts == {"test/good": 1}
+    assert counts == {"resistor/test/good": 1}
     note_of = {s.split: n for s, n in zip(pose_only, notes, strict=True)}
     assert note_of["val"] and note_of["train"] and note_of["test"] is None
-    # Contrastive pairs: same/conform (label 1), the empty mask kept as the segmentation target.
+    # Contrastive pairs: same/conform (label 0), the empty mask kept as the segmentation target.
     pairs = tmp_path / "pairs"
     _, counts = export_all(PairsExporter(pairs), pose_only)
     rows = list(csv.DictReader((pairs / "pairs.csv").open()))
-    assert [r["label"] for r in rows] == ["1"] * 3 and {r["kind"] for r in rows} == {"pose_only"}
-    assert counts["positive"] == 3 and counts["negative"] == 0
+    assert [r["label"] for r in rows] == ["0"] * 3 and {r["kind"] for r in rows} == {"pose_only"}
+    assert counts["same"] == 3 and counts["different"] == 0
     # WebDataset: the sample's JSON says it is good.
     wd = tmp_path / "wd"
     export_all(WebDatasetExporter(wd, shard_size=10), pose_only)
@@ -291,3 +318,63 @@ def test_pose_only_pairs_are_exported_as_good_samples(pose_only: list[Sample], t
 def test_defected_pairs_stay_anomalies(samples: list[Sample]) -> None:
     pairs = [s for s in samples if s.source == "simulate"]
     assert pairs and all(s.anomaly == "simulated_shape" and not s.is_good for s in pairs)
+
+
+def test_pair_labels_are_evaluations_labels() -> None:
+    """One convention: evaluation scores anchor-positive as 0 and anchor-negative as 1, as pairs.csv labels them."""
+    y, _ = Distances(np.array([0.1]), np.array([0.9]), np.array(["missing"])).pairs()
+    assert y.tolist() == [PairLabel.SAME, PairLabel.DIFFERENT] == [0, 1]
+
+
+def test_webdataset_json_carries_the_lineage_of_every_image(samples: list[Sample], tmp_path: Path) -> None:
+    export_all(WebDatasetExporter(tmp_path, shard_size=50), samples)
+    by_id = {s.id: s for s in samples}
+    docs = [s["json"] for tar in sorted(tmp_path.glob("*.tar")) for s in wds.WebDataset(str(tar), shardshuffle=False).decode()]
+    assert len(docs) == len(samples)
+    for d in docs:
+        s = by_id[d["id"]]
+        assert set(d["lineage"]) == set(s.images)  # every image of the sample, the negative included
+        if s.source == "triplets":
+            neg = d["lineage"]["negative"]
+            assert neg == dict(s.sources[-1]) and neg["licence"] and neg["author"]
+            assert d["lineage"]["anchor"] == d["lineage"]["positive"] == dict(s.sources[0])
+            if s.anomaly == "other_class":  # another photo: its own licence and author
+                assert neg["source_url"] != d["lineage"]["anchor"]["source_url"]
+        else:
+            assert d["lineage"]["template"] == d["lineage"]["defected"] == dict(s.sources[0])
+
+
+def test_mvtec_export_reads_as_anomalib_categories(tmp_path: Path) -> None:
+    """Round trip: every class is an anomalib category with good training images and masked test anomalies."""
+    trip = tmp_path / "triplets"
+    # Classes cycle per triplet and splits alternate, so every class has train and test triplets.
+    write_triplets(trip, splits=("train", "test") * 5, kinds=("gray_patch", "other_class", "missing", "rotation"), rejected=0)
+    samples = list(triplet_samples(pd.read_parquet(trip / "triplets.parquet"), trip))
+    out = tmp_path / "mvtec"
+    notes, _ = export_all(MvtecExporter(out), samples)
+    classes = sorted({s.meta["class_label"] for s in samples})
+    assert sorted(p.name for p in out.iterdir()) == classes
+    for cls in classes:
+        rows = read_category(out, cls)
+        mine = [s for s in samples if s.meta["class_label"] == cls]
+        train = [r for r in rows if r.split == "train"]
+        assert train and all(r.label == "good" for r in train)
+        bad = [r for r in rows if r.label_index]
+        expected = [s for s in mine if s.split == "test" and s.is_defect]
+        assert sorted(r.image_path.stem for r in bad) == sorted(s.id for s in expected)
+        for r in bad:  # the mask anomalib pairs with the image is that sample's own, same size
+            assert r.mask_path is not None and r.mask_path.stem == f"{r.image_path.stem}_mask"
+            assert r.label == next(s.anomaly for s in expected if s.id == r.image_path.stem)
+            with Image.open(r.image_path) as im, Image.open(r.mask_path) as m:
+                assert im.size == m.size
+        # Pixels round-trip: a test image is the sample's own negative, byte for byte once decoded.
+        for r in bad:
+            s = next(s for s in expected if s.id == r.image_path.stem)
+            assert np.array_equal(np.asarray(Image.open(r.image_path)), np.asarray(Image.open(s.images["negative"]).convert("RGB")))
+
+
+def test_the_anomalib_reader_rejects_what_anomalib_rejects(tmp_path: Path) -> None:
+    (tmp_path / "c" / "test" / "missing").mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(tmp_path / "c" / "test" / "missing" / "a.png")
+    with pytest.raises(LayoutError, match="Mismatch"):
+        read_category(tmp_path, "c")

@@ -5,12 +5,14 @@ Every exporter has the same small interface (as img2dataset's writers do):
 ``write`` returns ``None`` when the sample landed in the layout, or a short reason why
 (part of) it was left out, which the stage records in its manifest.
 
-- :class:`PairsExporter` — contrastive pairs: ``pairs.csv`` + ``images/`` (+ ``masks/``);
-  anchor/positive rows are label 1, anchor/negative and template/defected rows label 0
-  (a defect-free pose-only pair: label 1, kind ``pose_only``).
-- :class:`MvtecExporter` — MVTec AD / anomalib folder layout: ``train/good``,
-  ``test/good``, ``test/<defect>``, ``ground_truth/<defect>/<name>_mask.png``; only the
-  test split goes to ``test/`` (SSDS pairs included), so no training part is tested on.
+- :class:`PairsExporter` — contrastive pairs: ``pairs.csv`` + ``images/`` (+ ``masks/``),
+  labelled as evaluation labels pairs (:class:`~pcbforge.vocab.PairLabel`): anchor/positive
+  rows 0 (same), anchor/negative and template/defected rows 1 (different: a defect or another
+  part); a defect-free pose-only pair is 0, kind ``pose_only``.
+- :class:`MvtecExporter` — MVTec AD / anomalib folder layout, one category per component
+  class: ``<class>/train/good``, ``<class>/test/good``, ``<class>/test/<defect>``,
+  ``<class>/ground_truth/<defect>/<name>_mask.png``; only the test split goes to ``test/``
+  (SSDS pairs of the class's components included), so no training part is tested on.
 - :class:`WebDatasetExporter` — WebDataset tar shards of ``shard_size`` samples, one stream
   per source and split, written with the stdlib ``tarfile`` with fixed mtime/owner/mode
   and member order, so the same samples give byte-identical shards.
@@ -40,7 +42,7 @@ from PIL import Image
 
 from pcbforge.datasets.manifest import LINEAGE_COLUMNS
 from pcbforge.io import atomic_path, encode_png, write_bytes, write_json, write_text
-from pcbforge.vocab import DefectType, Split, TripletStrategy
+from pcbforge.vocab import DefectType, PairLabel, Split, TripletStrategy
 
 #: ``negative_kind`` of a negative that is another component class rather than a defect.
 OTHER_CLASS = TripletStrategy.OTHER_CLASS.value
@@ -73,6 +75,9 @@ class Sample:
         meta: JSON-ready metadata (class, lineage, defect parameters) carried into the exports.
         sources: lineage (:data:`~pcbforge.datasets.manifest.LINEAGE_COLUMNS`) of every source
             image whose pixels the sample shows: a triplet's anchor and negative, a pair's template.
+        lineage: role -> the lineage of the source image that role's pixels come from (``None``
+            for a synthetic image that shows none, e.g. a shapes-mode SSDS scene); every image
+            of the sample, the negative included, so a shard's JSON credits each one.
     """
 
     id: str
@@ -83,6 +88,7 @@ class Sample:
     anomaly: str
     meta: Mapping[str, Any] = field(default_factory=dict)
     sources: tuple[Mapping[str, Any], ...] = ()
+    lineage: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
 
     @property
     def is_defect(self) -> bool:
@@ -127,17 +133,20 @@ def mask_png(path: Path) -> bytes:
 
 
 def sample_json(sample: Sample) -> bytes:
-    """Sample metadata as sorted, compact JSON (stable bytes)."""
+    """Sample metadata as sorted, compact JSON (stable bytes), with ``lineage`` per image role."""
     doc = {"id": sample.id, "source": sample.source, "split": sample.split, "anomaly": sample.anomaly, **sample.meta}
+    if sample.lineage:
+        doc["lineage"] = {role: None if lin is None else dict(lin) for role, lin in sample.lineage.items()}
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode("utf-8")
 
 
 class PairsExporter:
     """Contrastive pairs: ``pairs.csv`` (``left, right, label``) plus copied images and masks.
 
-    Each triplet gives two rows, ``<id>-pos`` (anchor, positive, 1) and ``<id>-neg``
-    (anchor, negative, 0); each SSDS pair gives ``<id>-sim`` (template, defected, 0), or
-    (template, defected, 1) of kind ``pose_only`` for a defect-free pose-only pair: pose is
+    Labels follow :class:`~pcbforge.vocab.PairLabel`, the convention evaluation scores with:
+    each triplet gives two rows, ``<id>-pos`` (anchor, positive, 0 = same) and ``<id>-neg``
+    (anchor, negative, 1 = different); each SSDS pair gives ``<id>-sim`` (template, defected, 1),
+    or (template, defected, 0) of kind ``pose_only`` for a defect-free pose-only pair: pose is
     not a defect, so the two images conform (its empty mask is kept as a segmentation target).
     Every row carries its sample's ``split`` (for an SSDS pair, its template component's),
     so a reader filters by split as with triplets; the files stay in one flat ``images/``.
@@ -179,7 +188,7 @@ class PairsExporter:
                 "split": sample.split or "",
                 "left": left,
                 "right": right,
-                "label": label,
+                "label": int(label),
                 "kind": kind,
                 "right_mask": mask,
             }
@@ -188,11 +197,11 @@ class PairsExporter:
     def write(self, sample: Sample) -> str | None:
         if sample.source == "triplets":
             a, p, n = (self._copy(sample, r) for r in ("anchor", "positive", "negative"))
-            self._row(sample, "pos", a, p, 1, "positive", "")
-            self._row(sample, "neg", a, n, 0, sample.anomaly, self._copy_mask(sample, "negative"))
+            self._row(sample, "pos", a, p, PairLabel.SAME, "positive", "")
+            self._row(sample, "neg", a, n, PairLabel.DIFFERENT, sample.anomaly, self._copy_mask(sample, "negative"))
         else:
             t, d = (self._copy(sample, r) for r in ("template", "defected"))
-            label, kind = (1, POSE_ONLY) if sample.is_good else (0, sample.anomaly)
+            label, kind = (PairLabel.SAME, POSE_ONLY) if sample.is_good else (PairLabel.DIFFERENT, sample.anomaly)
             self._row(sample, "sim", t, d, label, kind, self._copy_mask(sample, "defected"))
         return None
 
@@ -204,29 +213,34 @@ class PairsExporter:
             writer.writerow(row)
         write_text(self.out / "pairs.csv", buf.getvalue())
         labels = Counter(r["label"] for r in self.rows)
-        return {"rows": len(self.rows), "positive": labels[1], "negative": labels[0], "files": len(self.written)}
+        return {"rows": len(self.rows), "same": labels[PairLabel.SAME], "different": labels[PairLabel.DIFFERENT],
+                "files": len(self.written)}  # fmt: skip
 
 
 class MvtecExporter:
-    """MVTec AD folder layout, readable by anomalib's ``MVTec``/``Folder`` datamodules.
+    """MVTec AD folder layout, one category per component class, readable by anomalib's ``MVTec``/``Folder``.
 
-    - ``train/good/``: train-split anchors (once per ``anchor_id``) and positives.
-    - ``test/good/``: test-split positives.
-    - ``test/<negative_kind>/`` + ``ground_truth/<negative_kind>/<name>_mask.png``: test-split
-      defect negatives, which must come with a mask (anomalib pairs every anomalous image
-      with a mask by name).
-    - ``test/simulated_shape/`` + masks: the defected images of test-split SSDS pairs.
-    - ``test/good/``: also the defected views of test-split defect-free pose-only SSDS pairs
-      (a pose is not an anomaly, and an anomaly needs a non-empty mask).
+    anomalib fits one model per category, and "good" must mean one part, so each component
+    class is a category ``<class>/`` (the triplet's ``class_label``; an SSDS pair's is its
+    template component's, ``class_label`` in its metadata):
 
-    ``other_class`` negatives are left out: a different part is not an anomaly of this part
-    in MVTec terms (it would need a per-class "good" set), and val-split triplets and pairs
-    are left out because MVTec has only train and test. Train-split pairs are left out too:
-    their defected image is an anomaly, which ``train/`` must not hold, and putting it in
-    ``test/`` would test on a training part (a train-split pose-only pair is left out likewise,
-    so ``train/good`` stays the triplets' own). Their template is not added to ``train/good``
-    either: it is the component's crop, which the triplets' anchors already bring there,
-    and pairs repeat templates (pair ``i`` uses component ``i mod n``).
+    - ``<class>/train/good/``: train-split anchors (once per ``anchor_id``) and positives.
+    - ``<class>/test/good/``: test-split positives, and the defected views of test-split
+      defect-free pose-only SSDS pairs (a pose is not an anomaly).
+    - ``<class>/test/<negative_kind>/`` + ``<class>/ground_truth/<negative_kind>/<name>_mask.png``:
+      test-split defect negatives, which must come with a mask (anomalib pairs every
+      anomalous image with a mask by name).
+    - ``<class>/test/simulated_shape/`` + masks: the defected images of test-split SSDS pairs.
+
+    ``other_class`` negatives are left out: a different part is not an anomaly of this part.
+    Val-split samples are left out (MVTec has only train and test). Train-split SSDS pairs
+    are left out too: their defected image is an anomaly, which ``train/`` must not hold, and
+    putting it in ``test/`` would test on a training part; their template is the component's
+    crop, which the triplets' anchors already bring to ``train/good``. An SSDS pair whose
+    template has no class (a shapes-mode scene, or a component no triplet names) belongs to
+    no category and is left out with a note. A class held out of training by the split
+    stage (``split.test_classes``) has only ``test/``; :meth:`close` counts per category, so
+    the card shows which categories anomalib can fit.
     """
 
     name = "mvtec"
@@ -240,39 +254,52 @@ class MvtecExporter:
         write_bytes(self.out / rel, data)
         self.counts[rel.rsplit("/", 1)[0]] += 1
 
-    def _anomaly(self, sample: Sample, kind: str, role: str) -> str | None:
+    def _anomaly(self, sample: Sample, cat: str, kind: str, role: str) -> str | None:
         if sample.mask is None:
             return f"mvtec: {kind} image without a mask left out (anomalib needs one per anomalous image)"
-        self._put(f"test/{kind}/{sample.id}.png", png_bytes(sample.images[role]))
-        self._put(f"ground_truth/{kind}/{sample.id}_mask.png", mask_png(sample.mask))
+        self._put(f"{cat}/test/{kind}/{sample.id}.png", png_bytes(sample.images[role]))
+        self._put(f"{cat}/ground_truth/{kind}/{sample.id}_mask.png", mask_png(sample.mask))
         return None
 
     def write(self, sample: Sample) -> str | None:
+        cat = category(sample)
         if sample.source == "simulate":
-            if sample.is_good and sample.split == Split.TEST.value:
-                self._put(f"test/good/{sample.id}.png", png_bytes(sample.images["defected"]))
-                return None
-            if sample.split == Split.TEST.value:
-                return self._anomaly(sample, SIMULATED, "defected")
             if sample.split == Split.TRAIN.value:
                 return "mvtec: train-split SSDS pair not exported (a training part must not be in test/)"
-            return f"mvtec: {sample.split} split not exported (MVTec has train and test only)"
+            if sample.split != Split.TEST.value:
+                return f"mvtec: {sample.split} split not exported (MVTec has train and test only)"
+            if cat is None:
+                return "mvtec: SSDS pair whose template has no component class belongs to no category"
+            if sample.is_good:
+                self._put(f"{cat}/test/good/{sample.id}.png", png_bytes(sample.images["defected"]))
+                return None
+            return self._anomaly(sample, cat, SIMULATED, "defected")
+        if cat is None:
+            return "mvtec: triplet without a class_label belongs to no category"
         if sample.split == Split.TRAIN.value:
             anchor_id = str(sample.meta.get("anchor_id") or f"{sample.id}_anchor")
             if anchor_id not in self.anchors:
                 self.anchors.add(anchor_id)
-                self._put(f"train/good/{anchor_id}.png", png_bytes(sample.images["anchor"]))
-            self._put(f"train/good/{sample.id}.png", png_bytes(sample.images["positive"]))
+                self._put(f"{cat}/train/good/{anchor_id}.png", png_bytes(sample.images["anchor"]))
+            self._put(f"{cat}/train/good/{sample.id}.png", png_bytes(sample.images["positive"]))
             return None
         if sample.split == Split.TEST.value:
-            self._put(f"test/good/{sample.id}.png", png_bytes(sample.images["positive"]))
+            self._put(f"{cat}/test/good/{sample.id}.png", png_bytes(sample.images["positive"]))
             if sample.is_defect:
-                return self._anomaly(sample, sample.anomaly, "negative")
+                return self._anomaly(sample, cat, sample.anomaly, "negative")
             return None
         return f"mvtec: {sample.split} split not exported (MVTec has train and test only)"
 
     def close(self) -> dict[str, int]:
         return dict(sorted(self.counts.items()))
+
+
+def category(sample: Sample) -> str | None:
+    """The MVTec category of a sample: its component class, made safe as one folder name (None: no class)."""
+    cls = sample.meta.get("class_label")
+    if not cls:
+        return None
+    return str(cls).replace("/", "_").replace("\\", "_").strip(".") or None
 
 
 class _ShardStream:

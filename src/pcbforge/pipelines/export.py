@@ -117,6 +117,8 @@ def triplet_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
         mask = cell_value(r.get("negative_mask_path"))
         # The negative shows another component's pixels for other_class and wrong_part.
         sources = (lineage_of(r), lineage_of(r, "negative_")) if "negative_source_url" in r else (lineage_of(r),)
+        # The positive is the anchor's component redrawn; the negative (and its mask) its own source.
+        roles = {"anchor": sources[0], "positive": sources[0], "negative": sources[-1]}
         yield Sample(
             id=str(r["id"]),
             source="triplets",
@@ -126,6 +128,7 @@ def triplet_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
             anomaly=str(r["negative_kind"]),
             meta=_meta(r, TRIPLET_META),
             sources=sources,
+            lineage=roles,
         )
 
 
@@ -147,17 +150,21 @@ def is_pose_only(r: dict[str, Any], mask: Path | None) -> bool:
         return False
 
 
-def pair_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
+def pair_samples(df: pd.DataFrame, root: Path, classes: dict[str, str] | None = None) -> Iterator[Sample]:
     """Samples of the ok SSDS pairs in ``df`` (paths relative to ``root`` = ``simulate.out``), by id.
 
     A defect-free pose-only pair (see :func:`is_pose_only`) is a good sample (``anomaly`` =
     ``none``, ``pose_only`` in its metadata): exporters place it as good, not as an anomaly.
+    ``classes`` (component id -> class, see :func:`component_classes`) gives a board-mode
+    pair the ``class_label`` of its template component (its MVTec category).
     """
     for row in df.sort_values("id", kind="mergesort").itertuples(index=False):
         r = row._asdict()
         mask_cell = cell_value(r.get("mask_path"))
         mask = root / str(mask_cell) if mask_cell else None
         good = is_pose_only(r, mask)
+        lin = lineage_of(r) if any(lineage_of(r).values()) else None
+        cls = (classes or {}).get(str(cell_value(r.get("parent_id"))))
         yield Sample(
             id=str(r["id"]),
             source="simulate",
@@ -165,10 +172,17 @@ def pair_samples(df: pd.DataFrame, root: Path) -> Iterator[Sample]:
             images={"template": root / str(r["template_path"]), "defected": root / str(r["defected_path"])},
             mask=mask,
             anomaly=(DefectType.NONE if good else DefectType.SIMULATED_SHAPE).value,
-            meta={**_meta(r, PAIR_META), "pose_only": good},
+            meta={**_meta(r, PAIR_META), "pose_only": good, **({"class_label": cls} if cls else {})},
             # A shapes-mode pair shows no real image: it has no source to credit.
-            sources=(lineage_of(r),) if any(lineage_of(r).values()) else (),
+            sources=(lin,) if lin else (),
+            lineage={"template": lin, "defected": lin},
         )
+
+
+def component_classes(triplets: pd.DataFrame) -> dict[str, str]:
+    """Component id -> class label, from the triplets' anchors (what an SSDS pair's template is)."""
+    known = triplets.dropna(subset=["anchor_id", "class_label"])
+    return dict(zip(known["anchor_id"].astype(str), known["class_label"].astype(str), strict=True))
 
 
 def missing_files(sample: Sample, root: Path) -> list[str]:
@@ -280,7 +294,7 @@ def run(params: Params, **options: Any) -> str:
     exported: list[Sample] = []
     with staged_dir(out) as tmp:
         exporters = make_exporters(list(ep.formats), tmp, ep.shard_size, mtime)
-        samples = [*triplet_samples(ok_t, trip_root), *pair_samples(ok_p, sim_root)]
+        samples = [*triplet_samples(ok_t, trip_root), *pair_samples(ok_p, sim_root, component_classes(ok_t))]
         for sample in tqdm(samples, desc="export", unit="sample", disable=None):
             base = {"id": sample.id, "source": sample.source, "split": sample.split}
             if sample.split not in SPLITS:
