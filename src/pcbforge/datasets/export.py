@@ -125,6 +125,20 @@ def png_bytes(path: Path) -> bytes:
         return encode_png(im)
 
 
+def place_image(src: Path, dest: Path) -> None:
+    """Put image ``src`` at ``dest`` as a PNG: the one place the file exporters write an image.
+
+    A source that already is a PNG lands byte for byte (so a copy, or a link, would do);
+    anything else is re-encoded.
+    """
+    write_bytes(dest, png_bytes(src))
+
+
+def place_mask(src: Path, dest: Path) -> None:
+    """Put mask ``src`` at ``dest`` as a strictly binary 8-bit PNG (:func:`mask_png`)."""
+    write_bytes(dest, mask_png(src))
+
+
 def mask_png(path: Path) -> bytes:
     """A mask as a strictly binary 8-bit PNG (0 / 255), whatever bit depth or mode it came in."""
     with Image.open(path) as im:
@@ -167,7 +181,7 @@ class PairsExporter:
         anchor_id = sample.meta.get("anchor_id") if role == "anchor" else None
         rel = f"images/{anchor_id}_anchor.png" if anchor_id else f"images/{sample.id}_{role}.png"
         if rel not in self.written:
-            write_bytes(self.out / rel, png_bytes(sample.images[role]))
+            place_image(sample.images[role], self.out / rel)
             self.written.add(rel)
         return rel
 
@@ -175,7 +189,7 @@ class PairsExporter:
         if sample.mask is None:
             return ""
         rel = f"masks/{sample.id}_{role}.png"
-        write_bytes(self.out / rel, mask_png(sample.mask))
+        place_mask(sample.mask, self.out / rel)
         self.written.add(rel)
         return rel
 
@@ -250,15 +264,15 @@ class MvtecExporter:
         self.counts: Counter[str] = Counter()
         self.anchors: set[str] = set()
 
-    def _put(self, rel: str, data: bytes) -> None:
-        write_bytes(self.out / rel, data)
+    def _put(self, rel: str, src: Path, mask: bool = False) -> None:
+        (place_mask if mask else place_image)(src, self.out / rel)
         self.counts[rel.rsplit("/", 1)[0]] += 1
 
     def _anomaly(self, sample: Sample, cat: str, kind: str, role: str) -> str | None:
         if sample.mask is None:
             return f"mvtec: {kind} image without a mask left out (anomalib needs one per anomalous image)"
-        self._put(f"{cat}/test/{kind}/{sample.id}.png", png_bytes(sample.images[role]))
-        self._put(f"{cat}/ground_truth/{kind}/{sample.id}_mask.png", mask_png(sample.mask))
+        self._put(f"{cat}/test/{kind}/{sample.id}.png", sample.images[role])
+        self._put(f"{cat}/ground_truth/{kind}/{sample.id}_mask.png", sample.mask, mask=True)
         return None
 
     def write(self, sample: Sample) -> str | None:
@@ -271,7 +285,7 @@ class MvtecExporter:
             if cat is None:
                 return "mvtec: SSDS pair whose template has no component class belongs to no category"
             if sample.is_good:
-                self._put(f"{cat}/test/good/{sample.id}.png", png_bytes(sample.images["defected"]))
+                self._put(f"{cat}/test/good/{sample.id}.png", sample.images["defected"])
                 return None
             return self._anomaly(sample, cat, SIMULATED, "defected")
         if cat is None:
@@ -280,11 +294,11 @@ class MvtecExporter:
             anchor_id = str(sample.meta.get("anchor_id") or f"{sample.id}_anchor")
             if anchor_id not in self.anchors:
                 self.anchors.add(anchor_id)
-                self._put(f"{cat}/train/good/{anchor_id}.png", png_bytes(sample.images["anchor"]))
-            self._put(f"{cat}/train/good/{sample.id}.png", png_bytes(sample.images["positive"]))
+                self._put(f"{cat}/train/good/{anchor_id}.png", sample.images["anchor"])
+            self._put(f"{cat}/train/good/{sample.id}.png", sample.images["positive"])
             return None
         if sample.split == Split.TEST.value:
-            self._put(f"{cat}/test/good/{sample.id}.png", png_bytes(sample.images["positive"]))
+            self._put(f"{cat}/test/good/{sample.id}.png", sample.images["positive"])
             if sample.is_defect:
                 return self._anomaly(sample, cat, sample.anomaly, "negative")
             return None
