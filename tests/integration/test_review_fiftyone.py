@@ -70,9 +70,11 @@ def test_tags_pulled_into_decisions_survive_a_database_wipe(
     assert _ids_of(ds.load_saved_view(class_view_name("resistor"))) == {ids["tiny"], ids["res"], ids["res_copy"]}
     copy = ds.select_by("pcb_id", [ids["cap_copy"]]).first()
     assert (copy.dup_of, copy.dup_distance, copy.keep, copy.licence) == (ids["cap"], 4, False, "CC-BY-4.0")
+    assert copy.dedup.label.startswith("dropped: ") and copy.dedup.label.endswith(f" of {ids['cap']}")  # on the tile
     assert copy.ground_truth.label == "capacitor" and copy.phash
     cap = ds.select_by("pcb_id", [ids["cap"]]).first()
     assert (cap.attribution, cap.licence_url) == (CAP_ATTRIBUTION, CC_BY_URL)  # what a reviewer must credit
+    assert cap.dedup.label == "kept"
     assert ds.select_by("pcb_id", [ids["diode"]]).first().quality_flags == ["blurry"]
 
     # An annotator at work in the App: tags through the FiftyOne API.

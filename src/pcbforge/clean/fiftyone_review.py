@@ -245,6 +245,18 @@ def tags_to_decisions(
     return rows, ignored
 
 
+def dedup_label(row: dict[str, Any]) -> str:
+    """What a review tile shows of dedup's verdict: ``kept``, or ``dropped: <kind> of <kept id>``.
+
+    Example:
+        >>> dedup_label({"keep": True}), dedup_label({"keep": False, "dup_kind": "near", "dup_of": "a1"})
+        ('kept', 'dropped: near of a1')
+    """
+    if cell_value(row.get("keep")):
+        return "kept"
+    return f"dropped: {cell_value(row.get('dup_kind')) or 'duplicate'} of {cell_value(row.get('dup_of'))}"
+
+
 def build(
     name: str,
     images: pd.DataFrame,
@@ -326,6 +338,9 @@ def build(
         s["cluster_size"] = cluster_size.get(cluster, 1)
         s["cluster_to_confirm"] = cluster in near_clusters
         s["keep"] = bool(cell_value(d.get("keep"))) if d else None
+        # A label, not only a field: the App draws labels on grid tiles, so a reviewer sees
+        # which member of a cluster dedup keeps without opening each image.
+        s["dedup"] = fo.Classification(label=dedup_label(d)) if d else None
         s["dup_distance"] = cell_value(d.get("distance"))
         s["confirm_distance"] = cell_value(d.get("confirm_distance"))
         s["quality_flags"] = flags
