@@ -140,3 +140,21 @@ def test_a_missing_path_or_tag_is_one_clear_error(published: tuple[Path, Path, d
         load_triplets(str(producer), rev="v9", cache_dir=root / "c2")
     with pytest.raises(InputError, match="no folder 'data/nothing'"):
         load_triplets(str(producer), rev="v1", path="data/nothing", cache_dir=root / "c2")
+
+
+def test_a_lost_or_corrupt_file_in_a_pulled_version_is_named_by_id(
+    published: tuple[Path, Path, dict[str, dict[str, str]]],
+) -> None:
+    producer, root, _ = published
+    got = root / "got-v1"
+    sh("dvc", "get", "-q", str(producer), "data/triplets", "-o", str(got), "--rev", "v1", cwd=root)
+    frame = load_triplets(got)
+    lost, broken = frame.iloc[0], frame.iloc[1]
+    (got / lost["positive_path"]).unlink()
+    with pytest.raises(InputError, match=rf"missing: {lost['id']} \(positive_path"):
+        load_triplets(got)
+    (got / lost["positive_path"]).write_bytes((got / lost["anchor_path"]).read_bytes())
+    (got / broken["negative_path"]).write_bytes(b"truncated")
+    ds = TripletDataset(load_triplets(got), input_size=32)
+    with pytest.raises(InputError, match=rf"triplets sample {broken['id']}: image unreadable"):
+        ds[1]
