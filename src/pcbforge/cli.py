@@ -149,9 +149,22 @@ def evaluate(params: ParamsOpt = DEFAULT_PARAMS) -> None:
 
 
 @app.command()
-def export(params: ParamsOpt = DEFAULT_PARAMS) -> None:
+def export(
+    params: ParamsOpt = DEFAULT_PARAMS,
+    fiftyone: Annotated[
+        str | None,
+        typer.Option("--fiftyone", help="Instead of the files: load the triplets as the persistent FiftyOne dataset NAME "
+                     "(e.g. pcbforge-triplets), in review.database_dir.", metavar="NAME"),
+    ] = None,
+) -> None:
     """Export triplets and pairs as contrastive pairs, MVTec/anomalib folders and WebDataset shards."""
-    _run("export", params)
+    if fiftyone is None:
+        _run("export", params)
+        return
+    from pcbforge.config import load_params
+    from pcbforge.datasets import fiftyone_triplets
+
+    typer.echo(f"export: {fiftyone_triplets.run(load_params(params), fiftyone)}")
 
 
 @app.command("inspect")
