@@ -156,15 +156,27 @@ def export(
         typer.Option("--fiftyone", help="Instead of the files: load the triplets as the persistent FiftyOne dataset NAME "
                      "(e.g. pcbforge-triplets), in review.database_dir.", metavar="NAME"),
     ] = None,
+    yolo_boards: Annotated[
+        Path | None,
+        typer.Option("--yolo-boards", help="Instead of the files: write every board (as reviewed) as one Ultralytics "
+                     "YOLO dataset in DIR, named by the taxonomy.", metavar="DIR"),
+    ] = None,
 ) -> None:
     """Export triplets and pairs as contrastive pairs, MVTec/anomalib folders and WebDataset shards."""
-    if fiftyone is None:
+    if fiftyone is None and yolo_boards is None:
         _run("export", params)
         return
     from pcbforge.config import load_params
-    from pcbforge.datasets import fiftyone_triplets
 
-    typer.echo(f"export: {fiftyone_triplets.run(load_params(params), fiftyone)}")
+    cfg = load_params(params)
+    if fiftyone is not None:
+        from pcbforge.datasets import fiftyone_triplets
+
+        typer.echo(f"export: {fiftyone_triplets.run(cfg, fiftyone)}")
+    if yolo_boards is not None:
+        from pcbforge.datasets import yolo_boards as yolo
+
+        typer.echo(f"export: {yolo.run(cfg, yolo_boards)}")
 
 
 @app.command("inspect")
