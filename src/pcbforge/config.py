@@ -629,6 +629,12 @@ class EvaluateParams(Section):
     bootstrap: int = Field(1000, ge=0)
     #: Confidence level of those intervals.
     ci_level: float = Field(0.95, gt=0, lt=1)
+    #: Crop sources (``crop.sources[].name``) whose val/test crops are real photos: the real-pair
+    #: evaluation (metrics.json ``real``) scores them with the model and its untrained backbone.
+    #: Empty: no real-pair evaluation.
+    real_sources: list[str] = Field(default_factory=list)
+    #: Real pairs of each kind per class (keeps the real-pair evaluation to seconds).
+    real_per_class: int = Field(40, ge=1)
 
     @field_validator("split")
     @classmethod
@@ -682,6 +688,17 @@ class Params(Section):
                 raise ValueError(
                     f"split.{key} names {unknown}, not in classes.taxonomy ({', '.join(self.classes.taxonomy)})"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _real_sources_are_crop_sources(self) -> Params:
+        names = [s.default_name() for s in self.crop.sources]
+        unknown = [n for n in self.evaluate.real_sources if n not in names]
+        if unknown:
+            raise ValueError(
+                f"evaluate.real_sources names {unknown}, not a crop source ({', '.join(names) or 'crop.sources is empty'}); "
+                "name sources of crop.sources (their `name`, or their folder's name)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -10,9 +10,11 @@ import pytest
 from PIL import Image
 
 from pcbforge.config import Params
-from pcbforge.errors import InputError
+from pcbforge.errors import ConfigError, InputError
 from pcbforge.pipelines import evaluate, train
 from pcbforge.train.model import model_bytes, read_model
+from tests.helpers.components_fixture import write_components
+from tests.helpers.fake_project import write_rows
 from tests.helpers.params import tiny_params
 from tests.helpers.triplets_fixture import write_triplets
 
@@ -128,3 +130,37 @@ def test_no_held_out_triplets_is_an_input_error(trained: Params, tmp_path: Path)
     params = _copy_project(trained, tmp_path, {"resistor": "train", "capacitor": "train"})
     with pytest.raises(InputError, match="no usable triplets"):
         evaluate.run(params, progress=False)
+
+
+def test_real_pairs_score_model_and_backbone_on_held_out_real_crops(trained: Params, tmp_path: Path) -> None:
+    overrides = {**FAST, "crop": {"sources": [{"path": "real", "name": "real"}]},
+                 "evaluate": {"real_sources": ["real"], "real_per_class": 5, "bootstrap": 0}}
+    params = tiny_params(tmp_path, overrides)
+    shutil.copytree(trained.path(trained.train.out), params.path(params.train.out))
+    shutil.copytree(trained.path(trained.triplets.out), params.path(params.triplets.out))
+    crop_out, split_out = params.path(params.crop.out), params.path(params.split.out)
+    # relay (val) and crystal_oscillator (test) are held out of training; diode crops sit in train
+    comps = write_components(crop_out, split_out, per_class=3, size=32, classes={
+        "resistor": "test", "capacitor": "val", "relay": "val", "crystal_oscillator": "test", "diode": "train"})
+    # every crop but the first resistor comes from the real source (board names "real/<board>")
+    first = sorted(comps.loc[comps["class_label"] == "resistor", "id"])[0]
+    comps["parent_id"] = [p if i == first else f"real/{p}" for i, p in zip(comps["id"], comps["parent_id"], strict=True)]
+    write_rows("crop", comps.to_dict("records"), crop_out)
+
+    summary = evaluate.run(params, progress=False)
+    m = json.loads((params.path(params.evaluate.out) / "metrics.json").read_text())
+    real = m["real"]
+    assert real["classes"] == {"capacitor": 3, "crystal_oscillator": 3, "relay": 3, "resistor": 2}  # no train crop
+    assert real["n_crops"] == 11 and real["unseen_classes"] == ["crystal_oscillator", "relay"]
+    for name in ("model", "backbone"):
+        for key in ("unseen", "seen", "unseen/same_class", "seen/capture", "unseen/capture"):
+            assert 0.0 <= real[name][key] <= 1.0, (name, key)
+        assert real[name]["unseen/same_part"] is None  # no part keys: no same-part pairs
+    assert real["model"] != real["backbone"]
+    assert 0.0 <= m["unseen_share"] <= 1.0
+    assert "unseen-class ROC-AUC" in summary and "untrained backbone" in summary
+
+
+def test_real_sources_must_name_crop_sources(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="evaluate.real_sources"):
+        tiny_params(tmp_path, {"evaluate": {"real_sources": ["nowhere"]}})

@@ -7,6 +7,11 @@ Reads ``<train.out>/model.pt`` and ``<triplets.out>``; writes into ``<evaluate.o
 train stage calibrated on the val split and stored in ``model.pt``, applied to the
 evaluated split, so the reported accuracy is not tuned on the data it is measured on.
 
+``unseen_share`` says which share of the evaluated triplets is of classes held out of
+training. With ``evaluate.real_sources``, ``real`` scores pairs of real val/test crops of
+those crop sources (:mod:`pcbforge.train.realpairs`) with the trained model and with the
+untrained backbone it started from, side by side; its headline is the unseen-class AUC.
+
 Metrics come from functions of (labels, distances) pairs (:func:`_pair_set_metrics`), so a
 second pair set is scored by one more call.
 """
@@ -16,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pcbforge.datasets.manifest import MANIFEST_NAMES
+from pcbforge.datasets.manifest import MANIFEST_NAMES, manifest_path, read_manifest
 from pcbforge.config import Params
 from pcbforge.datasets.loaders import TripletDataset, load_triplets
 from pcbforge.errors import InputError
@@ -34,6 +39,7 @@ from pcbforge.train.evaluate import (
 )
 from pcbforge.train.loop import reproducible, resolve_device, resolve_threads
 from pcbforge.train.model import read_model
+from pcbforge.train.realpairs import evaluate_real, select_real
 from pcbforge.vocab import Split
 
 log = logging.getLogger(__name__)
@@ -88,6 +94,7 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
             notes.append(f"model.pt carries no threshold; calibrated here on '{thr_split}'")
         elif calibration["split"] == split:
             notes.append(f"threshold calibrated on '{split}' itself (optimistic accuracy)")
+        real = _real_section(params, model, config, device) if ep.real_sources else None
     metrics = _pair_set_metrics(d_eval, calibration, params)
     metrics.update({
         "split": split,
@@ -97,8 +104,11 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
         "n_threshold_pairs": calibration["n_pairs"],
         "threshold_ci": calibration.get("threshold_ci"),
         "backbone": config["backbone"],
+        "unseen_share": _unseen_share(eval_frame, params),
         "notes": notes,
     })
+    if real is not None:
+        metrics["real"] = real
     threshold = float(calibration["threshold"])
 
     write_json(out / "metrics.json", metrics)
@@ -112,8 +122,36 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
     return (
         f"{split} split, {len(d_eval)} triplets: ROC-AUC {auc_s}, accuracy {metrics['accuracy']:.3f}"
         f"{_ci_text(metrics['accuracy_ci'])} at threshold {threshold:.3f} (calibrated on "
-        f"{calibration['n_pairs']} {calibration['split']} pairs); metrics in {out / 'metrics.json'}"
+        f"{calibration['n_pairs']} {calibration['split']} pairs); {metrics['unseen_share']:.0%} of its triplets are "
+        f"of unseen classes{_real_text(real)}; metrics in {out / 'metrics.json'}"
     )
+
+
+def _unseen_share(frame: Any, params: Params) -> float:
+    """Share of ``frame``'s triplets whose anchor class was held out of training."""
+    held = set(params.split.val_classes) | set(params.split.test_classes)
+    return round(float(frame["class_label"].isin(held).mean()), 4) if len(frame) else 0.0
+
+
+def _real_section(params: Params, model: Any, config: dict[str, Any], device: Any) -> dict[str, Any]:
+    """metrics.json ``real``: real val/test crops of ``evaluate.real_sources``, model vs untrained backbone."""
+    comps = read_manifest(manifest_path(params, "crop"), "crop",
+                          require=("id", "class_label", "origin", "parent_id", "crop_path", "status"))
+    split = read_manifest(manifest_path(params, "split"), "split", require=("id", "split", "status"))
+    crops = select_real(comps, split, params.evaluate.real_sources)
+    unseen = [*params.split.val_classes, *params.split.test_classes]
+    return evaluate_real(crops, params.path(params.crop.out), model, config, params.base.seed, unseen,
+                         params.evaluate.real_per_class, device, batch_size=params.train.batch_size)  # fmt: skip
+
+
+def _real_text(real: dict[str, Any] | None) -> str:
+    """The summary's real-pair part: unseen-class AUC (the headline), model vs backbone."""
+    if real is None:
+        return ""
+    f = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    m, b = real.get("model", {}), real.get("backbone", {})
+    return (f"; real pairs ({real['n_pairs']}) unseen-class ROC-AUC {f(m.get('unseen'))} model vs "
+            f"{f(b.get('unseen'))} untrained backbone (seen classes {f(m.get('seen'))} vs {f(b.get('seen'))})")
 
 
 def _ci_text(ci: dict[str, float] | None) -> str:

@@ -264,3 +264,89 @@ def starting_backbone(config: dict[str, Any], seed: int) -> torch.nn.Module:
 
     torch.manual_seed(seed)
     return build_model(config, load_weights=True).backbone.eval()
+
+
+#: The splits real pairs come from: the model never trained on them.
+HELD_OUT_SPLITS = ("val", "test")
+
+
+def select_real(components: pd.DataFrame, split: pd.DataFrame, sources: Sequence[str]) -> pd.DataFrame:
+    """Real crops for the real-pair evaluation: ok board crops of ``sources`` in val or test.
+
+    A board crop of crop source ``name`` has ``parent_id`` ``<name>/<board>`` (the crop stage
+    prefixes each source's board names), so the source is read from it; train crops are left
+    out, whatever their class, so no real crop the model fitted on is scored.
+
+    Args:
+        components: components.parquet (``id``, ``class_label``, ``origin``, ``parent_id``,
+            ``crop_path``, ``status``).
+        split: split.parquet (``id``, ``split``, ``status``).
+        sources: crop source names (``crop.sources[].name``).
+
+    Returns:
+        ``id``, ``class_label``, ``crop_path``, ``split``, ``source``, sorted by id.
+
+    Example:
+        >>> comps = pd.DataFrame({"id": ["a", "b", "c"], "class_label": ["ic"] * 3, "origin": ["board"] * 3,
+        ...     "parent_id": ["real/x", "real/y", "builtin/z"], "crop_path": ["a.png", "b.png", "c.png"],
+        ...     "status": ["ok"] * 3})
+        >>> sp = pd.DataFrame({"id": ["a", "b", "c"], "split": ["test", "train", "test"], "status": ["ok"] * 3})
+        >>> select_real(comps, sp, ["real"])["id"].tolist()
+        ['a']
+    """
+    cols = ["id", "class_label", "crop_path", "split", "source"]
+    if not sources:
+        return pd.DataFrame(columns=cols)
+    c = components[(components["status"] == "ok") & (components["origin"] == "board")].copy()
+    parent = c["parent_id"].astype(str)
+    c["source"] = parent.str.split("/", n=1).str[0].where(parent.str.contains("/"), "")
+    c = c[c["source"].isin(list(sources))]
+    s = split.loc[(split["status"] == "ok") & split["split"].isin(HELD_OUT_SPLITS), ["id", "split"]]
+    out = c.merge(s, on="id", how="inner")
+    return out.sort_values("id", kind="mergesort").reset_index(drop=True)[cols]
+
+
+def evaluate_real(
+    crops: pd.DataFrame,
+    crop_root: Path,
+    model: torch.nn.Module,
+    config: dict[str, Any],
+    seed: int,
+    unseen: Sequence[str],
+    per_class: int,
+    device: torch.device | str = "cpu",
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """The ``real`` section of metrics.json: pair AUCs of ``model`` and of its untrained backbone.
+
+    Args:
+        crops: :func:`select_real`'s table.
+        crop_root: the crop stage's output folder (``crop_path`` is relative to it).
+        model: the trained embedding network (``model(x)`` -> embeddings).
+        config: its config (``input_size``, ``mean``, ``std``; the backbone is rebuilt from it).
+        seed: pair drawing and the backbone's seeded init.
+        unseen: classes held out of training (``split.val_classes`` + ``test_classes``).
+        per_class: pairs of each kind per class.
+    """
+    pairs = real_pairs(crops, seed, unseen, per_class)
+    base = {
+        "n_crops": len(crops),
+        "classes": {str(k): int(v) for k, v in crops["class_label"].value_counts().sort_index().items()},
+        "unseen_classes": sorted(set(unseen) & set(crops["class_label"].astype(str))),
+        "splits": sorted(set(crops["split"].astype(str))),
+        "per_class": per_class,
+    }
+    if pairs.empty:
+        return {**base, **summarise(pairs, {}), "note": "no real pairs (no real crop in val/test)"}
+    path_of = dict(zip(crops["id"].astype(str), crops["crop_path"].astype(str), strict=True))
+    backbone = starting_backbone(config, seed).to(device)
+    model.eval()
+
+    def on(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+        return lambda x: fn(x.to(device))
+
+    dist = pair_distances(
+        pairs, lambda cid: crop_root / path_of[cid], {"model": on(model), "backbone": on(backbone)},
+        config["input_size"], config["mean"], config["std"], batch_size=batch_size,
+    )  # fmt: skip
+    return {**base, **summarise(pairs, dist)}
