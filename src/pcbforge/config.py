@@ -482,6 +482,9 @@ class TripletsParams(Section):
     #: Share of positives that are "artifact-matched": the anchor with a patch of board beside the
     #: part re-filled by the defects' removal machinery (docs/defects.md), instead of a recapture.
     matched_positive_fraction: float = Field(0.3, ge=0, le=1)
+    #: Share of positives made from another component of the anchor's class in its split
+    #: (rest: from the anchor itself); positives of one part only teach "same pixels".
+    instance_positive_fraction: float = Field(0.5, ge=0, le=1)
     defects: list[DefectType] = Field(
         default_factory=lambda: [
             DefectType.GRAY_PATCH,

@@ -4,10 +4,11 @@ For every ``ok`` component and ``k`` in ``range(per_component)``:
 
 * **anchor**: the component crop, copied into the triplets folder (self-contained for
   ``dvc get``/``dvc import``), once per component.
-* **positive**: :class:`~pcbforge.augment.transforms.PositiveAugment` of the anchor. A second
-  capture of the same physical part would be better still, but the sources rarely have one,
-  and another part of the same class may differ in ways (value marking, colour band) that
-  are defects for the inspector, so the positive is the same part re-photographed in effect.
+* **positive**: :class:`~pcbforge.augment.transforms.PositiveAugment` of the anchor, or, with
+  probability ``instance_positive_fraction``, of *another* component of the anchor's class in
+  the anchor's split (its id in ``positive_params["instance_id"]``). Positives made only from
+  the anchor's own pixels teach "same pixels"; on real parts of held-out classes only positives
+  from other instances beat the untrained backbone (docs/defects.md, "Positives").
   With probability ``matched_positive_fraction`` it is instead *artifact-matched*: the anchor
   with a patch of bare board beside the part re-filled by the negatives' removal machinery
   (:func:`~pcbforge.augment.functional.refill_board`), so fill artifacts alone do not say "negative".
@@ -242,8 +243,20 @@ def _one_triplet(
     """One triplet: (row fields, {relative path: image or PNG bytes}, timings)."""
     t = Timings()
     t0 = time.perf_counter()
-    # Fixed order of draws: positive, strategy coin, negative. Changing it changes outputs.
-    pos, pos_params = positive(scene.view, scene.facts, rng)
+    # Fixed order of draws: instance coin (only when instance positives are on, so a run
+    # without them draws as before), positive, matched coin, strategy coin, negative.
+    # Changing it changes outputs.
+    pos_scene, instance = scene, None
+    if settings.instance_positive_fraction > 0:
+        same = [c for c in pool.get(anchor.class_label, []) if c.id != anchor.id]
+        if same and rng.random() < settings.instance_positive_fraction:
+            instance = same[int(rng.integers(len(same)))]
+            t1 = time.perf_counter()
+            pos_scene = load_scene(instance, scene.info)
+            t.read += time.perf_counter() - t1
+    pos, pos_params = positive(pos_scene.view, pos_scene.facts, rng)
+    if instance is not None:
+        pos_params = {**pos_params, "instance_id": instance.id}
     # Drawn only when configured, so a fraction of 0 leaves every other draw where it was.
     if settings.matched_positive_fraction > 0 and rng.random() < settings.matched_positive_fraction:
         # Artifact-matched: the negatives' fill on bare board; no recapture change, as negatives have none.
