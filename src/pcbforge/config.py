@@ -317,8 +317,31 @@ class ClassFacts(Section):
         return cls(mount=info.mount, polarised=info.polarised, symmetry=info.symmetry, pads=info.pads, aliases=list(info.aliases))
 
 
+#: Classes of the vendored real set (realsets/) the study's 12 lack; appended, so the built-in
+#: catalog's class indices stay. An IC has a pin 1 (a 180-degree turn is a defect) and 8 pads.
+REAL_SET_CLASSES: tuple[ClassInfo, ...] = (
+    ClassInfo("smd_resistor", Mount.SMD, False, Symmetry.HALF, 2, ("chip_resistor", "resistor_smd")),
+    ClassInfo("ic", Mount.SMD, True, Symmetry.NONE, 8, ("integrated_circuit", "soic")),
+)
+
+
 def _default_taxonomy() -> dict[str, ClassFacts]:
-    return {c.name: ClassFacts.of(c) for c in DEFAULT_CLASSES}
+    return {c.name: ClassFacts.of(c) for c in (*DEFAULT_CLASSES, *REAL_SET_CLASSES)}
+
+
+def _default_sources() -> list[BoardSource]:
+    # The demo's boards: the built-in catalog's and the vendored real set's subset (docs/realsets.md).
+    return [
+        BoardSource(path=Path("data/catalog/boards"), name="builtin"),
+        BoardSource(
+            path=Path("realsets/subsets/olegofriendz-one-board-demo.yaml"), name="olegofriendz-one-board",
+            licence="CC-BY-4.0", author="olegofriend", licence_url="https://creativecommons.org/licenses/by/4.0/",
+            attribution="one-board-dataset by olegofriend (Roboflow oleg-scesf/one-board-dataset v4), CC BY 4.0",
+            source_url="https://github.com/olegofriendz/yolov8-pcb-detection/tree/709dbd1014443ca5c9b42e78aa994f693ab9d6bd/data/one-board-dataset",
+            class_map={"chip-capacitor": "smd_capacitor", "chip-resistor": "smd_resistor", "diode": "smd_diode",
+                       "ic": "ic", "transistor": "smd_transistor"},
+        ),
+    ]  # fmt: skip
 
 
 class ClassesParams(Section):
@@ -396,7 +419,7 @@ class CropParams(Section):
     boards: Path | None = None
     #: Several board datasets, each with its own licence, attribution and class map; when
     #: set, they are the boards (instead of ``boards``). See :meth:`Params.board_sources`.
-    sources: list[BoardSource] = Field(default_factory=list)
+    sources: list[BoardSource] = Field(default_factory=lambda: _default_sources())
     context_scale: float = Field(2.0, ge=1.0)
     #: Board pixels added around the box's long side in the square crop, as a fraction of it.
     margin: float = Field(0.1, ge=0.0, le=2.0)
@@ -425,7 +448,7 @@ class PhotoGroups(Section):
     #: Regex searched in each board's name (``parent_id``: its image path under ``images/``,
     #: without suffix); its named group ``group`` is the key, e.g. ``^(?P<group>board\d+)_``.
     #: Boards it does not match keep their own group. Null: no pattern.
-    pattern: str | None = None
+    pattern: str | None = r"^(?P<group>olegofriendz-one-board)/"  # the real set: one board design, one group
     #: CSV with columns ``board`` (a board's ``parent_id``) and ``group``. Null: none.
     csv: Path | None = None
     #: Near-identical board photos share a group: largest Hamming distance on both phash and
@@ -450,8 +473,8 @@ class SplitParams(Section):
     out: Path = Path("data/split")
     #: Classes held out entirely (never seen in training): one-shot evaluation on unseen parts.
     #: Names from the ``classes`` taxonomy (checked against it when params load).
-    val_classes: list[str] = Field(default_factory=lambda: ["relay"])
-    test_classes: list[str] = Field(default_factory=lambda: ["crystal_oscillator"])
+    val_classes: list[str] = Field(default_factory=lambda: ["relay", "smd_transistor"])
+    test_classes: list[str] = Field(default_factory=lambda: ["crystal_oscillator", "ic"])
     #: Fraction of groups (boards / dup clusters) of seen classes also sent to val and test.
     val_fraction: float = Field(0.1, ge=0, lt=1)
     test_fraction: float = Field(0.1, ge=0, lt=1)
@@ -634,8 +657,9 @@ class EvaluateParams(Section):
     ci_level: float = Field(0.95, gt=0, lt=1)
     #: Crop sources (``crop.sources[].name``) whose val/test crops are real photos: the real-pair
     #: evaluation (metrics.json ``real``) scores them with the model and its untrained backbone.
-    #: Empty: no real-pair evaluation.
-    real_sources: list[str] = Field(default_factory=list)
+    #: Null: every board source but the built-in catalog's boards (see
+    #: :meth:`Params.real_source_names`); empty: no real-pair evaluation.
+    real_sources: list[str] | None = None
     #: Real pairs of each kind per class (keeps the real-pair evaluation to seconds).
     real_per_class: int = Field(40, ge=1)
 
@@ -694,17 +718,6 @@ class Params(Section):
         return self
 
     @model_validator(mode="after")
-    def _real_sources_are_crop_sources(self) -> Params:
-        names = [s.default_name() for s in self.crop.sources]
-        unknown = [n for n in self.evaluate.real_sources if n not in names]
-        if unknown:
-            raise ValueError(
-                f"evaluate.real_sources names {unknown}, not a crop source ({', '.join(names) or 'crop.sources is empty'}); "
-                "name sources of crop.sources (their `name`, or their folder's name)"
-            )
-        return self
-
-    @model_validator(mode="after")
     def _class_maps_name_classes(self) -> Params:
         tax = self.classes.build()
         for i, source in enumerate(self.crop.sources):
@@ -719,6 +732,28 @@ class Params(Section):
                         f"({', '.join(tax.names())}); add it there or map to null to skip the name"
                     ) from None
         return self
+
+    @model_validator(mode="after")
+    def _real_sources_are_crop_sources(self) -> Params:
+        names = [s.default_name() for s in self.crop.sources]
+        unknown = [n for n in self.evaluate.real_sources or () if n not in names]
+        if unknown:
+            raise ValueError(
+                f"evaluate.real_sources names {unknown}, not a crop source ({', '.join(names) or 'crop.sources is empty'}); "
+                "name sources of crop.sources (their `name`, or their folder's name), or null for every one but the built-in boards"
+            )
+        return self
+
+    def real_source_names(self) -> list[str]:
+        """Crop sources whose board crops are real photos: ``evaluate.real_sources``, or when null
+        every board source whose path is not the built-in catalog's boards.
+
+        ``""`` stands for the one unnamed source of ``crop.boards`` (its board names carry no prefix).
+        """
+        if self.evaluate.real_sources is not None:
+            return list(self.evaluate.real_sources)
+        builtin = (self.path(self.catalog.out) / "boards").resolve()
+        return [s.name or "" for s in self.board_sources() if s.path.resolve() != builtin]
 
     def taxonomy(self) -> Taxonomy:
         """The class taxonomy (``classes`` section)."""

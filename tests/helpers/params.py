@@ -24,6 +24,10 @@ TINY: dict[str, Any] = {
         "photo_size": [128, 128],
     },
     "crawl": {"concurrency": 8, "download_timeout": 10},
+    # The built-in boards only (no real set): the tests' projects live in temporary folders.
+    "crop": {"sources": []},
+    "split": {"val_classes": ["relay"], "test_classes": ["crystal_oscillator"], "groups": {"pattern": None}},
+    "evaluate": {"real_sources": []},
     "triplets": {"per_component": 1},
     # Board mode: the export and pipeline tests follow component lineage through the pairs.
     "simulate": {"pairs": 8, "mode": "board", "preset": "small"},

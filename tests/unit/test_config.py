@@ -29,6 +29,8 @@ OPTIONAL_NOT_WRITTEN = {
     "crawl.SOURCE.class_map",
     "crawl.SOURCE.selectors",
     "crawl.SOURCE.allowed_domains",
+    # the built-in boards' source takes its lineage from its data.yaml and maps no names
+    *(f"crop.SOURCE.{k}" for k in ("licence", "author", "attribution", "licence_url", "source_url", "class_map")),
 }
 
 
@@ -126,12 +128,12 @@ def test_vocabulary_params_load_as_enums(tmp_path: Path) -> None:
 def test_crop_boards_null_means_the_catalogs_boards(tmp_path: Path) -> None:
     (tmp_path / "params.yaml").write_text("catalog:\n  out: gen/catalog\n")
     assert load_params(tmp_path / "params.yaml").boards_dir() == tmp_path.resolve() / "gen" / "catalog" / "boards"
-    (tmp_path / "params.yaml").write_text("crop:\n  boards: /data/my-boards\n")
+    (tmp_path / "params.yaml").write_text("crop:\n  boards: /data/my-boards\n  sources: []\n")
     assert load_params(tmp_path / "params.yaml").boards_dir() == Path("/data/my-boards")
 
 
 def test_board_sources_default_to_one_unnamed_source_at_boards_dir(tmp_path: Path) -> None:
-    (tmp_path / "params.yaml").write_text("catalog:\n  out: gen/catalog\n")
+    (tmp_path / "params.yaml").write_text("catalog:\n  out: gen/catalog\ncrop:\n  sources: []\n")
     params = load_params(tmp_path / "params.yaml")
     ((source),) = params.board_sources()
     assert source.path == params.boards_dir() and source.name == "" and source.class_map == {}
@@ -163,3 +165,16 @@ def test_a_class_map_to_null_skips_the_name_and_may_name_an_alias(tmp_path: Path
     (tmp_path / "params.yaml").write_text("crop:\n  sources: [{path: a, class_map: {pcb: null, Elko: electrolytic}}]\n")
     (source,) = load_params(tmp_path / "params.yaml").board_sources()
     assert source.class_map == {"pcb": None, "Elko": "electrolytic"}
+
+
+def test_real_sources_default_to_every_board_source_but_the_builtin_one(tmp_path: Path) -> None:
+    assert load_params(REPO_ROOT / "params.yaml").real_source_names() == ["olegofriendz-one-board"]
+    (tmp_path / "params.yaml").write_text("crop:\n  sources: []\n")
+    assert load_params(tmp_path / "params.yaml").real_source_names() == []
+    (tmp_path / "params.yaml").write_text("crop:\n  sources: []\n  boards: mine\n")
+    assert load_params(tmp_path / "params.yaml").real_source_names() == [""]
+    (tmp_path / "params.yaml").write_text("crop:\n  sources: [{path: a}, {path: b}]\nevaluate:\n  real_sources: [b]\n")
+    assert load_params(tmp_path / "params.yaml").real_source_names() == ["b"]
+    (tmp_path / "params.yaml").write_text("crop:\n  sources: [{path: a}]\nevaluate:\n  real_sources: [b]\n")
+    with pytest.raises(ConfigError, match=re.escape("evaluate.real_sources names ['b']")):
+        load_params(tmp_path / "params.yaml")

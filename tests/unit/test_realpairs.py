@@ -80,3 +80,19 @@ def test_capture_change_is_small_and_seeded(seed: int) -> None:
     # The part stays where it was (a shift of at most ~3 px): its centre of mass moves little.
     ys, xs = np.nonzero(out[..., 0] > 90)
     assert abs(ys.mean() - 31.5) < 3.5 and abs(xs.mean() - 31.5) < 3.5
+
+
+def test_select_real_keeps_held_out_crops_of_the_named_sources() -> None:
+    from pcbforge.train.realpairs import select_real
+
+    comps = pd.DataFrame({
+        "id": ["a", "b", "c", "d", "e"], "class_label": ["ic"] * 5,
+        "origin": ["board", "board", "board", "web", "board"],
+        "parent_id": ["real/train/x", "real/y", "builtin/z", "real/w", "real/v"],
+        "crop_path": [f"crops/{i}.png" for i in "abcde"], "status": ["ok", "ok", "ok", "ok", "error"],
+    })  # fmt: skip
+    split = pd.DataFrame({"id": list("abcde"), "split": ["test", "train", "val", "test", "test"], "status": ["ok"] * 5})
+    assert select_real(comps, split, ["real"])["id"].tolist() == ["a"]  # b: train, d: web, e: not ok
+    assert select_real(comps, split, ["builtin", "real"])["id"].tolist() == ["a", "c"]
+    assert select_real(comps, split, [""])["id"].tolist() == ["a", "c"]  # the unnamed source: every board crop
+    assert select_real(comps, split, []).empty

@@ -94,7 +94,7 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
             notes.append(f"model.pt carries no threshold; calibrated here on '{thr_split}'")
         elif calibration["split"] == split:
             notes.append(f"threshold calibrated on '{split}' itself (optimistic accuracy)")
-        real = _real_section(params, model, config, device) if ep.real_sources else None
+        real = _real_section(params, model, config, device) if params.real_source_names() else None
     metrics = _pair_set_metrics(d_eval, calibration, params)
     metrics.update({
         "split": split,
@@ -138,7 +138,7 @@ def _real_section(params: Params, model: Any, config: dict[str, Any], device: An
     comps = read_manifest(manifest_path(params, "crop"), "crop",
                           require=("id", "class_label", "origin", "parent_id", "crop_path", "status"))
     split = read_manifest(manifest_path(params, "split"), "split", require=("id", "split", "status"))
-    crops = select_real(comps, split, params.evaluate.real_sources)
+    crops = select_real(comps, split, params.real_source_names())
     unseen = [*params.split.val_classes, *params.split.test_classes]
     return evaluate_real(crops, params.path(params.crop.out), model, config, params.base.seed, unseen,
                          params.evaluate.real_per_class, device, batch_size=params.train.batch_size)  # fmt: skip

@@ -281,7 +281,8 @@ def select_real(components: pd.DataFrame, split: pd.DataFrame, sources: Sequence
         components: components.parquet (``id``, ``class_label``, ``origin``, ``parent_id``,
             ``crop_path``, ``status``).
         split: split.parquet (``id``, ``split``, ``status``).
-        sources: crop source names (``crop.sources[].name``).
+        sources: crop source names (``crop.sources[].name``); ``""``: the one unnamed source
+            of ``crop.boards``, whose crops are all taken.
 
     Returns:
         ``id``, ``class_label``, ``crop_path``, ``split``, ``source``, sorted by id.
@@ -298,9 +299,11 @@ def select_real(components: pd.DataFrame, split: pd.DataFrame, sources: Sequence
     if not sources:
         return pd.DataFrame(columns=cols)
     c = components[(components["status"] == "ok") & (components["origin"] == "board")].copy()
-    parent = c["parent_id"].astype(str)
-    c["source"] = parent.str.split("/", n=1).str[0].where(parent.str.contains("/"), "")
-    c = c[c["source"].isin(list(sources))]
+    if "" in sources:  # the one unnamed source (crop.boards): every board crop, names unprefixed
+        c["source"] = ""
+    else:
+        c["source"] = c["parent_id"].astype(str).str.split("/", n=1).str[0]
+        c = c[c["source"].isin(list(sources))]
     s = split.loc[(split["status"] == "ok") & split["split"].isin(HELD_OUT_SPLITS), ["id", "split"]]
     out = c.merge(s, on="id", how="inner")
     return out.sort_values("id", kind="mergesort").reset_index(drop=True)[cols]
