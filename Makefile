@@ -15,7 +15,7 @@ export PYTHONHASHSEED := 0
 # dvc runs each stage's `pcbforge ...` command in a shell: it must find the venv's scripts.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench realbench clean
 # Peers the benchmarks measure against, kept out of pcbforge's own environment.
 PEERS ?= .venv-peers
 PEER_PACKAGES ?= imagededup==0.3.3.post2 torch==2.14.1 torchvision==0.29.1
@@ -47,6 +47,11 @@ bench: setup $(PEERS)/.installed
 	$(BIN)/python benchmarks/bench_dedup.py --imagededup-python $(PEERS)/bin/python
 	$(BIN)/python benchmarks/bench_crawl.py
 	$(BIN)/python benchmarks/bench_train.py
+
+# Did training help on real parts? Real-pair ROC-AUC of models/model.pt vs its untrained backbone.
+MODEL ?= models/model.pt
+realbench: setup
+	$(BIN)/python benchmarks/bench_realpairs.py --model $(MODEL)
 
 clean:
 	rm -rf data models reports dvclive .fiftyone artifacts
