@@ -32,7 +32,9 @@ def _rows(tmp: Path, anchor_id: str, fraction: float, n: int = 16) -> pd.DataFra
     comps = _components(tmp)
     pools = pools_by_split(comps)
     anchor = next(c for c in comps if c.id == anchor_id)
-    settings = TripletsParams(per_component=n, strategy="other_class", instance_positive_fraction=fraction)
+    # no artifact-matched positives: they replace a positive with the anchor's own pixels
+    settings = TripletsParams(per_component=n, strategy="other_class", instance_positive_fraction=fraction,
+                              matched_positive_fraction=0.0)
     rows, _ = build_anchor(anchor, pools[anchor.split], settings, tmp / "out", seed=7, root=tmp)
     return pd.DataFrame(rows)
 
