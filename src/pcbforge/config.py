@@ -415,7 +415,8 @@ class BoardSource(Section):
 class CropParams(Section):
     out: Path = Path("data/crop")
     #: Directory with images/, labels/ and data.yaml (YOLO); null = the built-in catalog's
-    #: boards (``catalog.out``/boards), see :meth:`Params.boards_dir`. Set it or ``sources``, not both.
+    #: boards (``catalog.out``/boards), see :meth:`Params.boards_dir`. Setting it alone replaces the
+    #: default ``sources``; setting both is an error.
     boards: Path | None = None
     #: Several board datasets, each with its own licence, attribution and class map; when
     #: set, they are the boards (instead of ``boards``). See :meth:`Params.board_sources`.
@@ -426,6 +427,15 @@ class CropParams(Section):
     #: Smallest box side in pixels; 4 keeps 0402 SMD parts of board photos.
     min_box_px: int = Field(4, ge=1)
     include_web: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _boards_replace_default_sources(cls, data: Any) -> Any:
+        # `crop.boards: <folder>` alone means "these boards": it replaces the default sources
+        # (the built-in boards and the vendored real set) instead of clashing with them.
+        if isinstance(data, dict) and data.get("boards") is not None and "sources" not in data:
+            return {**data, "sources": []}
+        return data
 
     @model_validator(mode="after")
     def _one_way_to_name_boards(self) -> CropParams:
