@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from pcbforge.clean.fiftyone_review import VIEW_CLUSTERS, VIEW_LOW_QUALITY
-from pcbforge.vocab import ComponentClass
+from pcbforge.config import Params
 from tests.helpers.params import REPO_ROOT, tiny_params
 from tests.helpers.review_inputs import write_review_inputs
 
@@ -189,7 +189,7 @@ def test_launch_serves_dataset_to_headless_chromium(tmp_path: Path, driver: WebD
         assert ds["estimatedSampleCount"] == 7
         views = {v["name"]: v["slug"] for v in ds["savedViews"]}
         assert views[VIEW_CLUSTERS] == "near-duplicate-clusters-to-confirm" and VIEW_LOW_QUALITY in views
-        assert len(views) == 2 + len(ComponentClass)
+        assert len(views) == 2 + len(Params().taxonomy())  # one view per taxonomy class
 
         # Ctrl-C (SIGINT to the process group) stops the App, its server and mongod.
         os.killpg(app.pid, signal.SIGINT)

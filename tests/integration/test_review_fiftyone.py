@@ -23,7 +23,6 @@ from pcbforge.config import Params
 from pcbforge.datasets.manifest import read_manifest
 from pcbforge.errors import InputError
 from pcbforge.pipelines import review
-from pcbforge.vocab import ComponentClass
 from tests.helpers.params import tiny_params
 from tests.helpers.review_inputs import CAP_ATTRIBUTION, CC_BY_URL, write_review_inputs
 
@@ -58,7 +57,7 @@ def test_tags_pulled_into_decisions_survive_a_database_wipe(
 
     ds = fo.load_dataset(name)
     assert ds.persistent
-    expected_views = {VIEW_CLUSTERS, VIEW_LOW_QUALITY} | {class_view_name(c) for c in ComponentClass.names()}
+    expected_views = {VIEW_CLUSTERS, VIEW_LOW_QUALITY} | {class_view_name(c) for c in params.taxonomy().names()}
     assert set(ds.list_saved_views()) == expected_views
     clusters = ds.load_saved_view(VIEW_CLUSTERS)
     assert _ids_of(clusters) == {ids["cap"], ids["cap_copy"], ids["res"], ids["res_copy"]}
