@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 
 import cv2
 import numpy as np
 import pytest
 
-from benchmarks.bench_registration import angle_error, auroc, board_scene, corner_error, pose_of, register
+from benchmarks.bench_registration import (
+    angle_error,
+    auroc,
+    board_scene,
+    corner_error,
+    find_segments,
+    flatten_background,
+    grid_candidates,
+    gray,
+    make_pair,
+    pose_of,
+    refine_segments,
+    register,
+    register_logpolar,
+)
 from pcbforge.augment.ssds import Pose, canvas_matrix, margin_for, pose_matrix, simulate_pair
 from pcbforge.config import SimulateParams
 from pcbforge.rng import make_rng
@@ -83,3 +98,83 @@ def test_corner_error_on_hand_made_poses() -> None:
     a, b = Pose(1.5, -2.0, 30.0, 0.9), Pose(-1.0, 0.5, 28.0, 1.05)
     assert corner_error(a, b, (64, 48)) == pytest.approx(corner_error(b, a, (64, 48)))
     assert corner_error(a, a, (64, 48)) == pytest.approx((0.0, 0.0))
+
+
+def test_the_log_polar_baseline_alone_still_recovers_a_textured_pair() -> None:
+    truth = Pose(30, -20, 60, 0.9)
+    template, defected = textured_pair(truth)
+    est, _ = register_logpolar(template, defected)
+    shift, angle, scale = errors(est, truth)
+    assert shift < 0.5 and angle < 0.3 and scale < 0.005, (est, truth)
+
+
+def test_flatten_background_removes_a_gradient_and_keeps_a_shape() -> None:
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    img = np.stack([40 + 0.5 * xx, 200 - 0.3 * yy, 90 + 0.2 * xx + 0.2 * yy], axis=2)
+    cv2.circle(img, (100, 80), 15, (250, 10, 10), -1)
+    flat = flatten_background(np.clip(img, 0, 255).astype(np.uint8))
+    assert np.abs(flat[200:, 200:]).max() < 1.5  # background: the plane is gone
+    assert np.abs(flat[80, 100]).max() > 100  # the shape stays
+
+
+def test_find_segments_one_per_shape_and_one_for_a_striped_background() -> None:
+    img = np.full((SIZE, SIZE, 3), 90, np.uint8)
+    cv2.circle(img, (60, 60), 12, (200, 40, 40), -1)
+    cv2.rectangle(img, (150, 140), (190, 170), (20, 200, 40), -1)
+    segs = find_segments(flatten_background(img))
+    assert len(segs) == 2
+    stripes = np.where(((np.arange(SIZE)[None, :] // 5) % 2)[..., None] == 1, 220, 30).astype(np.uint8)
+    stripes = np.broadcast_to(stripes, (SIZE, SIZE, 3)).copy()
+    assert len(find_segments(flatten_background(stripes))) == 1
+
+
+def test_grid_candidates_hold_the_pose_of_a_sparse_scene() -> None:
+    # A flat scene of a few shapes: the case where the log-polar spectrum misses the pose.
+    truth = Pose(25, -30, 137, 1.12)
+    m = margin_for(truth, SIZE)
+    canvas = np.full((SIZE + 2 * m, SIZE + 2 * m, 3), 60, np.uint8)
+    for (x, y), colour in zip([(70, 60), (180, 90), (120, 190), (60, 150)], [(230, 40, 40), (40, 220, 60), (40, 60, 230), (220, 220, 40)]):
+        box = cv2.boxPoints(((x + m, y + m), (36, 14), 25.0)).astype(np.int32)
+        cv2.fillPoly(canvas, [box], colour)
+    template = canvas[m : m + SIZE, m : m + SIZE].copy()
+    defected = cv2.warpAffine(canvas, canvas_matrix(truth, SIZE, m), (SIZE, SIZE), flags=cv2.INTER_LINEAR)
+    cands = grid_candidates(gray(template), gray(defected))
+    assert min(corner_error(c, truth, (SIZE, SIZE))[0] for c in cands) < 12.0
+
+
+def test_refine_segments_takes_rotation_and_scale_from_the_shapes_and_the_mean_of_their_shifts() -> None:
+    # Each shape moved by its own (assembly) shift before the pose, as simulate does: one
+    # similarity cannot explain them all; the estimate should be the pose after the mean shift.
+    truth = Pose(-12, 8, 33, 0.92)
+    m = margin_for(truth, SIZE)
+    c = SIZE + 2 * m
+    base, moved = np.full((c, c, 3), 70, np.uint8), np.full((c, c, 3), 70, np.uint8)
+    shapes = [((60, 60), (3, -2)), ((190, 70), (-3, 1)), ((80, 190), (2, 3)), ((185, 180), (-1, -3)), ((128, 128), (3, 3))]
+    rng = np.random.default_rng(5)
+    for (x, y), (ax, ay) in shapes:
+        size, ang = rng.uniform(18, 34, 2), float(rng.uniform(0, 180))
+        colour = [int(v) for v in rng.integers(120, 256, 3)]
+        for img, (ox, oy) in ((base, (0, 0)), (moved, (ax, ay))):
+            box = cv2.boxPoints(((x + m + ox, y + m + oy), (float(size[0]), float(size[1])), ang))
+            cv2.fillPoly(img, [np.round(box * 16).astype(np.int32)], colour, cv2.LINE_8, 4)
+    template = base[m : m + SIZE, m : m + SIZE].copy()
+    defected = cv2.warpAffine(moved, canvas_matrix(truth, SIZE, m), (SIZE, SIZE), flags=cv2.INTER_LINEAR)
+    mean = np.mean([a for _, a in shapes], axis=0)
+    expected = pose_of(np.vstack([pose_matrix(truth, (SIZE, SIZE)), [0, 0, 1]]) @ np.array([[1, 0, mean[0]], [0, 1, mean[1]], [0, 0, 1.0]]), (SIZE, SIZE))
+    ft, fd = flatten_background(template), flatten_background(defected)
+    segs = find_segments(ft)
+    assert len(segs) == len(shapes)
+    start = Pose(truth.dx + 2.0, truth.dy - 1.5, truth.angle + 1.0, truth.scale * 1.02)
+    est = refine_segments(ft, fd, segs, start)
+    _, angle, scale = errors(est, truth)
+    assert angle < 0.2 and scale < 0.004, (est, truth)
+    assert corner_error(est, expected, (SIZE, SIZE))[0] < 1.0, (est, expected)
+
+
+def test_register_recovers_a_paper_preset_shapes_pair() -> None:
+    # Pair 0 of the benchmark's seed: a flat background, shapes each with its own assembly shift.
+    sp = SimulateParams(preset="paper", mode=SceneMode.SHAPES)
+    template, defected, _, recipe = make_pair(0, argparse.Namespace(seed=20241123, mode="shapes"), sp)
+    truth = Pose(**recipe["pose"])
+    est, _ = register(template, defected)
+    assert corner_error(est, truth, (SIZE, SIZE))[0] <= 4.0, (est, truth)
