@@ -177,11 +177,16 @@ COARSE_PX = 64
 GRID_ANGLE_STEP = 3.0
 GRID_SCALES = tuple(float(v) for v in np.exp(np.linspace(math.log(0.75), math.log(1.33), 11)))
 #: Candidates the grid and the log-polar spectrum hand to the segment check; finalists refined in full.
-GRID_KEEP, LOGPOLAR_KEEP, FINALISTS = 24, 16, 3
+GRID_KEEP, LOGPOLAR_KEEP, FINALISTS = 16, 8, 3
+#: Centroid hypotheses kept, and how near (px) a mapped centroid must land to count.
+CENTROID_KEEP, CENTROID_TOL = 16, 8.0
 #: A segment's own translation search (px): the assembly bound plus the coarse grid's error.
 SEARCH_PX = 8
 #: A segment whose best normalised correlation is below this is a defect (removed, changed) or unseen.
 GATE = 0.6
+#: After a first refinement, segments matching worse than this at the finest blur are dropped
+#: (a changed shape still looks like a blob when blurred) and the pose refined again without them.
+KEEP = 0.8
 #: Refinement: blur (px) of each Gauss-Newton level, iterations a level, Levenberg-Marquardt damping.
 LEVELS, ITERS, DAMPING = (4.0, 2.0, 1.0), 5, 0.1
 #: Blur (px) of the candidate check: stripes (period <= 12 px) and noise fade, the shapes stay.
@@ -199,6 +204,8 @@ class Segment:
     w: int
     h: int
     mask: np.ndarray
+    #: Its box covers most of the view: a striped or noisy background, with the shapes on it.
+    background: bool = False
 
     @property
     def area(self) -> int:
@@ -237,14 +244,15 @@ def find_segments(flat: np.ndarray, thr: float = FOREGROUND) -> list[Segment]:
     e = np.sqrt((cv2.GaussianBlur(flat, (0, 0), 1.0) ** 2).sum(axis=2))
     fg = cv2.dilate((e > thr).astype(np.uint8), np.ones((5, 5), np.uint8))
     n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    big = 0.3 * flat.shape[0] * flat.shape[1]
     return [
-        Segment(int(x), int(y), int(w), int(h), lab[y : y + h, x : x + w] == k)
+        Segment(int(x), int(y), int(w), int(h), lab[y : y + h, x : x + w] == k, w * h > big)
         for k, (x, y, w, h, area) in enumerate(stats[1:].tolist(), start=1)
         if area >= 30
     ]
 
 
-def grid_candidates(gt: np.ndarray, gd: np.ndarray, keep: int = GRID_KEEP) -> list[Pose]:
+def grid_candidates(gt: np.ndarray, gd: np.ndarray, keep: int = GRID_KEEP, band: tuple[float, float] = (0.7, 4.0)) -> list[Pose]:
     """The ``keep`` best poses of a rotation × scale grid, each with its shift by cross-correlation, at ``COARSE_PX``.
 
     Exhaustive where the log-polar spectrum is blind (sparse scenes): both views are reduced
@@ -257,7 +265,7 @@ def grid_candidates(gt: np.ndarray, gd: np.ndarray, keep: int = GRID_KEEP) -> li
 
     def reduce(g: np.ndarray) -> np.ndarray:
         r = cv2.resize(g, (n, n), interpolation=cv2.INTER_AREA)
-        return cv2.GaussianBlur(r, (0, 0), 0.7) - cv2.GaussianBlur(r, (0, 0), 4.0)
+        return cv2.GaussianBlur(r, (0, 0), band[0]) - cv2.GaussianBlur(r, (0, 0), band[1])
 
     win = np.sqrt(np.outer(np.hanning(n), np.hanning(n)))
     st, sd = reduce(gt) * win, reduce(gd) * win
@@ -279,36 +287,134 @@ def grid_candidates(gt: np.ndarray, gd: np.ndarray, keep: int = GRID_KEEP) -> li
     return [p for _, p in found[:keep]]
 
 
+def centroid_candidates(
+    segs_t: list[Segment], segs_d: list[Segment], size: tuple[int, int], keep: int = CENTROID_KEEP
+) -> list[Pose]:
+    """Poses from the segments' centroids: every two template shapes against every two defected shapes.
+
+    Each ordered choice fixes a similarity (two points); the ones whose scale is in
+    ``SCALE_RANGE`` and whose two shapes keep their area ratio (scale²) are ranked by how many
+    template centroids land within ``CENTROID_TOL`` px of a defected one, then fitted by least
+    squares to those. Where a scene is a few shapes on a plain background, this is what finds
+    the pose: the spectrum and the grid see too few pixels.
+    """
+    tt = [sg for sg in segs_t if not sg.background]
+    dd = [sg for sg in segs_d if not sg.background]
+    if len(tt) < 2 or len(dd) < 2:
+        return []
+    p = np.array([_centroid(sg) for sg in tt])
+    q = np.array([_centroid(sg) for sg in dd])
+    at = np.array([sg.area for sg in tt], np.float64)
+    ad = np.array([sg.area for sg in dd], np.float64)
+    i1, i2 = np.triu_indices(len(tt), 1)
+    j1, j2 = np.nonzero(~np.eye(len(dd), dtype=bool))
+    I1, J1 = np.meshgrid(i1, j1, indexing="ij")
+    I2, J2 = np.meshgrid(i2, j2, indexing="ij")
+    I1, I2, J1, J2 = I1.ravel(), I2.ravel(), J1.ravel(), J2.ravel()
+    vp, vq = p[I2] - p[I1], q[J2] - q[J1]
+    lp, lq = np.linalg.norm(vp, axis=1), np.linalg.norm(vq, axis=1)
+    s = lq / np.maximum(lp, 1e-9)
+    ok = (lp > 15) & (s >= SCALE_RANGE[0]) & (s <= SCALE_RANGE[1])
+    for a, b in ((I1, J1), (I2, J2)):
+        ratio = ad[b] / (at[a] * s * s + 1e-9)
+        ok &= (ratio > 0.5) & (ratio < 2.0)
+    if not ok.any():
+        return []
+    I1, I2, J1, J2, vp, vq, s = I1[ok], I2[ok], J1[ok], J2[ok], vp[ok], vq[ok], s[ok]
+    th = np.arctan2(vq[:, 1], vq[:, 0]) - np.arctan2(vp[:, 1], vp[:, 0])
+    c, si = s * np.cos(th), s * np.sin(th)
+    # x -> [[c, -si], [si, c]] x + t, with p[I1] -> q[J1]
+    tx = q[J1, 0] - (c * p[I1, 0] - si * p[I1, 1])
+    ty = q[J1, 1] - (si * p[I1, 0] + c * p[I1, 1])
+    mx = c[:, None] * p[None, :, 0] - si[:, None] * p[None, :, 1] + tx[:, None]
+    my = si[:, None] * p[None, :, 0] + c[:, None] * p[None, :, 1] + ty[:, None]
+    dist = np.hypot(mx[..., None] - q[None, None, :, 0], my[..., None] - q[None, None, :, 1])  # (H, nt, nd)
+    near = dist.min(axis=2)
+    hits = (near < CENTROID_TOL).sum(axis=1)
+    order = np.lexsort((np.where(near < CENTROID_TOL, near, 0).sum(axis=1), -hits))
+    out: list[Pose] = []
+    for h in order:
+        inl = np.nonzero(near[h] < CENTROID_TOL)[0]
+        src, dst = p[inl], q[dist[h, inl].argmin(axis=1)]
+        m = _similarity_lsq(src, dst) if len(inl) >= 2 else np.array([[c[h], -si[h], tx[h]], [si[h], c[h], ty[h]], [0, 0, 1.0]])
+        pose = pose_of(m, size)
+        if all(corner_error(pose, o, size)[0] > 8.0 for o in out):
+            out.append(pose)
+        if len(out) >= keep:
+            break
+    return out
+
+
+def _centroid(sg: Segment) -> np.ndarray:
+    ys, xs = np.nonzero(sg.mask)
+    return np.array([sg.x + xs.mean(), sg.y + ys.mean()])
+
+
+def _similarity_lsq(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The least-squares similarity (3×3) taking points ``src`` to ``dst``."""
+    a = np.zeros((2 * len(src), 4))
+    a[0::2] = np.stack([src[:, 0], -src[:, 1], np.ones(len(src)), np.zeros(len(src))], axis=1)
+    a[1::2] = np.stack([src[:, 1], src[:, 0], np.zeros(len(src)), np.ones(len(src))], axis=1)
+    c, s, tx, ty = np.linalg.lstsq(a, dst.reshape(-1), rcond=None)[0]
+    return np.array([[c, -s, tx], [s, c, ty], [0.0, 0.0, 1.0]])
+
+
+def foreground_magnitude(flat: np.ndarray) -> np.ndarray:
+    """Colour distance from the background plane, less its median: blobs where shapes are.
+
+    Two-colour stripes sit at a constant distance from their mean, and noise averages out once
+    reduced, so on every background the shapes stand out (signless: colour and grey level alike).
+    """
+    e = np.sqrt((flat.astype(np.float64) ** 2).sum(axis=2))
+    return e - float(np.median(e))
+
+
 def match_segments(
     bt: np.ndarray, bd: np.ndarray, segs: list[Segment], pose: Pose, search: int
-) -> tuple[list[np.ndarray], list[float]]:
-    """Each segment's own best translation (px, template frame) within ±``search`` under ``pose``, and its correlation.
+) -> tuple[list[np.ndarray], list[float], list[float]]:
+    """Each segment's own best translation (px, template frame) within ±``search`` under ``pose``; its correlation; its share in view.
 
-    The defected view is brought back by ``pose``; each segment's box is matched (normalised
-    correlation over the three channels, background at 0 after :func:`flatten_background`)
-    in a window ``search`` px wider. A segment whose box leaves the view scores what overlaps.
+    The defected view is brought back by ``pose``; each segment's box is matched in a window
+    ``search`` px wider by normalised correlation over the three channels (background at 0
+    after :func:`flatten_background`), counted only where the defected view has pixels: a
+    segment (or a whole textured background) half out of view is judged on the half in view.
     """
     h, w = bt.shape[:2]
     m = pose_matrix(pose, (h, w))
     back = cv2.warpAffine(bd, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-    back = cv2.copyMakeBorder(back, search, search, search, search, cv2.BORDER_CONSTANT, value=0)
-    shifts, scores = [], []
+    seen = (cv2.warpAffine(np.ones((h, w), np.float32), m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP) > 0.999)
+    pad = (search, search, search, search, cv2.BORDER_CONSTANT)
+    back = cv2.copyMakeBorder(back * seen[..., None], *pad, value=0)
+    seen_p = cv2.copyMakeBorder(seen.astype(np.float32), *pad, value=0)
+    back2 = (back * back).sum(axis=2)
+    shifts, scores, shares = [], [], []
     for sg in segs:
-        region = back[sg.y : sg.y + sg.h + 2 * search, sg.x : sg.x + sg.w + 2 * search]
-        c = cv2.matchTemplate(region, np.ascontiguousarray(bt[sg.y : sg.y + sg.h, sg.x : sg.x + sg.w]), cv2.TM_CCORR_NORMED)
+        tpl = np.ascontiguousarray(bt[sg.y : sg.y + sg.h, sg.x : sg.x + sg.w])
+        win = (slice(sg.y, sg.y + sg.h + 2 * search), slice(sg.x, sg.x + sg.w + 2 * search))
+        num = cv2.matchTemplate(back[win], tpl, cv2.TM_CCORR)
+        t2 = cv2.matchTemplate(seen_p[win], np.ascontiguousarray((tpl * tpl).sum(axis=2)), cv2.TM_CCORR)
+        b2 = cv2.matchTemplate(back2[win], np.ones(tpl.shape[:2], np.float32), cv2.TM_CCORR)
+        c = num / np.sqrt(np.maximum(t2 * b2, 1e-6))
         iy, ix = np.unravel_index(int(c.argmax()), c.shape)
         shifts.append(np.array([ix - search, iy - search], np.float64))
         scores.append(float(c[iy, ix]))
-    return shifts, scores
+        shares.append(float(seen_p[win][iy : iy + sg.h, ix : ix + sg.w][sg.mask].mean()))
+    return shifts, scores, shares
 
 
-def segment_score(scores: list[float], segs: list[Segment]) -> float:
-    """The share of the template's foreground whose segment matched (area-weighted correlation over the gate)."""
+def segment_score(matched: tuple[list[np.ndarray], list[float], list[float]], segs: list[Segment]) -> float:
+    """The share of the template's foreground that matched: area in view times correlation, over segments past the gate."""
+    _, scores, shares = matched
     total = sum(sg.area for sg in segs)
-    return sum(sg.area * v for sg, v in zip(segs, scores) if v >= GATE) / max(total, 1)
+    # The gate is for shapes (a defect fails it); a whole textured background cannot be a
+    # defect, and its fine texture (noise resampled by the pose) correlates only in part.
+    return sum(sg.area * f * max(v, 0.0) for sg, v, f in zip(segs, scores, shares) if v >= GATE or sg.background) / max(total, 1)
 
 
-def refine_segments(ft: np.ndarray, fd: np.ndarray, segs: list[Segment], pose: Pose) -> Pose:
+
+def refine_segments(
+    ft: np.ndarray, fd: np.ndarray, segs: list[Segment], pose: Pose, levels: tuple[float, ...] = LEVELS
+) -> Pose:
     """Gauss-Newton on the pixels: one rotation and scale for all, a translation of each segment's own; then their mean.
 
     The model is the simulator's: every shape is the template's shape moved by its own
@@ -324,13 +430,15 @@ def refine_segments(ft: np.ndarray, fd: np.ndarray, segs: list[Segment], pose: P
     shifts = [np.zeros(2) for _ in segs]
     active = set(range(len(segs)))
     used: list[int] = []
-    for level, sigma in enumerate(LEVELS):
+    for level, sigma in enumerate(levels):
         bt = cv2.GaussianBlur(ft, (0, 0), sigma)
         bd = cv2.GaussianBlur(fd, (0, 0), sigma)
         if level == 0:
-            shifts, scores = match_segments(bt, bd, segs, pose_of(p, (h, w)), SEARCH_PX)
-            active = {k for k, v in enumerate(scores) if v >= GATE or segs[k].w * segs[k].h > 0.3 * h * w}
-        gate = GATE if level == len(LEVELS) - 1 else 0.2
+            shifts, scores, _ = match_segments(bt, bd, segs, pose_of(p, (h, w)), SEARCH_PX)
+            # A background keeps the candidate's shift: its texture is gone at this blur.
+            shifts = [np.zeros(2) if sg.background else t for sg, t in zip(segs, shifts)]
+            active = {k for k, v in enumerate(scores) if v >= GATE or segs[k].background}
+        gate = GATE if level == len(levels) - 1 else 0.2
         for _ in range(ITERS):
             hg, bg = np.zeros((2, 2)), np.zeros(2)
             blocks = {}
@@ -340,8 +448,7 @@ def refine_segments(ft: np.ndarray, fd: np.ndarray, segs: list[Segment], pose: P
                 ys, xs = np.nonzero(sg.mask)
                 pts = m[:2] @ np.stack([xs, ys, np.ones_like(xs)]).astype(np.float64)
                 inside = (pts[0] >= 1) & (pts[0] <= w - 2) & (pts[1] >= 1) & (pts[1] <= h - 2)
-                small = sg.w * sg.h <= 0.3 * h * w
-                if inside.sum() < (0.9 * len(xs) if small else 100):
+                if inside.sum() < (100 if sg.background else 0.9 * len(xs)):
                     continue
                 s_img = cv2.warpAffine(bd, m[:2], (sg.w, sg.h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
                 mm = sg.mask.copy()
@@ -358,8 +465,14 @@ def refine_segments(ft: np.ndarray, fd: np.ndarray, segs: list[Segment], pose: P
                     [gx.ravel(), gy.ravel(), (-cy[:, None] * gx + cx[:, None] * gy).ravel(), (cx[:, None] * gx + cy[:, None] * gy).ravel()],
                     axis=1,
                 ).astype(np.float64)
-                hh = jac.T @ jac
-                b = -jac.T @ (sv - tv).ravel().astype(np.float64)
+                # Cauchy weights per pixel: a defect (a changed or removed shape, inside a
+                # textured background too) or a shape's own shift is an outlier, not evidence.
+                res = (sv - tv).astype(np.float64)
+                norm2 = (res * res).sum(axis=1)
+                c2 = (2.5 * 1.4826 * float(np.median(np.sqrt(norm2))) + 1e-3) ** 2
+                wt = np.repeat(1.0 / (1.0 + norm2 / c2), res.shape[1])
+                hh = jac.T @ (jac * wt[:, None])
+                b = -jac.T @ (wt * res.ravel())
                 inv = np.linalg.inv(hh[:2, :2] + np.eye(2) * (1e-6 * np.trace(hh[:2, :2]) + 1e-9))
                 htg = hh[:2, 2:]
                 hg += hh[2:, 2:] - htg.T @ inv @ htg
@@ -406,18 +519,22 @@ def register(template: np.ndarray, defected: np.ndarray) -> tuple[Pose, float]:
     segs = find_segments(ft)
     if not segs:
         return register_logpolar(template, defected)
-    cands = grid_candidates(gt, gd)
+    cands = centroid_candidates(segs, find_segments(fd), gt.shape)
+    cands += grid_candidates(foreground_magnitude(ft), foreground_magnitude(fd))
     for angle, scale in rotation_scale_candidates(gt, gd, peaks=LOGPOLAR_KEEP):
         if SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
             cands += [shift_for(gt, gd, a, scale) for a in (angle, angle + 180.0)]
     bt, bd = cv2.GaussianBlur(ft, (0, 0), VERIFY_SIGMA), cv2.GaussianBlur(fd, (0, 0), VERIFY_SIGMA)
-    screened = sorted(cands, key=lambda c: -segment_score(match_segments(bt, bd, segs, c, SEARCH_PX)[1], segs))
+    screened = sorted(cands, key=lambda c: -segment_score(match_segments(bt, bd, segs, c, SEARCH_PX), segs))
     b1, d1 = cv2.GaussianBlur(ft, (0, 0), LEVELS[-1]), cv2.GaussianBlur(fd, (0, 0), LEVELS[-1])
     best, best_score = screened[0], -1.0
     for c in screened[:FINALISTS]:
         q = refine_segments(ft, fd, segs, c)
-        # Both scales must agree: the blurred one ignores stripes, the sharp one the blobs' likeness.
-        score = sum(segment_score(match_segments(x, y, segs, q, 2)[1], segs) for x, y in ((bt, bd), (b1, d1))) / 2
+        kept = [sg for sg, v in zip(segs, match_segments(b1, d1, segs, q, 3)[1]) if v >= KEEP or sg.background]
+        if kept and len(kept) < len(segs):
+            q = refine_segments(ft, fd, kept, q, LEVELS[1:])
+        # Both blurs must agree: the strong one ignores stripes, the fine one tells shapes apart.
+        score = sum(segment_score(match_segments(x, y, segs, q, 2), segs) for x, y in ((bt, bd), (b1, d1))) / 2
         if score > best_score:
             best, best_score = q, score
     return best, best_score
