@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from pcbforge.augment.scene import Scene
-from pcbforge.augment.ssds import Pose, pose_matrix, simulate_pair, simulate_shapes
+from pcbforge.augment.ssds import Pose, pose_matrix, sample_shapes_scene, simulate_pair, simulate_shapes
 from pcbforge.catalog.boards import draw_board
 from pcbforge.config import POSE_PRESETS, SimulateParams
 from pcbforge.rng import make_rng
@@ -588,6 +588,40 @@ def board_scene(i: int, seed: int, size: int) -> Scene:
     return Scene(view=view, class_label="", context=board, context_box=box, view_margin=0.0)
 
 
+def oracle_errors(recipe: dict) -> tuple[float, float] | None:
+    """Max corner displacement of two oracles that know every shape's true place in a ``shapes`` recipe.
+
+    Only template shapes that are not defects and whose centre lands in the defected view count
+    (what any estimator can use). ``rigid``: the recorded rotation and scale, the shift moved by
+    the mean of those shapes' assembly shifts (what an estimator reading rotation and scale off
+    the shapes' own outlines can reach). ``centroids``: one similarity fitted by least squares
+    to where those shapes' centres went (what an estimator reading rotation and scale off the
+    shapes' spread can reach: their own shifts tilt it). None with no such shape.
+
+    Returns:
+        ``(rigid, centroids)``; ``centroids`` is ``inf`` with fewer than two shapes.
+    """
+    size = (recipe["size"], recipe["size"])
+    pose = Pose(**recipe["pose"])
+    m = pose_matrix(pose, size)
+    gone = {d["index"] for d in recipe["defects"] if "index" in d}
+    src, dst, shifts = [], [], []
+    for k, sh in enumerate(recipe["shapes"]):
+        centre = np.array(sh["center"], np.float64) - recipe["offset"]
+        moved = m[:, :2] @ (centre + sh["assembly"]) + m[:, 2]
+        if k in gone or not (0 <= moved[0] < size[1] and 0 <= moved[1] < size[0]):
+            continue
+        src.append(centre)
+        dst.append(moved)
+        shifts.append(sh["assembly"])
+    if not shifts:
+        return None
+    mean = np.mean(shifts, axis=0)
+    rigid = pose_of(_mat(pose, size) @ np.array([[1.0, 0.0, mean[0]], [0.0, 1.0, mean[1]], [0.0, 0.0, 1.0]]), size)
+    fitted = corner_error(pose_of(_similarity_lsq(np.array(src), np.array(dst)), size), pose, size)[0] if len(src) >= 2 else math.inf
+    return corner_error(rigid, pose, size)[0], fitted
+
+
 def make_pair(i: int, args: argparse.Namespace, sp: SimulateParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     rng = make_rng(args.seed, "simulate", i)
     if args.mode == SceneMode.SHAPES.value:
@@ -606,6 +640,7 @@ def main() -> None:
     ap.add_argument("--angle-tol", type=float, default=1.0, help="degrees")
     ap.add_argument("--scale-tol", type=float, default=0.02, help="relative")
     ap.add_argument("--show-failures", action="store_true", help="print each failing pair's errors")
+    ap.add_argument("--oracle-only", action="store_true", help="shapes mode: only the two oracles' figures (fast)")
     args = ap.parse_args()
     sp = SimulateParams(preset=args.preset, mode=args.mode, assembly_px=args.assembly_px)
     # The physics-based yardstick: no single pose can undo the shapes' own assembly shifts
@@ -621,8 +656,16 @@ def main() -> None:
     by_bg: dict[str, list[bool]] = {}
     scores, labels = [], []
     seconds = 0.0
+    oracles = []
     for i in range(args.pairs):
+        if args.oracle_only:
+            o = oracle_errors(sample_shapes_scene(make_rng(args.seed, "simulate", i), sp))
+            oracles.append(o if o is not None else (math.inf, math.inf))
+            continue
         template, defected, mask, recipe = make_pair(i, args, sp)
+        if args.mode == SceneMode.SHAPES.value:
+            o = oracle_errors(recipe)
+            oracles.append(o if o is not None else (math.inf, math.inf))
         truth = Pose(**recipe["pose"])
         t0 = time.perf_counter()
         est, _ = register(template, defected)
@@ -651,6 +694,15 @@ def main() -> None:
         diff[~valid] = 0.0
         scores.append(diff[::2, ::2].ravel())
         labels.append((mask[::2, ::2] > 0).ravel())
+    if oracles:
+        oa = np.array(oracles)
+        print(
+            f"oracles within {corner_tol:g} px max corner displacement: rigid (recorded rotation and scale, mean shape shift) "
+            f"{int((oa[:, 0] <= corner_tol).sum())}/{len(oa)}, centroids (one similarity fitted to the shapes' centres) "
+            f"{int((oa[:, 1] <= corner_tol).sum())}/{len(oa)}"
+        )
+    if args.oracle_only:
+        return
     errs_a = np.array(errs)
     pixel_auroc = auroc(np.concatenate(scores), np.concatenate(labels))
     print(f"pairs: {args.pairs} ({args.mode} mode, preset {args.preset}, {sp.image_size} px, seed {args.seed})")

@@ -19,12 +19,13 @@ from benchmarks.bench_registration import (
     grid_candidates,
     gray,
     make_pair,
+    oracle_errors,
     pose_of,
     refine_segments,
     register,
     register_logpolar,
 )
-from pcbforge.augment.ssds import Pose, canvas_matrix, margin_for, pose_matrix, simulate_pair
+from pcbforge.augment.ssds import Pose, canvas_matrix, margin_for, pose_matrix, sample_shapes_scene, simulate_pair
 from pcbforge.config import SimulateParams
 from pcbforge.rng import make_rng
 from pcbforge.vocab import SceneMode
@@ -178,3 +179,15 @@ def test_register_recovers_a_paper_preset_shapes_pair() -> None:
     truth = Pose(**recipe["pose"])
     est, _ = register(template, defected)
     assert corner_error(est, truth, (SIZE, SIZE))[0] <= 4.0, (est, truth)
+
+
+def test_oracle_errors_follow_the_shapes_own_shifts() -> None:
+    sp = SimulateParams(preset="paper", mode=SceneMode.SHAPES, assembly_px=0.0)
+    recipe = sample_shapes_scene(make_rng(3, "simulate", 1), sp)
+    rigid, centroids = oracle_errors(recipe)
+    assert rigid == pytest.approx(0.0, abs=1e-9) and centroids == pytest.approx(0.0, abs=1e-6)
+    # Every shape moved by the same 2 px: both oracles see a pure shift of 2 px, posed (× scale).
+    for sh in recipe["shapes"]:
+        sh["assembly"] = [2.0, 0.0]
+    rigid, centroids = oracle_errors(recipe)
+    assert rigid == pytest.approx(2.0 * recipe["pose"]["scale"]) and centroids == pytest.approx(rigid, abs=1e-6)
