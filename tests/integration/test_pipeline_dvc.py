@@ -162,8 +162,8 @@ def test_every_output_is_world_readable_under_umask_022(project: Path) -> None:
 
 
 def test_outputs_are_linked_from_the_cache_not_copied(project: Path) -> None:
-    # .dvc/config asks for reflink, then hardlink: on a filesystem with either, a tracked
-    # output is stored once (docs/install.md, "Disk"). Only hardlinks are visible in st_nlink.
+    # .dvc/config asks for hardlinks first: a tracked output is stored once, in the cache
+    # (docs/install.md#disk); DVC links it after `dvc repro` only when hardlink leads the list.
     if "hardlink" not in REPO_CACHE_TYPE:
         pytest.skip("the project does not ask for hardlinks")
     crops = sorted((project / "data" / "crop" / "crops").glob("*.png"))
