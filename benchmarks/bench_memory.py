@@ -182,7 +182,7 @@ def main() -> None:
         results.append(r)
         print(f"{args.stage} {items:>7} items: {r['seconds']:7.1f} s ({items / r['seconds']:6.1f}/s), "
               f"peak RSS main {r['main']:6.0f} MB, largest worker {r['worker']:6.0f} MB "
-              f"({r['workers']} workers), all processes {r['sum']:6.0f} MB  | {r['summary']}", flush=True)
+              f"({r['workers']} child processes: pool workers and multiprocessing's resource tracker), all processes {r['sum']:6.0f} MB  | {r['summary']}", flush=True)
     if args.stage == "triplets":
         for n in sorted({*sizes, *args.pools_only}):
             work = Path(tempfile.mkdtemp(prefix=f"bench-memory-pools-{n}-"))
