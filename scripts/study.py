@@ -8,7 +8,8 @@ catalog and the boards (0.1: a tenth, to check the command on a small machine).
 The project's tracked files (and untracked ones git does not ignore) are copied to ``--dir``
 (default ``build/study-<scale>``), made a git repository of their own with the study's
 params.yaml, and every stage runs there with ``dvc repro --single-item <stage>``, in
-``dvc.yaml`` order, so your workspace, its ``data/`` and its cache stay as they are. Per
+``dvc.yaml`` order (each followed by ``dvc checkout --relink <stage>``), so your workspace,
+its ``data/`` and its cache stay as they are. Per
 stage the table gives its items (rows of its manifest, or triplets trained on), wall time
 (DVC's hashing and caching included), items per second, peak resident memory summed over
 the stage's processes (DVC, the stage, its pool workers; sampled every 0.2 s) and of its
@@ -103,8 +104,10 @@ def run_stage(where: Path, stage: str) -> dict[str, float]:
     """``dvc repro -s stage`` in ``where``: wall seconds and peak RSS (summed, largest) in MB."""
     t0 = time.perf_counter()
     log = (where / "study-logs" / f"{stage}.log").open("w")
-    proc = psutil.Popen(["dvc", "repro", "--single-item", stage], cwd=where, env=ENV, stdout=log,
-                        stderr=subprocess.STDOUT)
+    # --relink: DVC 3 leaves an output a copy when its bytes were in the cache already (a
+    # crawled file is its catalog image); relinking stores it once (docs/install.md#disk).
+    cmd = f"dvc repro --single-item {stage} && dvc checkout --relink --quiet {stage}"
+    proc = psutil.Popen(["sh", "-c", cmd], cwd=where, env=ENV, stdout=log, stderr=subprocess.STDOUT)
     peak_sum = peak_one = 0
     while proc.poll() is None:
         try:
