@@ -15,7 +15,7 @@ export PYTHONHASHSEED := 0
 # dvc runs each stage's `pcbforge ...` command in a shell: it must find the venv's scripts.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo test bench realbench clean
+.PHONY: setup demo study test bench realbench clean
 # Peers the benchmarks measure against, kept out of pcbforge's own environment.
 PEERS ?= .venv-peers
 PEER_PACKAGES ?= imagededup==0.3.3.post2 torch==2.14.1 torchvision==0.29.1
@@ -33,6 +33,12 @@ demo: setup
 	@[ -d .git ] || git init -q
 	$(BIN)/dvc repro
 	@$(BIN)/python -m pcbforge.report
+
+# The whole pipeline at the study's size (docs/study.md) in build/study-<scale>, with a stage table.
+STUDY_SCALE ?= 1
+study: setup
+	scripts/apt-ensure $(DEMO_PACKAGES)
+	$(BIN)/python scripts/study.py --scale $(STUDY_SCALE)
 
 test: setup
 	scripts/apt-ensure $(TEST_PACKAGES)

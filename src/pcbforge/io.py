@@ -88,6 +88,29 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return Path(path)
 
 
+def link_or_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+    """Put ``src``'s bytes at ``dst`` as a hard link when the filesystem allows, else as a copy.
+
+    An export that repackages a stage's files (same bytes, new layout) then takes no second
+    copy on disk. The link is made under a temporary name and renamed into place, like every
+    write here. Nothing may write into either name in place afterwards: stages replace files
+    by renaming, and DVC's own hard links from its cache are read-only (docs/install.md#disk).
+
+    Example:
+        >>> link_or_copy("data/triplets/images/a.png", "data/export/pairs/images/a.png")  # doctest: +SKIP
+    """
+    target = Path(dst)
+    with atomic_path(target) as tmp:
+        try:
+            os.link(src, target.parent / (tmp.name + ".link"))
+        except OSError:
+            # Another filesystem, or one without hard links: copy the bytes.
+            tmp.write_bytes(Path(src).read_bytes())
+        else:
+            os.replace(target.parent / (tmp.name + ".link"), tmp)
+    return target
+
+
 def write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     return write_bytes(path, text.encode("utf-8"))

@@ -33,13 +33,14 @@ How the pool starts and why its workers cannot outlive the stage:
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
 from tqdm import tqdm
@@ -114,36 +115,85 @@ def map_ordered(
         >>> map_ordered(pow, [1, 2, 3], workers=1, context=2, progress=False)
         [2, 4, 8]
     """
+    return list(
+        imap_ordered(
+            fn, items, workers, context=context, desc=desc, unit=unit, progress=progress,
+            min_parallel=min_parallel, max_chunk=max_chunk, bar=bar,
+        )
+    )
+
+
+def _run_chunk(task: Callable[[T], R], chunk: list[T]) -> list[R]:
+    return [task(x) for x in chunk]
+
+
+def imap_ordered(
+    fn: Callable[..., R],
+    items: Sequence[T],
+    workers: int = 1,
+    *,
+    context: Any = _NO_CONTEXT,
+    desc: str = "",
+    unit: str = "it",
+    progress: bool = True,
+    min_parallel: int = 2,
+    max_chunk: int = 64,
+    bar: tqdm | None = None,
+    ahead: int = 4,
+) -> Iterator[R]:
+    """:func:`map_ordered` as a generator: results are yielded in input order as they come,
+    and at most ``ahead`` chunks per worker are queued or finished but not yet taken.
+
+    A stage that writes each result to disk and drops it keeps its memory flat in the
+    number of items (``Executor.map`` would submit every task at once, and the results of
+    a slow consumer would pile up in their futures). Arguments as for :func:`map_ordered`;
+    closing the generator early cancels the queued work and shuts the pool down.
+
+    Example:
+        >>> list(imap_ordered(abs, [-2, 1, -3], workers=1, progress=False))
+        [2, 1, 3]
+    """
     own = bar is None
     if bar is None:
         bar = tqdm(total=len(items), desc=desc, unit=unit, leave=False, disable=not progress or not items)
-    out: list[R] = []
     try:
         if workers <= 1 or len(items) < max(2, min_parallel):
             call = fn if context is _NO_CONTEXT else functools.partial(fn, context)
             for item in items:
-                out.append(call(item))
+                result = call(item)
                 bar.update()
-        else:
-            task = fn if context is _NO_CONTEXT else functools.partial(_with_context, fn)
-            shared = None if context is _NO_CONTEXT else context
-            chunk = max(1, min(max_chunk, len(items) // (workers * 8)))
-            pool = ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker,
-                initargs=(os.getpid(), fn, shared, logging.getLogger().getEffectiveLevel()),
-            )
-            try:
-                for result in pool.map(task, items, chunksize=chunk):
-                    out.append(result)
+                yield result
+            return
+        task = fn if context is _NO_CONTEXT else functools.partial(_with_context, fn)
+        shared = None if context is _NO_CONTEXT else context
+        size = max(1, min(max_chunk, len(items) // (workers * 8)))
+        chunks = (list(items[i : i + size]) for i in range(0, len(items), size))
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(os.getpid(), fn, shared, logging.getLogger().getEffectiveLevel()),
+        )
+        pending: collections.deque[Future[list[R]]] = collections.deque()
+        try:
+            for chunk in chunks:
+                pending.append(pool.submit(_run_chunk, task, chunk))
+                if len(pending) >= workers * max(1, ahead):
+                    break
+            while pending:
+                done = pending.popleft().result()
+                nxt = next(chunks, None)
+                if nxt is not None:
+                    pending.append(pool.submit(_run_chunk, task, nxt))
+                for result in done:
                     bar.update()
-            except BaseException:
-                # A failed task or Ctrl-C: do not run the rest of the queue before re-raising.
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-            pool.shutdown(wait=True)
+                    yield result
+                del done
+        except BaseException:
+            # A failed task, Ctrl-C or a consumer that stopped: do not run the rest of the queue.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
     finally:
         if own:
             bar.close()
-    return out

@@ -44,6 +44,17 @@ ENV = {
 }
 
 
+def _repo_cache_type() -> str:
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO_ROOT / ".dvc" / "config")
+    return cfg.get("cache", "type", fallback="reflink,copy").strip("'\"")
+
+
+REPO_CACHE_TYPE = _repo_cache_type()
+
+
 def sh(*cmd: str, cwd: Path, timeout: int = 900) -> str:
     # umask 022, as on a shared server: every output must be readable by the team.
     res = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout, umask=0o022)
@@ -74,6 +85,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sh("git", "init", "-q", "-b", "main", cwd=root)
     sh("dvc", "init", "-q", cwd=root)
     sh("dvc", "config", "core.analytics", "false", cwd=root)
+    # The project's link cache type, so the pipeline is checked as users run it (outputs
+    # hard-linked from .dvc/cache, read-only).
+    sh("dvc", "config", "cache.type", REPO_CACHE_TYPE, cwd=root)
     sh("git", "add", "-A", cwd=root)
     sh("git", "commit", "-qm", "pipeline", cwd=root)
     sh("dvc", "repro", cwd=root)
@@ -139,8 +153,30 @@ def test_every_stage_manifest_matches_its_declared_schema(project: Path) -> None
 
 
 def test_every_output_is_world_readable_under_umask_022(project: Path) -> None:
-    wrong = {d: modes_other_than(project / d, 0o644, 0o755) for d in ("data", "models", "reports")}
+    # Files DVC hard-links from its cache are read-only (0444): still readable by everyone.
+    wrong = {
+        d: {p: m for p, m in modes_other_than(project / d, 0o644, 0o755).items() if m != "0o444"}
+        for d in ("data", "models", "reports")
+    }
     assert wrong == {"data": {}, "models": {}, "reports": {}}
+
+
+def test_outputs_are_linked_from_the_cache_not_copied(project: Path) -> None:
+    # .dvc/config asks for hardlinks first: a tracked output is stored once, in the cache
+    # (docs/install.md#disk). `dvc repro` links what it adds to the cache; a file whose bytes
+    # were in the cache already (a web crop equal to its catalog photo) stays a copy until
+    # `dvc checkout --relink`, which changes no bytes and leaves the pipeline up to date.
+    if not REPO_CACHE_TYPE.startswith("hardlink"):
+        pytest.skip("the project does not ask for hardlinks first")
+    cache = project / ".dvc" / "cache"
+    crops = sorted((project / "data" / "crop" / "crops").glob("*.png"))
+    assert crops
+    if os.stat(crops[0]).st_dev != os.stat(cache).st_dev:
+        pytest.skip("cache on another filesystem: DVC falls back to copies")
+    sh("dvc", "checkout", "--relink", cwd=project)
+    copies = [p.name for p in crops if p.stat().st_nlink < 2]
+    assert copies == []
+    assert "up to date" in sh("dvc", "status", cwd=project)
 
 
 def test_repro_from_scratch_is_byte_identical(project: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import subprocess
 import sys
@@ -82,3 +83,17 @@ def test_atomic_writes_honour_the_umask(tmp_path: Path, umask: int, mode: int) -
     assert stat.S_IMODE(target.stat().st_mode) == mode
     assert stat.S_IMODE(target.parent.stat().st_mode) == 0o777 & ~umask
     assert [p.name for p in target.parent.iterdir()] == ["a.txt"]  # no temporary file left
+
+
+def test_link_or_copy_links_the_same_bytes_and_replaces_an_existing_target(tmp_path) -> None:
+    from pcbforge.io import link_or_copy
+
+    src = tmp_path / "a.png"
+    src.write_bytes(b"\x89PNG one")
+    dst = tmp_path / "out" / "b.png"
+    dst.parent.mkdir()
+    dst.write_bytes(b"stale")
+    link_or_copy(src, dst)
+    assert dst.read_bytes() == b"\x89PNG one"
+    assert os.path.samefile(src, dst)  # one file on disk, two names
+    assert sorted(p.name for p in dst.parent.iterdir()) == ["b.png"]  # no temporary left behind

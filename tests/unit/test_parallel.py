@@ -6,7 +6,7 @@ test_crawler_lifetime.py (the same :func:`pcbforge.lifetime.die_with_parent`).
 
 from __future__ import annotations
 
-from pcbforge.parallel import map_ordered
+from pcbforge.parallel import imap_ordered, map_ordered
 
 
 def test_pool_with_context_returns_inline_results_in_input_order() -> None:
@@ -15,6 +15,18 @@ def test_pool_with_context_returns_inline_results_in_input_order() -> None:
     pooled = map_ordered(pow, items, 2, context=3, progress=False, max_chunk=3)
     assert pooled == inline == [3**i for i in items]
 
+
+def test_imap_runs_only_a_bounded_window_ahead_of_its_consumer(tmp_path) -> None:
+    # A stage that writes each result and drops it must not have every task run (and every
+    # result held) before it takes the first: that made catalog's memory grow with its size.
+    from tests.helpers.pool_tasks import mark_started
+
+    results = imap_ordered(mark_started, range(200), 2, context=str(tmp_path), progress=False, max_chunk=1, ahead=2)
+    assert next(results) == 0
+    started = len(list(tmp_path.iterdir()))
+    # 2 workers x 2 chunks queued, plus the one submitted when the first was taken.
+    assert started <= 5
+    assert [0, *results] == list(range(200))
 
 
 def test_pool_workers_log_in_the_stage_format_at_the_stage_level(capfd) -> None:

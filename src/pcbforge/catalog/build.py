@@ -2,7 +2,7 @@
 
 Work is split into independent render tasks (one photo, one junk image, one board), each
 with its own seeded stream, so the bytes written never depend on worker count or order.
-Duplicates are made afterwards from the *published* bytes of their original, exactly as a
+Duplicates are made afterwards from the *published* file of their original, exactly as a
 second shop would re-use a photo it found.
 """
 
@@ -26,7 +26,7 @@ from pcbforge.catalog.photo import draw_photo
 from pcbforge.config import CatalogParams
 from pcbforge.datasets.manifest import ok_row, rejected_row, to_frame
 from pcbforge.io import encode_png, sha256_bytes, write_bytes
-from pcbforge.parallel import map_ordered
+from pcbforge.parallel import imap_ordered
 from pcbforge.rng import make_rng
 from pcbforge.vocab import ComponentClass
 
@@ -99,35 +99,46 @@ def build_catalog(root: str | os.PathLike[str], seed: int, spec: CatalogParams, 
     items = site.plan(seed, spec.products_per_class, spec.duplicate_fraction, spec.junk_images)
     originals = [it for it in items if it.kind != "duplicate"]
     dups = [it for it in items if it.kind == "duplicate"]
+    by_id = {it.id: it for it in originals}
     board_ids = [f"board-{i:03d}" for i in range(spec.boards)]
     photo_size = (int(spec.photo_size[0]), int(spec.photo_size[1]))
     board_size = (int(spec.board_size[0]), int(spec.board_size[1]))
     n_parts = (int(spec.components_per_board[0]), int(spec.components_per_board[1]))
 
+    sroot = root / "site"
+    broot = root / "boards"
+    (broot / "images").mkdir(parents=True, exist_ok=True)
+    (broot / "labels").mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
-    published: dict[str, bytes] = {}
+    board_rows: list[dict[str, Any]] = []
     total = len(items) + len(board_ids)
     with tqdm(total=total, desc="catalog", unit="img", leave=False) as bar:
         # Boards first: the slowest tasks start early, so the pool ends evenly.
         tasks = [("board", (seed, b, board_size, n_parts)) for b in board_ids]
         tasks += [("item", (seed, it, photo_size)) for it in originals]
-        results = map_ordered(_render, tasks, workers, min_parallel=MIN_PARALLEL_TASKS, max_chunk=8, bar=bar)
-        boards, rendered = results[: len(board_ids)], results[len(board_ids) :]
-        for it, (data, w, h) in zip(originals, rendered, strict=True):
-            published[it.id] = data
+        # Each result goes to disk as it arrives and only its row stays: memory is flat in
+        # the catalog's size (holding every encoded image until the end took 845 MB at 20k).
+        results = imap_ordered(_render, tasks, workers, min_parallel=MIN_PARALLEL_TASKS, max_chunk=8, bar=bar)
+        for bid, (png, labels, n) in zip(board_ids, results):
+            _write(broot, f"images/{bid}.png", png)
+            _write(broot, f"labels/{bid}.txt", labels)
+            board_rows.append(_board_row(bid, png, n, board_size, n_parts))
+        for it, (data, w, h) in zip(originals, results, strict=True):
+            _write(sroot, it.image_path, data)
             rows.append(_item_row(it, data, w, h))
         for it in dups:
-            src = Image.open(io.BytesIO(published[it.dup_of or ""])).convert("RGB")
+            # The original's published bytes are its file: read back, as a second shop would.
+            orig = by_id[it.dup_of or ""]
+            with Image.open(sroot / orig.image_path) as im:
+                src = im.convert("RGB")
             data, transform = make_duplicate(src, make_rng(seed, "catalog", "duplicate", it.id))
             with Image.open(io.BytesIO(data)) as im:
                 w, h = im.size
-            published[it.id] = data
+            _write(sroot, it.image_path, data)
             rows.append({**_item_row(it, data, w, h), "dup_transform": json.dumps(transform, sort_keys=True)})
             bar.update()
 
-    sroot = root / "site"
     for it in items:
-        _write(sroot, it.image_path, published[it.id])
         _write(sroot, it.page_path, site.render_product(it))
     public = [it for it in items if it.kind != "private"]
     counts: dict[ComponentClass, int] = {}
@@ -142,39 +153,34 @@ def build_catalog(root: str | os.PathLike[str], seed: int, spec: CatalogParams, 
     _write(sroot, "robots.txt", site.ROBOTS)
     _write(sroot, "sitemap.xml", site.render_sitemap(public))
     _write(sroot, "style.css", site.CSS)
-
-    broot = root / "boards"
-    (broot / "images").mkdir(parents=True, exist_ok=True)
-    (broot / "labels").mkdir(parents=True, exist_ok=True)
-    for bid, (png, labels, n) in zip(board_ids, boards, strict=True):
-        _write(broot, f"images/{bid}.png", png)
-        _write(broot, f"labels/{bid}.txt", labels)
-        if n < n_parts[0]:
-            log.info("board %s: only %d of at least %d parts fit without overlap", bid, n, n_parts[0])
-        rows.append(
-            ok_row(
-                id=bid,
-                kind="board",
-                class_label=None,
-                image_path=f"boards/images/{bid}.png",
-                page_path=None,
-                licence=BOARD_LICENCE,
-                author=BOARD_AUTHOR,
-                dup_of=None,
-                dup_transform=None,
-                junk_kind=None,
-                title=f"Populated PCB {bid}",
-                format="png",
-                width=board_size[0],
-                height=board_size[1],
-                sha256=sha256_bytes(png),
-                n_objects=n,
-            )
-        )
+    rows.extend(board_rows)
     _write(broot, "data.yaml", data_yaml(BOARD_LICENCE, BOARD_AUTHOR))
 
     # Column types come from the declared schema when the stage writes it.
     return to_frame(rows, stage="catalog")
+
+
+def _board_row(bid: str, png: bytes, n: int, board_size: tuple[int, int], n_parts: tuple[int, int]) -> dict[str, Any]:
+    if n < n_parts[0]:
+        log.info("board %s: only %d of at least %d parts fit without overlap", bid, n, n_parts[0])
+    return ok_row(
+        id=bid,
+        kind="board",
+        class_label=None,
+        image_path=f"boards/images/{bid}.png",
+        page_path=None,
+        licence=BOARD_LICENCE,
+        author=BOARD_AUTHOR,
+        dup_of=None,
+        dup_transform=None,
+        junk_kind=None,
+        title=f"Populated PCB {bid}",
+        format="png",
+        width=board_size[0],
+        height=board_size[1],
+        sha256=sha256_bytes(png),
+        n_objects=n,
+    )
 
 
 def _item_row(it: site.Item, data: bytes, w: int, h: int) -> dict[str, Any]:

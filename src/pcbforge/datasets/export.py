@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image
 
 from pcbforge.datasets.manifest import LINEAGE_COLUMNS
-from pcbforge.io import atomic_path, encode_png, write_bytes, write_json, write_text
+from pcbforge.io import atomic_path, encode_png, link_or_copy, write_bytes, write_json, write_text
 from pcbforge.vocab import DefectType, PairLabel, Split, TripletStrategy
 
 #: ``negative_kind`` of a negative that is another component class rather than a defect.
@@ -128,10 +128,16 @@ def png_bytes(path: Path) -> bytes:
 def place_image(src: Path, dest: Path) -> None:
     """Put image ``src`` at ``dest`` as a PNG: the one place the file exporters write an image.
 
-    A source that already is a PNG lands byte for byte (so a copy, or a link, would do);
-    anything else is re-encoded.
+    A source that already is a PNG lands byte for byte, as a hard link when the filesystem
+    allows (:func:`pcbforge.io.link_or_copy`: no second copy on disk); anything else is
+    re-encoded.
     """
-    write_bytes(dest, png_bytes(src))
+    with open(src, "rb") as f:
+        is_png = f.read(len(PNG_MAGIC)) == PNG_MAGIC
+    if is_png:
+        link_or_copy(src, dest)
+    else:
+        write_bytes(dest, png_bytes(src))
 
 
 def place_mask(src: Path, dest: Path) -> None:

@@ -25,9 +25,6 @@ from pcbforge.vocab import Split
 
 log = logging.getLogger(__name__)
 
-#: Decoded training tensors are kept in memory up to this size.
-CACHE_BYTES = 2 << 30
-
 
 def run(params: Params, progress: bool = True, **_options: Any) -> str:
     """Train on ``split == train`` triplets and write ``model.pt``, ``train.json`` and dvclive logs."""
@@ -50,7 +47,7 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
         log.info("train.max_triplets=%d: using %d of %d train triplets", tp.max_triplets, len(frame), n_all)
 
     # Decoding every PNG again each epoch dominates on a GPU; keep tensors when they fit.
-    cache = len(frame) * 3 * 3 * tp.input_size**2 * 4 <= CACHE_BYTES
+    cache = len(frame) * 3 * 3 * tp.input_size**2 * 4 <= tp.cache_mb << 20
     dataset = TripletDataset(frame, input_size=tp.input_size, cache=cache)
     t0 = time.perf_counter()
     with staged_dir(out) as tmp:

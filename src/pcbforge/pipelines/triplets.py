@@ -24,14 +24,14 @@ from pcbforge.datasets.triplets import (
     pools_by_split,
 )
 from pcbforge.io import staged_dir
-from pcbforge.parallel import map_ordered
+from pcbforge.parallel import imap_ordered
 from pcbforge.rng import workers as resolve_workers
 from pcbforge.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 
 #: What every anchor's job reads: candidate pools by split, settings, the output directory
-#: (handed to each pool worker once, see :func:`pcbforge.parallel.map_ordered`).
+#: (handed to each pool worker once, see :func:`pcbforge.parallel.imap_ordered`).
 #: Settings are (params.triplets, base.seed, project root, the class taxonomy).
 _Context = tuple[dict[str, dict[str, list[Component]]], tuple[TripletsParams, int, Path, Taxonomy], Path]
 
@@ -92,7 +92,8 @@ def run(params: Params, **options: Any) -> str:
     with staged_dir(out) as tmp:
         (tmp / "images").mkdir()
         (tmp / "masks").mkdir()
-        results = map_ordered(_job, anchors, n, context=(pools, settings, tmp), desc="triplets", unit="part")
+        # Streamed: only rows stay in memory, whatever the number of anchors (benchmarks/bench_memory.py).
+        results = imap_ordered(_job, anchors, n, context=(pools, settings, tmp), desc="triplets", unit="part")
         for job_rows, timing in results:
             rows.extend(job_rows)
             total.add(timing)
