@@ -182,3 +182,57 @@ def pair_scores(clusters: dict[str, str], family: dict[str, str]) -> dict[str, f
         "recall": hit / len(truth) if truth else 1.0,
         "precision": hit / len(pred) if pred else 1.0,
     }
+
+
+def source_and_copies(
+    families: int, seed: int = 0, threshold: int = 10
+) -> tuple[list[FakeImage], dict[str, str]]:
+    """Catalog photos with the copies a keep rule must not prefer, and cross-class look-alikes.
+
+    Per family (class cycling through the catalog): ``orig`` (JPEG q90, 240-480 px), ``up``
+    (upscaled 1.25-2x with bicubic/Lanczos/bilinear, re-encoded at q60-95), ``req`` (same
+    size, re-encoded at q40-80), and ``alt`` (another class: the original mirrored, with
+    patches repainted until its mirrored phash is 2 bits or less inside ``threshold``).
+
+    Returns:
+        ``(images, role)``: ``role[name]`` is ``orig``, ``up``, ``req`` or ``alt``.
+    """
+    import imagehash
+
+    from pcbforge.catalog.photo import draw_photo
+    from pcbforge.vocab import ComponentClass
+
+    classes = list(ComponentClass)
+    kernels = [Image.Resampling.BICUBIC, Image.Resampling.LANCZOS, Image.Resampling.BILINEAR]
+    images: list[FakeImage] = []
+    role: dict[str, str] = {}
+    for f in range(families):
+        rng = make_rng(seed, "source", f)
+        cls = classes[f % len(classes)]
+        side = int(rng.integers(240, 481))
+        orig = draw_photo(cls, rng, (side, side))
+        fam = f"s{f:04d}"
+        images.append(FakeImage(f"{fam}-orig", orig, "JPEG", quality=90, class_label=cls.value))
+        factor = float(rng.uniform(1.25, 2.0))
+        up = orig.resize((round(side * factor),) * 2, kernels[f % 3])
+        images.append(FakeImage(f"{fam}-up", up, "JPEG", quality=int(rng.integers(60, 96)), class_label=cls.value,
+                                licence="CC0-1.0"))
+        images.append(FakeImage(f"{fam}-req", orig, "JPEG", quality=int(rng.integers(40, 81)), class_label=cls.value,
+                                licence="CC0-1.0"))
+        role.update({f"{fam}-orig": "orig", f"{fam}-up": "up", f"{fam}-req": "req"})
+        # Cross-class look-alike at the threshold: repaint random patches of the mirrored photo.
+        target = imagehash.phash(orig.convert("L"))
+        alt = ImageOps.mirror(orig)
+        for _ in range(200):
+            d = imagehash.phash(ImageOps.mirror(alt).convert("L")) - target
+            if threshold - 2 <= d <= threshold:
+                break
+            if d > threshold:
+                alt = ImageOps.mirror(orig)
+            x, y = (int(v) for v in rng.integers(0, side - side // 6, size=2))
+            ImageDraw.Draw(alt).rectangle((x, y, x + side // 6, y + side // 6),
+                                          fill=tuple(int(v) for v in rng.integers(0, 256, size=3)))
+        other = classes[(f + 5) % len(classes)]
+        images.append(FakeImage(f"{fam}-alt", alt, "JPEG", quality=90, class_label=other.value))
+        role[f"{fam}-alt"] = "alt"
+    return images, role

@@ -299,3 +299,100 @@ def hash_with_cache(
         out[sha] = rec
     return out, len(todo)
 
+
+
+# --- Source or copy: what a full decode says about one image ---------------------------------
+
+#: IJG's standard luminance quantisation table (JPEG Annex K), the base of libjpeg's quality scale.
+_STD_LUMA = np.array(
+    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+     14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float64)
+
+
+def jpeg_quality(tables: Mapping[int, Any] | None) -> int | None:
+    """libjpeg quality (1-100) a JPEG was saved at, estimated from its luminance table.
+
+    libjpeg scales the standard table by ``5000 / q`` (q < 50) or ``200 - 2 q`` percent; the
+    mean ratio of the file's table to the standard one inverts that. The order of the 64
+    entries (zigzag or natural) does not change a mean. None when there is no table.
+
+    Example:
+        >>> jpeg_quality({0: list(_STD_LUMA)})
+        50
+        >>> jpeg_quality({0: [1] * 64})
+        100
+    """
+    if not tables or 0 not in tables:
+        return None
+    scale = 100.0 * float(np.mean(np.asarray(tables[0], dtype=np.float64))) / float(_STD_LUMA.mean())
+    q = 5000.0 / scale if scale > 100 else (200.0 - scale) / 2.0
+    return int(min(100, max(1, round(q))))
+
+
+def spectral_fullness(gray: np.ndarray) -> float:
+    """log10 of the mean power in the top band (0.6-0.95 of Nyquist) over a mid band (0.2-0.4).
+
+    An upscaled image has (nearly) nothing above ``1/f`` of its Nyquist frequency, so its
+    top band is far emptier than its source's at the source's own scale; a genuine photo and
+    its downscale keep about the same ratio (natural images are near scale-invariant). Only a
+    *difference* between two copies of one picture means anything (see :func:`upscale_evidence`).
+    """
+    g = np.asarray(gray, dtype=np.float64)
+    g = g - g.mean()
+    h, w = g.shape
+    win = np.hanning(h)[:, None] * np.hanning(w)[None, :]
+    power = np.abs(np.fft.rfft2(g * win)) ** 2
+    r = np.maximum(np.abs(np.fft.fftfreq(h))[:, None] * 2, np.fft.rfftfreq(w)[None, :] * 2)
+    top, mid = power[(r > 0.6) & (r <= 0.95)], power[(r > 0.2) & (r <= 0.4)]
+    if top.size == 0 or mid.size == 0 or mid.mean() <= 0:
+        return 0.0
+    return round(float(np.log10(max(float(top.mean()), 1e-12) / float(mid.mean()))), 4)
+
+
+#: Longest side the spectrum is measured on: larger images are centre-cropped (not resized,
+#: which would erase exactly the detail being measured).
+FULLNESS_SIDE = 512
+
+
+def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Full-resolution facts that tell a source from its copy: JPEG quality, bytes per pixel,
+    spectral fullness. Never raises: an unreadable file gives ``{"error": ...}``.
+
+    Only images in a candidate pair are inspected (a full decode costs several reduced ones).
+    """
+    try:
+        nbytes = os.path.getsize(path)
+        with Image.open(path) as im:
+            fmt = im.format or ""
+            quality = jpeg_quality(getattr(im, "quantization", None)) if fmt == "JPEG" else None
+            w, h = im.size
+            im.load()
+            gray = rgb_on_white(im).convert("L")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        return {"error": str(exc)}
+    if max(gray.size) > FULLNESS_SIDE:
+        s = FULLNESS_SIDE
+        x0, y0 = max(0, (w - s) // 2), max(0, (h - s) // 2)
+        gray = gray.crop((x0, y0, min(w, x0 + s), min(h, y0 + s)))
+    return {
+        "format": fmt,
+        # Lossless formats rank as quality 100: re-encoding to JPEG can only lose.
+        "jpeg_quality": quality if fmt == "JPEG" else 100,
+        "bpp": round(nbytes / max(1, w * h), 4),
+        "fullness": spectral_fullness(np.asarray(gray, dtype=np.float64)),
+        "error": None,
+    }
+
+
+def _inspect_job(job: tuple[str, str]) -> tuple[str, dict[str, Any]]:
+    key, path = job
+    return key, inspect_file(path)
+
+
+def inspect_files(
+    files: Mapping[str, str | os.PathLike[str]], workers: int = 1, progress: bool = True
+) -> dict[str, dict[str, Any]]:
+    """:func:`inspect_file` for ``key -> path`` in the process pool; keyed like ``files``."""
+    jobs = [(k, str(files[k])) for k in sorted(files)]
+    return dict(map_ordered(_inspect_job, jobs, workers, desc="inspect", unit="img", progress=progress))
