@@ -325,7 +325,10 @@ def jpeg_quality(tables: Mapping[int, Any] | None) -> int | None:
     """
     if not tables or 0 not in tables:
         return None
-    scale = 100.0 * float(np.mean(np.asarray(tables[0], dtype=np.float64))) / float(_STD_LUMA.mean())
+    table = np.asarray(tables[0], dtype=np.float64)
+    if table.max() <= 1:
+        return 100  # q100: every step clamps to 1
+    scale = 100.0 * float(table.mean()) / float(_STD_LUMA.mean())
     q = 5000.0 / scale if scale > 100 else (200.0 - scale) / 2.0
     return int(min(100, max(1, round(q))))
 
