@@ -224,6 +224,13 @@ class DedupParams(Section):
     #: Primary distance up to which a confirmed pair is dropped; above it (up to ``threshold``)
     #: the pair is only flagged for review: at 8-10 bits different products collide.
     sure_threshold: int = Field(6, ge=0)
+    #: Aligned pair check (``clean/hashing.py::aligned_residual``, 0-255): a candidate whose
+    #: largest local difference after alignment is at most this is a copy and is dropped, also
+    #: when mirrored or above ``sure_threshold``; null turns the check off (then those are flagged).
+    aligned_threshold: float | None = Field(47.0, ge=0)
+    #: ... and at least this: two products (a printed value, a colour band differs): not a pair.
+    #: In between: flagged for review.
+    aligned_reject: float = Field(55.0, ge=0)
     keep_policy: list[KeepRule] = Field(
         default_factory=lambda: [KeepRule.ORIGINAL, KeepRule.RESOLUTION, KeepRule.LICENCE, KeepRule.EARLIEST]
     )
@@ -232,10 +239,9 @@ class DedupParams(Section):
     #: JPEG quality points by which a same-size copy must trail to count as re-encoded.
     recompress_margin: int = Field(5, ge=0)
     cache: Path = Path("data/cache/hashes.parquet")
-    #: Also hash the left-right mirrored image, so flipped copies are found (flagged for review,
-    #: never dropped without a matching part number): off, as mirrored matches of real shop
-    #: photos were mostly different parts.
-    mirror: bool = False
+    #: Also hash the left-right mirrored image, so flipped copies are found; a mirrored match is
+    #: dropped only when the aligned check (on the flipped image) confirms it, else flagged.
+    mirror: bool = True
     #: Max colour-signature distance (0..2+) of a confirmed pair; null disables the colour check.
     color_threshold: float | None = Field(0.4, ge=0)
 

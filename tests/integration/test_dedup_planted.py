@@ -45,13 +45,6 @@ def planted(tmp_path_factory):
     return rows, family, params
 
 
-#: Known gap (issues 15/16, left open): since mirrored and at-threshold matches are only flagged
-#: and sibling products are not yet separated by a local check, these floors are not met;
-#: strict, so the day they hold again the marks must go.
-GAP = pytest.mark.xfail(strict=True, reason="recall/precision floors not met since flag-not-drop; see docs/dedup.md")
-
-
-@GAP
 @pytest.mark.slow
 def test_pair_recall_and_precision(planted):
     rows, family, _ = planted
@@ -64,7 +57,9 @@ def test_pair_recall_and_precision(planted):
     assert pair_scores(plain, {n: family[n] for n in plain})["precision"] >= 0.99
 
 
-@GAP
+@pytest.mark.xfail(strict=True, reason="resized copies (5/8 size): 23/30 join their original; at 160 px the "
+                   "aligned check cannot tell the original from its marking look-alike, and the copy may "
+                   "join the look-alike (docs/dedup.md, open)")
 @pytest.mark.slow
 def test_recall_per_copy_kind(planted):
     rows, _, _ = planted

@@ -215,24 +215,36 @@ def degradation(small: Mapping[str, Any], big: Mapping[str, Any], px_small: int,
 
 
 def edge_kind(a: Mapping[str, Any], b: Mapping[str, Any], distance: int, mirrored: bool,
-              settings: DedupParams) -> tuple[str, str | None]:
+              settings: DedupParams, residual: float | None = None) -> tuple[str, str | None]:
     """``("drop" | "flag" | "none", why)`` for a pair that passed every hash and colour check.
 
     * the shop names two different products (part number, values in the title): none;
+    * the aligned check (``residual``, :func:`pcbforge.clean.hashing.aligned_residual`) is at
+      least ``aligned_reject``: the pictures differ in one place (a printed value, a band):
+      none, whatever else matches;
     * different crawl classes (``class_label``): flag, never dropped: a chance match across
       classes is likelier than a photo filed under two classes;
-    * mirrored, or primary distance above ``sure_threshold``: flag, unless the part number
-      agrees (at those distances different parts collide, see docs/dedup.md);
-    * otherwise: drop.
+    * the part numbers agree: drop;
+    * the aligned check is at most ``aligned_threshold``: drop (also mirrored and at-threshold
+      matches: the check ran on the flipped image); between the two: flag;
+    * without a residual (check off or a file unreadable): mirrored, or primary distance above
+      ``sure_threshold``, flag (at those distances different parts collide, docs/dedup.md); else drop.
     """
     shop = product_evidence(a, b)
     if shop == "different":
+        return "none", None
+    checked = settings.aligned_threshold is not None and residual is not None
+    if checked and residual >= settings.aligned_reject:
         return "none", None
     ca, cb = a.get("class_label"), b.get("class_label")
     if isinstance(ca, str) and isinstance(cb, str) and ca and cb and ca != cb:
         return "flag", f"different classes ({cb} vs {ca})"
     if shop == "same":
         return "drop", None
+    if checked:
+        if residual <= settings.aligned_threshold:
+            return "drop", None
+        return "flag", f"aligned residual {residual:g} between {settings.aligned_threshold:g} and {settings.aligned_reject:g}"
     if mirrored:
         return "flag", "mirrored match"
     if distance > settings.sure_threshold:
@@ -261,6 +273,7 @@ def find_duplicates(
     settings: DedupParams,
     workers: int = 1,
     details: Callable[[list[str]], Details] | Details | None = None,
+    compare: Callable[[list[tuple[str, str, bool]]], Mapping[tuple[str, str, bool], float | None]] | None = None,
 ) -> pd.DataFrame:
     """Decide which images to keep, which to drop and which to flag for review.
 
@@ -275,6 +288,10 @@ def find_duplicates(
         details: :func:`pcbforge.clean.hashing.inspect_file` records by id, or a function
             giving them for a list of ids (called once, with the images of candidate pairs
             only). Without them no copy is recognised as upscaled or re-encoded.
+        compare: the aligned pair check: ``[(id_a, id_b, mirrored)] -> {same key: residual or
+            None}`` (:func:`pcbforge.clean.hashing.compare_pairs`), called once with every
+            candidate the shop's data does not already settle; None (or
+            ``aligned_threshold: null``) leaves it out (see :func:`edge_kind`).
 
     Returns:
         One row per input id (``RESULT_COLUMNS``, sorted by id): ``cluster`` is the id of the
@@ -318,15 +335,27 @@ def find_duplicates(
     else:
         edges["color_distance"] = np.nan
 
+    # The aligned check, for every candidate the shop's own data does not settle.
+    residual: dict[tuple[int, int], float | None] = {}
+    if compare is not None and settings.aligned_threshold is not None and len(edges):
+        asks = [(int(i), int(j), bool(m)) for i, j, m in edges[["i", "j", "mirrored"]].itertuples(index=False)
+                if product_evidence(heads[i], heads[j]) is None]
+        got = compare([(heads[i]["id"], heads[j]["id"], m) for i, j, m in asks]) if asks else {}
+        residual = {(i, j): got.get((heads[i]["id"], heads[j]["id"], m)) for i, j, m in asks}
+    edges["residual"] = [residual.get((int(i), int(j))) for i, j in zip(edges["i"], edges["j"])]
+
     # Every candidate is drop, flag or nothing (edge_kind), with its doubt.
-    info: dict[tuple[int, int], tuple[int, int, bool, float, str, str | None, float]] = {}
-    for i, j, d, cd, mir, col in edges[["i", "j", "distance", "confirm_distance", "mirrored",
-                                        "color_distance"]].itertuples(index=False):
-        kind, why = edge_kind(heads[i], heads[j], int(d), bool(mir), settings)
+    info: dict[tuple[int, int], tuple[int, int, bool, float, str, str | None, float, float]] = {}
+    for i, j, d, cd, mir, col, res in edges[["i", "j", "distance", "confirm_distance", "mirrored",
+                                             "color_distance", "residual"]].itertuples(index=False):
+        res = None if res is None or pd.isna(res) else float(res)
+        kind, why = edge_kind(heads[i], heads[j], int(d), bool(mir), settings, res)
         if kind == "none":
             continue
         doubt = doubt_of(kind, why, int(d), int(cd), float(col), settings)
-        info[(i, j)] = info[(j, i)] = (int(d), int(cd), bool(mir), float(col), kind, why, doubt)
+        # The last field orders a copy's choice between representatives: aligned residual first.
+        info[(i, j)] = info[(j, i)] = (int(d), int(cd), bool(mir), float(col), kind, why, doubt,
+                                       float("inf") if res is None else res)
 
     # Source or copy: inspect the images of confirmed pairs, mark upscaled / re-encoded ones.
     degraded: dict[int, list[str]] = {}
@@ -371,7 +400,9 @@ def find_duplicates(
     for g in order:
         if rep_of[g] != g:
             reps = [n for n in nbrs[g] if rep_of[n] == n]
-            rep_of[g] = min(reps, key=lambda n: (info[(g, n)][0], info[(g, n)][1], rank[n]))
+            # The representative it is the closest copy of: lowest aligned residual, then hashes
+            # (a resized copy can be within reach of its source and of a sibling product).
+            rep_of[g] = min(reps, key=lambda n: (info[(g, n)][7], info[(g, n)][0], info[(g, n)][1], rank[n]))
     # A kept image with a flagged match to another kept image: flagged against the closest one.
     suspect_of: dict[int, int] = {}
     for g in order:
@@ -390,7 +421,7 @@ def find_duplicates(
         for k, member in enumerate(groups[sha]):
             if rep == g and k == 0 and g in suspect_of:
                 o = suspect_of[g]
-                d, cd, mir, col, _, why, doubt = info[(g, o)]
+                d, cd, mir, col, _, why, doubt, _ = info[(g, o)]
                 out.append({"id": member, "cluster": member, "keep": True, "dup_of": heads[o]["id"],
                             "dup_kind": "suspect", "distance": d, "confirm_distance": cd, "color_distance": col,
                             "mirrored": mir, "doubt": doubt, "degraded": bad,
@@ -403,7 +434,7 @@ def find_duplicates(
                             "distance": 0, "confirm_distance": 0, "color_distance": 0.0, "mirrored": False,
                             "doubt": 0.0, "degraded": bad, "note": "same bytes"})
             else:
-                d, cd, mir, col, _, _, doubt = info[(g, rep)]
+                d, cd, mir, col, _, _, doubt, _ = info[(g, rep)]
                 why = keep_reason(heads[rep], heads[g], policy, g in degraded, rep in degraded)
                 out.append({"id": member, "cluster": kept_id, "keep": False, "dup_of": kept_id, "dup_kind": "near",
                             "distance": d, "confirm_distance": cd, "color_distance": col, "mirrored": mir,

@@ -399,3 +399,144 @@ def inspect_files(
     """:func:`inspect_file` for ``key -> path`` in the process pool; keyed like ``files``."""
     jobs = [(k, str(files[k])) for k in sorted(files)]
     return dict(map_ordered(_inspect_job, jobs, workers, desc="inspect", unit="img", progress=progress))
+
+
+# --- Aligned pair check: one picture, or two products of one series? --------------------------
+
+#: Working side (px) of the aligned comparison ceiling: one printed digit of a catalogue photo
+#: is a few pixels there; more costs time and only adds resampling noise.
+COMPARE_SIDE = 256
+
+
+def _load_for_compare(path: str | os.PathLike[str], side: int) -> Image.Image:
+    """RGB on white, decoded with JPEG draft to at least ``side`` px on the longer side."""
+    with Image.open(path) as im:
+        if (im.format or "") == "JPEG":
+            w, h = im.size
+            k = side / max(1, max(w, h))
+            im.draft("RGB", (max(1, round(w * k)), max(1, round(h * k))))
+        im.load()
+        return rgb_on_white(im)
+
+
+def _shrink(im: Image.Image, side: int) -> np.ndarray:
+    w, h = im.size
+    k = side / max(w, h)
+    if k < 1:
+        im = im.resize((max(8, round(w * k)), max(8, round(h * k))), Image.Resampling.BOX)
+    return np.asarray(im, dtype=np.float32)
+
+
+def _align(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Warp ``b`` onto ``a``'s frame (affine, ECC on blurred grey, 64 px then 128 px).
+
+    Starts from "same framing" (the two sizes stretched onto each other), so a crop of a few
+    percent, a shift or a slight rescale is recovered; when ECC does not converge the start
+    stays. Returns the warped ``b`` and the mask of ``a``'s pixels it covers.
+    """
+    import cv2
+
+    ha, wa = a.shape[:2]
+    hb, wb = b.shape[:2]
+    warp = np.array([[wb / wa, 0, 0], [0, hb / ha, 0]], np.float32)  # a's coordinates -> b's
+    ga = cv2.GaussianBlur(a.mean(axis=2), (0, 0), 1.0)
+    gb = cv2.GaussianBlur(b.mean(axis=2), (0, 0), 1.0)
+    for side, steps in ((64, 50), (128, 30)):
+        s = min(1.0, side / max(wa, ha, wb, hb))
+        sa = cv2.resize(ga, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        sb = cv2.resize(gb, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        scaled = warp.copy()
+        scaled[:, 2] *= s
+        try:
+            _, scaled = cv2.findTransformECC(sa, sb, scaled, cv2.MOTION_AFFINE,
+                                             (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, steps, 1e-4), None, 3)
+        except cv2.error:
+            break  # no convergence (flat images): keep the last estimate
+        warp = scaled.copy()
+        warp[:, 2] /= s
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    out = cv2.warpAffine(b, warp, (wa, ha), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    cover = cv2.warpAffine(np.ones((hb, wb), np.float32), warp, (wa, ha), flags=flags) > 0.99
+    return out, cover
+
+
+def aligned_residual(a: np.ndarray, b: np.ndarray, mirrored: bool = False) -> float:
+    """Largest local difference (0-255) between two RGB arrays of one picture after alignment.
+
+    ``b`` is mirrored (when the hash match was), warped onto ``a`` (:func:`_align`), both are
+    blurred alike (sigma 1 px), ``b``'s channels are fitted to ``a``'s by a robust gain and
+    offset (brightness, contrast, white balance; fitted on pixels clipped in neither, then both
+    cut to the range both can show), and the difference
+    of each pixel to the *range* of the other image's 3x3 neighbourhood (so an edge moved by
+    a pixel, by resampling or JPEG, costs nothing) is smoothed (sigma 1 px); the maximum is
+    returned. A re-encoded, resized, slightly cropped, brighter or mirrored copy stays low;
+    a sibling product, whose printed value or colour band differs in one place, has a blob
+    there as strong as the marking's contrast.
+    """
+    import cv2
+
+    if mirrored:
+        b = np.ascontiguousarray(b[:, ::-1])
+    bw, cover = _align(a, b)
+    kernel = np.ones((5, 5), np.uint8)
+    valid = cv2.erode(cover.astype(np.uint8), kernel) > 0
+    if valid.sum() < 64:
+        valid = cover
+    a2 = cv2.GaussianBlur(a, (0, 0), 1.0)
+    b2 = cv2.GaussianBlur(bw, (0, 0), 1.0)
+    for c in range(3):
+        # Fit on pixels clipped in neither image (a brighter copy saturates its highlights).
+        fit = valid & (np.minimum(a[..., c], bw[..., c]) > 4) & (np.maximum(a[..., c], bw[..., c]) < 251)
+        if fit.sum() < 64:
+            fit = valid
+        x, y = b2[..., c][fit], a2[..., c][fit]
+        keep = np.ones(x.size, bool)
+        gain, offset = 1.0, 0.0
+        for _ in range(2):  # refit without the worst 5 %: a differing band must not bend the fit
+            if np.ptp(x[keep]) > 8:
+                gain, offset = np.polyfit(x[keep], y[keep], 1)
+            else:
+                gain, offset = 1.0, float(np.median(y[keep] - x[keep]))
+            r = np.abs(gain * x + offset - y)
+            keep = r <= np.percentile(r, 95)
+        # Compare only the range both images can show: what one clipped, the other is cut to.
+        hi = min(250.0, gain * 250.0 + offset) if gain > 0 else 250.0
+        lo = max(5.0, gain * 5.0 + offset) if gain > 0 else 5.0
+        b2[..., c] = np.clip(gain * b2[..., c] + offset, lo, hi)
+        a2[..., c] = np.clip(a2[..., c], lo, hi)
+    box = np.ones((3, 3), np.uint8)
+
+    def off_range(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.maximum(np.maximum(x - cv2.dilate(y, box), cv2.erode(y, box) - x), 0).max(axis=2)
+
+    res = np.maximum(off_range(a2, b2), off_range(b2, a2))
+    res[~valid] = 0
+    return round(float(cv2.GaussianBlur(res, (0, 0), 1.0).max()), 2)
+
+
+def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], mirrored: bool = False,
+                  side: int = COMPARE_SIDE) -> float | None:
+    """:func:`aligned_residual` of two files at a common size (the smaller image's, at most
+    ``side``); None when either cannot be decoded."""
+    try:
+        ia, ib = _load_for_compare(path_a, side), _load_for_compare(path_b, side)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    s = min(side, max(ia.size), max(ib.size))
+    return aligned_residual(_shrink(ia, s), _shrink(ib, s), mirrored)
+
+
+def _compare_job(job: tuple[Any, str, str, bool, int]) -> tuple[Any, float | None]:
+    key, a, b, mirrored, side = job
+    return key, compare_files(a, b, mirrored, side)
+
+
+def compare_pairs(
+    jobs: list[tuple[Any, str | os.PathLike[str], str | os.PathLike[str], bool]],
+    workers: int = 1,
+    side: int = COMPARE_SIDE,
+    progress: bool = True,
+) -> dict[Any, float | None]:
+    """:func:`compare_files` for ``(key, path_a, path_b, mirrored)`` jobs in the process pool."""
+    todo = [(k, str(a), str(b), bool(m), side) for k, a, b, m in jobs]
+    return dict(map_ordered(_compare_job, todo, workers, desc="compare", unit="pair", progress=progress))

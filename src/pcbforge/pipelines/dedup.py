@@ -12,7 +12,7 @@ import logging
 import pandas as pd
 
 from pcbforge.clean.dedup import find_duplicates
-from pcbforge.clean.hashing import HashCache, hash_with_cache, inspect_files
+from pcbforge.clean.hashing import HashCache, compare_pairs, hash_with_cache, inspect_files
 from pcbforge.config import Params
 from pcbforge.datasets.manifest import MANIFEST_NAMES, read_manifest, to_frame, write_manifest
 from pcbforge.io import staged_dir
@@ -65,9 +65,13 @@ def run(params: Params, **options: object) -> str:
         # Full decodes, only for the images of confirmed pairs (source or upscaled copy?).
         return inspect_files({i: path_of[i] for i in ids}, workers=n_workers)
 
+    def compare(pairs: list[tuple[str, str, bool]]) -> dict:
+        # The aligned check on candidate pairs only: one picture, or two products of a series?
+        return compare_pairs([((a, b, m), path_of[a], path_of[b], m) for a, b, m in pairs], workers=n_workers)
+
     # A dict per id: a pandas .loc per row cost more than the whole pair search.
-    decisions = {d.pop("id"): d for d in find_duplicates(gdf, p, workers=n_workers, details=details)
-                 .to_dict("records")}
+    decisions = {d.pop("id"): d for d in find_duplicates(gdf, p, workers=n_workers, details=details,
+                                                         compare=compare).to_dict("records")}
     for r in good:
         d = decisions[r["id"]]
         row = {"id": r["id"], "sha256": r["sha256"], "width": r["width"], "height": r["height"],
