@@ -139,7 +139,7 @@ def candidate_edges(
 
 #: Crawl columns that name a product (first one present on both rows wins); two rows whose
 #: values differ are different products, whatever their pixels say. All optional.
-PRODUCT_KEY_COLUMNS = ("mpn", "part_number", "sku")
+PRODUCT_KEY_COLUMNS = ("mpn", "sku")
 
 #: A token of a product title that carries a value or part number (has a digit): "10k", "4.7uF", "1N4148".
 _VALUE_TOKEN = re.compile(r"[A-Za-z0-9.,/+-]*\d[A-Za-z0-9.,/+-]*")
