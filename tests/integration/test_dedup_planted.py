@@ -42,12 +42,15 @@ def planted(tmp_path_factory):
         return by_id[r.dup_of].cluster if r.dup_kind == "suspect" else r.cluster
 
     rows = {name[r.id]: r._replace(cluster=found(r)) for r in out.itertuples()}
-    return rows, family, params
+    # The group each image itself was put in (kept: its own), without following a flag: an
+    # original flagged against its look-alike still holds the copies that joined it.
+    own = {name[r.id]: r.cluster for r in out.itertuples()}
+    return rows, family, params, own
 
 
 @pytest.mark.slow
 def test_pair_recall_and_precision(planted):
-    rows, family, _ = planted
+    rows, family, _, _ = planted
     scores = pair_scores({n: r.cluster for n, r in rows.items()}, family)
     print("planted dedup:", scores)
     assert scores["recall"] >= 0.85
@@ -57,21 +60,24 @@ def test_pair_recall_and_precision(planted):
     assert pair_scores(plain, {n: family[n] for n in plain})["precision"] >= 0.99
 
 
-@pytest.mark.xfail(strict=True, reason="resized copies (5/8 size): 23/30 join their original; at 160 px the "
-                   "aligned check cannot tell the original from its marking look-alike, and the copy may "
-                   "join the look-alike (docs/dedup.md, open)")
 @pytest.mark.slow
 def test_recall_per_copy_kind(planted):
-    rows, _, _ = planted
+    """Each copy joins (dropped into, or flagged against a member of) its original's group.
+
+    The original's group is the one it was put in itself: when the original is also flagged
+    against a look-alike, following that flag would count every copy that did join the
+    original as a miss (it did: 5-6 of 30 per kind before this measure).
+    """
+    rows, _, _, own = planted
     for kind in COPY_KINDS:
-        found = sum(rows[f"f{f:04d}-{kind}"].cluster == rows[f"f{f:04d}-orig"].cluster for f in range(FAMILIES))
+        found = sum(rows[f"f{f:04d}-{kind}"].cluster == own[f"f{f:04d}-orig"] for f in range(FAMILIES))
         floor = 0.6 if kind == "crop" else 0.9
         assert found / FAMILIES >= floor, (kind, found)
 
 
 @pytest.mark.slow
 def test_lookalikes_kept_apart(planted):
-    rows, _, _ = planted
+    rows, _, _, _ = planted
 
     def apart(kind: str) -> float:
         return sum(
@@ -87,7 +93,7 @@ def test_lookalikes_kept_apart(planted):
 
 @pytest.mark.slow
 def test_every_drop_is_within_thresholds_of_its_kept_image(planted):
-    rows, _, params = planted
+    rows, _, params, _ = planted
     by_id = {r.id: r for r in rows.values()}
     for r in rows.values():
         if not r.keep and r.dup_kind != "suspect":
