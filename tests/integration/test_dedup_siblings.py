@@ -17,9 +17,9 @@ from tests.helpers.crawl_fixture import write_crawl
 from tests.helpers.planted import SERIES_COPY_KINDS, pair_scores, series_set
 
 SERIES = 12
-# Measured 2026-11-30 (seed 3, 12 series): pair recall 0.929, precision 0.667; copies found 69/72 (jpeg 11, bright 10, the rest 12
-# of 12), but 16 of 24 siblings dropped as copies (their changed value scores under the aligned
-# threshold: docs/dedup.md, open). Floors = measured minus a margin, not the target.
+# Measured 2026-11-30 (seed 3, 12 series): pair recall 0.929, precision 0.667; copies found
+# 69/72 (jpeg 11, bright 10, the rest 12 of 12), but 16 of 24 siblings dropped as copies (their
+# changed value scores under the aligned threshold: docs/dedup.md, open). Floors = measured minus a margin, not the target.
 PRECISION_FLOOR = 0.55
 RECALL_FLOOR = 0.85
 SIBLINGS_KEPT_FLOOR = 6  # of 24 (measured 8)
