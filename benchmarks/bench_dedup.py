@@ -8,6 +8,13 @@ pair recall/precision on the planted copies. imagededup runs in its own venv
 (``--imagededup-python``, default ``<repo>/.venv-peers/bin/python`` as `make bench` builds it),
 since it is not a pcbforge dependency.
 
+Part 1b (siblings, ``--series``): the catalog sibling set (``tests/helpers/planted.py::series_set``:
+catalog photos, each with six copies a crawl meets (resized, JPEG q35, cropped 3 %, brighter,
+watermarked, mirrored) and two sibling products of its series (one printed value or colour band
+changed)) plus the look-alike set above. The stage runs with the shipped defaults; precision and
+recall of *true copy pairs* are printed for what it drops, and for what it drops or flags for
+review, next to imagededup PHash (threshold 10) on the same files, and the time ratio.
+
 Part 2 (all-pairs): random 64-bit hashes, threshold 10: multi-index hashing
 (``pairs_mih``) vs a blockwise XOR + ``np.bitwise_count`` baseline on the same hashes. Up to
 ``--full-baseline-max`` (100k) the baseline runs whole and its pairs must equal MIH's; for
@@ -16,6 +23,7 @@ uniform per row, so the cost is linear in rows scanned); the ratio is printed.
 
 Usage:
     python benchmarks/bench_dedup.py --families 100 --sizes 100000 1000000 --workers 2
+    python benchmarks/bench_dedup.py --series 30 --lookalikes 30 --families 0 --sizes --repeat 1   # siblings only
 """
 
 from __future__ import annotations
@@ -40,10 +48,18 @@ from pcbforge.clean.hashing import hash_files  # noqa: E402
 from pcbforge.clean.neighbors import pairs_blockwise, pairs_mih  # noqa: E402
 from tests.helpers.crawl_fixture import FakeImage, write_crawl  # noqa: E402
 from tests.helpers.params import tiny_params  # noqa: E402
-from tests.helpers.planted import pair_scores, planted_set  # noqa: E402
+from tests.helpers.planted import pair_scores, planted_set, series_set  # noqa: E402
 
 IMAGEDEDUP_SCRIPT = r"""
-import json, sys, time
+import json, sys, time, types
+try:
+    import torch  # noqa: F401
+except ImportError:  # PHash never touches torch; imagededup imports it for its CNN only: stand-ins
+    from unittest import mock
+    import scipy.stats, sklearn.metrics.pairwise  # noqa: E401 (before the stand-ins: scipy probes torch)
+    for m in ("torch", "torch.nn", "torch.utils", "torch.utils.data", "torchvision", "torchvision.transforms",
+              "torchvision.models", "torchvision.models.vision_transformer"):
+        sys.modules[m] = mock.MagicMock()
 from imagededup.methods import PHash
 d, workers = sys.argv[1], int(sys.argv[2])
 ph = PHash(verbose=False)
@@ -119,6 +135,83 @@ def bench_images(families: int, size: int, workers: int, idd_python: str, repeat
           f"(pcbforge total includes reading/writing manifests and the cache)")
 
 
+def _imagededup(idd_python: str, files_dir: Path, workers: int, repeat: int) -> dict | None:
+    """Best of ``repeat`` imagededup PHash runs on ``files_dir`` (``None`` when unavailable)."""
+    if not Path(idd_python).exists():
+        print(f"imagededup: {idd_python} not found (python3 -m venv /tmp/idd && /tmp/idd/bin/pip install imagededup)")
+        return None
+    res: dict = {}
+    for _ in range(repeat):
+        proc = subprocess.run([idd_python, "-c", IMAGEDEDUP_SCRIPT, str(files_dir), str(workers)],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            print("imagededup failed:", proc.stderr.strip().splitlines()[-1:])
+            return None
+        run = json.loads(proc.stdout)
+        if not res or run["encode_s"] + run["search_s"] < res["encode_s"] + res["search_s"]:
+            res = run
+    return res
+
+
+def _pr(pred: set[tuple[str, str]], true_pairs: set[tuple[str, str]]) -> tuple[float, float]:
+    hit = len(pred & true_pairs)
+    return hit / max(1, len(true_pairs)), hit / max(1, len(pred))
+
+
+def _cluster_pairs(groups: dict[str, str]) -> set[tuple[str, str]]:
+    by: dict[str, list[str]] = {}
+    for n in sorted(groups):
+        by.setdefault(groups[n], []).append(n)
+    return {(a, b) for m in by.values() for k, a in enumerate(m) for b in m[k + 1 :]}
+
+
+def bench_series(series: int, families: int, workers: int, idd_python: str, repeat: int) -> None:
+    """Sibling products + mirrored shots: P/R of true copy pairs, ours (drops; drops + flags) vs imagededup."""
+    root = Path(tempfile.mkdtemp(prefix="bench-dedup-series-"))
+    (root / "review").mkdir()
+    params = tiny_params(root, {"base": {"workers": workers}})
+    images, family = series_set(series, seed=3)
+    if families:
+        more, fam2 = planted_set(families, seed=7)
+        images, family = images + more, {**family, **fam2}
+    crawl = write_crawl(params.path(params.crawl.out), images)
+    name = {r.id: r.image_url.rsplit("/", 1)[1] for r in crawl.itertuples()}
+    true_pairs = {(a, b) for a in family for b in family if a < b and family[a] == family[b]}
+    sib = sum("-sib" in n or "-alt-" in n for n in family)
+    print(f"series set: {len(family)} images ({series} catalog series + {families} look-alike families; "
+          f"{sib} siblings/look-alikes, {len(true_pairs)} true copy pairs), workers={workers}, shipped defaults")
+
+    from pcbforge.pipelines import dedup
+
+    ours_total = float("inf")
+    for _ in range(repeat):
+        params.path(params.dedup.cache).unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        dedup.run(params)
+        ours_total = min(ours_total, time.perf_counter() - t0)
+    out = pd.read_parquet(params.path(params.dedup.out) / "dedup.parquet")
+    by_id = {r.id: r for r in out.itertuples()}
+    dropped = _cluster_pairs({name[r.id]: r.cluster for r in out.itertuples()})
+    found = _cluster_pairs({name[r.id]: (by_id[r.dup_of].cluster if r.dup_kind == "suspect" else r.cluster)
+                            for r in out.itertuples()})
+    flagged = int((out["dup_kind"] == "suspect").sum())
+    r1, p1 = _pr(dropped, true_pairs)
+    r2, p2 = _pr(found | dropped, true_pairs)
+    print(f"pcbforge   dedup total {ours_total:7.2f} s   dropped: recall {r1:.3f} precision {p1:.3f}   "
+          f"dropped or flagged ({flagged} flagged): recall {r2:.3f} precision {p2:.3f}")
+    res = _imagededup(idd_python, params.path(params.crawl.out) / "files", workers, repeat)
+    if res is None:
+        return
+    by_file = {Path(r.path).name: name[r.id] for r in crawl.itertuples()}
+    by_file.update({str(Path(r.path).relative_to("files")): name[r.id] for r in crawl.itertuples()})
+    pred = {tuple(sorted((by_file[a], by_file[b]))) for a, bs in res["dups"].items() for b in bs}
+    r3, p3 = _pr(pred, true_pairs)
+    idd_core = res["encode_s"] + res["search_s"]
+    print(f"imagededup PHash t=10 {idd_core:7.2f} s   pairs within threshold: recall {r3:.3f} precision {p3:.3f}")
+    print(f"time ratio pcbforge / imagededup: {ours_total / idd_core:.2f} (pcbforge runs the aligned pair check "
+          f"on every candidate; imagededup only hashes)")
+
+
 def _baseline_rows(args: tuple[np.ndarray, int, int, int]) -> float:
     h, start, stop, threshold = args
     t0 = time.perf_counter()
@@ -175,7 +268,12 @@ def main() -> None:
                     help="interpreter with imagededup installed (`make bench` builds .venv-peers)")
     ap.add_argument("--repeat", type=int, default=3, help="best-of-N timings (the 1M search runs once)")
     ap.add_argument("--skip-images", action="store_true")
+    ap.add_argument("--series", type=int, default=40,
+                    help="catalog series with siblings (Part 1b; 0 = skip)")
+    ap.add_argument("--lookalikes", type=int, default=30, help="look-alike families added to the series set")
     args = ap.parse_args()
+    if args.series:
+        bench_series(args.series, args.lookalikes, args.workers, args.imagededup_python, args.repeat)
     if not args.skip_images and args.families:
         bench_images(args.families, args.size, args.workers, args.imagededup_python, args.repeat)
     for n in args.sizes:

@@ -221,11 +221,26 @@ class DedupParams(Section):
     threshold: int = Field(10, ge=0)
     #: Max Hamming distance on the second hash that confirms a candidate.
     confirm_threshold: int = Field(12, ge=0)
+    #: Primary distance up to which a confirmed pair is dropped; above it (up to ``threshold``)
+    #: the pair is only flagged for review: at 8-10 bits different products collide.
+    sure_threshold: int = Field(6, ge=0)
+    #: Aligned pair check (``clean/hashing.py::aligned_residual``, 0-255): a candidate whose
+    #: largest local difference after alignment is at most this is a copy and is dropped, also
+    #: when mirrored or above ``sure_threshold``; null turns the check off (then those are flagged).
+    aligned_threshold: float | None = Field(47.0, ge=0)
+    #: ... and at least this: two products (a printed value, a colour band differs): not a pair.
+    #: In between: flagged for review.
+    aligned_reject: float = Field(55.0, ge=0)
     keep_policy: list[KeepRule] = Field(
-        default_factory=lambda: [KeepRule.RESOLUTION, KeepRule.LICENCE, KeepRule.EARLIEST]
+        default_factory=lambda: [KeepRule.ORIGINAL, KeepRule.RESOLUTION, KeepRule.LICENCE, KeepRule.EARLIEST]
     )
+    #: Drop of spectral fullness (log10, larger vs smaller copy) that marks the larger one as upscaled.
+    upscale_margin: float = Field(0.2, ge=0)
+    #: JPEG quality points by which a same-size copy must trail to count as re-encoded.
+    recompress_margin: int = Field(5, ge=0)
     cache: Path = Path("data/cache/hashes.parquet")
-    #: Also hash the left-right mirrored image, so flipped copies are found.
+    #: Also hash the left-right mirrored image, so flipped copies are found; a mirrored match is
+    #: dropped only when the aligned check (on the flipped image) confirms it, else flagged.
     mirror: bool = True
     #: Max colour-signature distance (0..2+) of a confirmed pair; null disables the colour check.
     color_threshold: float | None = Field(0.4, ge=0)

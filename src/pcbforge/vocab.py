@@ -150,6 +150,8 @@ class HashKind(str, Enum):
 class KeepRule(str, Enum):
     """Rules of ``dedup.keep_policy``: which member of a duplicate group is kept, first rule first."""
 
+    #: Not an upscaled or re-encoded copy of another member (``dedup.upscale_margin``, ``recompress_margin``).
+    ORIGINAL = "original"
     RESOLUTION = "resolution"
     LICENCE = "licence"
     EARLIEST = "earliest"

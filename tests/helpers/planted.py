@@ -182,3 +182,191 @@ def pair_scores(clusters: dict[str, str], family: dict[str, str]) -> dict[str, f
         "recall": hit / len(truth) if truth else 1.0,
         "precision": hit / len(pred) if pred else 1.0,
     }
+
+
+def source_and_copies(
+    families: int, seed: int = 0, threshold: int = 10
+) -> tuple[list[FakeImage], dict[str, str]]:
+    """Catalog photos with the copies a keep rule must not prefer, and cross-class look-alikes.
+
+    Per family (class cycling through the catalog): ``orig`` (JPEG q90, 240-480 px), ``up``
+    (upscaled 1.25-2x with bicubic/Lanczos/bilinear, re-encoded at q60-95), ``req`` (same
+    size, re-encoded at q40-80), and ``alt`` (another class: the original mirrored, with
+    patches repainted until its mirrored phash is 2 bits or less inside ``threshold``).
+
+    Returns:
+        ``(images, role)``: ``role[name]`` is ``orig``, ``up``, ``req`` or ``alt``.
+    """
+    import imagehash
+
+    from pcbforge.catalog.photo import draw_photo
+    from pcbforge.vocab import ComponentClass
+
+    classes = list(ComponentClass)
+    kernels = [Image.Resampling.BICUBIC, Image.Resampling.LANCZOS, Image.Resampling.BILINEAR]
+    images: list[FakeImage] = []
+    role: dict[str, str] = {}
+    for f in range(families):
+        rng = make_rng(seed, "source", f)
+        cls = classes[f % len(classes)]
+        side = int(rng.integers(240, 481))
+        orig = draw_photo(cls, rng, (side, side))
+        fam = f"s{f:04d}"
+        images.append(FakeImage(f"{fam}-orig", orig, "JPEG", quality=90, class_label=cls.value))
+        factor = float(rng.uniform(1.25, 2.0))
+        up = orig.resize((round(side * factor),) * 2, kernels[f % 3])
+        images.append(FakeImage(f"{fam}-up", up, "JPEG", quality=int(rng.integers(60, 96)), class_label=cls.value,
+                                licence="CC0-1.0"))
+        images.append(FakeImage(f"{fam}-req", orig, "JPEG", quality=int(rng.integers(40, 81)), class_label=cls.value,
+                                licence="CC0-1.0"))
+        role.update({f"{fam}-orig": "orig", f"{fam}-up": "up", f"{fam}-req": "req"})
+        # Cross-class look-alike at the threshold: repaint random patches of the mirrored photo.
+        target = imagehash.phash(orig.convert("L"))
+        alt = ImageOps.mirror(orig)
+        for _ in range(200):
+            d = imagehash.phash(ImageOps.mirror(alt).convert("L")) - target
+            if threshold - 2 <= d <= threshold:
+                break
+            if d > threshold:
+                alt = ImageOps.mirror(orig)
+            x, y = (int(v) for v in rng.integers(0, side - side // 6, size=2))
+            ImageDraw.Draw(alt).rectangle((x, y, x + side // 6, y + side // 6),
+                                          fill=tuple(int(v) for v in rng.integers(0, 256, size=3)))
+        other = classes[(f + 5) % len(classes)]
+        images.append(FakeImage(f"{fam}-alt", alt, "JPEG", quality=90, class_label=other.value))
+        role[f"{fam}-alt"] = "alt"
+    return images, role
+
+
+# --- Sibling products drawn by the catalog painters --------------------------------------------
+
+#: Copies a shop crawl meets, applied to catalog photos (``flip`` = mirrored shot of the same photo).
+SERIES_COPY_KINDS = ("resize", "jpeg", "crop", "bright", "watermark", "flip")
+
+
+class _OneValueOff:
+    """Stands in for the painters' ``text`` and ``BAND`` while a sibling is drawn: the
+    ``which``-th value drawn (a printed string with a digit, or a resistor band colour) comes
+    out different, everything else, random stream included, stays identical."""
+
+    def __init__(self, which: int, shift: int) -> None:
+        self.which, self.shift, self.seen, self.changed = which, shift, 0, False
+
+    def text(self, canvas, xy, s, *args, **kwargs):  # the signature of catalog.paint.text
+        from pcbforge.catalog import paint
+
+        if any(ch.isdigit() for ch in s):
+            if self.seen == self.which and not self.changed:
+                k = next(i for i, ch in enumerate(s) if ch.isdigit())
+                d = (int(s[k]) + self.shift) % 10 or 1
+                s = s[:k] + str(d) + s[k + 1 :]
+                self.changed = True
+            self.seen += 1
+        return paint.text(canvas, xy, s, *args, **kwargs)
+
+    def band(self, index: int):
+        from pcbforge.catalog import paint
+
+        colour = paint.BAND[index]
+        if self.seen == self.which and not self.changed:
+            colour = paint.BAND[(index + self.shift) % 10]
+            self.changed = True
+        self.seen += 1
+        return colour
+
+
+class _Bands:
+    def __init__(self, off: _OneValueOff) -> None:
+        self.off = off
+
+    def __getitem__(self, index: int):
+        return self.off.band(index)
+
+
+def draw_sibling(cls, seed_key: tuple, size: tuple[int, int], which: int = 0, shift: int = 3):
+    """The catalog photo of ``make_rng(*seed_key)`` with one value changed, or None when
+    ``cls`` draws no value (no digit printed, no colour band).
+
+    A sibling product of one series: same body, pose, background, light and noise; only the
+    ``which``-th printed value (one digit moved by ``shift``) or band colour differs.
+    """
+    from pcbforge.catalog import parts
+    from pcbforge.catalog.photo import draw_photo
+
+    off = _OneValueOff(which, shift)
+    saved = parts.text, parts.BAND
+    parts.text, parts.BAND = off.text, _Bands(off)
+    try:
+        image = draw_photo(cls, make_rng(*seed_key), size)
+    finally:
+        parts.text, parts.BAND = saved
+    return image if off.changed else None
+
+
+def visible_change(a: Image.Image, b: Image.Image, contrast: int = 64) -> bool:
+    """Whether ``b`` differs from ``a`` by at least ``contrast`` grey levels at half size (a
+    changed value smaller than that cannot be read in the photo either)."""
+    x = np.asarray(a.reduce(2), dtype=np.int16)
+    y = np.asarray(b.reduce(2), dtype=np.int16)
+    return int(np.abs(x - y).max()) >= contrast
+
+
+def series_set(
+    families: int, seed: int = 0, side: int = 320, copies: tuple[str, ...] = SERIES_COPY_KINDS, siblings: int = 2
+) -> tuple[list[FakeImage], dict[str, str]]:
+    """Catalog photos with planted copies and sibling products of the same series.
+
+    Per family (class cycling through the catalog classes that print a value or carry colour
+    bands): ``orig`` (JPEG q90), the copies of :data:`SERIES_COPY_KINDS` (``jpeg`` is q35,
+    ``crop`` 3 % per side, ``bright`` x1.2, ``resize`` 5/8; see :func:`copy_of`), and
+    ``siblings`` other products of its series (``sib<k>``: one printed value or band changed,
+    visibly: :func:`visible_change`).
+    Every image carries its class label, as a crawl gives it.
+
+    Returns:
+        ``(images, family)`` as :func:`planted_set`: siblings are their own family.
+    """
+    from pcbforge.catalog.photo import draw_photo
+    from pcbforge.vocab import ComponentClass
+
+    classes = list(ComponentClass)
+    images: list[FakeImage] = []
+    family: dict[str, str] = {}
+    f = k = 0
+    while f < families:
+        cls = classes[k % len(classes)]
+        key = (seed, "series", k)
+        k += 1
+        orig = draw_photo(cls, make_rng(*key), (side, side))
+        sibs = []
+        for which in range(4):  # the first values drawn that a buyer can read in the photo
+            im = draw_sibling(cls, key, (side, side), which=which, shift=3 + 2 * len(sibs))
+            if im is not None and visible_change(orig, im):
+                sibs.append(im)
+            if len(sibs) == siblings:
+                break
+        if len(sibs) < siblings:
+            continue  # this class (or this draw) shows too few values: no siblings to make
+        fam = f"c{f:04d}"
+        images.append(FakeImage(f"{fam}-orig", orig, "JPEG", quality=90, class_label=cls.value,
+                                fetched_at="2024-01-01T00:00:00Z"))
+        family[f"{fam}-orig"] = fam
+        for kind in copies:
+            if kind == "jpeg":
+                im, fmt, q = orig, "JPEG", 35
+            elif kind == "crop":
+                m = round(0.03 * side)
+                im, fmt, q = orig.crop((m, m, side - m, side - m)), "JPEG", 85
+            elif kind == "bright":
+                im, fmt, q = ImageEnhance.Brightness(orig).enhance(1.2), "JPEG", 85
+            else:
+                im, fmt, q = copy_of(orig, kind)
+            images.append(FakeImage(f"{fam}-{kind}", im, fmt, quality=q or 90, class_label=cls.value,
+                                    licence="CC-BY-SA-4.0", fetched_at="2024-02-01T00:00:00Z"))
+            family[f"{fam}-{kind}"] = fam
+        for s, im in enumerate(sibs):
+            name = f"{fam}-sib{s}"
+            images.append(FakeImage(name, im, "JPEG", quality=90, class_label=cls.value))
+            family[name] = name
+        f += 1
+    return images, family

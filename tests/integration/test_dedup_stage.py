@@ -165,3 +165,49 @@ def test_mirrored_copy_is_found_through_the_mirror_hash():
     df.loc[1, "phash_mirror"] = df.loc[1, "dhash_mirror"] = _hex({1, 2})
     res = find_duplicates(df, DedupParams(threshold=10, confirm_threshold=10, mirror=True)).set_index("id")
     assert res.loc["b", "dup_of"] == "a" and res.loc["b", "mirrored"] and res.loc["b", "distance"] == 1
+    # Found, but only flagged: mirrored matches of real shop photos were mostly different parts.
+    assert res.loc["b", "keep"] and res.loc["b", "dup_kind"] == "suspect" and 0.5 <= res.loc["b", "doubt"] < 1
+    # A matching part number is the stronger signal that lets it drop.
+    df["mpn"] = ["CFR-25 10K", "cfr25-10k"]
+    res = find_duplicates(df, DedupParams(threshold=10, confirm_threshold=10, mirror=True)).set_index("id")
+    assert not res.loc["b", "keep"] and res.loc["b", "dup_kind"] == "near"
+
+
+def test_cross_class_pair_is_flagged_never_dropped_and_doubt_orders_it_first():
+    df = _frame([("a", set(), {"width": 200}), ("b", {1}, {"class_label": "relay"}), ("c", {40, 41}, {}),
+                 ("d", {40, 41, 42}, {})])
+    df.loc[df["id"] != "b", "class_label"] = "heat_sink"
+    res = find_duplicates(df, DedupParams(threshold=10, confirm_threshold=10)).set_index("id")
+    assert res.loc["b", "keep"] and res.loc["b", "dup_kind"] == "suspect" and res.loc["b", "dup_of"] == "a"
+    assert res.loc["b", "doubt"] == 1.0 and "different classes" in res.loc["b", "note"]
+    assert not res.loc["d", "keep"] and res.loc["d", "doubt"] < res.loc["b", "doubt"]
+
+
+def test_different_part_numbers_or_title_values_are_never_paired():
+    df = _frame([("a", set(), {"width": 200, "mpn": "R-10K"}), ("b", {1}, {"mpn": "R-4K7"})])
+    res = find_duplicates(df, DedupParams(threshold=10, confirm_threshold=10))
+    assert res["keep"].all() and res["dup_kind"].isna().all()
+    df = _frame([("a", set(), {"width": 200, "title": "Resistor 10k 1/4W"}), ("b", {1}, {"title": "Resistor 22k"})])
+    assert find_duplicates(df, DedupParams(threshold=10, confirm_threshold=10))["keep"].all()
+
+
+def test_at_threshold_match_is_flagged_not_dropped():
+    df = _frame([("a", set(), {"width": 200}), ("b", set(range(9)), {})])
+    res = find_duplicates(df, DedupParams(threshold=10, confirm_threshold=10, sure_threshold=6)).set_index("id")
+    assert res.loc["b", "keep"] and res.loc["b", "dup_kind"] == "suspect" and "sure_threshold" in res.loc["b", "note"]
+
+
+def test_original_is_kept_over_its_upscaled_and_recompressed_copies():
+    df = _frame([("orig", set(), {"width": 100}), ("up", {1}, {"width": 160, "height": 160}),
+                 ("req", {2}, {"licence": "CC0-1.0"})])
+    details = {"orig": {"fullness": -1.0, "jpeg_quality": 90, "error": None},
+               "up": {"fullness": -1.6, "jpeg_quality": 95, "error": None},
+               "req": {"fullness": -1.0, "jpeg_quality": 60, "error": None}}
+    s = DedupParams(threshold=10, confirm_threshold=10)
+    res = find_duplicates(df, s, details=details).set_index("id")
+    assert res.loc["orig", "keep"] and not res.loc["up", "keep"] and not res.loc["req", "keep"]
+    assert res.loc["up", "degraded"].startswith("upscaled ~1.60x") and "original" in res.loc["up", "note"]
+    assert res.loc["req", "degraded"].startswith("recompressed (JPEG q60 vs q90)")
+    # Without the original rule, resolution keeps the upscaled copy (the old behaviour).
+    s2 = DedupParams(threshold=10, confirm_threshold=10, keep_policy=["resolution", "licence"])
+    assert find_duplicates(df, s2, details=details).set_index("id").loc["up", "keep"]

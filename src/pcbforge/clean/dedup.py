@@ -20,7 +20,8 @@ Everything is a pure function of its inputs; ties break on ids, so results are d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ from pcbforge.vocab import KeepRule
 
 #: Column order of :func:`find_duplicates`' result.
 RESULT_COLUMNS = ["id", "cluster", "keep", "dup_of", "dup_kind", "distance", "confirm_distance", "color_distance",
-                  "mirrored"]
+                  "mirrored", "doubt", "degraded", "note"]
 
 
 def color_distance(a: Sequence[float], b: Sequence[float], floor: float = 0.05) -> float:
@@ -72,15 +73,18 @@ def licence_rank(licence: str | None) -> int:
     return 3
 
 
-def keep_key(row: Any, policy: Sequence[KeepRule | str]) -> tuple:
+def keep_key(row: Any, policy: Sequence[KeepRule | str], degraded: bool = False) -> tuple:
     """Sort key (smaller = keep first) of one image for the keep policy; ties end on the id.
 
-    ``resolution``: more pixels first; ``licence``: :func:`licence_rank`; ``earliest``:
-    smaller ``fetched_at`` (ISO-8601 sorts as text), missing last.
+    ``original``: an image not marked as an upscaled or re-encoded copy of another first
+    (``degraded``, see :func:`degradation`); ``resolution``: more pixels first; ``licence``:
+    :func:`licence_rank`; ``earliest``: smaller ``fetched_at`` (ISO-8601 sorts as text), missing last.
     """
     key: list[Any] = []
     for rule in map(KeepRule, policy):  # a name outside KeepRule is a ValueError
-        if rule is KeepRule.RESOLUTION:
+        if rule is KeepRule.ORIGINAL:
+            key.append(int(degraded))
+        elif rule is KeepRule.RESOLUTION:
             w, h = row.get("width"), row.get("height")
             px = int(w) * int(h) if pd.notna(w) and pd.notna(h) else 0
             key.append(-px)
@@ -105,8 +109,8 @@ def candidate_edges(
     """Confirmed near-duplicate edges between rows of packed hash arrays.
 
     Returns:
-        Frame ``i < j, distance, confirm_distance, mirrored``; one row per unordered pair, in
-        the orientation (direct or mirrored) with the smaller ``(distance, confirm_distance)``.
+        Frame ``i < j, distance, confirm_distance, mirrored``; one row per unordered pair:
+        direct when it passes directly, else mirrored.
     """
     i, j, d = pairs_within(primary, threshold=threshold, workers=workers)
     frames = [pd.DataFrame({"i": i, "j": j, "distance": d, "confirm_distance": hamming(confirm[i], confirm[j]),
@@ -128,31 +132,183 @@ def candidate_edges(
         )
     e = pd.concat(frames, ignore_index=True)
     e = e[e["confirm_distance"] <= confirm_threshold]
-    e = e.sort_values(["i", "j", "distance", "confirm_distance", "mirrored"], kind="mergesort")
+    # A pair matching both ways is a direct match: the mirrored reading would only flag it.
+    e = e.sort_values(["i", "j", "mirrored", "distance", "confirm_distance"], kind="mergesort")
     return e.drop_duplicates(["i", "j"], keep="first").reset_index(drop=True)
 
 
-def find_duplicates(images: pd.DataFrame, settings: DedupParams, workers: int = 1) -> pd.DataFrame:
-    """Decide which images to keep.
+#: Crawl columns that name a product (first one present on both rows wins); two rows whose
+#: values differ are different products, whatever their pixels say. All optional.
+PRODUCT_KEY_COLUMNS = ("mpn", "sku")
+
+#: A token of a product title that carries a value or part number (has a digit): "10k", "4.7uF", "1N4148".
+_VALUE_TOKEN = re.compile(r"[A-Za-z0-9.,/+-]*\d[A-Za-z0-9.,/+-]*")
+
+Details = Mapping[str, Mapping[str, Any]]
+
+
+def _norm_key(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    s = re.sub(r"[^0-9A-Z]", "", str(value).upper())
+    return s or None
+
+
+def product_evidence(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
+    """What the shop says about two rows: ``"same"``, ``"different"`` or None (nothing to say).
+
+    A part number / SKU (:data:`PRODUCT_KEY_COLUMNS`) on both rows decides; else titles that
+    both carry value tokens (``10k``, ``4.7uF``) with none in common are different products
+    (sibling products of one series differ exactly there). Equal titles prove nothing: shops
+    reuse one title for a whole series.
+
+    Example:
+        >>> product_evidence({"mpn": "CFR-25JB-10K"}, {"mpn": "cfr25jb10k"})
+        'same'
+        >>> product_evidence({"title": "Resistor 10k 1/4W"}, {"title": "Resistor 4.7k 1/4 W"})
+        'different'
+        >>> product_evidence({"title": "Resistor 10k"}, {})
+    """
+    for col in PRODUCT_KEY_COLUMNS:
+        ka, kb = _norm_key(a.get(col)), _norm_key(b.get(col))
+        if ka and kb:
+            return "same" if ka == kb else "different"
+    ta, tb = a.get("title"), b.get("title")
+    if isinstance(ta, str) and isinstance(tb, str):
+        va = {t.lower().rstrip(".,") for t in _VALUE_TOKEN.findall(ta)}
+        vb = {t.lower().rstrip(".,") for t in _VALUE_TOKEN.findall(tb)}
+        if va and vb and not va & vb:
+            return "different"
+    return None
+
+
+def degradation(small: Mapping[str, Any], big: Mapping[str, Any], px_small: int, px_big: int,
+                upscale_margin: float, recompress_margin: int) -> tuple[str | None, str | None]:
+    """Which of two confirmed copies of one picture is a degraded copy of the other.
+
+    Args:
+        small, big: :func:`pcbforge.clean.hashing.inspect_file` records (``big`` has more pixels
+            or as many).
+        px_small, px_big: Pixel counts.
+        upscale_margin: Drop of spectral fullness (log10) that marks the larger one as upscaled.
+        recompress_margin: JPEG quality points that mark the lower-quality one of two
+            same-size copies as re-encoded.
+
+    Returns:
+        ``(what is wrong with small, what is wrong with big)``, each None or a short text.
+    """
+    if small.get("error") or big.get("error"):
+        return None, None
+    if px_big > 1.2 * px_small:
+        drop = float(big["fullness"]) - float(small["fullness"])
+        if drop < -upscale_margin:
+            f = (px_big / max(1, px_small)) ** 0.5
+            return None, f"upscaled ~{f:.2f}x (spectral fullness {drop:+.2f})"
+        return None, None
+    qs, qb = small.get("jpeg_quality"), big.get("jpeg_quality")
+    if qs is not None and qb is not None:
+        if qb < qs - recompress_margin:
+            return None, f"recompressed (JPEG q{qb} vs q{qs})"
+        if qs < qb - recompress_margin:
+            return f"recompressed (JPEG q{qs} vs q{qb})", None
+    return None, None
+
+
+def edge_kind(a: Mapping[str, Any], b: Mapping[str, Any], distance: int, mirrored: bool,
+              settings: DedupParams, residual: float | None = None) -> tuple[str, str | None]:
+    """``("drop" | "flag" | "none", why)`` for a pair that passed every hash and colour check.
+
+    * the shop names two different products (part number, values in the title): none;
+    * the aligned check (``residual``, :func:`pcbforge.clean.hashing.aligned_residual`) is at
+      least ``aligned_reject``: the pictures differ in one place (a printed value, a band):
+      none, whatever else matches;
+    * different crawl classes (``class_label``): flag, never dropped: a chance match across
+      classes is likelier than a photo filed under two classes;
+    * the part numbers agree: drop;
+    * the aligned check is at most ``aligned_threshold``: drop (also mirrored and at-threshold
+      matches: the check ran on the flipped image); between the two: flag;
+    * without a residual (check off or a file unreadable): mirrored, or primary distance above
+      ``sure_threshold``, flag (at those distances different parts collide, docs/dedup.md); else drop.
+    """
+    shop = product_evidence(a, b)
+    if shop == "different":
+        return "none", None
+    checked = settings.aligned_threshold is not None and residual is not None
+    if checked and residual >= settings.aligned_reject:
+        return "none", None
+    ca, cb = a.get("class_label"), b.get("class_label")
+    if isinstance(ca, str) and isinstance(cb, str) and ca and cb and ca != cb:
+        return "flag", f"different classes ({cb} vs {ca})"
+    if shop == "same":
+        return "drop", None
+    if checked:
+        if residual <= settings.aligned_threshold:
+            return "drop", None
+        return "flag", f"aligned residual {residual:g} between {settings.aligned_threshold:g} and {settings.aligned_reject:g}"
+    if mirrored:
+        return "flag", "mirrored match"
+    if distance > settings.sure_threshold:
+        return "flag", f"{settings.primary.value} {distance} > sure_threshold {settings.sure_threshold}"
+    return "drop", None
+
+
+def doubt_of(kind: str, why: str | None, d: int, cd: int, col: float, settings: DedupParams) -> float:
+    """How doubtful a match is, 0..1, for ordering the review view (most doubtful first).
+
+    Drops score 0-0.5 by how close their distances come to the thresholds; flagged pairs
+    0.5-1; a cross-class pair is 1.
+    """
+    near = max(d / max(1, settings.threshold), cd / max(1, settings.confirm_threshold),
+               (col / settings.color_threshold) if settings.color_threshold and not np.isnan(col) else 0.0)
+    near = min(1.0, near)
+    if kind == "drop":
+        return round(0.5 * near, 4)
+    if why and why.startswith("different classes"):
+        return 1.0
+    return round(0.5 + 0.49 * near, 4)
+
+
+def find_duplicates(
+    images: pd.DataFrame,
+    settings: DedupParams,
+    workers: int = 1,
+    details: Callable[[list[str]], Details] | Details | None = None,
+    compare: Callable[[list[tuple[str, str, bool]]], Mapping[tuple[str, str, bool], float | None]] | None = None,
+) -> pd.DataFrame:
+    """Decide which images to keep, which to drop and which to flag for review.
 
     Args:
         images: One row per readable image with ``id, sha256``, the primary and confirm hash
-            columns (hex; ``<kind>_mirror`` too when ``settings.mirror``) and the keep-policy
-            columns (``width, height, licence, fetched_at``).
-        settings: ``params.dedup``: hash kinds (primary, confirm), thresholds, keep policy.
+            columns (hex; ``<kind>_mirror`` too when ``settings.mirror``), ``color`` when the
+            colour check is on, the keep-policy columns (``width, height, licence,
+            fetched_at``) and, optionally, ``class_label`` and product columns
+            (:data:`PRODUCT_KEY_COLUMNS`, ``title``).
+        settings: ``params.dedup``.
         workers: processes for the pair search; the result is identical for any value.
+        details: :func:`pcbforge.clean.hashing.inspect_file` records by id, or a function
+            giving them for a list of ids (called once, with the images of candidate pairs
+            only). Without them no copy is recognised as upscaled or re-encoded.
+        compare: the aligned pair check: ``[(id_a, id_b, mirrored)] -> {same key: residual or
+            None}`` (:func:`pcbforge.clean.hashing.compare_pairs`), called once with every
+            candidate the shop's data does not already settle; None (or
+            ``aligned_threshold: null``) leaves it out (see :func:`edge_kind`).
 
     Returns:
         One row per input id (``RESULT_COLUMNS``, sorted by id): ``cluster`` is the id of the
-        kept image, ``dup_of`` the kept image a dropped one duplicates, ``distance`` /
-        ``confirm_distance`` the primary / confirm Hamming distances to it (0 for exact).
+        kept image, ``dup_of`` the kept image a dropped one duplicates (or, for a kept image
+        flagged for review, ``dup_kind == "suspect"``, the kept image it looks like),
+        ``distance`` / ``confirm_distance`` the primary / confirm Hamming distances to it
+        (0 for exact), ``doubt`` (0..1) how doubtful the match is, ``degraded`` what marks
+        this image as a worse copy, ``note`` why it was kept over or flagged against ``dup_of``.
     """
     if images.empty:
         return pd.DataFrame(columns=RESULT_COLUMNS)
     if images["id"].duplicated().any():
         raise ValueError("find_duplicates: ids must be unique")
     rows = images.to_dict("records")
-    keys = {r["id"]: keep_key(r, settings.keep_policy) for r in rows}
+    policy = [KeepRule(r) for r in settings.keep_policy]
+    base_policy = [r for r in policy if r is not KeepRule.ORIGINAL]
+    keys = {r["id"]: keep_key(r, base_policy) for r in rows}
 
     # Exact groups: members ordered best-first; the group is represented by its best member.
     groups: dict[str, list[str]] = {}
@@ -179,45 +335,126 @@ def find_duplicates(images: pd.DataFrame, settings: DedupParams, workers: int = 
     else:
         edges["color_distance"] = np.nan
 
+    # The aligned check, for every candidate the shop's own data does not settle.
+    residual: dict[tuple[int, int], float | None] = {}
+    if compare is not None and settings.aligned_threshold is not None and len(edges):
+        asks = [(int(i), int(j), bool(m)) for i, j, m in edges[["i", "j", "mirrored"]].itertuples(index=False)
+                if product_evidence(heads[i], heads[j]) is None]
+        got = compare([(heads[i]["id"], heads[j]["id"], m) for i, j, m in asks]) if asks else {}
+        residual = {(i, j): got.get((heads[i]["id"], heads[j]["id"], m)) for i, j, m in asks}
+    edges["residual"] = [residual.get((int(i), int(j))) for i, j in zip(edges["i"], edges["j"])]
+
+    # Every candidate is drop, flag or nothing (edge_kind), with its doubt.
+    info: dict[tuple[int, int], tuple[int, int, bool, float, str, str | None, float, float]] = {}
+    for i, j, d, cd, mir, col, res in edges[["i", "j", "distance", "confirm_distance", "mirrored",
+                                             "color_distance", "residual"]].itertuples(index=False):
+        res = None if res is None or pd.isna(res) else float(res)
+        kind, why = edge_kind(heads[i], heads[j], int(d), bool(mir), settings, res)
+        if kind == "none":
+            continue
+        doubt = doubt_of(kind, why, int(d), int(cd), float(col), settings)
+        # The last field orders a copy's choice between representatives: aligned residual first.
+        info[(i, j)] = info[(j, i)] = (int(d), int(cd), bool(mir), float(col), kind, why, doubt,
+                                       float("inf") if res is None else res)
+
+    # Source or copy: inspect the images of confirmed pairs, mark upscaled / re-encoded ones.
+    degraded: dict[int, list[str]] = {}
+    drop_pairs = sorted({(i, j) for (i, j), v in info.items() if i < j and v[4] == "drop"})
+    if KeepRule.ORIGINAL in policy and drop_pairs and details is not None:
+        involved = sorted({heads[g]["id"] for pair in drop_pairs for g in pair})
+        recs = details(involved) if callable(details) else details
+
+        def px(g: int) -> int:
+            w, h = heads[g].get("width"), heads[g].get("height")
+            return int(w) * int(h) if pd.notna(w) and pd.notna(h) else 0
+
+        for i, j in drop_pairs:
+            ri, rj = recs.get(heads[i]["id"]), recs.get(heads[j]["id"])
+            if ri is None or rj is None:
+                continue
+            s, b = (i, j) if px(i) <= px(j) else (j, i)
+            bad_s, bad_b = degradation(recs[heads[s]["id"]], recs[heads[b]["id"]], px(s), px(b),
+                                       settings.upscale_margin, settings.recompress_margin)
+            for g, bad in ((s, bad_s), (b, bad_b)):
+                if bad:
+                    degraded.setdefault(g, []).append(f"{bad} vs {heads[s if g == b else b]['id']}")
+
+    def full_key(g: int) -> tuple:
+        return keep_key(heads[g], policy, degraded=g in degraded)
+
+    order = sorted(range(len(heads)), key=full_key)
+    rank = {g: k for k, g in enumerate(order)}
     nbrs: list[list[int]] = [[] for _ in heads]
-    info: dict[tuple[int, int], tuple[int, int, bool, float]] = {}
-    for i, j, d, cd, mir, col in edges[["i", "j", "distance", "confirm_distance", "mirrored",
-                                        "color_distance"]].itertuples(index=False):
-        nbrs[i].append(j)
-        nbrs[j].append(i)
-        info[(i, j)] = info[(j, i)] = (int(d), int(cd), bool(mir), float(col))
+    flags: list[list[int]] = [[] for _ in heads]
+    for (i, j), v in info.items():
+        (nbrs if v[4] == "drop" else flags)[i].append(j)
 
     # Leader clustering in keep order: a representative only claims its own neighbours.
     rep_of = [-1] * len(heads)
-    for g in range(len(heads)):
+    for g in order:
         if rep_of[g] == -1:
             rep_of[g] = g
-            for n in nbrs[g]:
+            for n in sorted(nbrs[g], key=rank.__getitem__):
                 if rep_of[n] == -1:
                     rep_of[n] = g
-    for g in range(len(heads)):
+    for g in order:
         if rep_of[g] != g:
             reps = [n for n in nbrs[g] if rep_of[n] == n]
-            rep_of[g] = min(reps, key=lambda n: (info[(g, n)][0], info[(g, n)][1], n))
+            # The representative it is the closest copy of: lowest aligned residual, then hashes
+            # (a resized copy can be within reach of its source and of a sibling product).
+            rep_of[g] = min(reps, key=lambda n: (info[(g, n)][7], info[(g, n)][0], info[(g, n)][1], rank[n]))
+    # A kept image with a flagged match to another kept image: flagged against the closest one.
+    suspect_of: dict[int, int] = {}
+    for g in order:
+        if rep_of[g] == g:
+            kept = [n for n in flags[g] if rep_of[n] == n]
+            if kept:
+                suspect_of[g] = min(kept, key=lambda n: (-info[(g, n)][6], info[(g, n)][0], rank[n]))
 
     out = []
+    empty = {"distance": None, "confirm_distance": None, "color_distance": None, "mirrored": None,
+             "doubt": None, "note": None}
     for g, sha in enumerate(group_order):
         rep = rep_of[g]
         kept_id = groups[group_order[rep]][0]
+        bad = "; ".join(degraded.get(g, [])) or None
         for k, member in enumerate(groups[sha]):
-            if rep == g and k == 0:
+            if rep == g and k == 0 and g in suspect_of:
+                o = suspect_of[g]
+                d, cd, mir, col, _, why, doubt, _ = info[(g, o)]
+                out.append({"id": member, "cluster": member, "keep": True, "dup_of": heads[o]["id"],
+                            "dup_kind": "suspect", "distance": d, "confirm_distance": cd, "color_distance": col,
+                            "mirrored": mir, "doubt": doubt, "degraded": bad,
+                            "note": f"kept, to review: looks like {heads[o]['id']} but {why}"})
+            elif rep == g and k == 0:
                 out.append({"id": member, "cluster": member, "keep": True, "dup_of": None, "dup_kind": None,
-                            "distance": None, "confirm_distance": None, "color_distance": None, "mirrored": None})
+                            **empty, "degraded": bad})
             elif rep == g:
                 out.append({"id": member, "cluster": kept_id, "keep": False, "dup_of": kept_id, "dup_kind": "exact",
-                            "distance": 0, "confirm_distance": 0, "color_distance": 0.0, "mirrored": False})
+                            "distance": 0, "confirm_distance": 0, "color_distance": 0.0, "mirrored": False,
+                            "doubt": 0.0, "degraded": bad, "note": "same bytes"})
             else:
-                d, cd, mir, col = info[(g, rep)]
+                d, cd, mir, col, _, _, doubt, _ = info[(g, rep)]
+                why = keep_reason(heads[rep], heads[g], policy, g in degraded, rep in degraded)
                 out.append({"id": member, "cluster": kept_id, "keep": False, "dup_of": kept_id, "dup_kind": "near",
-                            "distance": d, "confirm_distance": cd, "color_distance": col, "mirrored": mir})
+                            "distance": d, "confirm_distance": cd, "color_distance": col, "mirrored": mir,
+                            "doubt": doubt, "degraded": bad, "note": why})
     res = pd.DataFrame(out, columns=RESULT_COLUMNS)
     for col in ("distance", "confirm_distance"):
         res[col] = res[col].astype("Int64")
-    res["color_distance"] = pd.to_numeric(res["color_distance"]).astype("float64")
+    for col in ("color_distance", "doubt"):
+        res[col] = pd.to_numeric(res[col]).astype("float64")
     res["mirrored"] = res["mirrored"].astype("boolean")
     return res.sort_values("id", kind="mergesort").reset_index(drop=True)
+
+
+def keep_reason(kept: Mapping[str, Any], dropped: Mapping[str, Any], policy: Sequence[KeepRule],
+                dropped_degraded: bool, kept_degraded: bool) -> str:
+    """The first keep-policy rule that put ``kept`` before ``dropped``, as text for the row."""
+    for rule in policy:
+        if rule is KeepRule.ORIGINAL and dropped_degraded != kept_degraded:
+            return "kept the original: this image is a degraded copy (see degraded)"
+        a, b = keep_key(kept, [rule]), keep_key(dropped, [rule])
+        if rule is not KeepRule.ORIGINAL and a[:-1] != b[:-1]:
+            return f"kept by {rule.value}"
+    return "kept by id (a tie on every rule)"

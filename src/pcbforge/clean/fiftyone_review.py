@@ -308,7 +308,16 @@ def build(
     dd = index_rows(dedup)
     qq = index_rows(quality)
     cluster_size = Counter(str(r["cluster"]) for r in dd.values() if cell_value(r.get("cluster")) is not None)
-    near_clusters = {str(r["cluster"]) for r in dd.values() if r.get("dup_kind") == "near"}
+    near_clusters = {str(r["cluster"]) for r in dd.values() if r.get("dup_kind") in ("near", "suspect")}
+    # A flagged image (dup_kind suspect) keeps its own cluster: review it with the image it looks like.
+    near_clusters |= {str(r["dup_of"]) for r in dd.values() if r.get("dup_kind") == "suspect"}
+    # Each cluster is as doubtful as its most doubtful match: the view shows those first.
+    cluster_doubt: dict[str, float] = {}
+    for r in dd.values():
+        doubt = cell_value(r.get("doubt"))
+        if doubt is not None:
+            for c in {str(r.get("cluster")), str(r.get("dup_of"))}:
+                cluster_doubt[c] = max(cluster_doubt.get(c, 0.0), float(doubt))
 
     # The measured values (width, height, aspect, std, blur, grayscale, ...), whatever quality writes.
     quality_values = [c for c in quality.columns if c not in ("id", "flags", "status", "error")]
@@ -332,11 +341,12 @@ def build(
             # Whatever hash kinds dedup.hashes lists (phash, dhash, ahash, whash, *_mirror).
             if "hash" in col and col not in ("sha256",):
                 s[col] = cell_value(d.get(col))
-        for col in ("dup_of", "dup_kind", "mirrored", "color_distance"):
+        for col in ("dup_of", "dup_kind", "mirrored", "color_distance", "degraded", "note"):
             s[col] = cell_value(d.get(col))
         s["cluster"] = cluster
         s["cluster_size"] = cluster_size.get(cluster, 1)
         s["cluster_to_confirm"] = cluster in near_clusters
+        s["doubt"] = cluster_doubt.get(cluster, cell_value(d.get("doubt")))
         s["keep"] = bool(cell_value(d.get("keep"))) if d else None
         # A label, not only a field: the App draws labels on grid tiles, so a reviewer sees
         # which member of a cluster dedup keeps without opening each image.
@@ -358,7 +368,7 @@ def build(
     ds.save()
     ds.save_view(
         VIEW_CLUSTERS,
-        ds.match(F("cluster_to_confirm")).sort_by([("cluster", 1), ("keep", -1), ("dup_distance", 1)]),
+        ds.match(F("cluster_to_confirm")).sort_by([("doubt", -1), ("cluster", 1), ("keep", -1), ("dup_distance", 1)]),
         description="Clusters with a near duplicate: tag `not-duplicate` on a wrongly dropped image",
     )
     ds.save_view(

@@ -299,3 +299,244 @@ def hash_with_cache(
         out[sha] = rec
     return out, len(todo)
 
+
+
+# --- Source or copy: what a full decode says about one image ---------------------------------
+
+#: IJG's standard luminance quantisation table (JPEG Annex K), the base of libjpeg's quality scale.
+_STD_LUMA = np.array(
+    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+     14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float64)
+
+
+def jpeg_quality(tables: Mapping[int, Any] | None) -> int | None:
+    """libjpeg quality (1-100) a JPEG was saved at, estimated from its luminance table.
+
+    libjpeg scales the standard table by ``5000 / q`` (q < 50) or ``200 - 2 q`` percent; the
+    mean ratio of the file's table to the standard one inverts that. The order of the 64
+    entries (zigzag or natural) does not change a mean. None when there is no table.
+
+    Example:
+        >>> jpeg_quality({0: list(_STD_LUMA)})
+        50
+        >>> jpeg_quality({0: [1] * 64})
+        100
+    """
+    if not tables or 0 not in tables:
+        return None
+    table = np.asarray(tables[0], dtype=np.float64)
+    if table.max() <= 1:
+        return 100  # q100: every step clamps to 1
+    scale = 100.0 * float(table.mean()) / float(_STD_LUMA.mean())
+    q = 5000.0 / scale if scale > 100 else (200.0 - scale) / 2.0
+    return int(min(100, max(1, round(q))))
+
+
+def spectral_fullness(gray: np.ndarray) -> float:
+    """log10 of the mean power in the top band (0.6-0.95 of Nyquist) over a mid band (0.2-0.4).
+
+    An upscaled image has (nearly) nothing above ``1/f`` of its Nyquist frequency, so its
+    top band is far emptier than its source's at the source's own scale; a genuine photo and
+    its downscale keep about the same ratio (natural images are near scale-invariant). Only a
+    *difference* between two copies of one picture means anything (see :func:`upscale_evidence`).
+    """
+    g = np.asarray(gray, dtype=np.float64)
+    g = g - g.mean()
+    h, w = g.shape
+    win = np.hanning(h)[:, None] * np.hanning(w)[None, :]
+    power = np.abs(np.fft.rfft2(g * win)) ** 2
+    r = np.maximum(np.abs(np.fft.fftfreq(h))[:, None] * 2, np.fft.rfftfreq(w)[None, :] * 2)
+    top, mid = power[(r > 0.6) & (r <= 0.95)], power[(r > 0.2) & (r <= 0.4)]
+    if top.size == 0 or mid.size == 0 or mid.mean() <= 0:
+        return 0.0
+    return round(float(np.log10(max(float(top.mean()), 1e-12) / float(mid.mean()))), 4)
+
+
+#: Longest side the spectrum is measured on: larger images are centre-cropped (not resized,
+#: which would erase exactly the detail being measured).
+FULLNESS_SIDE = 512
+
+
+def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Full-resolution facts that tell a source from its copy: JPEG quality, bytes per pixel,
+    spectral fullness. Never raises: an unreadable file gives ``{"error": ...}``.
+
+    Only images in a candidate pair are inspected (a full decode costs several reduced ones).
+    """
+    try:
+        nbytes = os.path.getsize(path)
+        with Image.open(path) as im:
+            fmt = im.format or ""
+            quality = jpeg_quality(getattr(im, "quantization", None)) if fmt == "JPEG" else None
+            w, h = im.size
+            im.load()
+            gray = rgb_on_white(im).convert("L")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        return {"error": str(exc)}
+    if max(gray.size) > FULLNESS_SIDE:
+        s = FULLNESS_SIDE
+        x0, y0 = max(0, (w - s) // 2), max(0, (h - s) // 2)
+        gray = gray.crop((x0, y0, min(w, x0 + s), min(h, y0 + s)))
+    return {
+        "format": fmt,
+        # Lossless formats rank as quality 100: re-encoding to JPEG can only lose.
+        "jpeg_quality": quality if fmt == "JPEG" else 100,
+        "bpp": round(nbytes / max(1, w * h), 4),
+        "fullness": spectral_fullness(np.asarray(gray, dtype=np.float64)),
+        "error": None,
+    }
+
+
+def _inspect_job(job: tuple[str, str]) -> tuple[str, dict[str, Any]]:
+    key, path = job
+    return key, inspect_file(path)
+
+
+def inspect_files(
+    files: Mapping[str, str | os.PathLike[str]], workers: int = 1, progress: bool = True
+) -> dict[str, dict[str, Any]]:
+    """:func:`inspect_file` for ``key -> path`` in the process pool; keyed like ``files``."""
+    jobs = [(k, str(files[k])) for k in sorted(files)]
+    return dict(map_ordered(_inspect_job, jobs, workers, desc="inspect", unit="img", progress=progress))
+
+
+# --- Aligned pair check: one picture, or two products of one series? --------------------------
+
+#: Working side (px) of the aligned comparison ceiling: one printed digit of a catalogue photo
+#: is a few pixels there; more costs time and only adds resampling noise.
+COMPARE_SIDE = 256
+
+
+def _load_for_compare(path: str | os.PathLike[str], side: int) -> Image.Image:
+    """RGB on white, decoded with JPEG draft to at least ``side`` px on the longer side."""
+    with Image.open(path) as im:
+        if (im.format or "") == "JPEG":
+            w, h = im.size
+            k = side / max(1, max(w, h))
+            im.draft("RGB", (max(1, round(w * k)), max(1, round(h * k))))
+        im.load()
+        return rgb_on_white(im)
+
+
+def _shrink(im: Image.Image, side: int) -> np.ndarray:
+    w, h = im.size
+    k = side / max(w, h)
+    if k < 1:
+        im = im.resize((max(8, round(w * k)), max(8, round(h * k))), Image.Resampling.BOX)
+    return np.asarray(im, dtype=np.float32)
+
+
+def _align(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Warp ``b`` onto ``a``'s frame (affine, ECC on blurred grey, 64 px then 128 px).
+
+    Starts from "same framing" (the two sizes stretched onto each other), so a crop of a few
+    percent, a shift or a slight rescale is recovered; when ECC does not converge the start
+    stays. Returns the warped ``b`` and the mask of ``a``'s pixels it covers.
+    """
+    import cv2
+
+    ha, wa = a.shape[:2]
+    hb, wb = b.shape[:2]
+    warp = np.array([[wb / wa, 0, 0], [0, hb / ha, 0]], np.float32)  # a's coordinates -> b's
+    ga = cv2.GaussianBlur(a.mean(axis=2), (0, 0), 1.0)
+    gb = cv2.GaussianBlur(b.mean(axis=2), (0, 0), 1.0)
+    for side, steps in ((64, 50), (128, 30)):
+        s = min(1.0, side / max(wa, ha, wb, hb))
+        sa = cv2.resize(ga, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        sb = cv2.resize(gb, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        scaled = warp.copy()
+        scaled[:, 2] *= s
+        try:
+            _, scaled = cv2.findTransformECC(sa, sb, scaled, cv2.MOTION_AFFINE,
+                                             (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, steps, 1e-4), None, 3)
+        except cv2.error:
+            break  # no convergence (flat images): keep the last estimate
+        warp = scaled.copy()
+        warp[:, 2] /= s
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    out = cv2.warpAffine(b, warp, (wa, ha), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    cover = cv2.warpAffine(np.ones((hb, wb), np.float32), warp, (wa, ha), flags=flags) > 0.99
+    return out, cover
+
+
+def aligned_residual(a: np.ndarray, b: np.ndarray, mirrored: bool = False) -> float:
+    """Largest local difference (0-255) between two RGB arrays of one picture after alignment.
+
+    ``b`` is mirrored (when the hash match was), warped onto ``a`` (:func:`_align`), both are
+    blurred alike (sigma 1 px), ``b``'s channels are fitted to ``a``'s by a robust gain and
+    offset (brightness, contrast, white balance; fitted on pixels clipped in neither, then both
+    cut to the range both can show), and the difference
+    of each pixel to the *range* of the other image's 3x3 neighbourhood (so an edge moved by
+    a pixel, by resampling or JPEG, costs nothing) is smoothed (sigma 1 px); the maximum is
+    returned. A re-encoded, resized, slightly cropped, brighter or mirrored copy stays low;
+    a sibling product, whose printed value or colour band differs in one place, has a blob
+    there as strong as the marking's contrast.
+    """
+    import cv2
+
+    if mirrored:
+        b = np.ascontiguousarray(b[:, ::-1])
+    bw, cover = _align(a, b)
+    kernel = np.ones((5, 5), np.uint8)
+    valid = cv2.erode(cover.astype(np.uint8), kernel) > 0
+    if valid.sum() < 64:
+        valid = cover
+    a2 = cv2.GaussianBlur(a, (0, 0), 1.0)
+    b2 = cv2.GaussianBlur(bw, (0, 0), 1.0)
+    for c in range(3):
+        # Fit on pixels clipped in neither image (a brighter copy saturates its highlights).
+        fit = valid & (np.minimum(a[..., c], bw[..., c]) > 4) & (np.maximum(a[..., c], bw[..., c]) < 251)
+        if fit.sum() < 64:
+            fit = valid
+        x, y = b2[..., c][fit], a2[..., c][fit]
+        keep = np.ones(x.size, bool)
+        gain, offset = 1.0, 0.0
+        for _ in range(2):  # refit without the worst 5 %: a differing band must not bend the fit
+            if np.ptp(x[keep]) > 8:
+                gain, offset = np.polyfit(x[keep], y[keep], 1)
+            else:
+                gain, offset = 1.0, float(np.median(y[keep] - x[keep]))
+            r = np.abs(gain * x + offset - y)
+            keep = r <= np.percentile(r, 95)
+        # Compare only the range both images can show: what one clipped, the other is cut to.
+        hi = min(250.0, gain * 250.0 + offset) if gain > 0 else 250.0
+        lo = max(5.0, gain * 5.0 + offset) if gain > 0 else 5.0
+        b2[..., c] = np.clip(gain * b2[..., c] + offset, lo, hi)
+        a2[..., c] = np.clip(a2[..., c], lo, hi)
+    box = np.ones((3, 3), np.uint8)
+
+    def off_range(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.maximum(np.maximum(x - cv2.dilate(y, box), cv2.erode(y, box) - x), 0).max(axis=2)
+
+    res = np.maximum(off_range(a2, b2), off_range(b2, a2))
+    res[~valid] = 0
+    return round(float(cv2.GaussianBlur(res, (0, 0), 1.0).max()), 2)
+
+
+def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], mirrored: bool = False,
+                  side: int = COMPARE_SIDE) -> float | None:
+    """:func:`aligned_residual` of two files at a common size (the smaller image's, at most
+    ``side``); None when either cannot be decoded."""
+    try:
+        ia, ib = _load_for_compare(path_a, side), _load_for_compare(path_b, side)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    s = min(side, max(ia.size), max(ib.size))
+    return aligned_residual(_shrink(ia, s), _shrink(ib, s), mirrored)
+
+
+def _compare_job(job: tuple[Any, str, str, bool, int]) -> tuple[Any, float | None]:
+    key, a, b, mirrored, side = job
+    return key, compare_files(a, b, mirrored, side)
+
+
+def compare_pairs(
+    jobs: list[tuple[Any, str | os.PathLike[str], str | os.PathLike[str], bool]],
+    workers: int = 1,
+    side: int = COMPARE_SIDE,
+    progress: bool = True,
+) -> dict[Any, float | None]:
+    """:func:`compare_files` for ``(key, path_a, path_b, mirrored)`` jobs in the process pool."""
+    todo = [(k, str(a), str(b), bool(m), side) for k, a, b, m in jobs]
+    return dict(map_ordered(_compare_job, todo, workers, desc="compare", unit="pair", progress=progress))

@@ -136,6 +136,7 @@ _MANIFESTS = (
         ID, text("sha256", *HASH_KINDS, "cluster"), pa.field("keep", BOOL, nullable=False),
         text("dup_of", "dup_kind"), pa.field("distance", INT), pa.field("confirm_distance", INT),
         pa.field("color_distance", FLOAT), pa.field("mirrored", BOOL), pa.field("width", INT), pa.field("height", INT),
+        pa.field("doubt", FLOAT), text("degraded", "note"),
         STATUS, ERROR,
     ),
     _manifest(

@@ -12,7 +12,7 @@ import logging
 import pandas as pd
 
 from pcbforge.clean.dedup import find_duplicates
-from pcbforge.clean.hashing import HashCache, hash_with_cache
+from pcbforge.clean.hashing import HashCache, compare_pairs, hash_with_cache, inspect_files
 from pcbforge.config import Params
 from pcbforge.datasets.manifest import MANIFEST_NAMES, read_manifest, to_frame, write_manifest
 from pcbforge.io import staged_dir
@@ -59,8 +59,19 @@ def run(params: Params, **options: object) -> str:
         good.append({**r, "width": w, "height": h, **rec["hashes"]})
 
     gdf = pd.DataFrame(good)
+    path_of = {r["id"]: crawl_dir / str(r["path"]) for r in good}
+
+    def details(ids: list[str]) -> dict:
+        # Full decodes, only for the images of confirmed pairs (source or upscaled copy?).
+        return inspect_files({i: path_of[i] for i in ids}, workers=n_workers)
+
+    def compare(pairs: list[tuple[str, str, bool]]) -> dict:
+        # The aligned check on candidate pairs only: one picture, or two products of a series?
+        return compare_pairs([((a, b, m), path_of[a], path_of[b], m) for a, b, m in pairs], workers=n_workers)
+
     # A dict per id: a pandas .loc per row cost more than the whole pair search.
-    decisions = {d.pop("id"): d for d in find_duplicates(gdf, p, workers=n_workers).to_dict("records")}
+    decisions = {d.pop("id"): d for d in find_duplicates(gdf, p, workers=n_workers, details=details,
+                                                         compare=compare).to_dict("records")}
     for r in good:
         d = decisions[r["id"]]
         row = {"id": r["id"], "sha256": r["sha256"], "width": r["width"], "height": r["height"],
@@ -74,7 +85,8 @@ def run(params: Params, **options: object) -> str:
             row.update(status=Status.REJECTED.value,
                        error=f"near duplicate of {d['dup_of']}{flip}: {kinds[0]} {d['distance']} <= {p.threshold}, "
                        f"{kinds[1]} {d['confirm_distance']} <= {p.confirm_threshold}"
-                       + (f", colour {d['color_distance']:.3f}" if p.color_threshold is not None else ""))
+                       + (f", colour {d['color_distance']:.3f}" if p.color_threshold is not None else "")
+                       + f"; {d['note']}")
         rows.append(row)
 
     # Column types come from the declared schema (hash kinds not computed stay null).
@@ -85,6 +97,7 @@ def run(params: Params, **options: object) -> str:
     kept = int(out_df["keep"].sum())
     exact = int((out_df["dup_kind"] == "exact").sum())
     near = int((out_df["dup_kind"] == "near").sum())
+    flagged = int((out_df["dup_kind"] == "suspect").sum())
     errors = int((out_df["status"] == Status.ERROR.value).sum())
-    return (f"{len(out_df)} images: {kept} kept, {exact} exact + {near} near duplicates, {errors} unreadable "
+    return (f"{len(out_df)} images: {kept} kept, {exact} exact + {near} near duplicates, {flagged} flagged for review, {errors} unreadable "
             f"({fresh} newly hashed) -> {out / MANIFEST_NAMES['dedup']}")
