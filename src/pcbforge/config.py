@@ -22,6 +22,7 @@ from pcbforge.taxonomy import DEFAULT_CLASSES, ClassInfo, Mount, Symmetry, Taxon
 from pcbforge.vocab import (
     DefectType,
     Device,
+    ExecutorKind,
     ExportFormat,
     HashKind,
     KeepRule,
@@ -64,6 +65,17 @@ class BaseParams(Section):
     source_date_epoch: int | None = 1_700_000_000
     #: Worker processes for map-style stages; 0 = all cores.
     workers: int = Field(0, ge=0)
+    #: Where per-image work runs: inline, local (process pool) or dask; outputs are the same bytes.
+    executor: ExecutorKind = ExecutorKind.LOCAL
+    #: ``executor: dask`` only: a running scheduler (``tcp://host:port``); null starts a local
+    #: cluster of ``workers`` processes for each map (docs/scaling.md).
+    dask_scheduler: str | None = None
+
+    @model_validator(mode="after")
+    def _scheduler_needs_dask(self) -> BaseParams:
+        if self.dask_scheduler is not None and self.executor is not ExecutorKind.DASK:
+            raise ValueError(f"dask_scheduler is set but executor is {self.executor.value!r}: set executor: dask, or dask_scheduler: null")
+        return self
 
 
 class CatalogParams(Section):

@@ -226,3 +226,11 @@ class Texture(str, Enum):
     NOISE = "noise"
     GRADIENT = "gradient"
     STRIPES = "stripes"
+
+
+class ExecutorKind(str, Enum):
+    """Where map-style per-image work runs (``base.executor``, docs/scaling.md)."""
+
+    INLINE = "inline"  # in the stage's own process, one item after another
+    LOCAL = "local"  # the stage's process pool, ``base.workers`` processes
+    DASK = "dask"  # a Dask distributed cluster: ``base.dask_scheduler``, or a local one started for the stage

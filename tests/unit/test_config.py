@@ -104,6 +104,8 @@ def test_paths_resolve_against_params_dir(tmp_path: Path) -> None:
         ("crawl:\n  sources: [{name: a, spider: crawler}]\n", "crawl.sources.0.spider"),
         ("evaluate:\n  split: train\n", "'evaluate.split': must be val or test"),
         ("train:\n  device: gpu\n", "train.device"),
+        ("base:\n  executor: ray\n", "base.executor"),
+        ("base:\n  dask_scheduler: tcp://10.0.0.5:8786\n", "'base': dask_scheduler is set but executor is 'local'"),
     ],
 )
 def test_invalid_params_name_the_problem(tmp_path: Path, text: str, needle: str) -> None:

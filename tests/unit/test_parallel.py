@@ -1,4 +1,6 @@
-"""The one process pool: order and results independent of the worker count.
+"""The one process pool and the other executors: order and results independent of where the work runs.
+
+The stages on the local pool and on a Dask cluster reached by address: tests/integration/test_executors.py.
 
 That its workers die with the stage: test_triplets_kill.py; the start check they run:
 test_crawler_lifetime.py (the same :func:`pcbforge.lifetime.die_with_parent`).
@@ -6,7 +8,14 @@ test_crawler_lifetime.py (the same :func:`pcbforge.lifetime.die_with_parent`).
 
 from __future__ import annotations
 
-from pcbforge.parallel import imap_ordered, map_ordered
+import os
+
+import pytest
+
+from pcbforge.config import BaseParams
+from pcbforge.parallel import Executor, executor, imap_ordered, map_ordered
+from pcbforge.vocab import ExecutorKind
+from tests.helpers.pool_tasks import power_and_pid
 
 
 def test_pool_with_context_returns_inline_results_in_input_order() -> None:
@@ -48,3 +57,28 @@ def test_pool_workers_log_in_the_stage_format_at_the_stage_level(capfd) -> None:
     for x in (1, 2, 3, 4):
         assert f"pcbforge.test.pool WARNING: worker warning {x}" in err
         assert f"pcbforge.test.pool INFO: worker info {x}" in err
+
+
+def test_executor_from_base_params() -> None:
+    assert executor(BaseParams(workers=3)) == Executor(ExecutorKind.LOCAL, 3)
+    # Inline is one process whatever base.workers says.
+    assert executor(BaseParams(workers=3, executor="inline")) == Executor(ExecutorKind.INLINE, 1)
+    ex = executor(BaseParams(workers=4, executor="dask", dask_scheduler="tcp://10.0.0.5:8786"))
+    assert ex == Executor(ExecutorKind.DASK, 4, "tcp://10.0.0.5:8786")
+    assert ex.at_most(2).workers == 2 and ex.at_most(0).workers == 1 and ex.at_most(9).workers == 4
+
+
+def test_inline_executor_stays_in_this_process() -> None:
+    items = list(range(10))
+    out = map_ordered(power_and_pid, items, Executor(ExecutorKind.INLINE, 4), context=2, progress=False)
+    assert out == [(x**2, os.getpid()) for x in items]
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_returns_inline_results_in_input_order() -> None:
+    pytest.importorskip("distributed")
+    items = list(range(30, 0, -1))
+    # No scheduler address: a local cluster of 2 worker processes, started and stopped by the map.
+    out = map_ordered(power_and_pid, items, Executor(ExecutorKind.DASK, 2), context=3, progress=False, max_chunk=2)
+    assert [v for v, _ in out] == [x**3 for x in items]
+    assert os.getpid() not in {pid for _, pid in out}  # computed in the cluster's workers

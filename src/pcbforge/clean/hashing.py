@@ -30,7 +30,7 @@ from PIL import Image, ImageOps
 from pcbforge.config import DedupParams
 from pcbforge.datasets.manifest import error_text
 from pcbforge.io import atomic_path, rgb_on_white
-from pcbforge.parallel import map_ordered
+from pcbforge.parallel import Executor, map_ordered
 from pcbforge.vocab import HashKind
 
 log = logging.getLogger(__name__)
@@ -166,17 +166,17 @@ def _hash_job(job: tuple[str, str, DedupParams, Path | None]) -> tuple[str, dict
 def hash_files(
     files: Mapping[str, str | os.PathLike[str]],
     cfg: DedupParams,
-    workers: int = 1,
+    workers: int | Executor = 1,
     progress: bool = True,
     root: Path | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Hash many files in a process pool.
+    """Hash many files in a process pool (or where ``workers`` says).
 
     Args:
         files: ``sha256 -> path``; results are keyed the same way, so they do not depend
             on completion order or worker count.
         cfg: ``params.dedup`` (hash kinds and size, mirror, colour check on or off).
-        workers: Processes; 1 hashes inline.
+        workers: Processes (1 hashes inline), or an :class:`~pcbforge.parallel.Executor`.
         progress: Show a tqdm bar on stderr.
         root: The project root errors name files relative to (see :func:`hash_file`).
     """
@@ -276,7 +276,7 @@ def hash_with_cache(
     files: Mapping[str, str | os.PathLike[str]],
     cfg: DedupParams,
     cache: HashCache,
-    workers: int = 1,
+    workers: int | Executor = 1,
     progress: bool = True,
     root: Path | None = None,
 ) -> tuple[dict[str, dict[str, Any]], int]:
@@ -394,7 +394,7 @@ def _inspect_job(job: tuple[str, str]) -> tuple[str, dict[str, Any]]:
 
 
 def inspect_files(
-    files: Mapping[str, str | os.PathLike[str]], workers: int = 1, progress: bool = True
+    files: Mapping[str, str | os.PathLike[str]], workers: int | Executor = 1, progress: bool = True
 ) -> dict[str, dict[str, Any]]:
     """:func:`inspect_file` for ``key -> path`` in the process pool; keyed like ``files``."""
     jobs = [(k, str(files[k])) for k in sorted(files)]
@@ -533,7 +533,7 @@ def _compare_job(job: tuple[Any, str, str, bool, int]) -> tuple[Any, float | Non
 
 def compare_pairs(
     jobs: list[tuple[Any, str | os.PathLike[str], str | os.PathLike[str], bool]],
-    workers: int = 1,
+    workers: int | Executor = 1,
     side: int = COMPARE_SIDE,
     progress: bool = True,
 ) -> dict[Any, float | None]:

@@ -20,7 +20,7 @@ from PIL import Image
 from pcbforge.config import QualityParams
 from pcbforge.datasets.manifest import error_text
 from pcbforge.io import rgb_on_white
-from pcbforge.parallel import map_ordered
+from pcbforge.parallel import Executor, map_ordered
 from pcbforge.vocab import QualityFlag
 
 
@@ -107,7 +107,7 @@ def _job(job: tuple[str, str, QualityParams, Path | None]) -> tuple[str, dict[st
 def assess_files(
     files: Mapping[str, str | os.PathLike[str]],
     s: QualityParams,
-    workers: int = 1,
+    workers: int | Executor = 1,
     progress: bool = True,
     root: Path | None = None,
 ) -> dict[str, dict[str, Any]]:

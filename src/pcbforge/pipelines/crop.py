@@ -33,8 +33,7 @@ from pcbforge.datasets.manifest import (
 )
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir
-from pcbforge.parallel import map_ordered
-from pcbforge.rng import workers
+from pcbforge.parallel import executor, map_ordered
 from pcbforge.vocab import Status
 
 log = logging.getLogger(__name__)
@@ -183,7 +182,7 @@ def run(params: Params, **options: Any) -> str:
         (tmp / "crops").mkdir()
         (tmp / "context").mkdir()
         fn = partial(_run_job, out_dir=tmp, cfg=cfg, size=params.base.image_size)
-        batches = map_ordered(fn, jobs, workers(params.base.workers), desc="crop", unit="img")
+        batches = map_ordered(fn, jobs, executor(params.base), desc="crop", unit="img")
         rows = [r for batch in batches for r in batch]
         # A note (a clipped box) is said in the log and the summary, not a manifest column.
         notes = [r.pop("note") for r in rows if "note" in r]

@@ -16,7 +16,7 @@ from pcbforge.clean.hashing import HashCache, compare_pairs, hash_with_cache, in
 from pcbforge.config import Params
 from pcbforge.datasets.manifest import MANIFEST_NAMES, read_manifest, to_frame, write_manifest
 from pcbforge.io import staged_dir
-from pcbforge.rng import workers as resolve_workers
+from pcbforge.parallel import executor
 from pcbforge.vocab import Status
 
 log = logging.getLogger(__name__)
@@ -29,13 +29,15 @@ def run(params: Params, **options: object) -> str:
     crawl_dir = params.path(params.crawl.out)
     manifest = crawl_dir / MANIFEST_NAMES["crawl"]
     df = read_manifest(manifest, "crawl", require=("id", "sha256", "path", "status"))
-    n_workers = resolve_workers(params.base.workers)
+    # Per-image work (hashes, full decodes, aligned checks) goes where base.executor says; the
+    # pair search works on the hash arrays in memory and stays in this machine's pool.
+    ex = executor(params.base)
 
     ok = df[df["status"] == Status.OK.value]
     files = {sha: crawl_dir / str(path) for sha, path in zip(ok["sha256"], ok["path"]) if isinstance(path, str)}
     cache_path = params.path(p.cache)
     cache = HashCache.load(cache_path)
-    records, fresh = hash_with_cache(files, p, cache, workers=n_workers, root=params.root)
+    records, fresh = hash_with_cache(files, p, cache, workers=ex, root=params.root)
     if cache.dirty:
         cache.save(cache_path)
     log.info("hashed %d new images, %d from cache %s", fresh, len(files) - fresh, cache_path)
@@ -63,14 +65,14 @@ def run(params: Params, **options: object) -> str:
 
     def details(ids: list[str]) -> dict:
         # Full decodes, only for the images of confirmed pairs (source or upscaled copy?).
-        return inspect_files({i: path_of[i] for i in ids}, workers=n_workers)
+        return inspect_files({i: path_of[i] for i in ids}, workers=ex)
 
     def compare(pairs: list[tuple[str, str, bool]]) -> dict:
         # The aligned check on candidate pairs only: one picture, or two products of a series?
-        return compare_pairs([((a, b, m), path_of[a], path_of[b], m) for a, b, m in pairs], workers=n_workers)
+        return compare_pairs([((a, b, m), path_of[a], path_of[b], m) for a, b, m in pairs], workers=ex)
 
     # A dict per id: a pandas .loc per row cost more than the whole pair search.
-    decisions = {d.pop("id"): d for d in find_duplicates(gdf, p, workers=n_workers, details=details,
+    decisions = {d.pop("id"): d for d in find_duplicates(gdf, p, workers=ex.workers, details=details,
                                                          compare=compare).to_dict("records")}
     for r in good:
         d = decisions[r["id"]]

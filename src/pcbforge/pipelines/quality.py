@@ -13,7 +13,7 @@ from pcbforge.clean.quality import assess_files
 from pcbforge.config import Params
 from pcbforge.datasets.manifest import MANIFEST_NAMES, read_manifest, to_frame, write_manifest
 from pcbforge.io import staged_dir
-from pcbforge.rng import workers as resolve_workers
+from pcbforge.parallel import executor
 from pcbforge.vocab import QualityFlag, Status
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ def run(params: Params, **options: object) -> str:
     df = read_manifest(manifest, "crawl", require=("id", "path", "status"))
     ok = df[(df["status"] == Status.OK.value) & df["path"].notna()]
     files = {i: crawl_dir / str(path) for i, path in zip(ok["id"], ok["path"])}
-    results = assess_files(files, q, workers=resolve_workers(params.base.workers), root=params.root)
+    results = assess_files(files, q, workers=executor(params.base), root=params.root)
     rows = []
     for r in df.to_dict("records"):
         if r["id"] in results:

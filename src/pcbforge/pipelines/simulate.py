@@ -31,8 +31,8 @@ from pcbforge.datasets.manifest import MANIFEST_NAMES, component_context, lineag
 from pcbforge.datasets.pairs import Job, Template, attach_splits, contact_sheet, make_one
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir, write_png
-from pcbforge.parallel import map_ordered
-from pcbforge.rng import make_rng, workers
+from pcbforge.parallel import executor, map_ordered
+from pcbforge.rng import make_rng
 from pcbforge.vocab import SceneMode, Split
 
 log = logging.getLogger(__name__)
@@ -138,12 +138,12 @@ def run(params: Params, **options: Any) -> str:
             for i in range(sp.pairs)
         ]
         rejected, source = [], "random shape scenes"
-    n_workers = min(workers(params.base.workers), max(1, len(jobs) // 16))
+    ex = executor(params.base).at_most(len(jobs) // 16)
     with staged_dir(out) as tmp:
         for sub in ("template", "defected", "mask"):
             (tmp / sub).mkdir()
         jobs = [Job(**{**j.__dict__, "out": tmp}) for j in jobs]
-        rows = map_ordered(make_one, jobs, n_workers, desc="simulate", unit="pair")
+        rows = map_ordered(make_one, jobs, ex, desc="simulate", unit="pair")
         for row in rows:
             if row["status"] != "ok":
                 log.warning("pair %s skipped: %s", row["id"], row["error"])

@@ -38,7 +38,7 @@ from pcbforge.datasets.manifest import (
     write_manifest,
 )
 from pcbforge.io import staged_dir
-from pcbforge.rng import workers as resolve_workers
+from pcbforge.parallel import executor
 from pcbforge.vocab import HashKind
 
 log = logging.getLogger(__name__)
@@ -108,8 +108,8 @@ def photo_groups(params: Params, components: pd.DataFrame) -> tuple[dict[str, ph
     lost: list[str] = []
     if cfg.hash_distance is not None:
         files, lost = board_images(components, params.root)
-        workers = resolve_workers(params.base.workers) if len(files) >= INLINE_BELOW else 1
-        hashes = hash_files(files, BOARD_HASHES, workers=workers, root=params.root)
+        ex = executor(params.base) if len(files) >= INLINE_BELOW else 1
+        hashes = hash_files(files, BOARD_HASHES, workers=ex, root=params.root)
         unreadable = sorted(b for b, rec in hashes.items() if rec.get("error") is not None)
         lost = sorted([*lost, *unreadable])
         links = near_identical(hashes, cfg.hash_distance)

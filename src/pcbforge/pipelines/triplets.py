@@ -24,8 +24,7 @@ from pcbforge.datasets.triplets import (
     pools_by_split,
 )
 from pcbforge.io import staged_dir
-from pcbforge.parallel import imap_ordered
-from pcbforge.rng import workers as resolve_workers
+from pcbforge.parallel import executor, imap_ordered
 from pcbforge.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -86,14 +85,14 @@ def run(params: Params, **options: Any) -> str:
     anchors = load_components(params)
     pools = pools_by_split(anchors)
     out = params.path(t.out)
-    n = min(resolve_workers(params.base.workers), max(1, len(anchors)))
+    ex = executor(params.base).at_most(len(anchors))
     rows: list[dict[str, Any]] = []
     total = Timings()
     with staged_dir(out) as tmp:
         (tmp / "images").mkdir()
         (tmp / "masks").mkdir()
         # Streamed: only rows stay in memory, whatever the number of anchors (benchmarks/bench_memory.py).
-        results = imap_ordered(_job, anchors, n, context=(pools, settings, tmp), desc="triplets", unit="part")
+        results = imap_ordered(_job, anchors, ex, context=(pools, settings, tmp), desc="triplets", unit="part")
         for job_rows, timing in results:
             rows.extend(job_rows)
             total.add(timing)
