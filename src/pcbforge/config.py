@@ -282,6 +282,8 @@ class DedupParams(Section):
 
 class QualityParams(Section):
     out: Path = Path("data/quality")
+    #: Measurements by (sha256, measure_size): a re-run measures only new images (docs/scaling.md).
+    cache: Path = Path("data/cache/quality.parquet")
     min_side: int = Field(48, ge=1)
     max_aspect: float = Field(4.0, ge=1)
     min_std: float = Field(6.0, ge=0)

@@ -20,6 +20,7 @@ from PIL import Image
 from pcbforge.config import QualityParams
 from pcbforge.datasets.manifest import error_text
 from pcbforge.io import rgb_on_white
+from pcbforge.cache import ResultCache, map_cached
 from pcbforge.parallel import Executor, map_ordered
 from pcbforge.vocab import QualityFlag
 
@@ -63,26 +64,46 @@ def load_measure_rgb(path: str | os.PathLike[str], size: int) -> tuple[np.ndarra
     return np.asarray(rgb), orig, mode
 
 
-def assess(path: str | os.PathLike[str], s: QualityParams, root: Path | None = None) -> dict[str, Any]:
-    """Measure one image file and list its flags. Never raises for a bad image.
+#: Bumped when what :func:`measure_file` returns changes (cached measurements are then redone).
+MEASURE_VERSION = 1
 
-    ``root`` is the project root: the error names files relative to it (None: as they are).
+
+def measure_key(s: QualityParams) -> str:
+    """The settings a measurement depends on (cache key); thresholds are applied afterwards."""
+    return f"v{MEASURE_VERSION}:size{s.measure_size}"
+
+
+def measure_file(path: str | os.PathLike[str], size: int, root: Path | None = None) -> dict[str, Any]:
+    """What :func:`assess` decides on, measured once per file: it depends on the file's bytes
+    and ``size`` only, so it can be cached by content hash (:mod:`pcbforge.cache`).
+
+    Returns:
+        ``width, height, aspect, std, blur, chroma, gray_mode`` (the file is stored grayscale)
+        and ``error`` (None, or why it is unreadable; the values are then None).
+    """
+    rec: dict[str, Any] = {k: None for k in ("width", "height", "aspect", "std", "blur", "chroma", "gray_mode")}
+    try:
+        rgb, (w, h), mode = load_measure_rgb(path, size)
+    except FileNotFoundError as exc:
+        return {**rec, "error": error_text(exc, Path(path), root, "file missing")}
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        return {**rec, "error": error_text(exc, Path(path), root, "unreadable")}
+    return {"width": w, "height": h, "aspect": round(max(w, h) / max(1, min(w, h)), 4), **measure_array(rgb),
+            "gray_mode": mode in ("1", "L", "LA", "I", "I;16", "F"), "error": None}
+
+
+def judge(m: dict[str, Any], s: QualityParams) -> dict[str, Any]:
+    """Flags of one :func:`measure_file` record under the thresholds of ``s``.
 
     Returns:
         ``width, height, aspect, std, blur, chroma, grayscale, flags`` (comma-separated,
-        empty when clean) and ``error`` (None, or why it is unreadable).
+        empty when clean) and ``error``.
     """
-    rec: dict[str, Any] = {k: None for k in ("width", "height", "aspect", "std", "blur", "chroma", "grayscale")}
-    try:
-        rgb, (w, h), mode = load_measure_rgb(path, s.measure_size)
-    except FileNotFoundError as exc:
-        return {**rec, "flags": QualityFlag.UNREADABLE.value, "error": error_text(exc, Path(path), root, "file missing")}
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        return {**rec, "flags": QualityFlag.UNREADABLE.value, "error": error_text(exc, Path(path), root, "unreadable")}
-    m = measure_array(rgb)
-    aspect = round(max(w, h) / max(1, min(w, h)), 4)
-    gray_mode = mode in ("1", "L", "LA", "I", "I;16", "F")
-    grayscale = gray_mode or m["chroma"] < s.max_gray_chroma
+    values = {k: m[k] for k in ("width", "height", "aspect", "std", "blur", "chroma")}
+    if m["error"] is not None:
+        return {**values, "grayscale": None, "flags": QualityFlag.UNREADABLE.value, "error": m["error"]}
+    w, h, aspect = m["width"], m["height"], m["aspect"]
+    grayscale = m["gray_mode"] or m["chroma"] < s.max_gray_chroma
     flags: list[QualityFlag] = []
     if min(w, h) < s.min_side:
         flags.append(QualityFlag.TOO_SMALL)
@@ -95,8 +116,19 @@ def assess(path: str | os.PathLike[str], s: QualityParams, root: Path | None = N
         flags.append(QualityFlag.ASPECT)
     if s.flag_grayscale and grayscale:
         flags.append(QualityFlag.GRAYSCALE)
-    return {"width": w, "height": h, "aspect": aspect, **m, "grayscale": bool(grayscale),
-            "flags": ",".join(f.value for f in flags), "error": None}
+    return {**values, "grayscale": bool(grayscale), "flags": ",".join(f.value for f in flags), "error": None}
+
+
+def assess(path: str | os.PathLike[str], s: QualityParams, root: Path | None = None) -> dict[str, Any]:
+    """Measure one image file and list its flags. Never raises for a bad image.
+
+    ``root`` is the project root: the error names files relative to it (None: as they are).
+
+    Returns:
+        ``width, height, aspect, std, blur, chroma, grayscale, flags`` (comma-separated,
+        empty when clean) and ``error`` (None, or why it is unreadable).
+    """
+    return judge(measure_file(path, s.measure_size, root), s)
 
 
 def _job(job: tuple[str, str, QualityParams, Path | None]) -> tuple[str, dict[str, Any]]:
@@ -117,3 +149,27 @@ def assess_files(
     """
     jobs = [(k, str(files[k]), s, root) for k in sorted(files)]
     return dict(map_ordered(_job, jobs, workers, desc="quality", unit="img", progress=progress))
+
+
+def _measure_job(job: tuple[str, int, Path | None]) -> dict[str, Any]:
+    path, size, root = job
+    return measure_file(path, size, root)
+
+
+def assess_with_cache(
+    files: Mapping[str, tuple[str, str | os.PathLike[str]]],
+    s: QualityParams,
+    cache: ResultCache,
+    workers: int | Executor = 1,
+    progress: bool = True,
+    root: Path | None = None,
+) -> tuple[dict[str, dict[str, Any]], int]:
+    """:func:`assess` each ``id -> (sha256, path)``, measuring only files whose sha256 ``cache``
+    has no measurement of under these settings; return ``(results by id, newly measured)``.
+
+    The results equal :func:`assess_files`' to the bit: a cached measurement is the same JSON.
+    """
+    ids = sorted(files)
+    jobs = [(files[k][0], (str(files[k][1]), s.measure_size, root)) for k in ids]
+    measured, fresh = map_cached(_measure_job, jobs, cache, measure_key(s), workers, desc="quality", unit="img", progress=progress)
+    return {k: judge(m, s) for k, m in zip(ids, measured, strict=True)}, fresh

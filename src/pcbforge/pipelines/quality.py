@@ -1,6 +1,7 @@
 """DVC stage ``quality``: measure every crawled image and flag junk, with the measured values.
 
-Reads ``<crawl.out>/images.parquet`` and writes ``<quality.out>/quality.parquet``. Flagged images
+Reads ``<crawl.out>/images.parquet`` and writes ``<quality.out>/quality.parquet``; measurements are
+kept in ``quality.cache`` by content hash, so a re-run measures only new images. Flagged images
 stay ``ok`` (the review stage decides which flags drop an image, ``review.drop_quality_flags``);
 unreadable files are ``error``; crawl rejects stay, marked as such.
 """
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from pcbforge.clean.quality import assess_files
+from pcbforge.cache import ResultCache
+from pcbforge.clean.quality import assess_with_cache
 from pcbforge.config import Params
 from pcbforge.datasets.manifest import MANIFEST_NAMES, read_manifest, to_frame, write_manifest
 from pcbforge.io import staged_dir
@@ -24,10 +26,15 @@ def run(params: Params, **options: object) -> str:
     q = params.quality
     crawl_dir = params.path(params.crawl.out)
     manifest = crawl_dir / MANIFEST_NAMES["crawl"]
-    df = read_manifest(manifest, "crawl", require=("id", "path", "status"))
+    df = read_manifest(manifest, "crawl", require=("id", "sha256", "path", "status"))
     ok = df[(df["status"] == Status.OK.value) & df["path"].notna()]
-    files = {i: crawl_dir / str(path) for i, path in zip(ok["id"], ok["path"])}
-    results = assess_files(files, q, workers=executor(params.base), root=params.root)
+    files = {i: (sha, crawl_dir / str(path)) for i, sha, path in zip(ok["id"], ok["sha256"], ok["path"])}
+    cache_path = params.path(q.cache)
+    cache = ResultCache.load(cache_path)
+    results, fresh = assess_with_cache(files, q, cache, workers=executor(params.base), root=params.root)
+    if cache.dirty:
+        cache.save(cache_path)
+    log.info("measured %d new images, %d from cache %s", fresh, len(files) - fresh, cache_path)
     rows = []
     for r in df.to_dict("records"):
         if r["id"] in results:
@@ -55,4 +62,4 @@ def run(params: Params, **options: object) -> str:
         for name in filter(None, f.split(",")):
             counts[name] = counts.get(name, 0) + 1
     detail = ", ".join(f"{k} {counts[k]}" for k in sorted(counts)) or "none"
-    return f"{len(out_df)} images, {flagged} flagged ({detail}) -> {out / MANIFEST_NAMES['quality']}"
+    return f"{len(out_df)} images, {flagged} flagged ({detail}; {fresh} newly measured) -> {out / MANIFEST_NAMES['quality']}"
