@@ -330,6 +330,36 @@ def run_crawler(source: dict, work: Path, concurrency: int, autothrottle: bool, 
     return n, wall, _steady(out / "files")
 
 
+def url_pair(images: int, threads: int, repeat: int, workers: int = 2, server: str = "fast") -> dict[str, float]:
+    """The URL-list pair alone: the plain downloader and the crawl (``workers`` processes, AT off).
+
+    Same loopback site, same server, same URL list; the two run back to back in each of
+    ``repeat`` rounds. Returns the images stored by each and their median images/s (wall).
+    """
+    from tests.helpers.sites import make_site
+
+    per_class = -(-images // len(CLASSES))
+    with tempfile.TemporaryDirectory(prefix="bench-crawl-") as tmp:
+        work = Path(tmp)
+        products = make_site(work / "site", classes=CLASSES, per_class=per_class, per_page=50)
+        proc, base = start_server(server, work / "site")
+        urls = [f"{base}/img/{p.file}" for p in products]
+        src = {"name": "bench", "spider": "urls", "start_urls": urls, "allow_private": True,
+               "allowed_domains": ["127.0.0.1"], "licence_allow": [], "class_map": {}, "selectors": {},
+               "sitemap": False}
+        ours, peer = [], []
+        try:
+            for _ in range(repeat):
+                peer.append(run_baseline(urls, work, threads))
+                ours.append(run_crawler(src, work, max(1, threads // workers), False, workers))
+        finally:
+            proc.terminate()
+            proc.wait()
+    return {"images": len(urls), "ours_stored": min(n for n, _, _ in ours), "peer_stored": min(n for n, _, _ in peer),
+            "ours_rate": statistics.median(n / w for n, w, _ in ours),
+            "peer_rate": statistics.median(n / w for n, w, _ in peer)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=2000)

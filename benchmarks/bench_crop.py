@@ -4,6 +4,8 @@ The peer is the least any crop must do: decode each board photo once (``PIL.Imag
 ``load``). In the same run, on the same files, one process each:
 
 * ``decode``: open + load;
+* ``decode_cut``: decode, then PIL crop + resize of every box (a bare cropper: no context
+  patch, no margin, nothing encoded or written);
 * ``crop``: :func:`pcbforge.annotate.crops.crop_board` per board, as the stage runs it
   (decode with EXIF and RGB conversion, parse labels, cut both views of every box,
   encode and write two PNGs per box);
@@ -80,6 +82,83 @@ def best(fn: Callable[[], None], repeat: int) -> float:
     return min(times)
 
 
+def measure(src: Path, out: Path, size: int, repeat: int, profile: bool = False) -> dict:
+    """Time decoding, the parts of crop and crop itself on the boards of ``src`` (best of ``repeat``).
+
+    Returns:
+        ``boards``, ``pixels`` (Mpx), ``boxes``, ``t`` (phase -> seconds: decode, decode_cut
+        (decode + PIL crop and resize of every box), load_rgb, cut, encode, crop) and ``view_px`` (pixels of the crops and context patches encoded).
+    """
+    dataset = layouts.scan(src)
+    names = parse_names(dataset.data)
+    mapped = map_classes(names, Taxonomy.default(), unmapped=Unmapped.ADD)
+    jobs = [
+        j
+        for j in crops.scan_boards(dataset.root, mapped.classes, names=names, dataset=dataset)
+        if j.image is not None and j.labels is not None and j.problem is None
+    ]
+    cfg = CropParams()
+    boxes = sum(len(read_labels(j.labels.read_text(), len(names)).boxes) for j in jobs if j.labels)
+    pixels = sum(np.prod(Image.open(j.image).size) for j in jobs if j.image) / 1e6
+
+    def decode() -> None:
+        for j in jobs:
+            with Image.open(j.image) as im:
+                im.load()
+
+    def decode_cut() -> None:
+        # The bare peer of cutting: decode, then crop + resize each box with PIL (no context, no files).
+        for j in jobs:
+            with Image.open(j.image) as im:
+                im.load()
+                w, h = im.size
+                for _, b in read_labels(j.labels.read_text(), len(names)).boxes:
+                    im.crop(tuple(int(v) for v in to_pixels(b, w, h))).resize((size, size))
+
+    def load_rgb() -> None:
+        for j in jobs:
+            crops.load_rgb(j.image)
+
+    def cut() -> None:
+        for j in jobs:
+            image = np.asarray(crops.load_rgb(j.image))
+            h, w = image.shape[:2]
+            for _, b in read_labels(j.labels.read_text(), len(names)).boxes:
+                crops.component_views(image, to_pixels(b, w, h), size, cfg.context_scale, cfg.margin)
+
+    view_px = {"crop": 0, "context": 0}
+
+    def encode() -> None:
+        view_px.update(crop=0, context=0)
+        for j in jobs:
+            image = np.asarray(crops.load_rgb(j.image))
+            h, w = image.shape[:2]
+            for _, b in read_labels(j.labels.read_text(), len(names)).boxes:
+                v = crops.component_views(image, to_pixels(b, w, h), size, cfg.context_scale, cfg.margin)
+                encode_png(v.crop), encode_png(v.context)
+                view_px["crop"] += v.crop.width * v.crop.height
+                view_px["context"] += v.context.width * v.context.height
+
+    runs = iter(range(1 << 30))
+
+    def crop() -> None:
+        # A fresh folder each pass (as the stage's staged dir): removing the last pass is not timed.
+        dst = out / str(next(runs))
+        (dst / "crops").mkdir(parents=True)
+        (dst / "context").mkdir()
+        for j in jobs:
+            crops.crop_board(j, dst, cfg, size)
+
+    crop()  # warm the file cache and imports once
+    phases = (("decode", decode), ("decode_cut", decode_cut), ("load_rgb", load_rgb), ("cut", cut), ("encode", encode), ("crop", crop))
+    t = {name: best(fn, repeat) for name, fn in phases}
+    if profile:
+        prof = cProfile.Profile()
+        prof.runcall(crop)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(12)
+    return {"boards": len(jobs), "pixels": pixels, "boxes": boxes, "t": t, "view_px": view_px}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--boards", type=Path, help="a YOLO dataset (folder with data.yaml, or the .yaml)")
@@ -95,64 +174,12 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-crop-"))
     try:
         src = args.boards or synthetic(tmp / "boards", args.synthetic, (args.width, args.height), args.parts)
-        dataset = layouts.scan(src)
-        names = parse_names(dataset.data)
-        mapped = map_classes(names, Taxonomy.default(), unmapped=Unmapped.ADD)
-        jobs = [
-            j
-            for j in crops.scan_boards(dataset.root, mapped.classes, names=names, dataset=dataset)
-            if j.image is not None and j.labels is not None and j.problem is None
-        ]
-        cfg = CropParams()
-        boxes = sum(len(read_labels(j.labels.read_text(), len(names)).boxes) for j in jobs if j.labels)
-        pixels = sum(np.prod(Image.open(j.image).size) for j in jobs if j.image) / 1e6
-        out = tmp / "out"
-
-        def decode() -> None:
-            for j in jobs:
-                with Image.open(j.image) as im:
-                    im.load()
-
-        def load_rgb() -> None:
-            for j in jobs:
-                crops.load_rgb(j.image)
-
-        def cut() -> None:
-            for j in jobs:
-                image = np.asarray(crops.load_rgb(j.image))
-                h, w = image.shape[:2]
-                for _, b in read_labels(j.labels.read_text(), len(names)).boxes:
-                    crops.component_views(image, to_pixels(b, w, h), args.size, cfg.context_scale, cfg.margin)
-
-        view_px = {"crop": 0, "context": 0}
-
-        def encode() -> None:
-            view_px.update(crop=0, context=0)
-            for j in jobs:
-                image = np.asarray(crops.load_rgb(j.image))
-                h, w = image.shape[:2]
-                for _, b in read_labels(j.labels.read_text(), len(names)).boxes:
-                    v = crops.component_views(image, to_pixels(b, w, h), args.size, cfg.context_scale, cfg.margin)
-                    encode_png(v.crop), encode_png(v.context)
-                    view_px["crop"] += v.crop.width * v.crop.height
-                    view_px["context"] += v.context.width * v.context.height
-
-        runs = iter(range(1 << 30))
-
-        def crop() -> None:
-            # A fresh folder each pass (as the stage's staged dir): removing the last pass is not timed.
-            dst = out / str(next(runs))
-            (dst / "crops").mkdir(parents=True)
-            (dst / "context").mkdir()
-            for j in jobs:
-                crops.crop_board(j, dst, cfg, args.size)
-
-        crop()  # warm the file cache and imports once
-        phases = (("decode", decode), ("load_rgb", load_rgb), ("cut", cut), ("encode", encode), ("crop", crop))
-        t = {name: best(fn, args.repeat) for name, fn in phases}
-        print(f"{len(jobs)} boards, {pixels:.1f} Mpx, {boxes} boxes ({boxes / len(jobs):.1f} a board), crops {args.size}px, 1 process, best of {args.repeat}")
-        for name, _ in phases:
-            print(f"  {name:9s} {t[name]:7.3f} s  {len(jobs) / t[name]:7.1f} boards/s  {t[name] / t['decode']:5.2f}x decode")
+        m = measure(src, tmp / "out", args.size, args.repeat, profile=args.profile)
+        t, boxes, pixels, n, view_px = m["t"], m["boxes"], m["pixels"], m["boards"], m["view_px"]
+        phases = ("decode", "decode_cut", "load_rgb", "cut", "encode", "crop")
+        print(f"{n} boards, {pixels:.1f} Mpx, {boxes} boxes ({boxes / n:.1f} a board), crops {args.size}px, 1 process, best of {args.repeat}")
+        for name in phases:
+            print(f"  {name:9s} {t[name]:7.3f} s  {n / t[name]:7.1f} boards/s  {t[name] / t['decode']:5.2f}x decode")
         print(f"  where crop's time goes: decode {t['decode'] / t['crop']:.0%}, EXIF+RGB {(t['load_rgb'] - t['decode']) / t['crop']:.0%}, "
               f"cutting {(t['cut'] - t['load_rgb']) / t['crop']:.0%}, PNG encoding {(t['encode'] - t['cut']) / t['crop']:.0%}, "
               f"file writes {(t['crop'] - t['encode']) / t['crop']:.0%}")  # fmt: skip
@@ -160,10 +187,6 @@ def main() -> None:
               f"({(view_px['crop'] + view_px['context']) / 1e6 / pixels:.1f}x the photos' pixels)")  # fmt: skip
         print(f"  per box: crop {t['crop'] / boxes * 1e3:.1f} ms, of which PNG encoding + writes {(t['crop'] - t['cut']) / boxes * 1e3:.1f} ms")
         print(f"crop / decode = {t['crop'] / t['decode']:.2f}x (aim: <= 1.5x)")
-        if args.profile:
-            prof = cProfile.Profile()
-            prof.runcall(crop)
-            pstats.Stats(prof).sort_stats("tottime").print_stats(12)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

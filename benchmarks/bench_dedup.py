@@ -72,7 +72,14 @@ json.dump({"encode_s": t1 - t0, "search_s": t2 - t1, "n": len(enc), "dups": dups
 """
 
 
-def bench_images(families: int, size: int, workers: int, idd_python: str, repeat: int) -> None:
+def bench_images(families: int, size: int, workers: int, idd_python: str, repeat: int) -> dict:
+    """Time hashing and the whole stage against imagededup PHash on one planted set; print and return it.
+
+    Returns:
+        ``n`` images, ``files`` (sha256 -> path, kept on disk for further timings), the dedup
+        ``cfg``, ours (``hash_s``, ``total_s``, ``recall``, ``precision``) and, when imagededup
+        ran, ``idd`` (``encode_s``, ``core_s`` = encode + find_duplicates, ``recall``, ``precision``).
+    """
     root = Path(tempfile.mkdtemp(prefix="bench-dedup-"))
     (root / "review").mkdir()
     params = tiny_params(root, {"base": {"workers": workers}})
@@ -102,10 +109,12 @@ def bench_images(families: int, size: int, workers: int, idd_python: str, repeat
     ours = pair_scores({name[r.id]: r.cluster for r in out.itertuples()}, family)
     print(f"pcbforge  hash {n / ours_hash:8.1f} img/s ({ours_hash:.2f} s)   dedup total {ours_total:.2f} s   "
           f"recall {ours['recall']:.3f} precision {ours['precision']:.3f}")
+    result: dict = {"n": n, "files": files, "cfg": params.dedup, "hash_s": ours_hash, "total_s": ours_total,
+                    "recall": ours["recall"], "precision": ours["precision"], "idd": None}
 
     if not Path(idd_python).exists():
         print(f"imagededup: {idd_python} not found (python3 -m venv /tmp/idd && /tmp/idd/bin/pip install imagededup)")
-        return
+        return result
     res: dict = {}
     idd_total = float("inf")
     for _ in range(repeat):
@@ -115,7 +124,7 @@ def bench_images(families: int, size: int, workers: int, idd_python: str, repeat
         idd_total = min(idd_total, time.perf_counter() - t0)
         if proc.returncode != 0:
             print("imagededup failed:", proc.stderr.strip().splitlines()[-1:])
-            return
+            return result
         run = json.loads(proc.stdout)
         if not res or run["encode_s"] + run["search_s"] < res["encode_s"] + res["search_s"]:
             res = run
@@ -133,6 +142,9 @@ def bench_images(families: int, size: int, workers: int, idd_python: str, repeat
           f"recall {idd_recall:.3f} precision {idd_precision:.3f}")
     print(f"ratio: hashing {res['encode_s'] / ours_hash:.2f}x faster, dedup total {idd_core / ours_total:.2f}x faster "
           f"(pcbforge total includes reading/writing manifests and the cache)")
+    result["idd"] = {"encode_s": res["encode_s"], "core_s": idd_core, "process_s": idd_total,
+                     "recall": idd_recall, "precision": idd_precision}
+    return result
 
 
 def _imagededup(idd_python: str, files_dir: Path, workers: int, repeat: int) -> dict | None:
