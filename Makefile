@@ -15,7 +15,7 @@ export PYTHONHASHSEED := 0
 # dvc runs each stage's `pcbforge ...` command in a shell: it must find the venv's scripts.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo study test bench realbench clean
+.PHONY: setup demo study test bench bench-scaling realbench clean
 # Peers the benchmarks measure against, kept out of pcbforge's own environment.
 PEERS ?= .venv-peers
 PEER_PACKAGES ?= imagededup==0.3.3.post2 torch==2.14.1 torchvision==0.29.1
@@ -49,10 +49,16 @@ $(PEERS)/.installed:
 	$(PEERS)/bin/pip install --quiet $(PEER_PACKAGES)
 	touch $@
 
+# One table: each per-image stage against its peer, in one run on the same inputs (docs/benchmarks.md),
+# written to reports/bench.md. BENCH_QUICK=1: small inputs, one repeat (a few minutes).
+BENCH_QUICK ?=
 bench: setup $(PEERS)/.installed
-	$(BIN)/python benchmarks/bench_dedup.py --imagededup-python $(PEERS)/bin/python
-	$(BIN)/python benchmarks/bench_crawl.py
-	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_all.py --imagededup-python $(PEERS)/bin/python $(if $(BENCH_QUICK),--quick)
+
+# Dedup and triplets at each size: time and peak memory against N (the 100k run takes hours on 2 cores).
+SCALING_SIZES ?= 1000 10000 100000
+bench-scaling: setup
+	$(BIN)/python benchmarks/bench_all.py --scaling-only --scaling-sizes $(SCALING_SIZES)
 
 # Did training help on real parts? Real-pair ROC-AUC of models/model.pt vs its untrained backbone.
 MODEL ?= models/model.pt
