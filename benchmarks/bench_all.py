@@ -33,6 +33,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
+import itertools
 import json
 import math
 import os
@@ -311,19 +312,26 @@ def crop_row(args: Namespace) -> Row:
 
 # --- scaling ----------------------------------------------------------------------------------
 def _synthetic_photos(n: int, size: int) -> Iterator[Any]:
-    """``n`` crawl images in planted families of ten (originals, copies, look-alikes), made lazily."""
-    from tests.helpers.crawl_fixture import FakeImage
+    """``n`` distinct JPEG crawl images, made lazily, in groups of ten: one part photo with two
+    near copies (resized, JPEG q30) and seven other parts (a crawl with a fifth near duplicates)."""
+    import hashlib
+
+    from tests.helpers.crawl_fixture import FakeImage, encode
     from tests.helpers.planted import planted_set
 
-    made = 0
-    for f in range(-(-n // 10)):
-        images, _ = planted_set(1, seed=f, size=size)
-        for im in images:
-            if made == n:
+    seen: set[str] = set()
+    for f in itertools.count():
+        family, _ = planted_set(1, seed=f, size=size, copies=("resize", "jpeg30"), lookalikes=())
+        others, _ = planted_set(7, seed=1_000_000 + f, size=size, copies=(), lookalikes=())
+        for k, im in enumerate(family + others):
+            data = encode(im.image, "JPEG", im.quality if im.fmt == "JPEG" else 90)
+            sha = hashlib.sha256(data).hexdigest()
+            if sha in seen:  # the crawl stores each content once
+                continue
+            seen.add(sha)
+            yield FakeImage(**{**im.__dict__, "fmt": "JPEG", "data": data, "name": f"g{f:06d}-{k}-{im.name}"})
+            if len(seen) == n:
                 return
-            fmt = {"fmt": "JPEG", "quality": im.quality if im.fmt == "JPEG" else 90}
-            yield FakeImage(**{**im.__dict__, **fmt, "name": f"g{f:06d}-{im.name}"})
-            made += 1
 
 
 def scaling_rows(sizes: Sequence[int], workers: int, photo_size: int) -> list[ScalingRow]:
