@@ -177,19 +177,18 @@ def format_scaling(rows: Sequence[ScalingRow]) -> str:
 def render_report(doc: dict[str, Any]) -> str:
     """``reports/bench.md`` from what :func:`main` keeps in ``reports/bench.json``.
 
-    ``doc`` has ``versions`` and ``machine`` (cores, RAM) and, each when measured, ``table``
-    and ``scaling``: ``{"rows": [...], "command": str, "when": str, "load": [start, end]}``.
+    ``doc`` has, each when measured, ``table`` and ``scaling``: ``{"rows": [...], "command": str,
+    "when": str, "load": [start, end], "versions": {...}, "machine": {...}}`` (each section keeps
+    the facts of the run that measured it: a later run of the other section does not change them).
 
     Example:
-        >>> text = render_report({"versions": {"python": "3.11"}, "machine": {"cores": 2},
-        ...     "table": {"rows": [dataclasses.asdict(Row("crop", "decode", 3, 1.0, 2.0, 0.5))],
-        ...               "command": "make bench", "when": "today", "load": [1.0, 2.0]}})
+        >>> text = render_report({"table": {"rows": [dataclasses.asdict(Row("crop", "decode", 3, 1.0, 2.0, 0.5))],
+        ...     "command": "make bench", "when": "today", "load": [1.0, 2.0], "versions": {"python": "3.11"},
+        ...     "machine": {"cores": 2}}})
         >>> "| crop | decode | 3 | 1.00 | 2.00 | 0.50 | >= 0.50 | yes |  |" in text
         True
     """
-    out = ["# Benchmarks", "", "Written by `benchmarks/bench_all.py` (docs/benchmarks.md says what each row measures).", ""]
-    out.append("Versions: " + ", ".join(f"{k} {v}" for k, v in doc["versions"].items()))
-    out.append("Machine: " + ", ".join(f"{k} {v}" for k, v in doc["machine"].items()))
+    out = ["# Benchmarks", "", "Written by `benchmarks/bench_all.py` (docs/benchmarks.md says what each row measures)."]
     for key, title, fmt, cls in (("table", "Throughput against the peers", format_table, Row),
                                  ("scaling", "Scaling", format_scaling, ScalingRow)):
         sec = doc.get(key)
@@ -198,7 +197,9 @@ def render_report(doc: dict[str, Any]) -> str:
         rows = [cls(**{k: tuple(v) if k == "also" and v else v for k, v in r.items()}) for r in sec["rows"]]
         out += ["", f"## {title}", "",
                 f"`{sec['command']}`, {sec['when']}, load average (1 min) {sec['load'][0]:.1f} at start, "
-                f"{sec['load'][1]:.1f} at end.", "", fmt(rows)]
+                f"{sec['load'][1]:.1f} at end.", "",
+                "Versions: " + ", ".join(f"{k} {v}" for k, v in sec["versions"].items()) + ".", "",
+                "Machine: " + ", ".join(f"{k} {v}" for k, v in sec["machine"].items()) + ".", "", fmt(rows)]
     return "\n".join(out) + "\n"
 
 
@@ -389,15 +390,18 @@ def main(argv: list[str] | None = None) -> int:
 
     store = args.out.with_suffix(".json")
     doc = json.loads(store.read_text()) if store.exists() else {}
-    doc.update(versions=versions(args.imagededup_python), machine=machine())
+    facts = {"versions": versions(args.imagededup_python), "machine": machine()}
     command = " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])])
 
-    def section(rows: list[Any]) -> dict[str, Any]:
-        return {"rows": [dataclasses.asdict(r) for r in rows], "command": command,
-                "when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"), "load": [load0, os.getloadavg()[0]]}
+    def now() -> str:
+        return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+    def section(rows: list[Any], started: str, load0: float) -> dict[str, Any]:
+        return {"rows": [dataclasses.asdict(r) for r in rows], "command": command, "when": f"started {started}",
+                "load": [load0, os.getloadavg()[0]], **facts}
 
     if not args.scaling_only:
-        load0 = os.getloadavg()[0]
+        started, load0 = now(), os.getloadavg()[0]
         rows: list[Row] = []
         if {"dedup", "hash"} & set(args.only):
             dedup, m = dedup_rows(args)
@@ -407,12 +411,12 @@ def main(argv: list[str] | None = None) -> int:
         for key, fn in (("triplets", triplets_row), ("crawl", crawl_row), ("crop", crop_row)):
             if key in args.only:
                 rows.append(fn(args))
-        doc["table"] = section(rows)
+        doc["table"] = section(rows, started, load0)
         print(format_table(rows))
     if args.scaling or args.scaling_only:
-        load0 = os.getloadavg()[0]
+        started, load0 = now(), os.getloadavg()[0]
         srows = scaling_rows(args.scaling_sizes, args.workers, args.scaling_photo_size)
-        doc["scaling"] = section(srows)
+        doc["scaling"] = section(srows, started, load0)
         print(format_scaling(srows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     store.write_text(json.dumps(doc, indent=1) + "\n")

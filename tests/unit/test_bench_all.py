@@ -52,13 +52,17 @@ def test_scaling_table_judges_dedup_growth_and_triplets_peak() -> None:
 
 def test_report_renders_both_sections_from_the_json_it_keeps() -> None:
     table = {"rows": [dataclasses.asdict(Row("crop", "decode", 4, 2.0, 1.0, 0.67, ("x", True), "note here"))],
-             "command": "bench_all.py --quick", "when": "2026-11-30 19:00 UTC", "load": [6.9, 9.2]}
+             "command": "bench_all.py --quick", "when": "2026-11-30 19:00 UTC", "load": [6.9, 9.2],
+             "versions": {"python": "3.11.7", "imagededup": "0.3.3"}, "machine": {"cores": "2", "RAM": "23.5 GiB"}}
     scaling = {"rows": [dataclasses.asdict(ScalingRow("dedup", 200, 4.0, 150.0, 400.0))],
-               "command": "bench_all.py --scaling-only", "when": "2026-11-30 19:30 UTC", "load": [7.0, 7.5]}
-    doc = json.loads(json.dumps({"versions": {"python": "3.11.7", "imagededup": "absent"},
-                                 "machine": {"cores": "2", "RAM": "23.5 GiB"}, "table": table, "scaling": scaling}))
+               "command": "bench_all.py --scaling-only", "when": "2026-11-30 19:30 UTC", "load": [7.0, 7.5],
+               "versions": {"python": "3.11.7", "imagededup": "absent"}, "machine": {"cores": "8"}}
+    doc = json.loads(json.dumps({"table": table, "scaling": scaling}))
     text = render_report(doc)
-    assert "python 3.11.7, imagededup absent" in text and "cores 2, RAM 23.5 GiB" in text
+    # Each section keeps the facts of the run that measured it.
+    assert "python 3.11.7, imagededup 0.3.3." in text and "cores 2, RAM 23.5 GiB." in text
+    assert "python 3.11.7, imagededup absent." in text and "Machine: cores 8." in text
+    assert text.index("imagededup 0.3.3") < text.index("## Scaling") < text.index("imagededup absent")
     assert "load average (1 min) 6.9 at start, 9.2 at end" in text
     assert "| crop | decode | 4 | 2.00 | 1.00 | 2.00 | >= 0.67 and x | yes | note here |" in text
     assert "| dedup | 200 | 4.00 | 50 | 150 | 400 | 1.00 |  |  |" in text
