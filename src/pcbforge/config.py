@@ -243,6 +243,12 @@ class DedupParams(Section):
     #: ... and at least this: two products (a printed value, a colour band differs): not a pair.
     #: In between: flagged for review.
     aligned_reject: float = Field(55.0, ge=0)
+    #: Local-change test on pairs the aligned check would drop (``hashing.py::local_change``):
+    #: one place differs by at least this many grey levels more than anywhere else (a changed
+    #: printed value or band of a sibling product) ... null turns it off.
+    local_excess: float | None = Field(25.0, ge=0)
+    #: ... and by at least this factor: flagged for review instead of dropped.
+    local_isolation: float = Field(2.0, ge=1)
     keep_policy: list[KeepRule] = Field(
         default_factory=lambda: [KeepRule.ORIGINAL, KeepRule.RESOLUTION, KeepRule.LICENCE, KeepRule.EARLIEST]
     )

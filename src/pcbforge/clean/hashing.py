@@ -409,14 +409,18 @@ COMPARE_SIDE = 256
 
 
 def _load_for_compare(path: str | os.PathLike[str], side: int) -> Image.Image:
-    """RGB on white, decoded with JPEG draft to at least ``side`` px on the longer side."""
+    """RGB on white, decoded with JPEG draft to at least ``side`` px on the longer side
+    (``info["reduced"]`` says whether the decode is smaller than the file)."""
     with Image.open(path) as im:
+        full = im.size
         if (im.format or "") == "JPEG":
             w, h = im.size
             k = side / max(1, max(w, h))
             im.draft("RGB", (max(1, round(w * k)), max(1, round(h * k))))
         im.load()
-        return rgb_on_white(im)
+        out = rgb_on_white(im)
+    out.info["reduced"] = out.size != full
+    return out
 
 
 def _shrink(im: Image.Image, side: int) -> np.ndarray:
@@ -427,12 +431,13 @@ def _shrink(im: Image.Image, side: int) -> np.ndarray:
     return np.asarray(im, dtype=np.float32)
 
 
-def _align(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _align(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Warp ``b`` onto ``a``'s frame (affine, ECC on blurred grey, 64 px then 128 px).
 
     Starts from "same framing" (the two sizes stretched onto each other), so a crop of a few
     percent, a shift or a slight rescale is recovered; when ECC does not converge the start
-    stays. Returns the warped ``b`` and the mask of ``a``'s pixels it covers.
+    stays. Returns the warped ``b``, the mask of ``a``'s pixels it covers and the 2x3 warp
+    (a's pixel coordinates -> b's).
     """
     import cv2
 
@@ -454,6 +459,17 @@ def _align(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             break  # no convergence (flat images): keep the last estimate
         warp = scaled.copy()
         warp[:, 2] /= s
+    out, cover = _warp(a, b, warp)
+    return out, cover, warp
+
+
+def _warp(a: np.ndarray, b: np.ndarray, warp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``b`` warped onto ``a``'s frame by ``warp`` (a's coordinates -> b's), and the mask of
+    ``a``'s pixels it covers."""
+    import cv2
+
+    ha, wa = a.shape[:2]
+    hb, wb = b.shape[:2]
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     out = cv2.warpAffine(b, warp, (wa, ha), flags=flags, borderMode=cv2.BORDER_REPLICATE)
     cover = cv2.warpAffine(np.ones((hb, wb), np.float32), warp, (wa, ha), flags=flags) > 0.99
@@ -461,29 +477,17 @@ def _align(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def aligned_residual(a: np.ndarray, b: np.ndarray, mirrored: bool = False) -> float:
-    """Largest local difference (0-255) between two RGB arrays of one picture after alignment.
+    """Largest local difference (0-255) between two RGB arrays of one picture after alignment
+    (see :func:`_residual_and_warp`)."""
+    return _residual_and_warp(a, b, mirrored)[0]
 
-    ``b`` is mirrored (when the hash match was), warped onto ``a`` (:func:`_align`), both are
-    blurred alike (sigma 1 px), ``b``'s channels are fitted to ``a``'s by a robust gain and
-    offset (brightness, contrast, white balance; fitted on pixels clipped in neither, then both
-    cut to the range both can show), and the difference
-    of each pixel to the *range* of the other image's 3x3 neighbourhood (so an edge moved by
-    a pixel, by resampling or JPEG, costs nothing) is smoothed (sigma 1 px); the maximum is
-    returned. A re-encoded, resized, slightly cropped, brighter or mirrored copy stays low;
-    a sibling product, whose printed value or colour band differs in one place, has a blob
-    there as strong as the marking's contrast.
-    """
-    import cv2
 
-    if mirrored:
-        b = np.ascontiguousarray(b[:, ::-1])
-    bw, cover = _align(a, b)
-    kernel = np.ones((5, 5), np.uint8)
-    valid = cv2.erode(cover.astype(np.uint8), kernel) > 0
-    if valid.sum() < 64:
-        valid = cover
-    a2 = cv2.GaussianBlur(a, (0, 0), 1.0)
-    b2 = cv2.GaussianBlur(bw, (0, 0), 1.0)
+def _fit_channels(a2: np.ndarray, b2: np.ndarray, a: np.ndarray, bw: np.ndarray,
+                  valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``b2``'s channels fitted to ``a2``'s by a robust gain and offset (brightness, contrast,
+    white balance), fitted on the ``valid`` pixels clipped in neither ``a`` nor ``bw``; both
+    cut to the range both can show. Returns new arrays."""
+    a2, b2 = a2.copy(), b2.copy()
     for c in range(3):
         # Fit on pixels clipped in neither image (a brighter copy saturates its highlights).
         fit = valid & (np.minimum(a[..., c], bw[..., c]) > 4) & (np.maximum(a[..., c], bw[..., c]) < 251)
@@ -504,6 +508,35 @@ def aligned_residual(a: np.ndarray, b: np.ndarray, mirrored: bool = False) -> fl
         lo = max(5.0, gain * 5.0 + offset) if gain > 0 else 5.0
         b2[..., c] = np.clip(gain * b2[..., c] + offset, lo, hi)
         a2[..., c] = np.clip(a2[..., c], lo, hi)
+    return a2, b2
+
+
+def _residual_and_warp(a: np.ndarray, b: np.ndarray, mirrored: bool = False) -> tuple[float, np.ndarray]:
+    """Largest local difference (0-255) between two RGB arrays of one picture after alignment.
+
+    ``b`` is mirrored (when the hash match was), warped onto ``a`` (:func:`_align`), both are
+    blurred alike (sigma 1 px), ``b``'s channels are fitted to ``a``'s by a robust gain and
+    offset (brightness, contrast, white balance; fitted on pixels clipped in neither, then both
+    cut to the range both can show), and the difference
+    of each pixel to the *range* of the other image's 3x3 neighbourhood (so an edge moved by
+    a pixel, by resampling or JPEG, costs nothing) is smoothed (sigma 1 px); the maximum is
+    returned with the warp. A re-encoded, resized, slightly cropped, brighter or mirrored copy
+    stays low; a sibling product whose printed value or colour band differs in one place has a
+    blob there as strong as the marking's contrast, when the change is large enough to survive
+    the tolerance and blurs (a small printed digit does not: :func:`local_change`).
+    """
+    import cv2
+
+    if mirrored:
+        b = np.ascontiguousarray(b[:, ::-1])
+    bw, cover, warp = _align(a, b)
+    kernel = np.ones((5, 5), np.uint8)
+    valid = cv2.erode(cover.astype(np.uint8), kernel) > 0
+    if valid.sum() < 64:
+        valid = cover
+    a2 = cv2.GaussianBlur(a, (0, 0), 1.0)
+    b2 = cv2.GaussianBlur(bw, (0, 0), 1.0)
+    a2, b2 = _fit_channels(a2, b2, a, bw, valid)
     box = np.ones((3, 3), np.uint8)
 
     def off_range(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -511,24 +544,106 @@ def aligned_residual(a: np.ndarray, b: np.ndarray, mirrored: bool = False) -> fl
 
     res = np.maximum(off_range(a2, b2), off_range(b2, a2))
     res[~valid] = 0
-    return round(float(cv2.GaussianBlur(res, (0, 0), 1.0).max()), 2)
+    return round(float(cv2.GaussianBlur(res, (0, 0), 1.0).max()), 2), warp
+
+
+#: Longest side of the local-change test: a printed digit is a few pixels at ``COMPARE_SIDE``,
+#: its strokes survive only near full size (measured: at 256 px copies reach an isolation of
+#: 4.1, at the catalogue's 320 px 2.8; docs/dedup.md).
+LOCAL_SIDE = 512
+
+#: Residual floor (grey levels) the isolation is measured against: a clean pair's "second
+#: place" can be ~0, and 6 is the residual of a q90 re-encode.
+LOCAL_FLOOR = 6.0
+
+
+def local_change(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
+    """How much ONE place differs beyond what the rest of the picture does: ``(excess, isolation)``.
+
+    ``b`` is already aligned to ``a`` (RGB float arrays, same shape; ``valid`` the pixels both
+    show). Channels are fitted by the robust gain/offset of :func:`_fit_channels` (no blur:
+    thin strokes are the point), each pixel's difference to the 3x3 range of the other image
+    is taken (a one-pixel edge shift costs nothing), lightly smoothed (sigma 0.7). ``top`` is
+    its maximum, ``second`` the maximum outside a window of side/8 around it.
+
+    * ``excess = top - second``: a sibling product's changed value is far above everything
+      else; a copy's residual (JPEG blocks, resampling, clipping, a watermark's long text)
+      is spread over the picture, so its second place is about as high as its first.
+    * ``isolation = top / max(second, LOCAL_FLOOR)``, the same against the pair's own noise.
+    """
+    import cv2
+
+    a0, b0 = _fit_channels(a, b, a, b, valid)
+    box = np.ones((3, 3), np.uint8)
+
+    def off_range(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.maximum(np.maximum(x - cv2.dilate(y, box), cv2.erode(y, box) - x), 0).max(axis=2)
+
+    res = np.maximum(off_range(a0, b0), off_range(b0, a0))
+    res[~valid] = 0
+    res = cv2.GaussianBlur(res, (0, 0), 0.7)
+    h, w = res.shape
+    win = max(8, min(h, w) // 8)
+    y, x = np.unravel_index(int(np.argmax(res)), res.shape)
+    top = float(res[y, x])
+    far = res.copy()
+    far[max(0, y - win): y + win + 1, max(0, x - win): x + win + 1] = 0
+    second = float(far.max())
+    return round(top - second, 2), round(top / max(second, LOCAL_FLOOR), 3)
+
+
+def _scaled_warp(warp: np.ndarray, k: float) -> np.ndarray:
+    """The warp of two images scaled by ``k`` (pixel centres kept: x_hi = k (x_lo + 0.5) - 0.5)."""
+    out = warp.astype(np.float64).copy()
+    lin = out[:, :2]
+    out[:, 2] = k * out[:, 2] + (k - 1) * 0.5 * (1 - lin.sum(axis=1))
+    return out.astype(np.float32)
 
 
 def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str], mirrored: bool = False,
-                  side: int = COMPARE_SIDE) -> float | None:
-    """:func:`aligned_residual` of two files at a common size (the smaller image's, at most
-    ``side``); None when either cannot be decoded."""
+                  side: int = COMPARE_SIDE, local_below: float | None = None) -> dict[str, float] | None:
+    """The aligned pair check of two files; None when either cannot be decoded.
+
+    ``residual``: :func:`aligned_residual` at a common size (the smaller image's, at most
+    ``side``). When it is at most ``local_below`` (a pair that would be dropped as a copy),
+    also ``excess`` and ``isolation`` (:func:`local_change`), measured at up to
+    :data:`LOCAL_SIDE` px with the same alignment; else those are None.
+    """
     try:
         ia, ib = _load_for_compare(path_a, side), _load_for_compare(path_b, side)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
     s = min(side, max(ia.size), max(ib.size))
-    return aligned_residual(_shrink(ia, s), _shrink(ib, s), mirrored)
+    a, b = _shrink(ia, s), _shrink(ib, s)
+    residual, warp = _residual_and_warp(a, b, mirrored)
+    out: dict[str, float | None] = {"residual": residual, "excess": None, "isolation": None}
+    if local_below is None or residual > local_below:
+        return out
+    try:  # a draft decode may have stopped short of LOCAL_SIDE: decode again only then
+        if ia.info.get("reduced") and max(ia.size) < LOCAL_SIDE:
+            ia = _load_for_compare(path_a, LOCAL_SIDE)
+        if ib.info.get("reduced") and max(ib.size) < LOCAL_SIDE:
+            ib = _load_for_compare(path_b, LOCAL_SIDE)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return out
+    s_hi = min(LOCAL_SIDE, max(ia.size), max(ib.size))
+    ah, bh = _shrink(ia, s_hi), _shrink(ib, s_hi)
+    if mirrored:
+        bh = np.ascontiguousarray(bh[:, ::-1])
+    k = ah.shape[1] / a.shape[1]
+    bw, cover = _warp(ah, bh, _scaled_warp(warp, k) if s_hi != s else warp)
+    import cv2
+
+    valid = cv2.erode(cover.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    if valid.sum() < 64:
+        valid = cover
+    out["excess"], out["isolation"] = local_change(ah, bw, valid)
+    return out
 
 
-def _compare_job(job: tuple[Any, str, str, bool, int]) -> tuple[Any, float | None]:
-    key, a, b, mirrored, side = job
-    return key, compare_files(a, b, mirrored, side)
+def _compare_job(job: tuple[Any, str, str, bool, int, float | None]) -> tuple[Any, dict[str, float] | None]:
+    key, a, b, mirrored, side, local_below = job
+    return key, compare_files(a, b, mirrored, side, local_below)
 
 
 def compare_pairs(
@@ -536,7 +651,8 @@ def compare_pairs(
     workers: int | Executor = 1,
     side: int = COMPARE_SIDE,
     progress: bool = True,
-) -> dict[Any, float | None]:
+    local_below: float | None = None,
+) -> dict[Any, dict[str, float] | None]:
     """:func:`compare_files` for ``(key, path_a, path_b, mirrored)`` jobs in the process pool."""
-    todo = [(k, str(a), str(b), bool(m), side) for k, a, b, m in jobs]
+    todo = [(k, str(a), str(b), bool(m), side, local_below) for k, a, b, m in jobs]
     return dict(map_ordered(_compare_job, todo, workers, desc="compare", unit="pair", progress=progress))

@@ -69,7 +69,10 @@ def run(params: Params, **options: object) -> str:
 
     def compare(pairs: list[tuple[str, str, bool]]) -> dict:
         # The aligned check on candidate pairs only: one picture, or two products of a series?
-        return compare_pairs([((a, b, m), path_of[a], path_of[b], m) for a, b, m in pairs], workers=ex)
+        # The local-change test only where the residual alone would drop the pair.
+        local = p.aligned_threshold if p.local_excess is not None else None
+        return compare_pairs([((a, b, m), path_of[a], path_of[b], m) for a, b, m in pairs], workers=ex,
+                             local_below=local)
 
     # A dict per id: a pandas .loc per row cost more than the whole pair search.
     decisions = {d.pop("id"): d for d in find_duplicates(gdf, p, workers=ex.workers, details=details,
