@@ -206,7 +206,7 @@ def test_original_is_kept_over_its_upscaled_and_recompressed_copies():
     s = DedupParams(threshold=10, confirm_threshold=10)
     res = find_duplicates(df, s, details=details).set_index("id")
     assert res.loc["orig", "keep"] and not res.loc["up", "keep"] and not res.loc["req", "keep"]
-    assert res.loc["up", "degraded"].startswith("upscaled ~1.60x") and "original" in res.loc["up", "note"]
+    assert res.loc["up", "degraded"].startswith("upscaled ~1.60x") and "marked as a degraded copy" in res.loc["up", "note"]
     assert res.loc["req", "degraded"].startswith("recompressed (JPEG q60 vs q90)")
     # Without the original rule, resolution keeps the upscaled copy (the old behaviour).
     s2 = DedupParams(threshold=10, confirm_threshold=10, keep_policy=["resolution", "licence"])

@@ -137,6 +137,9 @@ def candidate_edges(
     return e.drop_duplicates(["i", "j"], keep="first").reset_index(drop=True)
 
 
+#: How a pair flagged by the local-change test is described (``note``; also how it is recognised).
+LOCAL_WHY = "one local change"
+
 #: Crawl columns that name a product (first one present on both rows wins); two rows whose
 #: values differ are different products, whatever their pixels say. All optional.
 PRODUCT_KEY_COLUMNS = ("mpn", "sku")
@@ -206,7 +209,9 @@ def degradation(small: Mapping[str, Any], big: Mapping[str, Any], px_small: int,
             return None, f"upscaled ~{f:.2f}x (spectral fullness {drop:+.2f})"
         return None, None
     qs, qb = small.get("jpeg_quality"), big.get("jpeg_quality")
-    if qs is not None and qb is not None:
+    # A lossless re-save of a JPEG is no better than the JPEG: compare qualities of two JPEGs only.
+    both_jpeg = small.get("format", "JPEG") == "JPEG" and big.get("format", "JPEG") == "JPEG"
+    if qs is not None and qb is not None and both_jpeg:
         if qb < qs - recompress_margin:
             return None, f"recompressed (JPEG q{qb} vs q{qs})"
         if qs < qb - recompress_margin:
@@ -215,7 +220,8 @@ def degradation(small: Mapping[str, Any], big: Mapping[str, Any], px_small: int,
 
 
 def edge_kind(a: Mapping[str, Any], b: Mapping[str, Any], distance: int, mirrored: bool,
-              settings: DedupParams, residual: float | None = None) -> tuple[str, str | None]:
+              settings: DedupParams, residual: float | None = None,
+              local: tuple[float | None, float | None] = (None, None)) -> tuple[str, str | None]:
     """``("drop" | "flag" | "none", why)`` for a pair that passed every hash and colour check.
 
     * the shop names two different products (part number, values in the title): none;
@@ -226,7 +232,10 @@ def edge_kind(a: Mapping[str, Any], b: Mapping[str, Any], distance: int, mirrore
       classes is likelier than a photo filed under two classes;
     * the part numbers agree: drop;
     * the aligned check is at most ``aligned_threshold``: drop (also mirrored and at-threshold
-      matches: the check ran on the flipped image); between the two: flag;
+      matches: the check ran on the flipped image), unless ``local`` (``(excess, isolation)``,
+      :func:`pcbforge.clean.hashing.local_change`) shows one place changed far beyond the
+      rest (``local_excess``, ``local_isolation``): a sibling product's printed value or band,
+      flagged; between the two thresholds: flag;
     * without a residual (check off or a file unreadable): mirrored, or primary distance above
       ``sure_threshold``, flag (at those distances different parts collide, docs/dedup.md); else drop.
     """
@@ -243,6 +252,11 @@ def edge_kind(a: Mapping[str, Any], b: Mapping[str, Any], distance: int, mirrore
         return "drop", None
     if checked:
         if residual <= settings.aligned_threshold:
+            excess, iso = local
+            if (settings.local_excess is not None and excess is not None and iso is not None
+                    and excess >= settings.local_excess and iso >= settings.local_isolation):
+                return "flag", (f"{LOCAL_WHY} {excess:g} above the rest (x{iso:g}): "
+                                f"another value of one series?")
             return "drop", None
         return "flag", f"aligned residual {residual:g} between {settings.aligned_threshold:g} and {settings.aligned_reject:g}"
     if mirrored:
@@ -288,8 +302,9 @@ def find_duplicates(
         details: :func:`pcbforge.clean.hashing.inspect_file` records by id, or a function
             giving them for a list of ids (called once, with the images of candidate pairs
             only). Without them no copy is recognised as upscaled or re-encoded.
-        compare: the aligned pair check: ``[(id_a, id_b, mirrored)] -> {same key: residual or
-            None}`` (:func:`pcbforge.clean.hashing.compare_pairs`), called once with every
+        compare: the aligned pair check: ``[(id_a, id_b, mirrored)] -> {same key: residual, or
+            {"residual", "excess", "isolation"}, or None}``
+            (:func:`pcbforge.clean.hashing.compare_pairs`), called once with every
             candidate the shop's data does not already settle; None (or
             ``aligned_threshold: null``) leaves it out (see :func:`edge_kind`).
 
@@ -336,29 +351,40 @@ def find_duplicates(
         edges["color_distance"] = np.nan
 
     # The aligned check, for every candidate the shop's own data does not settle.
-    residual: dict[tuple[int, int], float | None] = {}
+    checks: dict[tuple[int, int], Any] = {}
     if compare is not None and settings.aligned_threshold is not None and len(edges):
         asks = [(int(i), int(j), bool(m)) for i, j, m in edges[["i", "j", "mirrored"]].itertuples(index=False)
                 if product_evidence(heads[i], heads[j]) is None]
         got = compare([(heads[i]["id"], heads[j]["id"], m) for i, j, m in asks]) if asks else {}
-        residual = {(i, j): got.get((heads[i]["id"], heads[j]["id"], m)) for i, j, m in asks}
-    edges["residual"] = [residual.get((int(i), int(j))) for i, j in zip(edges["i"], edges["j"])]
+        checks = {(i, j): got.get((heads[i]["id"], heads[j]["id"], m)) for i, j, m in asks}
+
+    def check_of(i: int, j: int) -> tuple[float | None, float | None, float | None]:
+        # A compare result is a residual, or {"residual", "excess", "isolation"}.
+        c = checks.get((i, j))
+        if isinstance(c, Mapping):
+            return c.get("residual"), c.get("excess"), c.get("isolation")
+        return c, None, None
+
+    edges["residual"] = [check_of(int(i), int(j))[0] for i, j in zip(edges["i"], edges["j"])]
 
     # Every candidate is drop, flag or nothing (edge_kind), with its doubt.
-    info: dict[tuple[int, int], tuple[int, int, bool, float, str, str | None, float, float]] = {}
+    info: dict[tuple[int, int], tuple[int, int, bool, float, str, str | None, float, float, float]] = {}
     for i, j, d, cd, mir, col, res in edges[["i", "j", "distance", "confirm_distance", "mirrored",
                                              "color_distance", "residual"]].itertuples(index=False):
         res = None if res is None or pd.isna(res) else float(res)
-        kind, why = edge_kind(heads[i], heads[j], int(d), bool(mir), settings, res)
+        kind, why = edge_kind(heads[i], heads[j], int(d), bool(mir), settings, res, check_of(int(i), int(j))[1:])
         if kind == "none":
             continue
         doubt = doubt_of(kind, why, int(d), int(cd), float(col), settings)
         # The last field orders a copy's choice between representatives: aligned residual first.
+        excess = check_of(int(i), int(j))[1]
         info[(i, j)] = info[(j, i)] = (int(d), int(cd), bool(mir), float(col), kind, why, doubt,
-                                       float("inf") if res is None else res)
+                                       float("inf") if res is None else res,
+                                       float("inf") if excess is None else float(excess))
 
     # Source or copy: inspect the images of confirmed pairs, mark upscaled / re-encoded ones.
     degraded: dict[int, list[str]] = {}
+    worse: set[tuple[int, int]] = set()  # (copy, the image it is a degraded copy of)
     drop_pairs = sorted({(i, j) for (i, j), v in info.items() if i < j and v[4] == "drop"})
     if KeepRule.ORIGINAL in policy and drop_pairs and details is not None:
         involved = sorted({heads[g]["id"] for pair in drop_pairs for g in pair})
@@ -377,7 +403,9 @@ def find_duplicates(
                                        settings.upscale_margin, settings.recompress_margin)
             for g, bad in ((s, bad_s), (b, bad_b)):
                 if bad:
-                    degraded.setdefault(g, []).append(f"{bad} vs {heads[s if g == b else b]['id']}")
+                    other = s if g == b else b
+                    degraded.setdefault(g, []).append(f"{bad} vs {heads[other]['id']}")
+                    worse.add((g, other))
 
     def full_key(g: int) -> tuple:
         return keep_key(heads[g], policy, degraded=g in degraded)
@@ -389,20 +417,35 @@ def find_duplicates(
     for (i, j), v in info.items():
         (nbrs if v[4] == "drop" else flags)[i].append(j)
 
-    # Leader clustering in keep order: a representative only claims its own neighbours.
+    # Leader clustering in keep order: a representative only claims its own neighbours, and
+    # never an image it is a degraded copy of (the keep rule must not keep a copy over its source).
     rep_of = [-1] * len(heads)
     for g in order:
         if rep_of[g] == -1:
             rep_of[g] = g
             for n in sorted(nbrs[g], key=rank.__getitem__):
-                if rep_of[n] == -1:
+                if rep_of[n] == -1 and (g, n) not in worse:
                     rep_of[n] = g
     for g in order:
         if rep_of[g] != g:
-            reps = [n for n in nbrs[g] if rep_of[n] == n]
+            reps = [n for n in nbrs[g] if rep_of[n] == n and (n, g) not in worse]
+            if not reps:  # every representative it reaches is a degraded copy of it: it is kept
+                rep_of[g] = g
+                continue
             # The representative it is the closest copy of: lowest aligned residual, then hashes
             # (a resized copy can be within reach of its source and of a sibling product).
-            rep_of[g] = min(reps, key=lambda n: (info[(g, n)][7], info[(g, n)][0], info[(g, n)][1], rank[n]))
+            # The local excess first: the aligned residual is blind to a sibling's changed value,
+            # so a copy would join the sibling on noise alone.
+            rep_of[g] = min(reps, key=lambda n: (info[(g, n)][8], info[(g, n)][7], info[(g, n)][0],
+                                                 info[(g, n)][1], rank[n]))
+    # A representative that is a degraded copy of another representative, and holds nothing
+    # else, joins its source (the source was claimed elsewhere or kept for the rule above).
+    held = {rep_of[g] for g in range(len(heads)) if rep_of[g] != g}
+    for g in order:
+        if rep_of[g] == g and g not in held:
+            src = [n for n in nbrs[g] if rep_of[n] == n and (g, n) in worse and (n, g) not in worse]
+            if src:
+                rep_of[g] = min(src, key=lambda n: (info[(g, n)][8], info[(g, n)][7], rank[n]))
     # A kept image with a flagged match to another kept image: flagged against the closest one.
     suspect_of: dict[int, int] = {}
     for g in order:
@@ -421,7 +464,7 @@ def find_duplicates(
         for k, member in enumerate(groups[sha]):
             if rep == g and k == 0 and g in suspect_of:
                 o = suspect_of[g]
-                d, cd, mir, col, _, why, doubt, _ = info[(g, o)]
+                d, cd, mir, col, _, why, doubt, _, _ = info[(g, o)]
                 out.append({"id": member, "cluster": member, "keep": True, "dup_of": heads[o]["id"],
                             "dup_kind": "suspect", "distance": d, "confirm_distance": cd, "color_distance": col,
                             "mirrored": mir, "doubt": doubt, "degraded": bad,
@@ -434,7 +477,7 @@ def find_duplicates(
                             "distance": 0, "confirm_distance": 0, "color_distance": 0.0, "mirrored": False,
                             "doubt": 0.0, "degraded": bad, "note": "same bytes"})
             else:
-                d, cd, mir, col, _, _, doubt, _ = info[(g, rep)]
+                d, cd, mir, col, _, _, doubt, _, _ = info[(g, rep)]
                 why = keep_reason(heads[rep], heads[g], policy, g in degraded, rep in degraded)
                 out.append({"id": member, "cluster": kept_id, "keep": False, "dup_of": kept_id, "dup_kind": "near",
                             "distance": d, "confirm_distance": cd, "color_distance": col, "mirrored": mir,
@@ -448,13 +491,30 @@ def find_duplicates(
     return res.sort_values("id", kind="mergesort").reset_index(drop=True)
 
 
+#: Why the kept image won, from the dropped image's point of view, per keep rule.
+_LOST_ON = {
+    KeepRule.RESOLUTION: "the kept image has more pixels",
+    KeepRule.LICENCE: "the kept image has a more permissive licence",
+    KeepRule.EARLIEST: "the kept image was fetched earlier",
+}
+
+
 def keep_reason(kept: Mapping[str, Any], dropped: Mapping[str, Any], policy: Sequence[KeepRule],
                 dropped_degraded: bool, kept_degraded: bool) -> str:
-    """The first keep-policy rule that put ``kept`` before ``dropped``, as text for the row."""
+    """Why ``dropped`` was dropped in favour of ``kept``, as text for the dropped row (its own
+    point of view): the first keep-policy rule that put ``kept`` first.
+
+    Example:
+        >>> keep_reason({"id": "a", "width": 20, "height": 20}, {"id": "b", "width": 10, "height": 10},
+        ...             [KeepRule.ORIGINAL, KeepRule.RESOLUTION], False, False)
+        'dropped: the kept image has more pixels'
+    """
     for rule in policy:
-        if rule is KeepRule.ORIGINAL and dropped_degraded != kept_degraded:
-            return "kept the original: this image is a degraded copy (see degraded)"
+        if rule is KeepRule.ORIGINAL:
+            if dropped_degraded and not kept_degraded:
+                return "dropped: marked as a degraded copy (see degraded), the kept image is not"
+            continue
         a, b = keep_key(kept, [rule]), keep_key(dropped, [rule])
-        if rule is not KeepRule.ORIGINAL and a[:-1] != b[:-1]:
-            return f"kept by {rule.value}"
-    return "kept by id (a tie on every rule)"
+        if a[:-1] != b[:-1]:
+            return f"dropped: {_LOST_ON[rule]}"
+    return "dropped: a tie on every keep rule; the kept image's id sorts first"
