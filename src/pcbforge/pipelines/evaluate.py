@@ -29,6 +29,7 @@ from pcbforge.io import staged_dir, write_json, write_text
 from pcbforge.rng import make_rng
 from pcbforge.train.evaluate import (
     Distances,
+    auc_by_group,
     bootstrap_ci,
     calibrate,
     roc_csv,
@@ -96,6 +97,8 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
             notes.append(f"threshold calibrated on '{split}' itself (optimistic accuracy)")
         real = _real_section(params, model, config, device) if params.real_source_names() else None
     metrics = _pair_set_metrics(d_eval, calibration, params)
+    held = set(params.split.val_classes) | set(params.split.test_classes)
+    by_seen = auc_by_group(d_eval, eval_frame["class_label"].isin(held).to_numpy())
     metrics.update({
         "split": split,
         "requested_split": ep.split.value,
@@ -105,6 +108,8 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
         "threshold_ci": calibration.get("threshold_ci"),
         "backbone": config["backbone"],
         "unseen_share": _unseen_share(eval_frame, params),
+        "roc_auc_unseen": by_seen["unseen"],
+        "roc_auc_seen": by_seen["seen"],
         "notes": notes,
     })
     if real is not None:
@@ -123,7 +128,8 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
         f"{split} split, {len(d_eval)} triplets: ROC-AUC {auc_s}, accuracy {metrics['accuracy']:.3f}"
         f"{_ci_text(metrics['accuracy_ci'])} at threshold {threshold:.3f} (calibrated on "
         f"{calibration['n_pairs']} {calibration['split']} pairs); {metrics['unseen_share']:.0%} of its triplets are "
-        f"of unseen classes{_real_text(real)}; metrics in {out / 'metrics.json'}"
+        f"of unseen classes (ROC-AUC {_f3(by_seen['unseen'])} on those, {_f3(by_seen['seen'])} on seen classes)"
+        f"{_real_text(real)}; metrics in {out / 'metrics.json'}"
     )
 
 
@@ -152,6 +158,10 @@ def _real_text(real: dict[str, Any] | None) -> str:
     m, b = real.get("model", {}), real.get("backbone", {})
     return (f"; real pairs ({real['n_pairs']}) unseen-class ROC-AUC {f(m.get('unseen'))} model vs "
             f"{f(b.get('unseen'))} untrained backbone (seen classes {f(m.get('seen'))} vs {f(b.get('seen'))})")
+
+
+def _f3(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
 
 
 def _ci_text(ci: dict[str, float] | None) -> str:

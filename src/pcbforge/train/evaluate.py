@@ -47,6 +47,11 @@ class Distances:
         y = np.concatenate([np.zeros(len(self.d_ap), np.int64), np.ones(len(self.d_an), np.int64)])
         return y, np.concatenate([self.d_ap, self.d_an])
 
+    def subset(self, mask: np.ndarray) -> Distances:
+        """The triplets where ``mask`` is true, in order."""
+        g = None if self.groups is None else self.groups[mask]
+        return Distances(self.d_ap[mask], self.d_an[mask], self.kinds[mask], g)
+
     def pair_groups(self) -> np.ndarray:
         """The group of each pair of :meth:`pairs` (its anchor id, or its triplet index)."""
         g = self.groups if self.groups is not None else np.arange(len(self.d_ap)).astype(str)
@@ -246,8 +251,7 @@ def score(d: Distances, threshold: float, ndigits: int = 6) -> dict[str, Any]:
     per_kind: dict[str, float | None] = {}
     for kind in sorted(set(d.kinds.tolist())):
         m = d.kinds == kind
-        sub = Distances(d.d_ap[m], d.d_an[m], d.kinds[m])
-        per_kind[str(kind)] = r(_auc(*sub.pairs()))
+        per_kind[str(kind)] = r(_auc(*d.subset(m).pairs()))
     pm = pair_metrics(y, s, threshold, ndigits)
     return {
         "roc_auc": pm["roc_auc"],
@@ -263,6 +267,25 @@ def score(d: Distances, threshold: float, ndigits: int = 6) -> dict[str, Any]:
         "n_pairs": pm["n_pairs"],
         "n_per_kind": {str(k): int(np.sum(d.kinds == k)) for k in sorted(set(d.kinds.tolist()))},
     }
+
+
+def auc_by_group(d: Distances, held: np.ndarray, ndigits: int = 6) -> dict[str, float | None]:
+    """ROC-AUC of the triplets whose anchor class was seen in training and of those held out.
+
+    Args:
+        d: Distances of the evaluated triplets.
+        held: Per triplet, whether its anchor class was held out of training (unseen).
+
+    Example:
+        >>> d = Distances(np.array([0.1, 0.2, 0.9]), np.array([0.8, 0.9, 0.5]), np.array(["a", "a", "a"]))
+        >>> auc_by_group(d, np.array([False, True, True]))
+        {'seen': 1.0, 'unseen': 0.625}
+    """
+    out: dict[str, float | None] = {}
+    for name, m in (("seen", ~held), ("unseen", held)):
+        auc = _auc(*d.subset(m).pairs()) if m.any() else None
+        out[name] = None if auc is None else round(auc, ndigits)
+    return out
 
 
 def roc_csv(d: Distances, ndigits: int = 6) -> str:
