@@ -195,6 +195,11 @@ LEVELS, ITERS, DAMPING = (4.0, 2.0, 1.0), 5, 0.1
 VERIFY_SIGMA = 6.0
 #: Foreground: colour distance (levels) from the fitted background plane, after a 1 px blur.
 FOREGROUND = 6.0
+#: The 180° twin check on textured backgrounds: how close (segment score) a twin finalist must
+#: be to the best to be compared, and the blur (px) of the blob maps that compare them.
+TWIN_MARGIN, TWIN_SIGMA = 0.05, 3.0
+#: Shapes on a textured background: blob-map level (colour distance less its median, levels) and growth (px).
+SHAPES_LEVEL, SHAPES_GROW, SHAPES_FROM = 12.0, 4, 1
 
 
 @dataclass(frozen=True)
@@ -418,7 +423,12 @@ def segment_score(matched: tuple[list[np.ndarray], list[float], list[float]], se
 
 
 def refine_segments(
-    ft: np.ndarray, fd: np.ndarray, segs: list[Segment], pose: Pose, levels: tuple[float, ...] = LEVELS
+    ft: np.ndarray,
+    fd: np.ndarray,
+    segs: list[Segment],
+    pose: Pose,
+    levels: tuple[float, ...] = LEVELS,
+    shapes: np.ndarray | None = None,
 ) -> Pose:
     """Gauss-Newton on the pixels: one rotation and scale for all, a translation of each segment's own; then their mean.
 
@@ -428,6 +438,8 @@ def refine_segments(
     a free parameter, eliminated per segment (Schur complement), so rotation and scale come
     from the shapes' own outlines, and the final shift is the mean of the segments' shifts
     (the assembly shifts average out). Segments that stop matching (defects) drop out.
+    ``shapes`` (template pixels, bool): the shapes on a textured background, left out of the
+    background segment after the first level.
     """
     h, w = ft.shape[:2]
     centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
@@ -458,6 +470,11 @@ def refine_segments(
                 s_img = cv2.warpAffine(bd, m[:2], (sg.w, sg.h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
                 mm = sg.mask.copy()
                 mm[ys[~inside], xs[~inside]] = False
+                if sg.background and shapes is not None and level >= SHAPES_FROM:
+                    # The background is rigid, the shapes on it are not (each has its own
+                    # assembly shift): past the coarsest blur, where the texture carries the
+                    # pose, fit the background alone.
+                    mm &= ~shapes[sg.y : sg.y + sg.h, sg.x : sg.x + sg.w]
                 sv, tv = s_img[mm], bt[sg.y : sg.y + sg.h, sg.x : sg.x + sg.w][mm]
                 if float((sv * tv).sum()) / (math.sqrt(float((sv * sv).sum() * (tv * tv).sum())) + 1e-9) < gate:
                     continue
@@ -532,17 +549,55 @@ def register(template: np.ndarray, defected: np.ndarray) -> tuple[Pose, float]:
     bt, bd = cv2.GaussianBlur(ft, (0, 0), VERIFY_SIGMA), cv2.GaussianBlur(fd, (0, 0), VERIFY_SIGMA)
     screened = sorted(cands, key=lambda c: -segment_score(match_segments(bt, bd, segs, c, SEARCH_PX), segs))
     b1, d1 = cv2.GaussianBlur(ft, (0, 0), LEVELS[-1]), cv2.GaussianBlur(fd, (0, 0), LEVELS[-1])
-    best, best_score = screened[0], -1.0
+    shapes = shapes_on_texture(ft) if any(sg.background for sg in segs) else None
+    finals: list[tuple[float, Pose]] = []
     for c in screened[:FINALISTS]:
-        q = refine_segments(ft, fd, segs, c)
+        q = refine_segments(ft, fd, segs, c, shapes=shapes)
         kept = [sg for sg, v in zip(segs, match_segments(b1, d1, segs, q, 3)[1]) if v >= KEEP or sg.background]
         if kept and len(kept) < len(segs):
-            q = refine_segments(ft, fd, kept, q, LEVELS[1:])
+            q = refine_segments(ft, fd, kept, q, LEVELS[1:], shapes=shapes)
         # Both blurs must agree: the strong one ignores stripes, the fine one tells shapes apart.
-        score = sum(segment_score(match_segments(x, y, segs, q, 2), segs) for x, y in ((bt, bd), (b1, d1))) / 2
-        if score > best_score:
-            best, best_score = q, score
+        finals.append((sum(segment_score(match_segments(x, y, segs, q, 2), segs) for x, y in ((bt, bd), (b1, d1))) / 2, q))
+    best_score, best = max(finals, key=lambda f: f[0])
+    if any(sg.background for sg in segs):
+        best_score, best = break_twin(ft, fd, finals, (best_score, best))
     return best, best_score
+
+
+def shapes_on_texture(ft: np.ndarray) -> np.ndarray:
+    """The template's shapes on a striped or noisy background (bool): its blob map over ``SHAPES_LEVEL``, grown by ``SHAPES_GROW`` px."""
+    blob = cv2.GaussianBlur(foreground_magnitude(ft).astype(np.float32), (0, 0), TWIN_SIGMA)
+    k = 2 * SHAPES_GROW + 1
+    return cv2.dilate((np.abs(blob) > SHAPES_LEVEL).astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
+
+
+def break_twin(ft: np.ndarray, fd: np.ndarray, finals: list[tuple[float, Pose]], best: tuple[float, Pose]) -> tuple[float, Pose]:
+    """On a textured background, the best finalist or its 180° twin, whichever puts the shapes on the shapes.
+
+    Stripes look the same turned by 180°, and the background segment's score (the whole view)
+    hardly tells a pose from its twin: the shapes on it are a small share of its pixels. The
+    blob maps (:func:`foreground_magnitude`, blurred: stripes and noise fade, shapes stay) do:
+    under the twin the shapes land on stripes. Only a finalist within ``TWIN_MARGIN`` of the
+    best score and turned 180° from it can take its place.
+    """
+    twins = [f for f in finals if angle_error(f[1].angle, best[1].angle + 180.0) < 10.0 and f[0] > best[0] - TWIN_MARGIN]
+    if not twins:
+        return best
+    mt = cv2.GaussianBlur(foreground_magnitude(ft).astype(np.float32), (0, 0), TWIN_SIGMA)
+    md = cv2.GaussianBlur(foreground_magnitude(fd).astype(np.float32), (0, 0), TWIN_SIGMA)
+    return max([best, *twins], key=lambda f: blob_ncc(mt, md, f[1]))
+
+
+def blob_ncc(mt: np.ndarray, md: np.ndarray, pose: Pose) -> float:
+    """Normalised (centred) correlation of two one-channel maps over the template pixels the defected view shows under ``pose``."""
+    h, w = mt.shape
+    m = pose_matrix(pose, (h, w))
+    back = cv2.warpAffine(md, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    seen = cv2.warpAffine(np.ones((h, w), np.float32), m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP) > 0.999
+    if seen.sum() < 0.1 * h * w:
+        return -1.0
+    a, b = mt[seen] - mt[seen].mean(), back[seen] - back[seen].mean()
+    return float((a * b).sum() / (math.sqrt(float((a * a).sum() * (b * b).sum())) + 1e-9))
 
 
 def angle_error(a: float, b: float) -> float:
