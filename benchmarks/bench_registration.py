@@ -565,10 +565,17 @@ def register(template: np.ndarray, defected: np.ndarray) -> tuple[Pose, float]:
 
 
 def shapes_on_texture(ft: np.ndarray) -> np.ndarray:
-    """The template's shapes on a striped or noisy background (bool): its blob map over ``SHAPES_LEVEL``, grown by ``SHAPES_GROW`` px."""
+    """The template's shapes on a striped or noisy background (bool), grown by ``SHAPES_GROW`` px.
+
+    Where the blob map (:func:`foreground_magnitude`, blurred) is off its median by more than
+    ``SHAPES_LEVEL`` and 4 robust deviations: the ripple of coarse stripes that the blur leaves
+    (or stripes the background plane was fitted to one colour of) is not a shape.
+    """
     blob = cv2.GaussianBlur(foreground_magnitude(ft).astype(np.float32), (0, 0), TWIN_SIGMA)
+    off = np.abs(blob - float(np.median(blob)))
+    level = max(SHAPES_LEVEL, 4 * 1.4826 * float(np.median(off)))
     k = 2 * SHAPES_GROW + 1
-    return cv2.dilate((np.abs(blob) > SHAPES_LEVEL).astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
+    return cv2.dilate((off > level).astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
 
 
 def break_twin(ft: np.ndarray, fd: np.ndarray, finals: list[tuple[float, Pose]], best: tuple[float, Pose]) -> tuple[float, Pose]:
