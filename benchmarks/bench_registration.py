@@ -529,11 +529,14 @@ def refine_segments(
 def register(template: np.ndarray, defected: np.ndarray) -> tuple[Pose, float]:
     """Estimate the pose mapping ``template`` onto ``defected`` (as :func:`pose_matrix` applies it); and its segment score.
 
-    Candidates come from the log-polar phase correlation (its ``LOGPOLAR_KEEP`` strongest
-    peaks, each with its 180° twin) and from an exhaustive rotation × scale grid
-    (:func:`grid_candidates`); each is checked on the template's foreground segments only
-    (:func:`match_segments`: a background, striped or flat, cannot outvote the shapes), the
-    ``FINALISTS`` best are refined (:func:`refine_segments`) and the best-matching wins.
+    Candidates come from the segments' centroids (:func:`centroid_candidates`), from the
+    log-polar phase correlation (its ``LOGPOLAR_KEEP`` strongest peaks, each with its 180°
+    twin) and from an exhaustive rotation × scale grid (:func:`grid_candidates`); each is
+    checked on the template's foreground segments only (:func:`match_segments`: a background,
+    striped or flat, cannot outvote the shapes), the ``FINALISTS`` best are refined
+    (:func:`refine_segments`; on a textured background its shapes, :func:`shapes_on_texture`,
+    are left out of the background's fit) and the best-matching wins, unless a finalist
+    turned 180° from it puts the shapes on the shapes better (:func:`break_twin`).
     A template with no foreground falls back to :func:`register_logpolar`.
     """
     gt, gd = gray(template), gray(defected)
