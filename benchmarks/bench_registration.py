@@ -198,8 +198,6 @@ FOREGROUND = 6.0
 #: The 180° twin check on textured backgrounds: how close (segment score) a twin finalist must
 #: be to the best to be compared, and the blur (px) of the blob maps that compare them.
 TWIN_MARGIN, TWIN_SIGMA = 0.05, 3.0
-#: Shapes on a textured background: blob-map level (colour distance less its median, levels) and growth (px).
-SHAPES_LEVEL, SHAPES_GROW, SHAPES_FROM = 12.0, 4, 1
 
 
 @dataclass(frozen=True)
@@ -423,12 +421,7 @@ def segment_score(matched: tuple[list[np.ndarray], list[float], list[float]], se
 
 
 def refine_segments(
-    ft: np.ndarray,
-    fd: np.ndarray,
-    segs: list[Segment],
-    pose: Pose,
-    levels: tuple[float, ...] = LEVELS,
-    shapes: np.ndarray | None = None,
+    ft: np.ndarray, fd: np.ndarray, segs: list[Segment], pose: Pose, levels: tuple[float, ...] = LEVELS
 ) -> Pose:
     """Gauss-Newton on the pixels: one rotation and scale for all, a translation of each segment's own; then their mean.
 
@@ -438,8 +431,6 @@ def refine_segments(
     a free parameter, eliminated per segment (Schur complement), so rotation and scale come
     from the shapes' own outlines, and the final shift is the mean of the segments' shifts
     (the assembly shifts average out). Segments that stop matching (defects) drop out.
-    ``shapes`` (template pixels, bool): the shapes on a textured background, left out of the
-    background segment after the first level.
     """
     h, w = ft.shape[:2]
     centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
@@ -470,11 +461,6 @@ def refine_segments(
                 s_img = cv2.warpAffine(bd, m[:2], (sg.w, sg.h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
                 mm = sg.mask.copy()
                 mm[ys[~inside], xs[~inside]] = False
-                if sg.background and shapes is not None and level >= SHAPES_FROM:
-                    # The background is rigid, the shapes on it are not (each has its own
-                    # assembly shift): past the coarsest blur, where the texture carries the
-                    # pose, fit the background alone.
-                    mm &= ~shapes[sg.y : sg.y + sg.h, sg.x : sg.x + sg.w]
                 sv, tv = s_img[mm], bt[sg.y : sg.y + sg.h, sg.x : sg.x + sg.w][mm]
                 if float((sv * tv).sum()) / (math.sqrt(float((sv * sv).sum() * (tv * tv).sum())) + 1e-9) < gate:
                     continue
@@ -534,9 +520,8 @@ def register(template: np.ndarray, defected: np.ndarray) -> tuple[Pose, float]:
     twin) and from an exhaustive rotation × scale grid (:func:`grid_candidates`); each is
     checked on the template's foreground segments only (:func:`match_segments`: a background,
     striped or flat, cannot outvote the shapes), the ``FINALISTS`` best are refined
-    (:func:`refine_segments`; on a textured background its shapes, :func:`shapes_on_texture`,
-    are left out of the background's fit) and the best-matching wins, unless a finalist
-    turned 180° from it puts the shapes on the shapes better (:func:`break_twin`).
+    (:func:`refine_segments`) and the best-matching wins, unless a finalist turned 180° from
+    it puts the shapes on the shapes better (:func:`break_twin`).
     A template with no foreground falls back to :func:`register_logpolar`.
     """
     gt, gd = gray(template), gray(defected)
@@ -552,33 +537,18 @@ def register(template: np.ndarray, defected: np.ndarray) -> tuple[Pose, float]:
     bt, bd = cv2.GaussianBlur(ft, (0, 0), VERIFY_SIGMA), cv2.GaussianBlur(fd, (0, 0), VERIFY_SIGMA)
     screened = sorted(cands, key=lambda c: -segment_score(match_segments(bt, bd, segs, c, SEARCH_PX), segs))
     b1, d1 = cv2.GaussianBlur(ft, (0, 0), LEVELS[-1]), cv2.GaussianBlur(fd, (0, 0), LEVELS[-1])
-    shapes = shapes_on_texture(ft) if any(sg.background for sg in segs) else None
     finals: list[tuple[float, Pose]] = []
     for c in screened[:FINALISTS]:
-        q = refine_segments(ft, fd, segs, c, shapes=shapes)
+        q = refine_segments(ft, fd, segs, c)
         kept = [sg for sg, v in zip(segs, match_segments(b1, d1, segs, q, 3)[1]) if v >= KEEP or sg.background]
         if kept and len(kept) < len(segs):
-            q = refine_segments(ft, fd, kept, q, LEVELS[1:], shapes=shapes)
+            q = refine_segments(ft, fd, kept, q, LEVELS[1:])
         # Both blurs must agree: the strong one ignores stripes, the fine one tells shapes apart.
         finals.append((sum(segment_score(match_segments(x, y, segs, q, 2), segs) for x, y in ((bt, bd), (b1, d1))) / 2, q))
     best_score, best = max(finals, key=lambda f: f[0])
     if any(sg.background for sg in segs):
         best_score, best = break_twin(ft, fd, finals, (best_score, best))
     return best, best_score
-
-
-def shapes_on_texture(ft: np.ndarray) -> np.ndarray:
-    """The template's shapes on a striped or noisy background (bool), grown by ``SHAPES_GROW`` px.
-
-    Where the blob map (:func:`foreground_magnitude`, blurred) is off its median by more than
-    ``SHAPES_LEVEL`` and 4 robust deviations: the ripple of coarse stripes that the blur leaves
-    (or stripes the background plane was fitted to one colour of) is not a shape.
-    """
-    blob = cv2.GaussianBlur(foreground_magnitude(ft).astype(np.float32), (0, 0), TWIN_SIGMA)
-    off = np.abs(blob - float(np.median(blob)))
-    level = max(SHAPES_LEVEL, 4 * 1.4826 * float(np.median(off)))
-    k = 2 * SHAPES_GROW + 1
-    return cv2.dilate((off > level).astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
 
 
 def break_twin(ft: np.ndarray, fd: np.ndarray, finals: list[tuple[float, Pose]], best: tuple[float, Pose]) -> tuple[float, Pose]:

@@ -25,7 +25,6 @@ from benchmarks.bench_registration import (
     refine_segments,
     register,
     register_logpolar,
-    shapes_on_texture,
 )
 from pcbforge.augment.ssds import Pose, canvas_matrix, margin_for, pose_matrix, sample_shapes_scene, simulate_pair
 from pcbforge.config import SimulateParams
@@ -193,15 +192,6 @@ def test_oracle_errors_follow_the_shapes_own_shifts() -> None:
         sh["assembly"] = [2.0, 0.0]
     rigid, centroids = oracle_errors(recipe)
     assert rigid == pytest.approx(2.0 * recipe["pose"]["scale"]) and centroids == pytest.approx(rigid, abs=1e-6)
-
-
-def test_shapes_on_texture_finds_the_shapes_on_stripes_not_the_stripes() -> None:
-    stripes = np.where(((np.arange(SIZE)[None, :] // 5) % 2)[..., None] == 1, 220, 30).astype(np.uint8)
-    img = np.broadcast_to(stripes, (SIZE, SIZE, 3)).copy()
-    cv2.circle(img, (80, 90), 20, (40, 200, 60), -1)
-    shapes = shapes_on_texture(flatten_background(img))
-    assert shapes[90, 80] and shapes[90, 80 + 16] and shapes[90 - 16, 80]  # the shape
-    assert not shapes[200, 200] and shapes.mean() < 0.1  # the stripes are not shapes
 
 
 def test_break_twin_prefers_the_pose_that_puts_the_shapes_on_the_shapes() -> None:
