@@ -760,7 +760,7 @@ def main() -> None:
     q = np.percentile(ce_a[:, 0], [50, 90, 95, 99, 100])
     print("max corner displacement percentiles 50/90/95/99/100: " + " / ".join(f"{v:.2f}" for v in q) + " px")
     print(f"mean pixel displacement: median {np.median(ce_a[:, 1]):.2f} px")
-    gross = [f for f in fails if f[6] > 10.0]
+    gross = [f for f in fails if f[5] > 10.0]  # f[5]: max over corners (f[6] is the mean over pixels)
     print(f"failing pairs (either measure): {len(fails)}, gross (max corner displacement > 10 px): {len(gross)}")
     if args.show_failures:
         for f in fails:
