@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -49,6 +50,11 @@ class Scene:
         info: the class's facts from the project's taxonomy (mount, pads, polarity,
             symmetry); stages pass ``params.taxonomy().facts(class_label)``. None: the
             default taxonomy's facts of ``class_label`` (see :attr:`facts`).
+        memo: results of pure functions of this scene's pixels and box (:func:`part_mask`,
+            :func:`make_canvas`), computed once and reused by every defect, sampler and
+            positive drawn from the same scene (they ask for them 4-5 times per triplet).
+            Copies that differ only in ``donor``/``donor_id``/``info`` may share it
+            (:meth:`with_donor`); never share it between scenes of different pixels.
     """
 
     view: np.ndarray
@@ -60,6 +66,11 @@ class Scene:
     donor: Scene | None = None
     donor_id: str | None = None
     info: ClassInfo | None = None
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def with_donor(self, donor: Scene, donor_id: str | None) -> Scene:
+        """This scene with ``donor`` set, sharing :attr:`memo` (the donor changes no mask or canvas)."""
+        return replace(self, donor=donor, donor_id=donor_id, memo=self.memo)
 
     @property
     def facts(self) -> ClassInfo:
@@ -111,7 +122,26 @@ def canvas_margin(size: int, margin_frac: float = 0.5) -> int:
 
 
 def make_canvas(scene: Scene, margin_frac: float = 0.5) -> Canvas:
-    """Resize the context so the view box maps onto the view exactly; replicate edge pixels where short."""
+    """Resize the context so the view box maps onto the view exactly; replicate edge pixels where short.
+
+    Built once per scene and margin (:attr:`Scene.memo`); each call returns a fresh copy, as
+    the defects edit their canvas.
+    """
+    key = ("canvas", float(margin_frac))
+    base = scene.memo.get(key)
+    if base is None:
+        base = scene.memo[key] = _make_canvas(scene, margin_frac)
+    return Canvas(
+        img=base.img.copy(),
+        ox=base.ox,
+        oy=base.oy,
+        size=base.size,
+        real_context=base.real_context,
+        known=None if base.known is None else base.known.copy(),
+    )
+
+
+def _make_canvas(scene: Scene, margin_frac: float) -> Canvas:
     view = scene.view
     s = view.shape[0]
     m = canvas_margin(s, margin_frac)
@@ -146,8 +176,15 @@ def part_mask(scene: Scene) -> np.ndarray:
     prior: :func:`box_part_mask` keeps the box and carves away only board that reaches it
     from outside. Otherwise (web photos, no box), or when that leaves too little of the box
     (part and board the same colour), :func:`colour_part_mask` separates the part from the
-    colour on the view's border.
+    colour on the view's border. Estimated once per scene (:attr:`Scene.memo`); callers get a copy.
     """
+    mask = scene.memo.get("part_mask")
+    if mask is None:
+        mask = scene.memo["part_mask"] = _part_mask(scene)
+    return mask.copy()
+
+
+def _part_mask(scene: Scene) -> np.ndarray:
     pbox = scene.part_box()
     if scene.origin == "board" and pbox is not None:
         carved = box_part_mask(scene)

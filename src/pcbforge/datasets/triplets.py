@@ -309,17 +309,7 @@ def _one_triplet(
         t1 = time.perf_counter()
         dscene = load_scene(donor, taxonomy.facts(donor.class_label))
         t.read += time.perf_counter() - t1
-        scene = Scene(
-            view=scene.view,
-            class_label=scene.class_label,
-            context=scene.context,
-            context_box=scene.context_box,
-            view_margin=scene.view_margin,
-            origin=scene.origin,
-            donor=dscene,
-            donor_id=donor.id,
-            info=scene.info,
-        )
+        scene = scene.with_donor(dscene, donor.id)
     neg, mask, params = defects(scene, rng, kind=kind)
     files[f"images/{tid}_neg.png"] = neg
     files[f"masks/{tid}_neg.png"] = mask
