@@ -15,7 +15,9 @@ Used by :mod:`pcbforge.augment.functional` (the defects) and its samplers.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -470,32 +472,75 @@ def remove_part(canvas: Canvas, hole: np.ndarray, offsets: Sequence[Sequence[int
     """
     hm = (hole > 0)[..., None].astype(np.float32)
     known = canvas.known if canvas.known is not None else np.ones(hole.shape, bool)
-    lowfreq = fill_from_surroundings(canvas.img, hole, valid=known)
-    resid = canvas.img - cv2.GaussianBlur(canvas.img, (0, 0), 2.0)
-    h, w = hole.shape
-    ys, xs = np.nonzero(hole)
-    if len(ys):
-        grown = dilate(hole, 4) > 0
+    lowfreq, resid, grown, lim = _removal_fields(canvas.img, hole, known)
+    if grown is not None:
         bad_src = grown | ~known
+        in_hole = hole > 0
         best, best_bad = (0, 0), None
         for dy, dx in ((int(a), int(b)) for a, b in offsets):
-            # np.roll below wraps around: count the source pixels the same way.
-            bad = int(bad_src[(ys + dy) % h, (xs + dx) % w].sum())
+            # np.roll below wraps around: count the source pixels the same way (the hole's
+            # pixels whose source, (dy, dx) away with wrap-around, is bad).
+            bad = int(np.count_nonzero(np.roll(bad_src, (-dy, -dx), axis=(0, 1)) & in_hole))
             if best_bad is None or bad < best_bad:
                 best, best_bad = (dy, dx), bad
         dy, dx = best
         shifted = np.roll(resid, (-dy, -dx), axis=(0, 1))
         # Texture taken from the part, its edge or a replicated margin would ghost or streak: damp it.
         shifted[np.roll(bad_src, (-dy, -dx), axis=(0, 1))] *= 0.2
-        sample = resid[known & ~grown]
-        if len(sample):
-            noise = 1.4826 * np.median(np.abs(sample - np.median(sample, axis=0)), axis=0)
-            lim = np.maximum(TEXTURE_CLIP * noise, 1.0).astype(np.float32)
+        if lim is not None:
             shifted = np.clip(shifted, -lim, lim)
     else:
         shifted = np.zeros_like(resid)
     out = lowfreq + shifted * hm
     return out
+
+
+#: Recent :func:`_removal_fields` results by content digest: a scene's footprint is removed
+#: once per triplet (missing, shift, rotation, lifted, wrong_part), always the same hole in
+#: the same canvas, and the colour field is the most expensive part of a defect.
+_REMOVAL_CACHE: OrderedDict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]] = OrderedDict()
+_REMOVAL_CACHE_SIZE = 8
+
+
+def _digest(*arrays: np.ndarray) -> bytes:
+    h = hashlib.blake2b(digest_size=20)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.data)
+    return h.digest()
+
+
+def _removal_fields(
+    img: np.ndarray, hole: np.ndarray, known: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """What :func:`remove_part` needs that does not depend on the texture offsets.
+
+    (colour field, fine residual, grown hole or None for an empty hole, texture clip limit or
+    None), a pure function of the three arrays, kept for the last few inputs by content (the
+    caller must not edit the returned arrays in place).
+    """
+    key = _digest(img, hole, known)
+    hit = _REMOVAL_CACHE.get(key)
+    if hit is not None:
+        _REMOVAL_CACHE.move_to_end(key)
+        return hit
+    lowfreq = fill_from_surroundings(img, hole, valid=known)
+    resid = img - cv2.GaussianBlur(img, (0, 0), 2.0)
+    grown = lim = None
+    if hole.any():
+        grown = dilate(hole, 4) > 0
+        sample = resid[known & ~grown]
+        if len(sample):
+            noise = 1.4826 * np.median(np.abs(sample - np.median(sample, axis=0)), axis=0)
+            lim = np.maximum(TEXTURE_CLIP * noise, 1.0).astype(np.float32)
+    for a in (lowfreq, resid, grown, lim):
+        if a is not None:
+            a.flags.writeable = False
+    _REMOVAL_CACHE[key] = (lowfreq, resid, grown, lim)
+    while len(_REMOVAL_CACHE) > _REMOVAL_CACHE_SIZE:
+        _REMOVAL_CACHE.popitem(last=False)
+    return lowfreq, resid, grown, lim
 
 
 def part_geometry(mask: np.ndarray) -> tuple[tuple[float, float], tuple[float, float], float]:
