@@ -470,28 +470,34 @@ def remove_part(canvas: Canvas, hole: np.ndarray, offsets: Sequence[Sequence[int
     context patch is narrow across an elongated part. The texture is clipped to
     :data:`TEXTURE_CLIP` x its robust noise level so no edge comes along with it.
     """
-    hm = (hole > 0)[..., None].astype(np.float32)
     known = canvas.known if canvas.known is not None else np.ones(hole.shape, bool)
     lowfreq, resid, grown, lim = _removal_fields(canvas.img, hole, known)
-    if grown is not None:
-        bad_src = grown | ~known
-        in_hole = hole > 0
-        best, best_bad = (0, 0), None
-        for dy, dx in ((int(a), int(b)) for a, b in offsets):
-            # np.roll below wraps around: count the source pixels the same way (the hole's
-            # pixels whose source, (dy, dx) away with wrap-around, is bad).
-            bad = int(np.count_nonzero(np.roll(bad_src, (-dy, -dx), axis=(0, 1)) & in_hole))
-            if best_bad is None or bad < best_bad:
-                best, best_bad = (dy, dx), bad
-        dy, dx = best
-        shifted = np.roll(resid, (-dy, -dx), axis=(0, 1))
-        # Texture taken from the part, its edge or a replicated margin would ghost or streak: damp it.
-        shifted[np.roll(bad_src, (-dy, -dx), axis=(0, 1))] *= 0.2
-        if lim is not None:
-            shifted = np.clip(shifted, -lim, lim)
-    else:
-        shifted = np.zeros_like(resid)
-    out = lowfreq + shifted * hm
+    if grown is None:
+        return lowfreq.copy()
+    # Texture lands inside the hole only (outside it the sum below adds 0): work on the
+    # hole's bounding box, with the wrap-around source rows/columns np.roll would give.
+    in_hole = hole > 0
+    ys, xs = np.nonzero(in_hole)
+    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    h, w = hole.shape
+    box_hole = in_hole[y0:y1, x0:x1]
+    bad_src = grown | ~known
+    rows, cols = np.arange(y0, y1), np.arange(x0, x1)
+    best, best_bad = (0, 0), None
+    for dy, dx in ((int(a), int(b)) for a, b in offsets):
+        # Hole pixels whose source, (dy, dx) away with wrap-around, is bad.
+        bad = int(np.count_nonzero(bad_src[np.ix_((rows + dy) % h, (cols + dx) % w)] & box_hole))
+        if best_bad is None or bad < best_bad:
+            best, best_bad = (dy, dx), bad
+    dy, dx = best
+    src = np.ix_((rows + dy) % h, (cols + dx) % w)
+    shifted = resid[src]  # a copy (fancy indexing)
+    # Texture taken from the part, its edge or a replicated margin would ghost or streak: damp it.
+    shifted[bad_src[src]] *= 0.2
+    if lim is not None:
+        shifted = np.clip(shifted, -lim, lim)
+    out = lowfreq.copy()
+    out[y0:y1, x0:x1] = lowfreq[y0:y1, x0:x1] + shifted * box_hole[..., None].astype(np.float32)
     return out
 
 

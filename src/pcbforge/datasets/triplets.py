@@ -28,6 +28,7 @@ takes plain values, writes its PNGs, and returns manifest rows (errors become ro
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -150,6 +151,14 @@ def _pick_other(
     return members[int(rng.integers(len(members)))]
 
 
+@functools.lru_cache(maxsize=1)
+def _positive_augment() -> PositiveAugment:
+    """One :class:`PositiveAugment` per process: building its albumentations pipeline cost
+    more than a triplet's positive, and each call reseeds it from the item's rng, so sharing
+    it changes no output."""
+    return PositiveAugment()
+
+
 def _png(img: np.ndarray) -> bytes:
     return encode_png(Image.fromarray(img))
 
@@ -198,7 +207,7 @@ def build_anchor(
     write_bytes(out_dir / a_rel, anchor_bytes)
     t.write += time.perf_counter() - t0
 
-    positive = PositiveAugment()
+    positive = _positive_augment()
     defects = RandomDefect(settings.defects) if settings.defects else None
     rows = []
     for k, tid in enumerate(ids):
