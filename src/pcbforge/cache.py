@@ -6,7 +6,7 @@ A stage that measures each image on its own keeps what it measured in a :class:`
 afterwards stay out of it, so changing them re-uses every entry). A re-run after new images
 arrived then processes only those (:func:`map_cached`) and writes the same bytes as a full
 rebuild, because a cached record is the JSON of what the function returned. The dedup stage's
-:class:`pcbforge.clean.hashing.HashCache` is the same idea with typed columns; it predates this.
+:class:`pcbforge.clean.hashing.HashCache` is one with typed columns.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -47,19 +47,33 @@ class ResultCache:
         self.entries = entries or {}
         self.dirty = False
 
+    #: The file's columns; a subclass with typed columns sets its own and the two row hooks.
+    SCHEMA = CACHE_SCHEMA
+    #: What the log calls the cache.
+    KIND = "result cache"
+
+    @staticmethod
+    def _from_row(row: dict[str, Any]) -> dict[str, Any]:
+        return json.loads(row["record"])
+
+    @staticmethod
+    def _to_row(record: dict[str, Any]) -> dict[str, Any]:
+        return {"record": json.dumps(record, sort_keys=True)}
+
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ResultCache:
+    def load(cls, path: str | os.PathLike[str]) -> Self:
         """Read the cache; a missing file gives an empty cache, an unreadable one too (logged)."""
         p = Path(path)
         if not p.is_file():
             return cls()
         try:
             table = pq.read_table(p)
-            if table.schema.names != CACHE_SCHEMA.names:
+            if table.schema.names != cls.SCHEMA.names:
                 raise ValueError(f"unexpected columns {table.schema.names}")
-            entries = {(r["sha256"], r["config"]): json.loads(r["record"]) for r in table.to_pylist()}
+            # to_pylist keeps nulls as None (pandas would turn them into NaN)
+            entries = {(r["sha256"], r["config"]): cls._from_row(r) for r in table.to_pylist()}
         except (OSError, ValueError, pa.ArrowInvalid) as exc:
-            log.warning("result cache %s unreadable (%s); rebuilding it", p, exc)
+            log.warning("%s %s unreadable (%s); rebuilding it", cls.KIND, p, exc)
             return cls()
         return cls(entries)
 
@@ -76,11 +90,11 @@ class ResultCache:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write atomically, rows sorted by (config, sha256), so the bytes are deterministic."""
         rows = [
-            {"sha256": sha, "config": cfg, "record": json.dumps(rec, sort_keys=True)}
+            {"sha256": sha, "config": cfg, **self._to_row(rec)}
             for (sha, cfg), rec in sorted(self.entries.items(), key=lambda kv: (kv[0][1], kv[0][0]))
         ]
         with atomic_path(path) as tmp:
-            pq.write_table(pa.Table.from_pylist(rows, schema=CACHE_SCHEMA), tmp, compression="zstd")
+            pq.write_table(pa.Table.from_pylist(rows, schema=self.SCHEMA), tmp, compression="zstd")
         self.dirty = False
         return Path(path)
 

@@ -23,13 +23,13 @@ from typing import Any
 import imagehash
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import scipy.fftpack  # noqa: F401  (imported with the module: a pool worker pays once, at start)
 from PIL import Image, ImageOps
 
+from pcbforge.cache import ResultCache
 from pcbforge.config import DedupParams
 from pcbforge.datasets.manifest import error_text
-from pcbforge.io import atomic_path, rgb_on_white
+from pcbforge.io import rgb_on_white
 from pcbforge.parallel import Executor, map_ordered
 from pcbforge.vocab import HashKind
 
@@ -197,7 +197,7 @@ CACHE_SCHEMA = pa.schema(
 )
 
 
-class HashCache:
+class HashCache(ResultCache):
     """Per-image hashes keyed by ``(sha256, config key)``, stored as one Parquet file.
 
     Only images that decoded are cached: an error names the file it came from (project-
@@ -210,34 +210,18 @@ class HashCache:
         >>> cache.get(sha, cache_key(cfg))                       # doctest: +SKIP
     """
 
-    def __init__(self, entries: dict[tuple[str, str], dict[str, Any]] | None = None) -> None:
-        self.entries = entries or {}
-        self.dirty = False
+    SCHEMA = CACHE_SCHEMA
+    KIND = "hash cache"
 
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> HashCache:
-        """Read the cache; a missing or unreadable file gives an empty cache (logged)."""
-        p = Path(path)
-        if not p.is_file():
-            return cls()
-        try:
-            table = pq.read_table(p)
-            if table.schema.names != CACHE_SCHEMA.names:
-                raise ValueError(f"unexpected columns {table.schema.names}")
-            rows = table.to_pylist()  # keeps nulls as None (pandas would turn them into NaN)
-        except (OSError, ValueError, pa.ArrowInvalid) as exc:
-            log.warning("hash cache %s unreadable (%s); rebuilding it", p, exc)
-            return cls()
-        entries = {}
-        for r in rows:
-            entries[(r["sha256"], r["config"])] = {
-                "width": r["width"],
-                "height": r["height"],
-                "format": r["format"],
-                "hashes": json.loads(r["hashes"]),
-                "error": r["error"],
-            }
-        return cls(entries)
+    @staticmethod
+    def _from_row(row: dict[str, Any]) -> dict[str, Any]:
+        return {"width": row["width"], "height": row["height"], "format": row["format"],
+                "hashes": json.loads(row["hashes"]), "error": row["error"]}
+
+    @staticmethod
+    def _to_row(record: dict[str, Any]) -> dict[str, Any]:
+        return {"width": record["width"], "height": record["height"], "format": record["format"],
+                "hashes": json.dumps(record["hashes"], sort_keys=True), "error": record["error"]}
 
     def get(self, sha: str, config: str) -> dict[str, Any] | None:
         """The cached record for ``sha`` under ``config``, or None (also for an error record
@@ -247,29 +231,8 @@ class HashCache:
 
     def put(self, sha: str, config: str, record: dict[str, Any]) -> None:
         """Store a record of an image that decoded (errors name their path: never reused)."""
-        if record.get("error") is None and not record.get("missing"):
-            self.entries[(sha, config)] = record
-            self.dirty = True
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write atomically, rows sorted by (config, sha256), so the bytes are deterministic."""
-        rows = [
-            {
-                "sha256": sha,
-                "config": cfg,
-                "width": rec["width"],
-                "height": rec["height"],
-                "format": rec["format"],
-                "hashes": json.dumps(rec["hashes"], sort_keys=True),
-                "error": rec["error"],
-            }
-            for (sha, cfg), rec in sorted(self.entries.items(), key=lambda kv: (kv[0][1], kv[0][0]))
-        ]
-        table = pa.Table.from_pylist(rows, schema=CACHE_SCHEMA)
-        with atomic_path(path) as tmp:
-            pq.write_table(table, tmp, compression="zstd")
-        self.dirty = False
-        return Path(path)
+        if not record.get("missing"):
+            super().put(sha, config, record)
 
 
 def hash_with_cache(
