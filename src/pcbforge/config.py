@@ -544,6 +544,10 @@ class SplitParams(Section):
 class TripletsParams(Section):
     out: Path = Path("data/triplets")
     per_component: int = Field(2, ge=1)
+    #: Triplets per component of the val and test splits (null: ``per_component``). More
+    #: held-out triplets narrow the evaluation's intervals and the spread between training
+    #: seeds without adding training time; ``k < per_component`` triplets are the same either way.
+    eval_per_component: int | None = Field(6, ge=1)
     strategy: TripletStrategy = TripletStrategy.HYBRID
     #: In ``hybrid``, the fraction of negatives that are defects of the anchor (rest: other class).
     defect_fraction: float = Field(0.7, ge=0, le=1)
@@ -711,6 +715,9 @@ class EvaluateParams(Section):
     real_sources: list[str] | None = None
     #: Real pairs of each kind per class (keeps the real-pair evaluation to seconds).
     real_per_class: int = Field(40, ge=1)
+    #: Seed of the evaluation's own draws (real pairs, bootstrap resamples). Apart from
+    #: ``base.seed`` so that models of several training seeds are scored on the same pairs.
+    seed: int = 0
 
     @field_validator("split")
     @classmethod

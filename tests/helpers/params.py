@@ -28,7 +28,7 @@ TINY: dict[str, Any] = {
     "crop": {"sources": []},
     "split": {"val_classes": ["relay"], "test_classes": ["crystal_oscillator"], "groups": {"pattern": None}},
     "evaluate": {"real_sources": []},
-    "triplets": {"per_component": 1},
+    "triplets": {"per_component": 1, "eval_per_component": None},
     # Board mode: the export and pipeline tests follow component lineage through the pairs.
     "simulate": {"pairs": 8, "mode": "board", "preset": "small"},
     "train": {"epochs": 1, "batch_size": 8, "input_size": 32, "backbone": "resnet10t", "pretrained": "none", "embedding_dim": 16},

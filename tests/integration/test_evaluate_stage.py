@@ -160,6 +160,12 @@ def test_real_pairs_score_model_and_backbone_on_held_out_real_crops(trained: Par
     assert 0.0 <= m["unseen_share"] <= 1.0
     assert "unseen-class ROC-AUC" in summary and "untrained backbone" in summary
 
+    # Another training seed (base.seed) meets the same real pairs: they follow evaluate.seed.
+    reseeded = tiny_params(tmp_path, {**overrides, "base": {"seed": params.base.seed + 1}})
+    evaluate.run(reseeded, progress=False)
+    again = json.loads((params.path(params.evaluate.out) / "metrics.json").read_text())["real"]
+    assert again["model"] == real["model"] and again["n_per_kind"] == real["n_per_kind"]
+
 
 def test_real_sources_must_name_crop_sources(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="evaluate.real_sources"):

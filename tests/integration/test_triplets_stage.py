@@ -89,6 +89,28 @@ def test_rerun_is_byte_identical(tmp_path: Path) -> None:
     assert _digest(out) == before
 
 
+def test_eval_per_component_adds_held_out_triplets_only(tmp_path: Path) -> None:
+    """val/test components get eval_per_component triplets; train ones and the first k stay as they were."""
+    classes = {"resistor": "train", "diode": "train", "relay": "val", "capacitor": "val"}
+    plain = tiny_params(tmp_path / "plain", {"triplets": {"strategy": "other_class", "per_component": 1}})
+    more = tiny_params(tmp_path / "more", {"triplets": {"strategy": "other_class", "per_component": 1,
+                                                        "eval_per_component": 3}})
+    frames = {}
+    for name, p in (("plain", plain), ("more", more)):
+        _fixture(p, per_class=1, classes=classes)
+        stage.run(p)
+        frames[name] = pd.read_parquet(p.path(p.triplets.out) / "triplets.parquet").set_index("id")
+    a, b = frames["plain"], frames["more"]
+    assert b.groupby("anchor_id").size().to_dict() == {i: (1 if s == "train" else 3) for i, s in
+                                                       a.set_index("anchor_id")["split"].items()}
+    assert set(a.index) < set(b.index)
+    assert (b.loc[a.index, "split"] == a["split"]).all() and (b.loc[b.split == "train"].index.isin(a.index)).all()
+    for tid, row in a.iterrows():  # the triplets both runs made are the same pixels
+        for col in ("positive_path", "negative_path"):
+            assert (plain.path(plain.triplets.out) / row[col]).read_bytes() == \
+                (more.path(more.triplets.out) / b.loc[tid, col]).read_bytes()
+
+
 @pytest.mark.slow
 def test_worker_count_does_not_change_bytes(tmp_path: Path) -> None:
     a = tiny_params(tmp_path / "a", {"triplets": {"strategy": "defect"}, "base": {"workers": 1}})

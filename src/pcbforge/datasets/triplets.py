@@ -1,6 +1,6 @@
 """Anchor/positive/negative triplets from split components.
 
-For every ``ok`` component and ``k`` in ``range(per_component)``:
+For every ``ok`` component and ``k`` in ``range(per_component)`` (``eval_per_component`` in val/test when set):
 
 * **anchor**: the component crop, copied into the triplets folder (self-contained for
   ``dvc get``/``dvc import``), once per component.
@@ -47,7 +47,7 @@ from pcbforge.datasets.manifest import LINEAGE_COLUMNS, error_row, error_text, o
 from pcbforge.io import encode_png, stable_id, write_bytes
 from pcbforge.rng import make_rng
 from pcbforge.taxonomy import ClassInfo, Taxonomy
-from pcbforge.vocab import DefectType, TripletStrategy
+from pcbforge.vocab import DefectType, Split, TripletStrategy
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,19 @@ class Timings:
 def triplet_id(anchor_id: str, k: int) -> str:
     """Stable id of the ``k``-th triplet of ``anchor_id``."""
     return stable_id("triplet", anchor_id, k)
+
+
+def triplets_per_component(settings: TripletsParams, split: str) -> int:
+    """How many triplets a component of ``split`` gets: ``eval_per_component`` in val/test when set.
+
+    Example:
+        >>> s = TripletsParams(per_component=2, eval_per_component=6)
+        >>> triplets_per_component(s, "train"), triplets_per_component(s, "test")
+        (2, 6)
+    """
+    if split == Split.TRAIN.value or settings.eval_per_component is None:
+        return settings.per_component
+    return settings.eval_per_component
 
 
 def anchor_rel(anchor_id: str) -> str:
@@ -192,7 +205,7 @@ def build_anchor(
         "anchor_id": anchor.id,
         **anchor.lineage(),
     }
-    ids = [triplet_id(anchor.id, k) for k in range(settings.per_component)]
+    ids = [triplet_id(anchor.id, k) for k in range(triplets_per_component(settings, anchor.split))]
     t0 = time.perf_counter()
     try:
         anchor_bytes = anchor.crop_path.read_bytes()

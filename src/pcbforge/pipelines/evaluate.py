@@ -146,8 +146,9 @@ def _real_section(params: Params, model: Any, config: dict[str, Any], device: An
     split = read_manifest(manifest_path(params, "split"), "split", require=("id", "split", "status"))
     crops = select_real(comps, split, params.real_source_names())
     unseen = [*params.split.val_classes, *params.split.test_classes]
-    return evaluate_real(crops, params.path(params.crop.out), model, config, params.base.seed, unseen,
-                         params.evaluate.real_per_class, device, batch_size=params.train.batch_size)  # fmt: skip
+    return evaluate_real(crops, params.path(params.crop.out), model, config, params.evaluate.seed, unseen,
+                         params.evaluate.real_per_class, device, batch_size=params.train.batch_size,
+                         init_seed=params.base.seed)  # fmt: skip
 
 
 def _real_text(real: dict[str, Any] | None) -> str:
@@ -174,7 +175,7 @@ def _pair_set_metrics(d: Distances, calibration: dict[str, Any], params: Params)
     threshold = float(calibration["threshold"])
     metrics = score(d, threshold)
     y, s = d.pairs()
-    ci = bootstrap_ci(y, s, threshold, d.pair_groups(), make_rng(params.base.seed, "evaluate", "bootstrap"),
+    ci = bootstrap_ci(y, s, threshold, d.pair_groups(), make_rng(params.evaluate.seed, "evaluate", "bootstrap"),
                       resamples=ep.bootstrap, level=ep.ci_level)
     metrics["roc_auc_ci"] = ci["roc_auc"]
     metrics["accuracy_ci"] = ci["accuracy"]

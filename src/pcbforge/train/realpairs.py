@@ -319,6 +319,7 @@ def evaluate_real(
     per_class: int,
     device: torch.device | str = "cpu",
     batch_size: int = 64,
+    init_seed: int | None = None,
 ) -> dict[str, Any]:
     """The ``real`` section of metrics.json: pair AUCs of ``model`` and of its untrained backbone.
 
@@ -327,9 +328,11 @@ def evaluate_real(
         crop_root: the crop stage's output folder (``crop_path`` is relative to it).
         model: the trained embedding network (``model(x)`` -> embeddings).
         config: its config (``input_size``, ``mean``, ``std``; the backbone is rebuilt from it).
-        seed: pair drawing and the backbone's seeded init.
+        seed: pair drawing (``evaluate.seed``: the same pairs whatever the training seed).
         unseen: classes held out of training (``split.val_classes`` + ``test_classes``).
         per_class: pairs of each kind per class.
+        init_seed: the training seed (``base.seed``), which seeds a from-scratch backbone's
+            init (ImageNet weights ignore it); None: ``seed``.
     """
     pairs = real_pairs(crops, seed, unseen, per_class)
     base = {
@@ -342,7 +345,7 @@ def evaluate_real(
     if pairs.empty:
         return {**base, **summarise(pairs, {}), "note": "no real pairs (no real crop in val/test)"}
     path_of = dict(zip(crops["id"].astype(str), crops["crop_path"].astype(str), strict=True))
-    backbone = starting_backbone(config, seed).to(device)
+    backbone = starting_backbone(config, seed if init_seed is None else init_seed).to(device)
     model.eval()
 
     def on(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
