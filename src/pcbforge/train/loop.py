@@ -123,6 +123,28 @@ def _open_live(live_dir: Path | None) -> Any:
         return None
 
 
+def _param_groups(model: SiameseNet, lr: float, backbone_lr: float) -> list[dict[str, Any]]:
+    """Adam groups: the head at ``lr``, the backbone at ``lr * backbone_lr`` (frozen when 0)."""
+    groups: list[dict[str, Any]] = [{"params": list(model.head.parameters()), "lr": lr}]
+    if backbone_lr > 0:
+        groups.append({"params": list(model.backbone.parameters()), "lr": lr * backbone_lr})
+    else:
+        for p in model.backbone.parameters():
+            p.requires_grad_(False)
+    return groups
+
+
+def _train_mode(model: SiameseNet, freeze_bn: bool, frozen: bool) -> None:
+    """Train mode, except a frozen backbone (all of it) or its BatchNorm layers (``freeze_bn``)."""
+    model.train()
+    if frozen:
+        model.backbone.eval()
+    elif freeze_bn:
+        for m in model.backbone.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+                m.eval()
+
+
 def train_siamese(
     dataset: Dataset,
     cfg: TrainParams,
@@ -166,15 +188,16 @@ def train_siamese(
             pin_memory=device.type == "cuda",
         )
         loss_fn = nn.TripletMarginLoss(margin=cfg.margin, p=2)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        opt = torch.optim.Adam(_param_groups(model, cfg.lr, cfg.backbone_lr))
         result = TrainResult(model=model, config=config, device=str(device), threads=threads)
         live = _open_live(Path(live_dir) if live_dir is not None else None)
         try:
             if live is not None:
-                live.log_params({**config, "margin": cfg.margin, "lr": cfg.lr, "batch_size": cfg.batch_size,
+                live.log_params({**config, "margin": cfg.margin, "lr": cfg.lr, "backbone_lr": cfg.backbone_lr,
+                                 "freeze_bn": cfg.freeze_bn, "batch_size": cfg.batch_size,
                                  "epochs": cfg.epochs, "seed": seed, "n_triplets": n})
             for epoch in range(cfg.epochs):
-                model.train()
+                _train_mode(model, cfg.freeze_bn, frozen=cfg.backbone_lr == 0)
                 t0 = time.perf_counter()
                 total, seen, batches = 0.0, 0, 0
                 bar = tqdm(loader, desc=f"train epoch {epoch + 1}/{cfg.epochs}", unit="batch",

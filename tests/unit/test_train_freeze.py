@@ -1,0 +1,68 @@
+"""train.backbone_lr and train.freeze_bn: what stays as it started, on a tiny in-code dataset."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pcbforge.config import TrainParams
+from pcbforge.train.loop import reproducible, train_siamese
+from pcbforge.train.model import build_model, model_config
+
+SEED = 7
+
+
+class _Noise(torch.utils.data.Dataset):
+    """Eight random 32 px triplets (the loop only needs tensors and a meta dict)."""
+
+    def __init__(self) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.rand(8, 3, 3, 32, 32, generator=g)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        return self.x[i, 0], self.x[i, 1], self.x[i, 2], {}
+
+
+def _cfg(**kw) -> TrainParams:
+    return TrainParams(backbone="resnet10t", pretrained="none", embedding_dim=8, input_size=32, epochs=2,
+                       batch_size=4, threads=1, lr=0.01, **kw)
+
+
+def _start(cfg: TrainParams) -> dict[str, torch.Tensor]:
+    """The weights train_siamese starts from (built under the same seed)."""
+    with reproducible(SEED, 1, torch.device("cpu")):
+        model = build_model(model_config(cfg.backbone, cfg.embedding_dim, cfg.input_size, "none"))
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _changed(before: dict[str, torch.Tensor], model: nn.Module, prefix: str, suffix: str = "") -> list[str]:
+    after = model.state_dict()
+    return [k for k in before if k.startswith(prefix) and k.endswith(suffix) and not torch.equal(before[k], after[k])]
+
+
+def test_backbone_lr_zero_trains_the_head_only() -> None:
+    cfg = _cfg(backbone_lr=0.0)
+    before = _start(cfg)
+    model = train_siamese(_Noise(), cfg, SEED, progress=False).model
+    assert _changed(before, model, "backbone.") == []  # weights and BatchNorm statistics alike
+    assert _changed(before, model, "head.")
+
+
+def test_default_trains_backbone_and_its_batchnorm_statistics() -> None:
+    cfg = _cfg()
+    before = _start(cfg)
+    model = train_siamese(_Noise(), cfg, SEED, progress=False).model
+    assert _changed(before, model, "backbone.", ".running_mean")
+    assert _changed(before, model, "backbone.", ".weight")
+
+
+def test_freeze_bn_keeps_running_statistics_but_trains_weights() -> None:
+    cfg = _cfg(freeze_bn=True)
+    before = _start(cfg)
+    model = train_siamese(_Noise(), cfg, SEED, progress=False).model
+    assert _changed(before, model, "backbone.", ".running_mean") == []
+    assert _changed(before, model, "backbone.", ".running_var") == []
+    assert _changed(before, model, "backbone.", ".weight")
