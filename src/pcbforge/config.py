@@ -689,13 +689,14 @@ class TrainParams(Section):
     epochs: int = Field(4, ge=1)
     batch_size: int = Field(32, ge=2)
     lr: float = Field(1e-3, gt=0)
-    #: The backbone's learning rate as a share of ``lr`` (the head always gets ``lr``); 0 keeps
-    #: the backbone as it started (only the projection head learns, and training is ~3x faster).
-    backbone_lr: float = Field(1.0, ge=0)
+    #: The pretrained backbone's learning rate as a share of ``lr`` (the head always gets ``lr``);
+    #: 0 keeps the backbone as it started (only the projection head learns, ~3x faster). This and
+    #: ``freeze_bn`` apply to pretrained weights only: a from-scratch backbone trains at ``lr``.
+    backbone_lr: float = Field(0.1, ge=0)
     #: Keep the backbone's BatchNorm layers in eval mode while training: their ImageNet running
     #: statistics are not pulled towards the synthetic triplets' (train-mode BatchNorm also
     #: lets a batch's other images leak into each embedding).
-    freeze_bn: bool = False
+    freeze_bn: bool = True
     input_size: int = Field(96, ge=32)
     #: Train on a seeded subset of at most this many triplets (training needs at least 2); null = all.
     #: 4000 is the study's cap: ~14 min of 4 epochs on 2 CPU cores at study size (~33k

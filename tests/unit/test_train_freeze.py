@@ -1,4 +1,8 @@
-"""train.backbone_lr and train.freeze_bn: what stays as it started, on a tiny in-code dataset."""
+"""train.backbone_lr and train.freeze_bn: what stays as it started, on a tiny in-code dataset.
+
+EfficientNet-Lite0 with its shipped ImageNet weights at 32 px (the settings apply to pretrained
+backbones), resnet10t from scratch where they must not apply.
+"""
 
 from __future__ import annotations
 
@@ -26,15 +30,15 @@ class _Noise(torch.utils.data.Dataset):
         return self.x[i, 0], self.x[i, 1], self.x[i, 2], {}
 
 
-def _cfg(**kw) -> TrainParams:
-    return TrainParams(backbone="resnet10t", pretrained="none", embedding_dim=8, input_size=32, epochs=2,
+def _cfg(pretrained: str = "efficientnet_lite0", **kw) -> TrainParams:
+    return TrainParams(backbone="resnet10t", pretrained=pretrained, embedding_dim=8, input_size=32, epochs=2,
                        batch_size=4, threads=1, lr=0.01, **kw)
 
 
 def _start(cfg: TrainParams) -> dict[str, torch.Tensor]:
     """The weights train_siamese starts from (built under the same seed)."""
     with reproducible(SEED, 1, torch.device("cpu")):
-        model = build_model(model_config(cfg.backbone, cfg.embedding_dim, cfg.input_size, "none"))
+        model = build_model(model_config(cfg.backbone, cfg.embedding_dim, cfg.input_size, cfg.pretrained.value))
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
@@ -51,8 +55,8 @@ def test_backbone_lr_zero_trains_the_head_only() -> None:
     assert _changed(before, model, "head.")
 
 
-def test_default_trains_backbone_and_its_batchnorm_statistics() -> None:
-    cfg = _cfg()
+def test_full_lr_without_freeze_trains_backbone_and_its_batchnorm_statistics() -> None:
+    cfg = _cfg(backbone_lr=1.0, freeze_bn=False)
     before = _start(cfg)
     model = train_siamese(_Noise(), cfg, SEED, progress=False).model
     assert _changed(before, model, "backbone.", ".running_mean")
@@ -60,9 +64,17 @@ def test_default_trains_backbone_and_its_batchnorm_statistics() -> None:
 
 
 def test_freeze_bn_keeps_running_statistics_but_trains_weights() -> None:
-    cfg = _cfg(freeze_bn=True)
+    cfg = _cfg(freeze_bn=True, backbone_lr=0.1)
     before = _start(cfg)
     model = train_siamese(_Noise(), cfg, SEED, progress=False).model
     assert _changed(before, model, "backbone.", ".running_mean") == []
     assert _changed(before, model, "backbone.", ".running_var") == []
+    assert _changed(before, model, "backbone.", ".weight")
+
+
+def test_a_backbone_from_scratch_trains_whatever_the_freeze_settings() -> None:
+    cfg = _cfg(pretrained="none", backbone_lr=0.0, freeze_bn=True)
+    before = _start(cfg)
+    model = train_siamese(_Noise(), cfg, SEED, progress=False).model
+    assert _changed(before, model, "backbone.", ".running_mean")
     assert _changed(before, model, "backbone.", ".weight")

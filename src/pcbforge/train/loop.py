@@ -188,16 +188,20 @@ def train_siamese(
             pin_memory=device.type == "cuda",
         )
         loss_fn = nn.TripletMarginLoss(margin=cfg.margin, p=2)
-        opt = torch.optim.Adam(_param_groups(model, cfg.lr, cfg.backbone_lr))
+        # Staying near the start only makes sense for a pretrained one: a backbone built from
+        # scratch trains at full lr, BatchNorm in train mode (its init statistics mean nothing).
+        scratch = config["pretrained"] == Pretrained.NONE.value
+        backbone_lr, freeze_bn = (1.0, False) if scratch else (cfg.backbone_lr, cfg.freeze_bn)
+        opt = torch.optim.Adam(_param_groups(model, cfg.lr, backbone_lr))
         result = TrainResult(model=model, config=config, device=str(device), threads=threads)
         live = _open_live(Path(live_dir) if live_dir is not None else None)
         try:
             if live is not None:
-                live.log_params({**config, "margin": cfg.margin, "lr": cfg.lr, "backbone_lr": cfg.backbone_lr,
-                                 "freeze_bn": cfg.freeze_bn, "batch_size": cfg.batch_size,
+                live.log_params({**config, "margin": cfg.margin, "lr": cfg.lr, "backbone_lr": backbone_lr,
+                                 "freeze_bn": freeze_bn, "batch_size": cfg.batch_size,
                                  "epochs": cfg.epochs, "seed": seed, "n_triplets": n})
             for epoch in range(cfg.epochs):
-                _train_mode(model, cfg.freeze_bn, frozen=cfg.backbone_lr == 0)
+                _train_mode(model, freeze_bn, frozen=backbone_lr == 0)
                 t0 = time.perf_counter()
                 total, seen, batches = 0.0, 0, 0
                 bar = tqdm(loader, desc=f"train epoch {epoch + 1}/{cfg.epochs}", unit="batch",
