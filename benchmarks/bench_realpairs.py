@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--source", type=Path, default=ROOT / "realsets" / "olegofriendz-one-board")
     ap.add_argument("--per-class", type=int, default=40)
     ap.add_argument("--seen", nargs="*", default=[], help="taxonomy classes the model trained on real crops of")
-    ap.add_argument("--seed", type=int, default=None, help="pair seed (default base.seed)")
+    ap.add_argument("--seed", type=int, default=None, help="pair seed (default evaluate.seed)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -93,10 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         comps, crop_out = real_crops(args.params, args.source, Path(tmp))
         t_crop = time.perf_counter() - t0
-        seed = args.seed if args.seed is not None else load_params(args.params).base.seed
+        params = load_params(args.params)
+        seed = args.seed if args.seed is not None else params.evaluate.seed
         unseen = sorted(set(comps["class_label"]) - set(args.seen))
         t0 = time.perf_counter()
-        real = evaluate_real(comps, crop_out, loaded.model, loaded.config, seed, unseen, args.per_class)
+        real = evaluate_real(comps, crop_out, loaded.model, loaded.config, seed, unseen, args.per_class,
+                             init_seed=params.base.seed)
         t_eval = time.perf_counter() - t0
 
     print(f"model: {args.model} ({loaded.config['backbone']}, input {loaded.config['input_size']} px)")
