@@ -686,13 +686,13 @@ class TrainParams(Section):
     pretrained: Pretrained = Pretrained.EFFICIENTNET_LITE0
     embedding_dim: int = Field(128, ge=8)
     margin: float = Field(0.5, gt=0)
-    epochs: int = Field(4, ge=1)
+    epochs: int = Field(10, ge=1)
     batch_size: int = Field(32, ge=2)
     lr: float = Field(1e-3, gt=0)
     #: The pretrained backbone's learning rate as a share of ``lr`` (the head always gets ``lr``);
     #: 0 keeps the backbone as it started (only the projection head learns, ~3x faster). This and
     #: ``freeze_bn`` apply to pretrained weights only: a from-scratch backbone trains at ``lr``.
-    backbone_lr: float = Field(0.1, ge=0)
+    backbone_lr: float = Field(0.0, ge=0)
     #: Keep the backbone's BatchNorm layers in eval mode while training: their ImageNet running
     #: statistics are not pulled towards the synthetic triplets' (train-mode BatchNorm also
     #: lets a batch's other images leak into each embedding).

@@ -31,8 +31,8 @@ class _Noise(torch.utils.data.Dataset):
 
 
 def _cfg(pretrained: str = "efficientnet_lite0", **kw) -> TrainParams:
-    return TrainParams(backbone="resnet10t", pretrained=pretrained, embedding_dim=8, input_size=32, epochs=2,
-                       batch_size=4, threads=1, lr=0.01, **kw)
+    return TrainParams(**{"backbone": "resnet10t", "pretrained": pretrained, "embedding_dim": 8, "input_size": 32,
+                          "epochs": 2, "batch_size": 4, "threads": 1, "lr": 0.01, **kw})
 
 
 def _start(cfg: TrainParams) -> dict[str, torch.Tensor]:
@@ -78,3 +78,30 @@ def test_a_backbone_from_scratch_trains_whatever_the_freeze_settings() -> None:
     model = train_siamese(_Noise(), cfg, SEED, progress=False).model
     assert _changed(before, model, "backbone.", ".running_mean")
     assert _changed(before, model, "backbone.", ".weight")
+
+
+def test_frozen_backbone_trains_the_head_on_features_computed_once() -> None:
+    """The cached-feature path gives the head that the per-batch path (the backbone run every step) gives."""
+    cfg = _cfg(backbone_lr=0.0, epochs=3)
+    cached = train_siamese(_Noise(), cfg, SEED, progress=False).model
+    # The same training by hand: the eval-mode backbone on each shuffled batch, Adam on the head.
+    with reproducible(SEED, 1, torch.device("cpu")):
+        model = build_model(model_config(cfg.backbone, cfg.embedding_dim, cfg.input_size, cfg.pretrained.value))
+        gen = torch.Generator().manual_seed(SEED)
+        data = _Noise()
+        opt = torch.optim.Adam(model.head.parameters(), lr=cfg.lr)
+        loss_fn = nn.TripletMarginLoss(margin=cfg.margin, p=2)
+        model.eval()
+        for _ in range(cfg.epochs):
+            for idx in torch.utils.data.DataLoader(range(len(data)), batch_size=cfg.batch_size, shuffle=True, generator=gen):
+                a, p, n = (torch.stack([data[int(i)][j] for i in idx]) for j in range(3))
+                with torch.no_grad():
+                    f = model.backbone(torch.cat([a, p, n]))
+                e = model.embed_features(f)
+                k = len(idx)
+                loss = loss_fn(e[:k], e[k : 2 * k], e[2 * k :])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(cached.state_dict()[key], value, msg=key)

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm import tqdm
 
 from pcbforge.config import TrainParams
@@ -134,6 +134,22 @@ def _param_groups(model: SiameseNet, lr: float, backbone_lr: float) -> list[dict
     return groups
 
 
+@torch.no_grad()
+def _features(model: SiameseNet, dataset: Dataset, batch_size: int, device: torch.device,
+              progress: bool) -> TensorDataset:
+    """The frozen backbone's features of every triplet: ``(anchor, positive, negative, index)``."""
+    model.backbone.eval()
+    parts: list[list[torch.Tensor]] = [[], [], []]
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    for batch in tqdm(loader, desc="backbone features", unit="batch", disable=not progress, leave=False):
+        k = batch[0].shape[0]
+        f = model.backbone(torch.cat(batch[:3]).to(device)).float()
+        for i in range(3):
+            parts[i].append(f[i * k : (i + 1) * k])
+    a, p, n = (torch.cat(x) for x in parts)
+    return TensorDataset(a, p, n, torch.arange(len(a)))
+
+
 def _train_mode(model: SiameseNet, freeze_bn: bool, frozen: bool) -> None:
     """Train mode, except a frozen backbone (all of it) or its BatchNorm layers (``freeze_bn``)."""
     model.train()
@@ -194,6 +210,12 @@ def train_siamese(
         backbone_lr, freeze_bn = (1.0, False) if scratch else (cfg.backbone_lr, cfg.freeze_bn)
         opt = torch.optim.Adam(_param_groups(model, cfg.lr, backbone_lr))
         result = TrainResult(model=model, config=config, device=str(device), threads=threads)
+        frozen = backbone_lr == 0
+        if frozen:
+            # A frozen backbone (eval mode, no random transforms) gives every image the same
+            # features in every epoch: compute them once, then epochs only train the head.
+            loader = DataLoader(_features(model, dataset, cfg.batch_size, device, progress), batch_size=cfg.batch_size,
+                                shuffle=True, generator=gen, num_workers=0)  # fmt: skip
         live = _open_live(Path(live_dir) if live_dir is not None else None)
         try:
             if live is not None:
@@ -201,7 +223,7 @@ def train_siamese(
                                  "freeze_bn": freeze_bn, "batch_size": cfg.batch_size,
                                  "epochs": cfg.epochs, "seed": seed, "n_triplets": n})
             for epoch in range(cfg.epochs):
-                _train_mode(model, freeze_bn, frozen=backbone_lr == 0)
+                _train_mode(model, freeze_bn, frozen=frozen)
                 t0 = time.perf_counter()
                 total, seen, batches = 0.0, 0, 0
                 bar = tqdm(loader, desc=f"train epoch {epoch + 1}/{cfg.epochs}", unit="batch",
@@ -209,7 +231,7 @@ def train_siamese(
                 for anchor, positive, negative, _meta in bar:
                     k = anchor.shape[0]
                     x = torch.cat([anchor, positive, negative]).to(device, non_blocking=True)
-                    emb = model(x)
+                    emb = model.embed_features(x) if frozen else model(x)
                     loss = loss_fn(emb[:k], emb[k : 2 * k], emb[2 * k :])
                     opt.zero_grad(set_to_none=True)
                     loss.backward()

@@ -117,7 +117,11 @@ class SiameseNet(nn.Module):
         self.head = nn.Linear(int(backbone.out_features), embedding_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.head(self.backbone(x)), p=2, dim=1)
+        return self.embed_features(self.backbone(x))
+
+    def embed_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The embedding of the backbone's pooled ``features`` (training a frozen backbone's head)."""
+        return F.normalize(self.head(features), p=2, dim=1)
 
 
 def model_config(
