@@ -3,7 +3,8 @@
 ``python -m pcbforge.seeds 5`` (after ``dvc repro triplets``) runs the train and evaluate
 stages once per training seed ``base.seed, base.seed + 1, ...`` on the same dataset (the
 upstream stages are not re-run, so only the training's own randomness varies: weight
-initialisation, batch order, calibration and bootstrap resamples). It writes
+initialisation, batch order and the threshold's calibration resamples; real pairs and bootstrap
+resamples follow ``evaluate.seed``, the same for every seed). It writes
 ``<evaluate.out>/seeds/<seed>/`` (each seed's metrics.json, ROC data and figures) and
 ``<evaluate.out>/seeds/seeds.json``: the per-seed headline metrics, their mean and their
 spread (max - min). The models go to a temporary folder and are deleted.
