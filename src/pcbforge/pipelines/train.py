@@ -74,8 +74,10 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
     first, last = result.epochs[0]["loss"], result.epochs[-1]["loss"]
     cal = (f"threshold {calibration['threshold']:.3f} calibrated on {calibration['n_pairs']} val pairs"
            if calibration else "no val triplets: model.pt carries no threshold")
+    what = ("head only, frozen backbone" if tp.backbone_lr == 0 and result.config["pretrained"] != "none"
+            else "whole network")
     return (
-        f"{result.config['backbone']} on {len(frame)} triplets, {tp.epochs} epoch(s) on {result.device} "
+        f"{result.config['backbone']} ({what}) on {len(frame)} triplets, {tp.epochs} epoch(s) on {result.device} "
         f"in {seconds:.1f} s, loss {first:.4f} -> {last:.4f}; {cal}; model in {out / 'model.pt'}"
     )
 
