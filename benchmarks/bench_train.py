@@ -183,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
               + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""))
         for name in args.backbones:
             for mode in args.modes:
+                if mode == "frozen" and BACKBONES[name][1] == "none":
+                    continue  # the train stage never freezes a backbone built from scratch
                 rows.append(bench(frame, name, args, device, mode))
     head = f"{'backbone':<22} {'mode':<8} {'device':<6} {'thr':>3} {'load/s':>8} {'cached/s':>9} {'compute/s':>10} {'epoch1/s':>9} {'epoch2+/s':>10}"
     print(head)

@@ -690,7 +690,8 @@ class TrainParams(Section):
     batch_size: int = Field(32, ge=2)
     lr: float = Field(1e-3, gt=0)
     #: The pretrained backbone's learning rate as a share of ``lr`` (the head always gets ``lr``);
-    #: 0 keeps the backbone as it started (only the projection head learns, ~3x faster). This and
+    #: 0 keeps the backbone as it started: only the projection head learns, on the backbone's
+    #: features computed once (epochs then take a fraction of a second; ``freeze_bn`` is moot). This and
     #: ``freeze_bn`` apply to pretrained weights only: a from-scratch backbone trains at ``lr``.
     backbone_lr: float = Field(0.0, ge=0)
     #: Keep the backbone's BatchNorm layers in eval mode while training: their ImageNet running
@@ -699,7 +700,7 @@ class TrainParams(Section):
     freeze_bn: bool = True
     input_size: int = Field(96, ge=32)
     #: Train on a seeded subset of at most this many triplets (training needs at least 2); null = all.
-    #: 4000 is the study's cap: ~14 min of 4 epochs on 2 CPU cores at study size (~33k
+    #: 4000 is the study's cap: ~14 min of 4 fine-tuning epochs on 2 CPU cores at study size (~33k
     #: triplets, which would take ~77 min); the full run is ``-S train.max_triplets=null``.
     max_triplets: int | None = Field(4000, ge=2)
     #: Decoded training tensors are kept in memory up to this many MiB (else decoded each epoch).

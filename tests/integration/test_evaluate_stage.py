@@ -134,7 +134,7 @@ def test_no_held_out_triplets_is_an_input_error(trained: Params, tmp_path: Path)
 
 def test_real_pairs_score_model_and_backbone_on_held_out_real_crops(trained: Params, tmp_path: Path) -> None:
     overrides = {**FAST, "crop": {"sources": [{"path": "real", "name": "real"}]},
-                 "evaluate": {"real_sources": ["real"], "real_per_class": 5, "bootstrap": 0}}
+                 "evaluate": {"real_sources": ["real"], "real_per_class": 5, "bootstrap": 20}}
     params = tiny_params(tmp_path, overrides)
     shutil.copytree(trained.path(trained.train.out), params.path(params.train.out))
     shutil.copytree(trained.path(trained.triplets.out), params.path(params.triplets.out))
@@ -163,8 +163,10 @@ def test_real_pairs_score_model_and_backbone_on_held_out_real_crops(trained: Par
     # Another training seed (base.seed) meets the same real pairs: they follow evaluate.seed.
     reseeded = tiny_params(tmp_path, {**overrides, "base": {"seed": params.base.seed + 1}})
     evaluate.run(reseeded, progress=False)
-    again = json.loads((params.path(params.evaluate.out) / "metrics.json").read_text())["real"]
+    again_m = json.loads((params.path(params.evaluate.out) / "metrics.json").read_text())
+    again = again_m["real"]
     assert again["model"] == real["model"] and again["n_per_kind"] == real["n_per_kind"]
+    assert m["roc_auc_ci"] is not None and again_m["roc_auc_ci"] == m["roc_auc_ci"]  # bootstrap: evaluate.seed too
 
 
 def test_real_sources_must_name_crop_sources(tmp_path: Path) -> None:

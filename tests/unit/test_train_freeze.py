@@ -105,3 +105,11 @@ def test_frozen_backbone_trains_the_head_on_features_computed_once() -> None:
                 opt.step()
     for key, value in model.state_dict().items():
         torch.testing.assert_close(cached.state_dict()[key], value, msg=key)
+
+
+def test_frozen_backbone_training_is_byte_identical_run_to_run() -> None:
+    from pcbforge.train.model import model_bytes
+
+    cfg = _cfg(backbone_lr=0.0)
+    runs = [train_siamese(_Noise(), cfg, SEED, progress=False) for _ in range(2)]
+    assert model_bytes(runs[0].model, runs[0].config) == model_bytes(runs[1].model, runs[1].config)

@@ -21,7 +21,7 @@ from pcbforge.rng import make_rng
 from pcbforge.train.evaluate import calibrate, triplet_distances
 from pcbforge.train.loop import reproducible, train_siamese
 from pcbforge.train.model import model_bytes
-from pcbforge.vocab import Split
+from pcbforge.vocab import Pretrained, Split
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,10 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
         frame.attrs["root"] = root
         log.info("train.max_triplets=%d: using %d of %d train triplets", tp.max_triplets, len(frame), n_all)
 
-    # Decoding every PNG again each epoch dominates on a GPU; keep tensors when they fit.
-    cache = len(frame) * 3 * 3 * tp.input_size**2 * 4 <= tp.cache_mb << 20
+    # Decoding every PNG again each epoch dominates on a GPU; keep tensors when they fit. A frozen
+    # pretrained backbone reads each image once (its features are kept instead): nothing to cache.
+    frozen = tp.backbone_lr == 0 and tp.pretrained != Pretrained.NONE
+    cache = not frozen and len(frame) * 3 * 3 * tp.input_size**2 * 4 <= tp.cache_mb << 20
     dataset = TripletDataset(frame, input_size=tp.input_size, cache=cache)
     t0 = time.perf_counter()
     with staged_dir(out) as tmp:
@@ -74,8 +76,7 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
     first, last = result.epochs[0]["loss"], result.epochs[-1]["loss"]
     cal = (f"threshold {calibration['threshold']:.3f} calibrated on {calibration['n_pairs']} val pairs"
            if calibration else "no val triplets: model.pt carries no threshold")
-    what = ("head only, frozen backbone" if tp.backbone_lr == 0 and result.config["pretrained"] != "none"
-            else "whole network")
+    what = "head only, frozen backbone" if frozen else "whole network"
     return (
         f"{result.config['backbone']} ({what}) on {len(frame)} triplets, {tp.epochs} epoch(s) on {result.device} "
         f"in {seconds:.1f} s, loss {first:.4f} -> {last:.4f}; {cal}; model in {out / 'model.pt'}"

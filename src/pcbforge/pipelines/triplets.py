@@ -2,8 +2,8 @@
 
 Reads ``crop.out/components.parquet`` (crops, context patches) and
 ``split.out/split.parquet``, builds ``triplets.per_component`` triplets per ok component
-(:mod:`pcbforge.datasets.triplets`), never drawing a negative from another split, and
-writes ``triplets.out/images``, ``masks`` and ``triplets.parquet`` as one staged directory.
+(``eval_per_component`` in val and test; :mod:`pcbforge.datasets.triplets`), never drawing a
+negative from another split, and writes ``triplets.out/images``, ``masks`` and ``triplets.parquet`` as one staged directory.
 """
 
 from __future__ import annotations

@@ -220,7 +220,7 @@ def train_siamese(
         try:
             if live is not None:
                 live.log_params({**config, "margin": cfg.margin, "lr": cfg.lr, "backbone_lr": backbone_lr,
-                                 "freeze_bn": freeze_bn, "batch_size": cfg.batch_size,
+                                 "freeze_bn": freeze_bn, "backbone_frozen": backbone_lr == 0, "batch_size": cfg.batch_size,
                                  "epochs": cfg.epochs, "seed": seed, "n_triplets": n})
             for epoch in range(cfg.epochs):
                 _train_mode(model, freeze_bn, frozen=frozen)
