@@ -110,20 +110,21 @@ def bench(frame: pd.DataFrame, name: str, args: argparse.Namespace, device: torc
     batches(cached_ds)  # fill the cache, as epoch 1 of the train stage does
     _, cached_s = batches(cached_ds)
 
-    def step(b: Any) -> None:
-        a, p, n, _ = b
-        k = a.shape[0]
-        x = torch.cat([a, p, n]).to(device, non_blocking=True)
-        if frozen:
-            with torch.no_grad():
-                feats = model.backbone(x)
-            emb = model.embed_features(feats)
-        else:
-            emb = model(x)
+    def fit(emb: torch.Tensor) -> None:
+        k = emb.shape[0] // 3
         loss = loss_fn(emb[:k], emb[k : 2 * k], emb[2 * k :])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
+    def step(b: Any) -> None:
+        x = torch.cat(b[:3]).to(device, non_blocking=True)
+        if frozen:
+            with torch.no_grad():
+                feats = model.backbone(x)
+            fit(model.embed_features(feats))
+        else:
+            fit(model(x))
 
     step(data[0])  # warm-up: allocator, cuDNN algorithm choice, lazy init
     _sync(device)
@@ -140,12 +141,7 @@ def bench(frame: pd.DataFrame, name: str, args: argparse.Namespace, device: torc
         _sync(device)
         t0 = time.perf_counter()
         for f in feats:
-            k = f.shape[0] // 3
-            emb = model.embed_features(f)
-            loss = loss_fn(emb[:k], emb[k : 2 * k], emb[2 * k :])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            fit(model.embed_features(f))
         _sync(device)
         later_s = time.perf_counter() - t0
     return {

@@ -19,9 +19,9 @@ from pcbforge.errors import InputError
 from pcbforge.io import staged_dir, write_bytes, write_json
 from pcbforge.rng import make_rng
 from pcbforge.train.evaluate import calibrate, triplet_distances
-from pcbforge.train.loop import reproducible, train_siamese
+from pcbforge.train.loop import backbone_settings, reproducible, train_siamese
 from pcbforge.train.model import model_bytes
-from pcbforge.vocab import Pretrained, Split
+from pcbforge.vocab import Split
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
 
     # Decoding every PNG again each epoch dominates on a GPU; keep tensors when they fit. A frozen
     # pretrained backbone reads each image once (its features are kept instead): nothing to cache.
-    frozen = tp.backbone_lr == 0 and tp.pretrained != Pretrained.NONE
+    frozen = backbone_settings(tp)[0] == 0
     cache = not frozen and len(frame) * 3 * 3 * tp.input_size**2 * 4 <= tp.cache_mb << 20
     dataset = TripletDataset(frame, input_size=tp.input_size, cache=cache)
     t0 = time.perf_counter()

@@ -123,6 +123,17 @@ def _open_live(live_dir: Path | None) -> Any:
         return None
 
 
+def backbone_settings(cfg: TrainParams) -> tuple[float, bool]:
+    """The ``(backbone_lr, freeze_bn)`` a run really uses.
+
+    Staying near the start only makes sense for a pretrained backbone: one built from scratch
+    trains at full lr, BatchNorm in train mode (its init statistics mean nothing).
+    """
+    if Pretrained(cfg.pretrained) is Pretrained.NONE:
+        return 1.0, False
+    return cfg.backbone_lr, cfg.freeze_bn
+
+
 def _param_groups(model: SiameseNet, lr: float, backbone_lr: float) -> list[dict[str, Any]]:
     """Adam groups: the head at ``lr``, the backbone at ``lr * backbone_lr`` (frozen when 0)."""
     groups: list[dict[str, Any]] = [{"params": list(model.head.parameters()), "lr": lr}]
@@ -193,34 +204,23 @@ def train_siamese(
         model = build_model(config).to(device)
         gen = torch.Generator()
         gen.manual_seed(seed)
+        backbone_lr, freeze_bn = backbone_settings(cfg)
+        frozen = backbone_lr == 0
+        opt = torch.optim.Adam(_param_groups(model, cfg.lr, backbone_lr))
+        # A frozen backbone (eval mode, no random transforms) gives every image the same
+        # features in every epoch: compute them once, then epochs only train the head.
+        source = _features(model, dataset, cfg.batch_size, device, progress) if frozen else dataset
         # Anchor, positive and negative go through the net as one batch of 3k images, so
         # even a ragged tail of one triplet gives BatchNorm three values per channel.
-        loader = DataLoader(
-            dataset,
-            batch_size=cfg.batch_size,
-            shuffle=True,
-            generator=gen,
-            num_workers=0,
-            pin_memory=device.type == "cuda",
-        )
+        loader = DataLoader(source, batch_size=cfg.batch_size, shuffle=True, generator=gen, num_workers=0,
+                            pin_memory=device.type == "cuda" and not frozen)  # features already sit on the device
         loss_fn = nn.TripletMarginLoss(margin=cfg.margin, p=2)
-        # Staying near the start only makes sense for a pretrained one: a backbone built from
-        # scratch trains at full lr, BatchNorm in train mode (its init statistics mean nothing).
-        scratch = config["pretrained"] == Pretrained.NONE.value
-        backbone_lr, freeze_bn = (1.0, False) if scratch else (cfg.backbone_lr, cfg.freeze_bn)
-        opt = torch.optim.Adam(_param_groups(model, cfg.lr, backbone_lr))
         result = TrainResult(model=model, config=config, device=str(device), threads=threads)
-        frozen = backbone_lr == 0
-        if frozen:
-            # A frozen backbone (eval mode, no random transforms) gives every image the same
-            # features in every epoch: compute them once, then epochs only train the head.
-            loader = DataLoader(_features(model, dataset, cfg.batch_size, device, progress), batch_size=cfg.batch_size,
-                                shuffle=True, generator=gen, num_workers=0)  # fmt: skip
         live = _open_live(Path(live_dir) if live_dir is not None else None)
         try:
             if live is not None:
                 live.log_params({**config, "margin": cfg.margin, "lr": cfg.lr, "backbone_lr": backbone_lr,
-                                 "freeze_bn": freeze_bn, "backbone_frozen": backbone_lr == 0, "batch_size": cfg.batch_size,
+                                 "freeze_bn": freeze_bn, "backbone_frozen": frozen, "batch_size": cfg.batch_size,
                                  "epochs": cfg.epochs, "seed": seed, "n_triplets": n})
             for epoch in range(cfg.epochs):
                 _train_mode(model, freeze_bn, frozen=frozen)
