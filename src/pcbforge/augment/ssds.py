@@ -54,9 +54,15 @@ TEXTURES: tuple[str, ...] = tuple(t.value for t in Texture)
 #: happened to match the background would be a defect nobody could see, and the mask would
 #: then claim changes that are not there.
 MIN_CONTRAST = 32
-#: Fractional bits of the coordinates handed to OpenCV's drawing functions: shapes are drawn
-#: at sub-pixel positions, so an assembly shift of 0.3 px moves the rasterised outline.
+#: Fractional bits of the coordinates handed to OpenCV's drawing functions (on the
+#: supersampled grid of :func:`render_shape`).
 _SUB = 4
+#: Supersampling of :func:`render_shape`: an edge pixel's coverage is the share of its
+#: ``_SS`` × ``_SS`` sub-pixels inside the shape.
+_SS = 16
+#: Coverage from which a pixel counts as the shape's in regions and masks (a shape thin
+#: enough to cover no pixel that much counts by its most covered pixels: see :func:`covered`).
+COVERED = 0.5
 #: Tries to place one shape where it overlaps no other before giving it up.
 _PLACE_TRIES = 40
 
@@ -238,38 +244,79 @@ def sample_shape(
     return desc
 
 
-def _fixed(xy: np.ndarray) -> np.ndarray:
-    return np.round(np.asarray(xy, np.float64) * (1 << _SUB)).astype(np.int32)
-
-
 def render_shape(desc: dict[str, Any], offset: tuple[float, float] = (0.0, 0.0)) -> tuple[int, int, np.ndarray]:
-    """Rasterise shape ``desc`` at its centre + ``offset``: ``(x0, y0, region)``, region a local bool array.
+    """Rasterise shape ``desc`` at its centre + ``offset``: ``(x0, y0, coverage)``.
 
-    ``(x0, y0)`` is the region's top-left pixel in the frame the centre is given in; it may be
-    negative or reach past an image (:func:`paste_shape` clips).
+    ``coverage`` is a local float32 array in [0, 1]: the share of each pixel the shape covers,
+    from :data:`_SS` × :data:`_SS` sub-pixel samples, so the outline is anti-aliased and a
+    sub-pixel shift moves it (an aliased outline would be re-drawn instead: some edges move by a
+    pixel, others not, and the shape turns and grows a little). ``(x0, y0)`` is the array's
+    top-left pixel in the frame the centre is given in; it may be negative or reach past an
+    image (:func:`paste_shape` clips).
     """
     half = int(math.ceil(desc["radius"])) + 2
     px, py = desc["center"][0] + offset[0], desc["center"][1] + offset[1]
     ix, iy = math.floor(px), math.floor(py)
-    c = np.array([half + px - ix, half + py - iy])
     n = 2 * half + 1
-    canvas = np.zeros((n, n), np.uint8)
+    k = _SS
+    # Pixel centre x of the local array is sub-pixel k*x + (k-1)/2 of the supersampled one.
+    c = np.array([half + px - ix, half + py - iy]) * k + (k - 1) / 2
+    big = np.zeros((n * k, n * k), np.uint8)
     kind = desc["kind"]
     if kind == ShapeKind.POLYGON:
-        cv2.fillPoly(canvas, [_fixed(c + np.array(desc["vertices"]))], 1, cv2.LINE_8, _SUB)
+        cv2.fillPoly(big, [_fixed(c + k * np.array(desc["vertices"]))], 1, cv2.LINE_8, _SUB)
     elif kind == ShapeKind.ELLIPSE:
-        axes = tuple(int(v) for v in _fixed(desc["axes"]))
-        cv2.ellipse(canvas, tuple(int(v) for v in _fixed(c)), axes, desc["angle"], 0, 360, 1, -1, cv2.LINE_8, _SUB)
+        axes = tuple(int(v) for v in _fixed(k * np.array(desc["axes"])))
+        cv2.ellipse(big, tuple(int(v) for v in _fixed(c)), axes, desc["angle"], 0, 360, 1, -1, cv2.LINE_8, _SUB)
     elif kind == ShapeKind.BLOB:
         for ox, oy, r in desc["circles"]:
-            centre = tuple(int(v) for v in _fixed(c + np.array([ox, oy])))
-            cv2.circle(canvas, centre, int(_fixed(r)), 1, -1, cv2.LINE_8, _SUB)
+            centre = tuple(int(v) for v in _fixed(c + k * np.array([ox, oy])))
+            cv2.circle(big, centre, int(_fixed(k * r)), 1, -1, cv2.LINE_8, _SUB)
     elif kind == ShapeKind.SCRATCH:
-        pts = _fixed(c + np.array(desc["points"]))
-        cv2.polylines(canvas, [pts], False, 1, int(desc["thickness"]), cv2.LINE_8, _SUB)
+        pts = _fixed(c + k * np.array(desc["points"]))
+        cv2.polylines(big, [pts], False, 1, k * int(desc["thickness"]), cv2.LINE_8, _SUB)
     else:
         raise ValueError(f"unknown shape kind {kind!r}; expected one of {SHAPE_KINDS}")
-    return ix - half, iy - half, canvas.astype(bool)
+    coverage = big.reshape(n, k, n, k).mean(axis=(1, 3), dtype=np.float32)
+    return ix - half, iy - half, coverage
+
+
+def _fixed(xy: np.ndarray) -> np.ndarray:
+    return np.round(np.asarray(xy, np.float64) * (1 << _SUB)).astype(np.int32)
+
+
+def render_fill(desc: dict[str, Any], n: int, offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """Shape ``desc``'s fill over the ``n`` px square :func:`render_shape` returns for the same ``offset``.
+
+    The fill is anchored to the shape's centre, not to the pixel grid: its sub-pixel part moves
+    it too (bilinear), so a moved shape is the same picture moved, fill and outline together.
+    """
+    tex = render_texture(desc["fill"], (n, n))
+    px, py = desc["center"][0] + offset[0], desc["center"][1] + offset[1]
+    fx, fy = px - math.floor(px), py - math.floor(py)
+    if desc["fill"]["texture"] == Texture.FLAT or (fx == 0.0 and fy == 0.0):
+        return tex
+    shift = np.array([[1.0, 0.0, fx], [0.0, 1.0, fy]])
+    return cv2.warpAffine(tex, shift, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+
+
+def covered(coverage: np.ndarray) -> np.ndarray:
+    """Where a shape's ``coverage`` counts as the shape: at least :data:`COVERED`, or its peak if it never gets there.
+
+    A sliver of a polygon or a one-pixel scratch at an angle may cover no pixel by half; it is
+    still drawn, so it must not leave an empty mask.
+    """
+    peak = float(coverage.max(initial=0.0))
+    return coverage >= min(COVERED, peak) if peak > 0 else np.zeros(coverage.shape, bool)
+
+
+def shape_region(desc: dict[str, Any], size: tuple[int, int], offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """Where shape ``desc`` (at its centre + ``offset``) covers at least :data:`COVERED` of a pixel, as a bool mask of ``size``."""
+    x0, y0, cov = render_shape(desc, offset)
+    region = np.zeros(size, bool)
+    view, loc = _clipped(region, x0, y0, covered(cov))
+    view |= loc
+    return region
 
 
 def draw_shape(kind: str, size: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
@@ -277,11 +324,7 @@ def draw_shape(kind: str, size: tuple[int, int], rng: np.random.Generator) -> tu
     h, w = size
     desc = sample_shape(kind, float(rng.uniform(0.06, 0.2) * min(h, w)), rng)
     desc["center"] = [float(rng.uniform(0.15, 0.85) * (w - 1)), float(rng.uniform(0.15, 0.85) * (h - 1))]
-    x0, y0, region = render_shape(desc)
-    full = np.zeros((h, w), bool)
-    view, local = _clipped(full, x0, y0, region)
-    view |= local
-    return full, desc
+    return shape_region(desc, (h, w)), desc
 
 
 def _clipped(img: np.ndarray, x0: int, y0: int, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -294,31 +337,39 @@ def _clipped(img: np.ndarray, x0: int, y0: int, local: np.ndarray) -> tuple[np.n
     return img[ay0:ay1, ax0:ax1], local[ay0 - y0 : ay1 - y0, ax0 - x0 : ax1 - x0]
 
 
-def paste(canvas: np.ndarray, under: np.ndarray, region: np.ndarray, texture: np.ndarray) -> None:
-    """Paste ``texture`` into ``canvas`` over ``region`` (in place), visibly different from ``under``.
+def paste(canvas: np.ndarray, under: np.ndarray, coverage: np.ndarray, texture: np.ndarray) -> None:
+    """Blend ``texture`` into ``canvas`` by ``coverage`` (in place), visibly different from ``under``.
 
-    Pixels whose texture is within :data:`MIN_CONTRAST` of ``under`` on every channel are
-    shifted by 128 levels (mod 256), so each pasted pixel really differs from what it covers.
+    Texture pixels within :data:`MIN_CONTRAST` of ``under`` on every channel are shifted by
+    128 levels (mod 256) first, so a fully covered pixel really differs from what it covers
+    (and one covered by at least :data:`COVERED` by half that).
     """
-    bg = under[region].astype(np.int16)
-    tex = texture[region].astype(np.int16)
+    on = coverage > 0
+    bg = under[on].astype(np.int16)
+    tex = texture[on].astype(np.int16)
     weak = np.abs(tex - bg).max(axis=1) < MIN_CONTRAST
     tex[weak] = (bg[weak] + 128) % 256
-    canvas[region] = tex.astype(np.uint8)
+    a = coverage[on][:, None]
+    mixed = canvas[on].astype(np.float32) * (1 - a) + tex.astype(np.float32) * a
+    canvas[on] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
 
 
 def paste_shape(
     canvas: np.ndarray, under: np.ndarray, desc: dict[str, Any], offset: tuple[float, float] = (0.0, 0.0)
 ) -> np.ndarray:
-    """Draw shape ``desc`` (its fill anchored to the shape) into ``canvas`` in place; return its full-size region."""
-    x0, y0, local = render_shape(desc, offset)
-    tex = render_texture(desc["fill"], local.shape)
+    """Draw shape ``desc`` (its fill anchored to the shape) into ``canvas`` in place; return its full-size region.
+
+    ``under`` is what the shape must stand out from (see :func:`paste`); the region is where it
+    covers at least :data:`COVERED` of a pixel (:func:`covered`).
+    """
+    x0, y0, cov = render_shape(desc, offset)
+    tex = render_fill(desc, cov.shape[0], offset)
     region = np.zeros(canvas.shape[:2], bool)
-    view, loc = _clipped(region, x0, y0, local)
+    view, loc = _clipped(region, x0, y0, covered(cov))
     view |= loc
     cv, tx = _clipped(canvas, x0, y0, tex)
-    uv, _ = _clipped(under, x0, y0, local)
-    paste(cv, uv, loc, tx)
+    uv, part = _clipped(under, x0, y0, cov)
+    paste(cv, uv, part, tx)
     return region
 
 
@@ -491,21 +542,25 @@ def render_shapes_canvases(recipe: dict[str, Any]) -> tuple[np.ndarray, np.ndarr
     shapes = recipe["shapes"]
     template = bg.copy()
     for s in shapes:
-        paste_shape(template, template.copy(), s)
+        paste_shape(template, template, s)
     clean = bg.copy()
     for s in shapes:
-        paste_shape(clean, clean.copy(), s, tuple(s["assembly"]))
-    defected = clean.copy()
+        paste_shape(clean, clean, s, tuple(s["assembly"]))
+    # The defected canvas is drawn afresh, so a removed shape leaves bare background, edges included.
+    touched = {d["index"]: d for d in recipe["defects"] if "index" in d}
+    defected = bg.copy()
     region = np.zeros((c, c), bool)
+    for i, s in enumerate(shapes):
+        move = tuple(s["assembly"])
+        d = touched.get(i)
+        if d is None:
+            paste_shape(defected, defected, s, move)
+            continue
+        region |= shape_region(s, (c, c), move)
+        if d["kind"] == PairDefect.CHANGED:
+            region |= paste_shape(defected, clean, d["shape"], move)
     for d in recipe["defects"]:
-        if d["kind"] in (PairDefect.REMOVED, PairDefect.CHANGED):
-            old = shapes[d["index"]]
-            gone = paste_shape(np.zeros_like(bg), bg, old, tuple(old["assembly"]))
-            defected[gone] = bg[gone]
-            region |= gone
-            if d["kind"] == PairDefect.CHANGED:
-                region |= paste_shape(defected, clean, d["shape"], tuple(old["assembly"]))
-        else:
+        if d["kind"] == PairDefect.ADDED:
             region |= paste_shape(defected, clean, d["shape"])
     return template, clean, defected, region
 
