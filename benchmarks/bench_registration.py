@@ -195,6 +195,10 @@ LEVELS, ITERS, DAMPING = (4.0, 2.0, 1.0), 5, 0.1
 VERIFY_SIGMA = 6.0
 #: Foreground: colour distance (levels) from the fitted background plane, after a 1 px blur.
 FOREGROUND = 6.0
+#: A noise background (pixel to pixel differences as large as the spread about the median):
+#: both views are blurred by ``NOISE_SIGMA`` px first and the foreground threshold follows the
+#: blurred noise (``NOISE_MADS`` robust deviations above its median).
+NOISE_SIGMA, NOISE_MADS = 3.0, 8.0
 #: The 180° twin check on textured backgrounds: how close (segment score) a twin finalist must
 #: be to the best to be compared, and the blur (px) of the blob maps that compare them.
 TWIN_MARGIN, TWIN_SIGMA = 0.05, 3.0
@@ -240,13 +244,30 @@ def flatten_background(img: np.ndarray) -> np.ndarray:
     return (f - plane).astype(np.float32)
 
 
-def find_segments(flat: np.ndarray, thr: float = FOREGROUND) -> list[Segment]:
+def is_noise(img: np.ndarray) -> bool:
+    """Whether ``img`` lies on a noise background: neighbours differ about as much as pixels differ from the median.
+
+    On iid noise the median difference of horizontal neighbours is about 1.4× the median
+    deviation; on flat, gradient and striped backgrounds most neighbours are equal (ratio ~0).
+    """
+    f = img.astype(np.float32)
+    step = float(np.median(np.abs(np.diff(f, axis=1)).max(axis=2)))
+    spread = float(np.median(np.abs(f - np.median(f.reshape(-1, 3), axis=0)).max(axis=2)))
+    return step >= 4.0 and step >= 0.8 * spread
+
+
+def find_segments(flat: np.ndarray, thr: float | None = FOREGROUND) -> list[Segment]:
     """The template's foreground pieces: pixels off the background plane, grown 2 px, 8-connected.
 
-    Shapes stay twice the assembly bound apart, so each is its own segment; a striped or noisy
-    background is one segment over the whole view (one rigid piece, as it is).
+    Shapes stay twice the assembly bound apart, so each is its own segment; a striped
+    background is one segment over the whole view (one rigid piece, as it is). ``thr`` None:
+    the threshold follows the (blurred) noise of the view, ``NOISE_MADS`` robust deviations
+    above its median, and never under ``FOREGROUND``.
     """
     e = np.sqrt((cv2.GaussianBlur(flat, (0, 0), 1.0) ** 2).sum(axis=2))
+    if thr is None:
+        med = float(np.median(e))
+        thr = max(FOREGROUND, med + NOISE_MADS * 1.4826 * float(np.median(np.abs(e - med))))
     fg = cv2.dilate((e > thr).astype(np.uint8), np.ones((5, 5), np.uint8))
     n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
     big = 0.3 * flat.shape[0] * flat.shape[1]
@@ -525,11 +546,16 @@ def register(template: np.ndarray, defected: np.ndarray) -> tuple[Pose, float]:
     A template with no foreground falls back to :func:`register_logpolar`.
     """
     gt, gd = gray(template), gray(defected)
+    thr: float | None = FOREGROUND
+    if is_noise(template):
+        # Resampled noise decorrelates under scale, so it cannot carry the pose: the shapes do.
+        template, defected = (cv2.GaussianBlur(v, (0, 0), NOISE_SIGMA) for v in (template, defected))
+        thr = None
     ft, fd = flatten_background(template), flatten_background(defected)
-    segs = find_segments(ft)
+    segs = find_segments(ft, thr)
     if not segs:
         return register_logpolar(template, defected)
-    cands = centroid_candidates(segs, find_segments(fd), gt.shape)
+    cands = centroid_candidates(segs, find_segments(fd, thr), gt.shape)
     cands += grid_candidates(foreground_magnitude(ft), foreground_magnitude(fd))
     for angle, scale in rotation_scale_candidates(gt, gd, peaks=LOGPOLAR_KEEP):
         if SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
