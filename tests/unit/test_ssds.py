@@ -15,6 +15,7 @@ from pcbforge.augment.scene import Scene
 from pcbforge.augment.ssds import (
     COVERED,
     MIN_CONTRAST,
+    RENDERER,
     SHAPE_KINDS,
     TEXTURES,
     Pose,
@@ -91,24 +92,32 @@ def test_every_defect_kind_is_drawn_and_most_masks_are_in_view() -> None:
 @settings(max_examples=15, deadline=None)
 @given(st.integers(0, 10_000), st.floats(0, 6, allow_nan=False))
 def test_every_shape_moves_by_at_most_the_assembly_bound(i: int, bound: float) -> None:
-    sp = SimulateParams(image_size=96, assembly_px=bound)
+    # Flat shapes on a flat background: a pixel's change is proportional to how much the
+    # shape covers it, so the change's centroid is the drawn shape's centroid.
+    sp = SimulateParams(image_size=96, assembly_px=bound, textures=["flat"], backgrounds=["flat"])
     recipe = sample_shapes_scene(make_rng(4, "assembly", i), sp)
     template, clean, _, _ = render_shapes_canvases(recipe)
+    bg = np.array(recipe["background"]["color"])
+    c = recipe["canvas"]
     for s in recipe["shapes"]:
         assert abs(s["assembly"][0]) <= bound and abs(s["assembly"][1]) <= bound
-        # Measured on the pixels: the coverage-weighted centroid moves by the recorded shift,
-        # to a fifth of a pixel (an aliased outline was off by up to a pixel on small shapes).
-        before = _centroid(render_shape(s))
-        after = _centroid(render_shape(s, tuple(s["assembly"])))
-        assert np.hypot(*(after - before)) <= bound * np.sqrt(2) + 0.2
-        np.testing.assert_allclose(after - before, s["assembly"], atol=0.2)
+        if render_shape(s)[2].sum() < 10:  # a sliver of a polygon (random vertices in a line): no centroid to speak of
+            continue
+        # Measured on the drawn canvases, around this shape only (shapes stay 2 * bound + 2 px apart).
+        near = shape_region(s, (c, c), (0.0, 0.0)) | shape_region(s, (c, c), tuple(s["assembly"]))
+        near = cv2.dilate(near.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        moved = _centroid(np.abs(clean.astype(int) - bg).max(axis=2) * near) - _centroid(
+            np.abs(template.astype(int) - bg).max(axis=2) * near
+        )
+        assert np.hypot(*moved) <= bound * np.sqrt(2) + 0.2
+        # To a fifth of a pixel (an aliased outline was off by up to a pixel on small shapes).
+        np.testing.assert_allclose(moved, s["assembly"], atol=0.2)
 
 
-def _centroid(placed: tuple[int, int, np.ndarray]) -> np.ndarray:
-    x0, y0, cov = placed
-    ys, xs = np.mgrid[0 : cov.shape[0], 0 : cov.shape[1]]
-    w = cov.sum()
-    return np.array([(xs * cov).sum() / w + x0, (ys * cov).sum() / w + y0])
+def _centroid(weights: np.ndarray) -> np.ndarray:
+    ys, xs = np.mgrid[0 : weights.shape[0], 0 : weights.shape[1]]
+    w = weights.sum()
+    return np.array([(xs * weights).sum() / w, (ys * weights).sum() / w])
 
 
 def test_a_moved_shape_is_the_same_picture_moved() -> None:
@@ -187,12 +196,35 @@ def test_defect_region_is_what_changed_on_the_canvas() -> None:
                 touched[y0 : y0 + cov.shape[0], x0 : x0 + cov.shape[1]] |= cov > 0
         diff = np.abs(clean.astype(int) - defected.astype(int)).max(axis=2)
         assert not (diff > 0)[~touched].any(), f"pair {i}: pixels changed where no defect is"
-        assert not (region & ~touched).any()
-        if region.any():
-            # A masked pixel is at least COVERED by the defect: it moved by that share of MIN_CONTRAST.
-            assert diff[region].min() >= int(COVERED * MIN_CONTRAST), f"pair {i}"
         if recipe["defects"]:
             assert region.any()
+
+
+@pytest.mark.parametrize("kinds", [["changed"], ["added", "removed", "changed"]])
+def test_every_pixel_a_defect_covers_changed_visibly(kinds: list[str]) -> None:
+    """Pixels a defect covers by half or more changed by at least that share of MIN_CONTRAST, so the mask keeps them.
+
+    A changed shape is drawn on bare background but must stand out from the old shape: the
+    blend itself is checked (before, 8 of 200 such pairs had a pixel the new shape covered by
+    0.8 within 6 levels of the old one). Only where a new shape's faint rim lies over the old
+    shape may the mask lose a pixel (``visibly_changed``): under 2 % here.
+    """
+    sp = SimulateParams(image_size=64, defects=kinds, pose_only_fraction=0.0)
+    drawn = kept = 0
+    for i in range(150):
+        recipe = sample_shapes_scene(make_rng(7, "contrast", i), sp)
+        _, clean, defected, region = render_shapes_canvases(recipe)
+        c = recipe["canvas"]
+        diff = np.abs(clean.astype(int) - defected.astype(int)).max(axis=2)
+        for d in recipe["defects"]:
+            old = recipe["shapes"][d["index"]] if "index" in d else None
+            move = tuple(old["assembly"]) if old else (0.0, 0.0)
+            new = shape_region(d["shape"], (c, c), move) if "shape" in d else np.zeros((c, c), bool)
+            assert diff[new].min(initial=255) >= int(COVERED * MIN_CONTRAST), f"pair {i}: {d['kind']}"
+            candidates = new | (shape_region(old, (c, c), move) if old else False)
+            drawn += int(candidates.sum())
+            kept += int((candidates & region).sum())
+    assert kept >= 0.98 * drawn, (kept, drawn)
 
 
 @pytest.mark.parametrize("preset", ["paper", "small"])
@@ -305,4 +337,9 @@ def test_bad_inputs() -> None:
     with pytest.raises(ValueError, match="unknown shape"):
         draw_shape("star", (8, 8), make_rng(0))
     with pytest.raises(ValueError, match="scene"):
-        render_pair({"mode": "board", "size": 8, "offset": 4})
+        render_pair({"mode": "board", "renderer": RENDERER, "size": 8, "offset": 4})
+    # A row drawn before anti-aliasing (no renderer key) cannot replay its pixels: it says so.
+    recipe = sample_shapes_scene(make_rng(0, "old"), SimulateParams(image_size=32))
+    del recipe["renderer"]
+    with pytest.raises(ValueError, match="renderer 1 .* re-run `pcbforge simulate`"):
+        render_pair(recipe)

@@ -63,6 +63,10 @@ _SS = 16
 #: Coverage from which a pixel counts as the shape's in regions and masks (a shape thin
 #: enough to cover no pixel that much counts by its most covered pixels: see :func:`covered`).
 COVERED = 0.5
+#: Version of the drawing a recipe is rendered with (stored in every recipe): 2 = anti-aliased
+#: shapes with anchored fills (2026-12-01); 1 (no ``renderer`` key) = aliased outlines, fills
+#: anchored at a whole pixel. A row of another version cannot be replayed byte for byte.
+RENDERER = 2
 #: Tries to place one shape where it overlaps no other before giving it up.
 _PLACE_TRIES = 40
 
@@ -341,17 +345,28 @@ def paste(canvas: np.ndarray, under: np.ndarray, coverage: np.ndarray, texture: 
     """Blend ``texture`` into ``canvas`` by ``coverage`` (in place), visibly different from ``under``.
 
     Texture pixels within :data:`MIN_CONTRAST` of ``under`` on every channel are shifted by
-    128 levels (mod 256) first, so a fully covered pixel really differs from what it covers
-    (and one covered by at least :data:`COVERED` by half that).
+    128 levels (mod 256) first, so a fully covered pixel really differs from what it covers,
+    and one covered by ``a`` by ``a`` × that. Where the canvas is not ``under`` (a changed shape
+    drawn on bare background, an added shape over an earlier one) the blend itself is checked:
+    a pixel that ends up within ``a`` × :data:`MIN_CONTRAST` of ``under`` takes the fill turned
+    by 128 levels instead if that stands out more (one of the two always stands out by 64 ``a``).
     """
     on = coverage > 0
+    cur = canvas[on].astype(np.float32)
     bg = under[on].astype(np.int16)
     tex = texture[on].astype(np.int16)
     weak = np.abs(tex - bg).max(axis=1) < MIN_CONTRAST
     tex[weak] = (bg[weak] + 128) % 256
     a = coverage[on][:, None]
-    mixed = canvas[on].astype(np.float32) * (1 - a) + tex.astype(np.float32) * a
-    canvas[on] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+    mixed = np.rint(cur * (1 - a) + tex.astype(np.float32) * a)
+    contrast = np.abs(mixed - bg).max(axis=1)
+    retry = (cur != bg).any(axis=1) & (contrast < MIN_CONTRAST * a[:, 0])
+    if retry.any():
+        turned = ((tex[retry] + 128) % 256).astype(np.float32)
+        alt = np.rint(cur[retry] * (1 - a[retry]) + turned * a[retry])
+        better = np.abs(alt - bg[retry]).max(axis=1) > contrast[retry]
+        mixed[np.flatnonzero(retry)[better]] = alt[better]
+    canvas[on] = np.clip(mixed, 0, 255).astype(np.uint8)
 
 
 def paste_shape(
@@ -417,7 +432,7 @@ def sample_shapes_scene(rng: np.random.Generator, sp: SimulateParams) -> dict[st
     no larger, at the same place).
 
     Returns:
-        JSON-ready ``{"mode", "size", "canvas", "offset", "background", "shapes", "defects", "pose"}``
+        JSON-ready ``{"mode", "renderer", "size", "canvas", "offset", "background", "shapes", "defects", "pose"}``
         (canvas coordinates; the template is the canvas's ``size`` square at ``offset``).
     """
     ranges = sp.pose_ranges()
@@ -464,6 +479,7 @@ def sample_shapes_scene(rng: np.random.Generator, sp: SimulateParams) -> dict[st
                 defects.append({"kind": PairDefect.REMOVED.value, "index": k})
     return {
         "mode": SceneMode.SHAPES.value,
+        "renderer": RENDERER,
         "size": size,
         "canvas": size + 2 * m,
         "offset": m,
@@ -496,7 +512,7 @@ def sample_board_scene(rng: np.random.Generator, sp: SimulateParams, size: int) 
     shapes are added over the middle of the view.
 
     Returns:
-        JSON-ready ``{"mode", "size", "canvas", "offset", "defects", "pose", "misalignment", "assembly"}``.
+        JSON-ready ``{"mode", "renderer", "size", "canvas", "offset", "defects", "pose", "misalignment", "assembly"}``.
     """
     ranges = sp.pose_ranges()
     a = ranges.assembly_px
@@ -513,6 +529,7 @@ def sample_board_scene(rng: np.random.Generator, sp: SimulateParams, size: int) 
             defects.append({"kind": PairDefect.ADDED.value, "shape": new})
     return {
         "mode": SceneMode.BOARD.value,
+        "renderer": RENDERER,
         "size": size,
         "canvas": size + 2 * m,
         "offset": m,
@@ -530,6 +547,17 @@ def _finish(recipe: dict[str, Any], template: np.ndarray, defected: np.ndarray, 
     view = cv2.warpAffine(defected, mat, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     m = cv2.warpAffine(region.astype(np.uint8) * 255, mat, (size, size), flags=cv2.INTER_LINEAR)
     return template, view, np.where(m >= 128, 255, 0).astype(np.uint8)
+
+
+def visibly_changed(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Pixels that changed by at least :data:`COVERED` × :data:`MIN_CONTRAST` levels on some channel.
+
+    The defect region is cut to them: where a changed shape's rim lies over the old shape's,
+    the blend can land within a few levels of the old colour, and a mask must not claim a
+    change nobody can see.
+    """
+    diff = np.abs(before.astype(np.int16) - after.astype(np.int16)).max(axis=2)
+    return diff >= int(COVERED * MIN_CONTRAST)
 
 
 def render_shapes_canvases(recipe: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -562,6 +590,7 @@ def render_shapes_canvases(recipe: dict[str, Any]) -> tuple[np.ndarray, np.ndarr
     for d in recipe["defects"]:
         if d["kind"] == PairDefect.ADDED:
             region |= paste_shape(defected, clean, d["shape"])
+    region &= visibly_changed(clean, defected)
     return template, clean, defected, region
 
 
@@ -576,8 +605,18 @@ def render_pair(recipe: dict[str, Any], scene: Scene | None = None) -> tuple[np.
     Returns:
         RGB uint8 template and defected view (``size`` square) and a uint8 mask, 255 on the
         defects in the defected view's frame.
+
+    Raises:
+        ValueError: if the recipe was drawn by another :data:`RENDERER` version, or a board
+            recipe comes without its scene (or with a view or context of the wrong size).
     """
     size, off = recipe["size"], recipe["offset"]
+    made_by = recipe.get("renderer", 1)
+    if made_by != RENDERER:
+        raise ValueError(
+            f"this pair was drawn by simulate's renderer {made_by} and this pcbforge draws version {RENDERER} "
+            "(anti-aliased shapes): its pixels cannot be replayed; re-run `pcbforge simulate`"
+        )
     if recipe["mode"] == SceneMode.SHAPES:
         template, _, defected, region = render_shapes_canvases(recipe)
         return _finish(recipe, template[off : off + size, off : off + size].copy(), defected, region)
@@ -593,7 +632,7 @@ def render_pair(recipe: dict[str, Any], scene: Scene | None = None) -> tuple[np.
     region = np.zeros(clean.shape[:2], bool)
     for d in recipe["defects"]:
         region |= paste_shape(defected, clean, d["shape"])
-    return _finish(recipe, scene.view.copy(), defected, region)
+    return _finish(recipe, scene.view.copy(), defected, region & visibly_changed(clean, defected))
 
 
 def simulate_shapes(rng: np.random.Generator, sp: SimulateParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
