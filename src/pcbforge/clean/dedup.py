@@ -388,7 +388,8 @@ def find_duplicates(
         if kind == "none":
             continue
         doubt = doubt_of(kind, why, int(d), int(cd), float(col), settings)
-        # The last field orders a copy's choice between representatives: aligned residual first.
+        # The last three fields order a copy's choice between representatives: mean squared
+        # difference, local excess, aligned residual (see the clustering below).
         excess = check_of(int(i), int(j))[1]
         msd = extra_of(int(i), int(j), "msd")
         info[(i, j)] = info[(j, i)] = (int(d), int(cd), bool(mir), float(col), kind, why, doubt,
