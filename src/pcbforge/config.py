@@ -254,6 +254,9 @@ class DedupParams(Section):
     )
     #: Drop of spectral fullness (log10, larger vs smaller copy) that marks the larger one as upscaled.
     upscale_margin: float = Field(0.2, ge=0)
+    #: ... unless the pair's resampling test (``hashing.py::resample_detail``, log10) is at least
+    #: this: the larger one holds detail the smaller cannot explain, a source; null = fullness alone.
+    upscale_detail: float | None = Field(0.15)
     #: JPEG quality points by which a same-size copy must trail to count as re-encoded.
     recompress_margin: int = Field(5, ge=0)
     cache: Path = Path("data/cache/hashes.parquet")

@@ -186,7 +186,8 @@ def product_evidence(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
 
 
 def degradation(small: Mapping[str, Any], big: Mapping[str, Any], px_small: int, px_big: int,
-                upscale_margin: float, recompress_margin: int) -> tuple[str | None, str | None]:
+                upscale_margin: float, recompress_margin: int, detail: float | None = None,
+                upscale_detail: float | None = None) -> tuple[str | None, str | None]:
     """Which of two confirmed copies of one picture is a degraded copy of the other.
 
     Args:
@@ -196,6 +197,11 @@ def degradation(small: Mapping[str, Any], big: Mapping[str, Any], px_small: int,
         upscale_margin: Drop of spectral fullness (log10) that marks the larger one as upscaled.
         recompress_margin: JPEG quality points that mark the lower-quality one of two
             same-size copies as re-encoded.
+        detail: :func:`pcbforge.clean.hashing.resample_detail` of the pair (big against small),
+            or None (not measured).
+        upscale_detail: With a measured ``detail`` at least this, the larger one holds detail
+            the smaller cannot explain: a source, never marked upscaled, whatever its spectral
+            fullness says (None: fullness alone).
 
     Returns:
         ``(what is wrong with small, what is wrong with big)``, each None or a short text.
@@ -204,7 +210,8 @@ def degradation(small: Mapping[str, Any], big: Mapping[str, Any], px_small: int,
         return None, None
     if px_big > 1.2 * px_small:
         drop = float(big["fullness"]) - float(small["fullness"])
-        if drop < -upscale_margin:
+        genuine = upscale_detail is not None and detail is not None and detail >= upscale_detail
+        if drop < -upscale_margin and not genuine:
             f = (px_big / max(1, px_small)) ** 0.5
             return None, f"upscaled ~{f:.2f}x (spectral fullness {drop:+.2f})"
         return None, None
@@ -303,7 +310,7 @@ def find_duplicates(
             giving them for a list of ids (called once, with the images of candidate pairs
             only). Without them no copy is recognised as upscaled or re-encoded.
         compare: the aligned pair check: ``[(id_a, id_b, mirrored)] -> {same key: residual, or
-            {"residual", "excess", "isolation"}, or None}``
+            {"residual", "excess", "isolation", "msd", "detail"}, or None}``
             (:func:`pcbforge.clean.hashing.compare_pairs`), called once with every
             candidate the shop's data does not already settle; None (or
             ``aligned_threshold: null``) leaves it out (see :func:`edge_kind`).
@@ -359,16 +366,21 @@ def find_duplicates(
         checks = {(i, j): got.get((heads[i]["id"], heads[j]["id"], m)) for i, j, m in asks}
 
     def check_of(i: int, j: int) -> tuple[float | None, float | None, float | None]:
-        # A compare result is a residual, or {"residual", "excess", "isolation"}.
+        # A compare result is a residual, or {"residual", "excess", "isolation", "msd", "detail"}.
         c = checks.get((i, j))
         if isinstance(c, Mapping):
             return c.get("residual"), c.get("excess"), c.get("isolation")
         return c, None, None
 
+    def extra_of(i: int, j: int, key: str) -> float | None:
+        c = checks.get((min(i, j), max(i, j)))
+        v = c.get(key) if isinstance(c, Mapping) else None
+        return None if v is None or pd.isna(v) else float(v)
+
     edges["residual"] = [check_of(int(i), int(j))[0] for i, j in zip(edges["i"], edges["j"])]
 
     # Every candidate is drop, flag or nothing (edge_kind), with its doubt.
-    info: dict[tuple[int, int], tuple[int, int, bool, float, str, str | None, float, float, float]] = {}
+    info: dict[tuple[int, int], tuple[int, int, bool, float, str, str | None, float, float, float, float]] = {}
     for i, j, d, cd, mir, col, res in edges[["i", "j", "distance", "confirm_distance", "mirrored",
                                              "color_distance", "residual"]].itertuples(index=False):
         res = None if res is None or pd.isna(res) else float(res)
@@ -376,11 +388,14 @@ def find_duplicates(
         if kind == "none":
             continue
         doubt = doubt_of(kind, why, int(d), int(cd), float(col), settings)
-        # The last field orders a copy's choice between representatives: aligned residual first.
+        # The last three fields order a copy's choice between representatives: mean squared
+        # difference, local excess, aligned residual (see the clustering below).
         excess = check_of(int(i), int(j))[1]
+        msd = extra_of(int(i), int(j), "msd")
         info[(i, j)] = info[(j, i)] = (int(d), int(cd), bool(mir), float(col), kind, why, doubt,
                                        float("inf") if res is None else res,
-                                       float("inf") if excess is None else float(excess))
+                                       float("inf") if excess is None else float(excess),
+                                       float("inf") if msd is None else msd)
 
     # Source or copy: inspect the images of confirmed pairs, mark upscaled / re-encoded ones.
     degraded: dict[int, list[str]] = {}
@@ -400,7 +415,8 @@ def find_duplicates(
                 continue
             s, b = (i, j) if px(i) <= px(j) else (j, i)
             bad_s, bad_b = degradation(recs[heads[s]["id"]], recs[heads[b]["id"]], px(s), px(b),
-                                       settings.upscale_margin, settings.recompress_margin)
+                                       settings.upscale_margin, settings.recompress_margin,
+                                       extra_of(i, j, "detail"), settings.upscale_detail)
             for g, bad in ((s, bad_s), (b, bad_b)):
                 if bad:
                     other = s if g == b else b
@@ -432,12 +448,13 @@ def find_duplicates(
             if not reps:  # every representative it reaches is a degraded copy of it: it is kept
                 rep_of[g] = g
                 continue
-            # The representative it is the closest copy of: lowest aligned residual, then hashes
-            # (a resized copy can be within reach of its source and of a sibling product).
-            # The local excess first: the aligned residual is blind to a sibling's changed value,
-            # so a copy would join the sibling on noise alone.
-            rep_of[g] = min(reps, key=lambda n: (info[(g, n)][8], info[(g, n)][7], info[(g, n)][0],
-                                                 info[(g, n)][1], rank[n]))
+            # The representative it is the closest copy of (a copy can be within reach of its
+            # source and of a sibling product): the lowest mean squared difference first. The
+            # residual's maximum and the local excess are blind to a changed value under the
+            # copy's own noise; the mean keeps the value's whole energy, and the copy's noise
+            # weighs about the same against both. Then the local excess, the residual, hashes.
+            rep_of[g] = min(reps, key=lambda n: (info[(g, n)][9], info[(g, n)][8], info[(g, n)][7],
+                                                 info[(g, n)][0], info[(g, n)][1], rank[n]))
     # A representative that is a degraded copy of another representative, and holds nothing
     # else, joins its source (the source was claimed elsewhere or kept for the rule above).
     held = {rep_of[g] for g in range(len(heads)) if rep_of[g] != g}
@@ -445,7 +462,7 @@ def find_duplicates(
         if rep_of[g] == g and g not in held:
             src = [n for n in nbrs[g] if rep_of[n] == n and (g, n) in worse and (n, g) not in worse]
             if src:
-                rep_of[g] = min(src, key=lambda n: (info[(g, n)][8], info[(g, n)][7], rank[n]))
+                rep_of[g] = min(src, key=lambda n: (info[(g, n)][9], info[(g, n)][8], info[(g, n)][7], rank[n]))
     # A kept image with a flagged match to another kept image: flagged against the closest one.
     suspect_of: dict[int, int] = {}
     for g in order:
@@ -464,7 +481,7 @@ def find_duplicates(
         for k, member in enumerate(groups[sha]):
             if rep == g and k == 0 and g in suspect_of:
                 o = suspect_of[g]
-                d, cd, mir, col, _, why, doubt, _, _ = info[(g, o)]
+                d, cd, mir, col, _, why, doubt, *_ = info[(g, o)]
                 out.append({"id": member, "cluster": member, "keep": True, "dup_of": heads[o]["id"],
                             "dup_kind": "suspect", "distance": d, "confirm_distance": cd, "color_distance": col,
                             "mirrored": mir, "doubt": doubt, "degraded": bad,
@@ -477,7 +494,7 @@ def find_duplicates(
                             "distance": 0, "confirm_distance": 0, "color_distance": 0.0, "mirrored": False,
                             "doubt": 0.0, "degraded": bad, "note": "same bytes"})
             else:
-                d, cd, mir, col, _, _, doubt, _, _ = info[(g, rep)]
+                d, cd, mir, col, _, _, doubt, *_ = info[(g, rep)]
                 why = keep_reason(heads[rep], heads[g], policy, g in degraded, rep in degraded)
                 out.append({"id": member, "cluster": kept_id, "keep": False, "dup_of": kept_id, "dup_kind": "near",
                             "distance": d, "confirm_distance": cd, "color_distance": col, "mirrored": mir,
