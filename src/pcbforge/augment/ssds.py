@@ -317,8 +317,13 @@ def covered(coverage: np.ndarray) -> np.ndarray:
 def shape_region(desc: dict[str, Any], size: tuple[int, int], offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """Where shape ``desc`` (at its centre + ``offset``) covers at least :data:`COVERED` of a pixel, as a bool mask of ``size``."""
     x0, y0, cov = render_shape(desc, offset)
+    return _placed(size, x0, y0, covered(cov))
+
+
+def _placed(size: tuple[int, int], x0: int, y0: int, local: np.ndarray) -> np.ndarray:
+    """A bool mask of ``size`` holding ``local`` placed at (x0, y0), clipped to the image."""
     region = np.zeros(size, bool)
-    view, loc = _clipped(region, x0, y0, covered(cov))
+    view, loc = _clipped(region, x0, y0, local)
     view |= loc
     return region
 
@@ -379,13 +384,10 @@ def paste_shape(
     """
     x0, y0, cov = render_shape(desc, offset)
     tex = render_fill(desc, cov.shape[0], offset)
-    region = np.zeros(canvas.shape[:2], bool)
-    view, loc = _clipped(region, x0, y0, covered(cov))
-    view |= loc
     cv, tx = _clipped(canvas, x0, y0, tex)
     uv, part = _clipped(under, x0, y0, cov)
     paste(cv, uv, part, tx)
-    return region
+    return _placed(canvas.shape[:2], x0, y0, covered(cov))
 
 
 # ----------------------------------------------------------------------------- scenes
