@@ -706,6 +706,10 @@ class TrainParams(Section):
     #: 4000 is the study's cap: ~14 min of 4 fine-tuning epochs on 2 CPU cores at study size (~33k
     #: triplets, which would take ~77 min); the full run is ``-S train.max_triplets=null``.
     max_triplets: int | None = Field(4000, ge=2)
+    #: The threshold is calibrated on a seeded subset of at most this many val triplets; null = all.
+    #: Every val image goes through the whole network, so at study size (~26k val triplets) the
+    #: uncapped pass took most of train's 29 minutes on 2 cores.
+    max_val_triplets: int | None = Field(4000, ge=2)
     #: Decoded training tensors are kept in memory up to this many MiB (else decoded each epoch).
     cache_mb: int = Field(2048, ge=0)
     device: Device = Device.AUTO
@@ -727,6 +731,10 @@ class EvaluateParams(Section):
     real_sources: list[str] | None = None
     #: Real pairs of each kind per class (keeps the real-pair evaluation to seconds).
     real_per_class: int = Field(40, ge=1)
+    #: Score a seeded subset (``seed`` below) of at most this many triplets of the split; null = all.
+    #: Every one is three images through the whole network: ~18k test triplets at study size
+    #: would take most of an hour on 2 cores (the demo's ~500 are far below the cap).
+    max_triplets: int | None = Field(8000, ge=2)
     #: Seed of the evaluation's own draws (real pairs, bootstrap resamples). Apart from
     #: ``base.seed`` so that models of several training seeds are scored on the same pairs.
     seed: int = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -32,9 +33,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Params:
     return params
 
 
-def _copy_project(trained: Params, dest: Path, class_split: dict[str, str] | None = None) -> Params:
-    """A fresh project with the trained model and (optionally) re-split triplets."""
-    params = tiny_params(dest, FAST)
+def _copy_project(trained: Params, dest: Path, class_split: dict[str, str] | None = None,
+                  over: dict[str, Any] | None = None) -> Params:
+    """A fresh project with the trained model and (optionally) re-split triplets and other params."""
+    params = tiny_params(dest, {**FAST, **(over or {})})
     shutil.copytree(trained.path(trained.train.out), params.path(params.train.out))
     if class_split is None:
         shutil.copytree(trained.path(trained.triplets.out), params.path(params.triplets.out))
@@ -50,7 +52,7 @@ def test_evaluate_writes_metrics_plots_and_figures(trained: Params) -> None:
 
     m = json.loads((out / "metrics.json").read_text())
     assert m["split"] == "test" and m["threshold_split"] == "val" and m["notes"] == []
-    assert m["n"] == 6 and m["n_pairs"] == 12
+    assert m["n"] == 6 and m["n_pairs"] == 12 and m["n_split"] == 6
     for key in ("roc_auc", "pr_auc", "accuracy", "triplet_accuracy"):
         assert 0.0 <= m[key] <= 1.0, key
     # every negative kind of the test split gets its own AUC
@@ -84,6 +86,17 @@ def test_evaluate_writes_metrics_plots_and_figures(trained: Params) -> None:
     evaluate.run(trained, progress=False)
     assert (out / "metrics.json").read_bytes() == before[0]
     assert (out / "figures" / "roc.png").read_bytes() == before[1]
+
+
+def test_max_triplets_scores_a_seeded_subset_and_says_so(trained: Params, tmp_path: Path) -> None:
+    params = _copy_project(trained, tmp_path, over={"evaluate": {"max_triplets": 4}})
+    evaluate.run(params, progress=False)
+    m = json.loads((params.path(params.evaluate.out) / "metrics.json").read_text())
+    assert m["n"] == 4 and m["n_split"] == 6 and m["n_pairs"] == 8
+    assert any("max_triplets=4" in n and "4 of the split's 6" in n for n in m["notes"])
+    first = (params.path(params.evaluate.out) / "metrics.json").read_bytes()
+    evaluate.run(params, progress=False)
+    assert (params.path(params.evaluate.out) / "metrics.json").read_bytes() == first
 
 
 def test_empty_test_split_falls_back_to_val_and_says_so(trained: Params, tmp_path: Path) -> None:

@@ -73,6 +73,14 @@ def test_max_triplets_takes_a_seeded_subset(tmp_path: Path) -> None:
     assert log["n_triplets"] == 5 and log["n_train_available"] == 9
 
 
+def test_max_val_triplets_calibrates_on_a_seeded_subset(tmp_path: Path) -> None:
+    params = tiny_params(tmp_path, {**FAST, "train": {**FAST["train"], "epochs": 1, "max_val_triplets": 2}})
+    write_triplets(params.path(params.triplets.out), per_class=3, size=32)
+    train.run(params, progress=False)
+    cal = json.loads((params.path(params.train.out) / "train.json").read_text())["calibration"]
+    assert cal["split"] == "val" and cal["n_triplets"] == 2 and cal["n_pairs"] == 4
+
+
 def test_no_train_triplets_is_an_input_error(tmp_path: Path) -> None:
     params = tiny_params(tmp_path, FAST)
     write_triplets(params.path(params.triplets.out), per_class=2, size=16,

@@ -172,6 +172,21 @@ def check_files(frame: pd.DataFrame, root: Path, stage: str = "triplets") -> Non
         )
 
 
+def seeded_subset(frame: pd.DataFrame, limit: int | None, rng: np.random.Generator) -> pd.DataFrame:
+    """At most ``limit`` rows of ``frame`` drawn without replacement by ``rng``, in their order.
+
+    ``frame`` itself when ``limit`` is ``None`` or not below its length; ``attrs`` (the image
+    root) are kept, the index is reset.
+    """
+    if limit is None or len(frame) <= limit:
+        return frame
+    keep = np.sort(rng.choice(len(frame), size=limit, replace=False))
+    attrs = dict(frame.attrs)
+    out = frame.iloc[keep].reset_index(drop=True)
+    out.attrs.update(attrs)
+    return out
+
+
 def load_triplets(
     path_or_dvc_dir: str | os.PathLike[str],
     split: str | Sequence[str] | None = None,

@@ -23,10 +23,11 @@ from typing import Any
 
 from pcbforge.datasets.manifest import MANIFEST_NAMES, manifest_path, read_manifest
 from pcbforge.config import Params
-from pcbforge.datasets.loaders import TripletDataset, load_triplets
+from pcbforge.datasets.loaders import TripletDataset, load_triplets, seeded_subset
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir, write_json, write_text
 from pcbforge.rng import make_rng
+from pcbforge.pipelines.train import calibration_triplets
 from pcbforge.train.evaluate import (
     Distances,
     auc_by_group,
@@ -67,7 +68,13 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
             f"{src / MANIFEST_NAMES['triplets']} has no usable triplets in split '{ep.split.value}' nor 'val'; "
             "check split.val_classes/test_classes and re-run `pcbforge split` and `pcbforge triplets`"
         )
-    val_frame = frame[frame["split"] == Split.VAL.value]
+    n_split = len(eval_frame)
+    eval_frame = seeded_subset(eval_frame, ep.max_triplets, make_rng(ep.seed, "evaluate", "subset"))
+    if len(eval_frame) < n_split:
+        notes.append(f"evaluate.max_triplets={ep.max_triplets}: scored a seeded subset of {len(eval_frame)} "
+                     f"of the split's {n_split} triplets")
+        log.info("evaluate: %s", notes[-1])
+    val_frame = calibration_triplets(params, frame[frame["split"] == Split.VAL.value])
 
     device = resolve_device(params.train.device)
     threads = resolve_threads(params.train.threads)
@@ -107,6 +114,7 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
         "n_threshold_pairs": calibration["n_pairs"],
         "threshold_ci": calibration.get("threshold_ci"),
         "backbone": config["backbone"],
+        "n_split": n_split,
         "unseen_share": _unseen_share(eval_frame, params),
         "roc_auc_unseen": by_seen["unseen"],
         "roc_auc_seen": by_seen["seen"],

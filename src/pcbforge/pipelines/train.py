@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from pcbforge.config import Params
-from pcbforge.datasets.loaders import TripletDataset, load_triplets
+from pcbforge.datasets.loaders import TripletDataset, load_triplets, seeded_subset
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir, write_bytes, write_json
 from pcbforge.rng import make_rng
@@ -38,12 +38,8 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
             f"{src / 'triplets.parquet'} has {n_all} usable train triplets (status ok, split train); "
             "need at least 2: check split.val_classes/test_classes and the triplets stage"
         )
-    if tp.max_triplets is not None and n_all > tp.max_triplets:
-        rng = make_rng(params.base.seed, "train", "subset")
-        keep = sorted(rng.choice(n_all, size=tp.max_triplets, replace=False).tolist())
-        root = frame.attrs["root"]
-        frame = frame.iloc[keep].reset_index(drop=True)
-        frame.attrs["root"] = root
+    frame = seeded_subset(frame, tp.max_triplets, make_rng(params.base.seed, "train", "subset"))
+    if len(frame) < n_all:
         log.info("train.max_triplets=%d: using %d of %d train triplets", tp.max_triplets, len(frame), n_all)
 
     # Decoding every PNG again each epoch dominates on a GPU; keep tensors when they fit. A frozen
@@ -83,6 +79,16 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
     )
 
 
+def calibration_triplets(params: Params, val: Any) -> Any:
+    """The val triplets the threshold is calibrated on: a seeded subset of ``train.max_val_triplets``."""
+    n = len(val)
+    val = seeded_subset(val, params.train.max_val_triplets, make_rng(params.base.seed, "train", "val-subset"))
+    if len(val) < n:
+        log.info("train.max_val_triplets=%d: calibrating on %d of %d val triplets",
+                 params.train.max_val_triplets, len(val), n)
+    return val
+
+
 def _calibrate(params: Params, result: Any, progress: bool) -> dict[str, Any] | None:
     """Pick the decision threshold on the val split (unseen classes), to store in ``model.pt``.
 
@@ -90,7 +96,7 @@ def _calibrate(params: Params, result: Any, progress: bool) -> dict[str, Any] | 
     ``pcbforge inspect`` asks for ``--threshold``.
     """
     tp = params.train
-    val = load_triplets(params.path(params.triplets.out), split=Split.VAL.value)
+    val = calibration_triplets(params, load_triplets(params.path(params.triplets.out), split=Split.VAL.value))
     if val.empty:
         log.warning("train: split 'val' has no usable triplets; model.pt carries no decision threshold")
         return None
