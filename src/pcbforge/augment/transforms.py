@@ -19,11 +19,12 @@ order the defects drew in before the split, so a seed gives the same pixels as i
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import albumentations as A
 import cv2
 import numpy as np
 
@@ -38,6 +39,30 @@ from pcbforge.augment.functional import (
 from pcbforge.augment.scene import Scene, canvas_margin, part_geometry, part_mask
 from pcbforge.taxonomy import ClassInfo
 from pcbforge.vocab import DefectType
+
+
+def _albumentations_without_torch() -> Any:
+    """Import albumentations; without its PyTorch bridge when this process has not loaded torch.
+
+    ``albumentations/__init__.py`` imports its ``pytorch`` module (``ToTensorV2``) whenever
+    torch is installed, and suppresses the ``ImportError`` when it is not. Nothing here uses
+    that bridge, and importing torch costs every triplets/simulate pool worker ~470 MB of
+    resident memory (646 MB for ``import pcbforge.pipelines.triplets``, 175 MB without).
+    So while albumentations is first imported, ``sys.modules["torch"] = None`` makes
+    ``import torch`` raise ``ImportError`` (the documented meaning of a ``None`` entry), and the
+    entry is removed again: a later ``import torch`` in the same process works as usual.
+    A process that has already loaded torch (training, a test session) imports as before.
+    """
+    if "albumentations" in sys.modules or "torch" in sys.modules:
+        return importlib.import_module("albumentations")
+    sys.modules["torch"] = None  # type: ignore[assignment]
+    try:
+        return importlib.import_module("albumentations")
+    finally:
+        del sys.modules["torch"]
+
+
+A = _albumentations_without_torch()
 
 Sampler = Callable[..., dict[str, Any]]
 

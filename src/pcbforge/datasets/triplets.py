@@ -28,6 +28,7 @@ takes plain values, writes its PNGs, and returns manifest rows (errors become ro
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import logging
@@ -117,12 +118,87 @@ def anchor_rel(anchor_id: str) -> str:
     return f"images/{anchor_id}_anchor.png"
 
 
-def pools_by_split(components: Sequence[Component]) -> dict[str, dict[str, list[Component]]]:
+#: :class:`Component` fields a :class:`ClassPool` keeps as codes into a table of distinct values.
+_TABLED = ("id", "class_label", "split", "crop_path", "context_path", "origin", *LINEAGE_COLUMNS)
+
+
+class ClassPool(Sequence[Component]):
+    """The components of one class in one split, sorted by id, stored as columns.
+
+    Every pool worker receives every pool once, so what a component weighs here is memory per
+    worker that grows with the dataset: as :class:`Component` objects ~2 KiB each (103 MB per
+    worker at 50,000 components); here a code per field into a table of distinct values (a
+    board's context path, a shop's licence are stored once) and the box as floats, a few
+    hundred bytes. Items are rebuilt on access and equal the components given.
+    """
+
+    def __init__(self, components: Sequence[Component]) -> None:
+        comps = sorted(components, key=lambda c: c.id)
+        self._n = len(comps)
+        self._tables: dict[str, list[Any]] = {}
+        self._codes: dict[str, np.ndarray] = {}
+        for name in _TABLED:
+            index: dict[Any, int] = {}
+            values = [getattr(c, name) for c in comps]
+            values = [str(v) if isinstance(v, Path) else v for v in values]
+            self._codes[name] = np.fromiter((index.setdefault(v, len(index)) for v in values), np.int32, self._n)
+            self._tables[name] = list(index)
+        self._box = np.array([c.context_box if c.context_box is not None else (np.nan,) * 4 for c in comps],
+                             np.float64).reshape(self._n, 4)
+        self._margin = np.array([c.view_margin for c in comps], np.float64)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _value(self, name: str, i: int) -> Any:
+        return self._tables[name][self._codes[name][i]]
+
+    def __getitem__(self, i: int) -> Component:  # type: ignore[override]
+        if not -self._n <= i < self._n:
+            raise IndexError(i)
+        i %= self._n
+        context = self._value("context_path", i)
+        box = self._box[i]
+        return Component(
+            id=self._value("id", i),
+            class_label=self._value("class_label", i),
+            split=self._value("split", i),
+            crop_path=Path(self._value("crop_path", i)),
+            context_path=None if context is None else Path(context),
+            context_box=None if np.isnan(box[0]) else tuple(float(v) for v in box),  # type: ignore[arg-type]
+            view_margin=float(self._margin[i]),
+            origin=self._value("origin", i),
+            **{k: self._value(k, i) for k in LINEAGE_COLUMNS},
+        )
+
+    def without(self, component_id: str) -> Sequence[Component]:
+        """The pool less the component ``component_id`` (the same pool if it is not in it), in order."""
+        ids = self._tables["id"]  # distinct and sorted: table position == row
+        at = bisect.bisect_left(ids, component_id)
+        return _Without(self, at) if at < len(ids) and ids[at] == component_id else self
+
+
+class _Without(Sequence[Component]):
+    """A :class:`ClassPool` with row ``skip`` left out, without copying it."""
+
+    def __init__(self, pool: ClassPool, skip: int) -> None:
+        self._pool, self._skip = pool, skip
+
+    def __len__(self) -> int:
+        return len(self._pool) - 1
+
+    def __getitem__(self, i: int) -> Component:  # type: ignore[override]
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._pool[i + (i >= self._skip)]
+
+
+def pools_by_split(components: Sequence[Component]) -> dict[str, dict[str, ClassPool]]:
     """split -> class -> components sorted by id: the only place negatives are drawn from."""
-    pools: dict[str, dict[str, list[Component]]] = {}
-    for c in sorted(components, key=lambda c: c.id):
-        pools.setdefault(c.split, {}).setdefault(c.class_label, []).append(c)
-    return pools
+    grouped: dict[str, dict[str, list[Component]]] = {}
+    for c in components:
+        grouped.setdefault(c.split, {}).setdefault(c.class_label, []).append(c)
+    return {split: {cls: ClassPool(grouped[split][cls]) for cls in sorted(grouped[split])} for split in sorted(grouped)}
 
 
 def _load_rgb(path: Path) -> np.ndarray:
@@ -154,7 +230,7 @@ def load_scene(c: Component, info: ClassInfo | None = None) -> Scene:
 
 
 def _pick_other(
-    anchor: Component, pool: dict[str, list[Component]], rng: np.random.Generator
+    anchor: Component, pool: dict[str, ClassPool], rng: np.random.Generator
 ) -> Component | None:
     """A component of another class in the anchor's split: class uniform, then member uniform."""
     classes = sorted(k for k in pool if k != anchor.class_label)
@@ -178,7 +254,7 @@ def _png(img: np.ndarray) -> bytes:
 
 def build_anchor(
     anchor: Component,
-    pool: dict[str, list[Component]],
+    pool: dict[str, ClassPool],
     settings: TripletsParams,
     out_dir: Path,
     seed: int,
@@ -253,7 +329,7 @@ def build_anchor(
 def _one_triplet(
     anchor: Component,
     scene: Scene,
-    pool: dict[str, list[Component]],
+    pool: dict[str, ClassPool],
     settings: TripletsParams,
     rng: np.random.Generator,
     positive: PositiveAugment,
@@ -270,7 +346,8 @@ def _one_triplet(
     # Changing it changes outputs.
     pos_scene, instance = scene, None
     if settings.instance_positive_fraction > 0:
-        same = [c for c in pool.get(anchor.class_label, []) if c.id != anchor.id]
+        members = pool.get(anchor.class_label)
+        same = members.without(anchor.id) if members is not None else ()
         if same and rng.random() < settings.instance_positive_fraction:
             instance = same[int(rng.integers(len(same)))]
             t1 = time.perf_counter()
