@@ -180,3 +180,50 @@ def test_fixture_rows_are_full_rows_of_the_schema() -> None:
 def test_an_unknown_stage_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="known: catalog, crawl"):
         manifest_schema("train")
+
+
+def _catalog_rows() -> list[dict[str, Any]]:
+    """Real catalog rows: products, duplicates (dup_transform set), junk, boards (n_objects set)."""
+    import json
+
+    from pcbforge.catalog import site
+    from pcbforge.catalog.build import _board_row, _item_row
+
+    rows = [_item_row(it, it.id.encode(), 64, 48) for it in site.plan(3, 2, 0.5, 3)]
+    for r in rows[::4]:
+        r["dup_transform"] = json.dumps({"scale": 0.5})
+    rows += [_board_row(f"board-{i:03d}", b"png%d" % i, 4 + i, (320, 240), (3, 8)) for i in range(3)]
+    return rows
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 4096])
+def test_manifest_writer_writes_the_bytes_write_manifest_writes(tmp_path: Path, chunk: int) -> None:
+    from pcbforge.datasets.manifest import ManifestWriter
+
+    rows = _catalog_rows()
+    assert len(rows) > 10
+    whole = write_manifest(to_frame(rows, stage="catalog"), tmp_path / "whole.parquet", stage="catalog")
+    w = ManifestWriter(tmp_path / "streamed.parquet", stage="catalog", chunk=chunk)
+    for r in reversed(rows):  # order of arrival does not matter: both sort by id
+        w.add(r)
+    streamed = w.close()
+    assert streamed.read_bytes() == whole.read_bytes()
+
+
+def test_manifest_writer_refuses_duplicate_ids_across_chunks(tmp_path: Path) -> None:
+    from pcbforge.datasets.manifest import ManifestWriter
+
+    rows = _catalog_rows()
+    w = ManifestWriter(tmp_path / "m.parquet", stage="catalog", chunk=4)
+    for r in [*rows, rows[0]]:
+        w.add(r)
+    with pytest.raises(ValueError, match=f"duplicate ids.*{rows[0]['id']}"):
+        w.close()
+    assert not (tmp_path / "m.parquet").exists()
+
+
+def test_manifest_writer_with_no_rows_writes_the_empty_manifest(tmp_path: Path) -> None:
+    from pcbforge.datasets.manifest import ManifestWriter
+
+    whole = write_manifest(to_frame([], stage="catalog"), tmp_path / "whole.parquet", stage="catalog")
+    assert ManifestWriter(tmp_path / "e.parquet", stage="catalog").close().read_bytes() == whole.read_bytes()

@@ -12,10 +12,10 @@ import io
 import json
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
@@ -24,7 +24,7 @@ from pcbforge.catalog.boards import data_yaml, draw_board, yolo_lines
 from pcbforge.catalog.junk import make_duplicate, make_junk
 from pcbforge.catalog.photo import draw_photo
 from pcbforge.config import CatalogParams
-from pcbforge.datasets.manifest import ok_row, rejected_row, to_frame
+from pcbforge.datasets.manifest import MANIFEST_NAMES, ManifestWriter, ok_row, rejected_row
 from pcbforge.io import encode_png, sha256_bytes, write_bytes
 from pcbforge.parallel import imap_ordered
 from pcbforge.rng import make_rng
@@ -82,8 +82,13 @@ def _write(root: Path, rel: str, data: bytes | str) -> None:
     write_bytes(root / rel, data.encode("utf-8") if isinstance(data, str) else data)
 
 
-def build_catalog(root: str | os.PathLike[str], seed: int, spec: CatalogParams, workers: int = 1) -> pd.DataFrame:
-    """Generate the site under ``root/site`` and boards under ``root/boards``; return the ground truth.
+def build_catalog(root: str | os.PathLike[str], seed: int, spec: CatalogParams, workers: int = 1) -> Counter[str]:
+    """Generate the site under ``root/site``, boards under ``root/boards`` and the ground truth.
+
+    The ground truth is ``root/catalog.parquet``: one row per image (product, duplicate, junk,
+    private, board), with ``image_path``/``page_path`` relative to ``root``. Images go to
+    disk as they are made and rows to Arrow columns (:class:`ManifestWriter`), so memory
+    does not grow with the images (benchmarks/bench_memory.py).
 
     Args:
         root: an empty directory (the stage passes its staged output directory).
@@ -92,8 +97,7 @@ def build_catalog(root: str | os.PathLike[str], seed: int, spec: CatalogParams, 
         workers: processes for rendering; the output is identical for any value.
 
     Returns:
-        The catalog.parquet frame (one row per image: product, duplicate, junk, private, board),
-        with ``image_path``/``page_path`` relative to ``root``.
+        Rows per ``kind``, and ``labelled_parts``: the boards' labelled parts.
     """
     root = Path(root)
     items = site.plan(seed, spec.products_per_class, spec.duplicate_fraction, spec.junk_images)
@@ -109,8 +113,14 @@ def build_catalog(root: str | os.PathLike[str], seed: int, spec: CatalogParams, 
     broot = root / "boards"
     (broot / "images").mkdir(parents=True, exist_ok=True)
     (broot / "labels").mkdir(parents=True, exist_ok=True)
-    rows: list[dict[str, Any]] = []
-    board_rows: list[dict[str, Any]] = []
+    manifest = ManifestWriter(root / MANIFEST_NAMES["catalog"], stage="catalog")
+    counts: Counter[str] = Counter()
+
+    def add(row: dict[str, Any]) -> None:
+        manifest.add(row)
+        counts[row["kind"]] += 1
+        counts["labelled_parts"] += row["n_objects"] or 0
+
     total = len(items) + len(board_ids)
     with tqdm(total=total, desc="catalog", unit="img", leave=False) as bar:
         # Boards first: the slowest tasks start early, so the pool ends evenly.
@@ -122,10 +132,10 @@ def build_catalog(root: str | os.PathLike[str], seed: int, spec: CatalogParams, 
         for bid, (png, labels, n) in zip(board_ids, results):
             _write(broot, f"images/{bid}.png", png)
             _write(broot, f"labels/{bid}.txt", labels)
-            board_rows.append(_board_row(bid, png, n, board_size, n_parts))
+            add(_board_row(bid, png, n, board_size, n_parts))
         for it, (data, w, h) in zip(originals, results, strict=True):
             _write(sroot, it.image_path, data)
-            rows.append(_item_row(it, data, w, h))
+            add(_item_row(it, data, w, h))
         for it in dups:
             # The original's published bytes are its file: read back, as a second shop would.
             orig = by_id[it.dup_of or ""]
@@ -135,29 +145,27 @@ def build_catalog(root: str | os.PathLike[str], seed: int, spec: CatalogParams, 
             with Image.open(io.BytesIO(data)) as im:
                 w, h = im.size
             _write(sroot, it.image_path, data)
-            rows.append({**_item_row(it, data, w, h), "dup_transform": json.dumps(transform, sort_keys=True)})
+            add({**_item_row(it, data, w, h), "dup_transform": json.dumps(transform, sort_keys=True)})
             bar.update()
 
     for it in items:
         _write(sroot, it.page_path, site.render_product(it))
     public = [it for it in items if it.kind != "private"]
-    counts: dict[ComponentClass, int] = {}
+    listed: dict[ComponentClass, int] = {}
     for cls in ComponentClass:
         listing = site.listing_order(seed, cls, [it for it in public if it.cls is cls])
-        counts[cls] = len(listing)
+        listed[cls] = len(listing)
         pages = site.paginate(listing, spec.per_page)
         for n, page in enumerate(pages, start=1):
             _write(sroot, f"category/{site.slug(cls)}/page-{n}.html", site.render_category(cls, page, n, len(pages)))
-    _write(sroot, "index.html", site.render_index(counts))
+    _write(sroot, "index.html", site.render_index(listed))
     _write(sroot, "private/index.html", site.render_private_index([it for it in items if it.kind == "private"]))
     _write(sroot, "robots.txt", site.ROBOTS)
     _write(sroot, "sitemap.xml", site.render_sitemap(public))
     _write(sroot, "style.css", site.CSS)
-    rows.extend(board_rows)
     _write(broot, "data.yaml", data_yaml(BOARD_LICENCE, BOARD_AUTHOR))
-
-    # Column types come from the declared schema when the stage writes it.
-    return to_frame(rows, stage="catalog")
+    manifest.close()
+    return counts
 
 
 def _board_row(bid: str, png: bytes, n: int, board_size: tuple[int, int], n_parts: tuple[int, int]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ too-new or incomplete file into one clear :class:`~pcbforge.errors.InputError`.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pcbforge.datasets import schemas
@@ -240,6 +242,19 @@ def conform(df: pd.DataFrame, stage: str, where: str | os.PathLike[str] | None =
     return table.replace_schema_metadata({**(table.schema.metadata or {}), schemas.METADATA_KEY: info.encode()})
 
 
+def _check_status(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    if "status" in df.columns:
+        bad_status = set(df["status"].dropna()) - {s.value for s in Status}
+        if bad_status:
+            raise ValueError(f"manifest for {path} has unknown status values {sorted(bad_status)}")
+
+
+def _write_table(table: pa.Table, path: str | os.PathLike[str]) -> Path:
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return Path(path)
+
+
 def write_manifest(
     df: pd.DataFrame, path: str | os.PathLike[str], *, stage: str, sort_by: str | list[str] = "id"
 ) -> Path:
@@ -252,15 +267,68 @@ def write_manifest(
     if "id" in df.columns and df["id"].duplicated().any():
         dups = df.loc[df["id"].duplicated(), "id"].head(5).tolist()
         raise ValueError(f"manifest for {path} has duplicate ids, e.g. {dups}")
-    if "status" in df.columns:
-        bad_status = set(df["status"].dropna()) - {s.value for s in Status}
-        if bad_status:
-            raise ValueError(f"manifest for {path} has unknown status values {sorted(bad_status)}")
+    _check_status(df, path)
     out = df.sort_values(sort_by, kind="mergesort").reset_index(drop=True) if len(df) else df.reset_index(drop=True)
-    table = conform(out, stage, path)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
-    return Path(path)
+    return _write_table(conform(out, stage, path), path)
+
+
+class ManifestWriter:
+    """Rows in, as a stage makes them; one manifest out, sorted by id, as :func:`write_manifest` writes it.
+
+    For a stage whose rows outnumber what memory should hold as Python objects (``catalog`` at
+    100k images: a row dict weighs ~0.7 KiB, the frame built from all of them at the end
+    several times that): every ``chunk`` rows are conformed to the schema and kept as Arrow
+    columns, and :meth:`close` sorts and writes them atomically. The file's bytes are those
+    :func:`write_manifest` writes for the same rows.
+
+    Example:
+        >>> w = ManifestWriter("x.parquet", stage="export")  # doctest: +SKIP
+        >>> w.add({"id": "a", "source": "s", "status": "ok"}); w.close()  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, stage: str, chunk: int = 4096) -> None:
+        self.path, self.stage, self.chunk = Path(path), stage, chunk
+        self._rows: list[Mapping[str, Any]] = []
+        self._tables: list[pa.Table] = []
+        # The first row holding a value in each column: pandas' metadata in the file (a column's
+        # ``numpy_type``) depends on whether the column holds any value at all, so it is taken
+        # from these rows, as write_manifest would take it from all of them.
+        self._witness: dict[str, Mapping[str, Any]] = {}
+        self.n = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self._rows.append(row)
+        self.n += 1
+        for k, v in row.items():
+            if k not in self._witness and v is not None and not (isinstance(v, float) and math.isnan(v)):
+                self._witness[k] = row
+        if len(self._rows) >= self.chunk:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._rows or not self._tables:
+            df = to_frame(self._rows, stage=self.stage)
+            _check_status(df, self.path)
+            self._tables.append(conform(df, self.stage, self.path))
+            self._rows = []
+
+    def close(self) -> Path:
+        """Sort every row by id and write the manifest (atomically); the writer is then empty.
+
+        Raises:
+            ValueError: as :func:`write_manifest`.
+        """
+        self._flush()
+        table = pa.concat_tables(self._tables).combine_chunks()
+        self._tables = []
+        ids = table.column("id")
+        if pc.count_distinct(ids).as_py() != len(table):
+            counts = pc.value_counts(ids)
+            dups = [v["values"] for v in counts.to_pylist() if v["counts"] > 1][:5]
+            raise ValueError(f"manifest for {self.path} has duplicate ids, e.g. {dups}")
+        witnesses = list({id(r): r for r in self._witness.values()}.values())
+        meta = conform(to_frame(witnesses, stage=self.stage), self.stage, self.path).schema.metadata
+        return _write_table(table.take(pc.sort_indices(ids)).replace_schema_metadata(meta), self.path)
 
 
 def manifest_info(schema: pa.Schema) -> dict[str, Any]:

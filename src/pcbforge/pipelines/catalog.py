@@ -14,7 +14,6 @@ import logging
 
 from pcbforge.catalog.build import build_catalog
 from pcbforge.config import Params
-from pcbforge.datasets.manifest import MANIFEST_NAMES, write_manifest
 from pcbforge.io import staged_dir
 from pcbforge.rng import workers
 
@@ -26,12 +25,9 @@ def run(params: Params, **options: object) -> str:
     out = params.path(params.catalog.out)
     n_workers = workers(params.base.workers)
     with staged_dir(out) as tmp:
-        df = build_catalog(tmp, params.base.seed, params.catalog, workers=n_workers)
-        write_manifest(df, tmp / MANIFEST_NAMES["catalog"], stage="catalog")
-    kinds = df["kind"].value_counts()
-    n_objects = int(df.loc[df["kind"] == "board", "n_objects"].sum())
+        kinds = build_catalog(tmp, params.base.seed, params.catalog, workers=n_workers)
     return (
-        f"{int(kinds.get('product', 0))} products, {int(kinds.get('duplicate', 0))} duplicates, "
-        f"{int(kinds.get('junk', 0))} junk, {int(kinds.get('board', 0))} boards ({n_objects} labelled parts) "
+        f"{kinds['product']} products, {kinds['duplicate']} duplicates, "
+        f"{kinds['junk']} junk, {kinds['board']} boards ({kinds['labelled_parts']} labelled parts) "
         f"-> {out} (view: python -m http.server -d {out / 'site'})"
     )
