@@ -87,7 +87,10 @@ def prepare_triplets(work: Path, n: int, args: argparse.Namespace) -> tuple[Path
                        "split": CLASS_SPLIT[r["class_label"]], "origin": "board", "status": "ok", "error": None})
     write_rows("crop", comps, crop_out)
     write_rows("split", splits, split_out)
-    over = {"base": {"workers": args.workers, "image_size": args.crop_size}, "triplets": {"per_component": 2}}
+    # Two triplets per component in every split (val/test get eval_per_component, 6, by default),
+    # so that N triplets are N.
+    over = {"base": {"workers": args.workers, "image_size": args.crop_size},
+            "triplets": {"per_component": 2, "eval_per_component": None}}
     return _params(work, over), 2 * len(comps)
 
 
