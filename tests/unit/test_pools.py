@@ -43,6 +43,9 @@ def test_without_leaves_out_exactly_that_component() -> None:
         assert len(rest) == 5
     assert list(pool.without("not-there")) == comps
     assert list(ClassPool([comps[0]]).without(comps[0].id)) == []
+    assert pool.without(comps[0].id)[-1] == comps[-1]
+    with pytest.raises(ValueError, match="more than once"):
+        ClassPool([comps[0], comps[1], comps[0]])
 
 
 def test_pools_by_split_groups_by_split_then_class() -> None:

@@ -227,3 +227,17 @@ def test_manifest_writer_with_no_rows_writes_the_empty_manifest(tmp_path: Path) 
 
     whole = write_manifest(to_frame([], stage="catalog"), tmp_path / "whole.parquet", stage="catalog")
     assert ManifestWriter(tmp_path / "e.parquet", stage="catalog").close().read_bytes() == whole.read_bytes()
+
+
+def test_manifest_writer_refuses_a_second_close_and_float_stages(tmp_path: Path) -> None:
+    from pcbforge.datasets.manifest import ManifestWriter
+
+    w = ManifestWriter(tmp_path / "m.parquet", stage="catalog")
+    w.add(_catalog_rows()[0])
+    w.close()
+    with pytest.raises(ValueError, match="already written"):
+        w.close()
+    floats = [s for s in SCHEMAS if any(pa.types.is_floating(f.type) for f in manifest_schema(s).fields)]
+    assert floats, "no stage with float columns left to check the refusal on"
+    with pytest.raises(ValueError, match="float columns"):
+        ManifestWriter(tmp_path / "f.parquet", stage=floats[0])

@@ -52,6 +52,9 @@ def _albumentations_without_torch() -> Any:
     ``import torch`` raise ``ImportError`` (the documented meaning of a ``None`` entry), and the
     entry is removed again: a later ``import torch`` in the same process works as usual.
     A process that has already loaded torch (training, a test session) imports as before.
+    One difference for code that imports torch later in such a process: ``A.ToTensorV2`` is
+    then not an attribute of the package; ``from albumentations.pytorch import ToTensorV2``
+    (albumentations' documented import) works.
     """
     if "albumentations" in sys.modules or "torch" in sys.modules:
         return importlib.import_module("albumentations")

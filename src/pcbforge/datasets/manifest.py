@@ -10,7 +10,6 @@ too-new or incomplete file into one clear :class:`~pcbforge.errors.InputError`.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -279,7 +278,8 @@ class ManifestWriter:
     100k images: a row dict weighs ~0.7 KiB, the frame built from all of them at the end
     several times that): every ``chunk`` rows are conformed to the schema and kept as Arrow
     columns, and :meth:`close` sorts and writes them atomically. The file's bytes are those
-    :func:`write_manifest` writes for the same rows.
+    :func:`write_manifest` writes for the same rows (for a stage without float columns: the
+    writer refuses the others).
 
     Example:
         >>> w = ManifestWriter("x.parquet", stage="export")  # doctest: +SKIP
@@ -287,7 +287,13 @@ class ManifestWriter:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, stage: str, chunk: int = 4096) -> None:
+        floats = [f.name for f in schemas.manifest_schema(stage).fields if pa.types.is_floating(f.type)]
+        if floats:
+            # pandas' metadata names a float column's dtype as the whole column made it (int64 for
+            # whole numbers, float32 for numpy float32 values), which one row per column cannot tell.
+            raise ValueError(f"ManifestWriter cannot promise write_manifest's bytes for {stage}: float columns {floats}")
         self.path, self.stage, self.chunk = Path(path), stage, chunk
+        self._closed = False
         self._rows: list[Mapping[str, Any]] = []
         self._tables: list[pa.Table] = []
         # The first row holding a value in each column: pandas' metadata in the file (a column's
@@ -297,10 +303,12 @@ class ManifestWriter:
         self.n = 0
 
     def add(self, row: Mapping[str, Any]) -> None:
+        if self._closed:
+            raise ValueError(f"manifest {self.path} was already written")
         self._rows.append(row)
         self.n += 1
         for k, v in row.items():
-            if k not in self._witness and v is not None and not (isinstance(v, float) and math.isnan(v)):
+            if k not in self._witness and not (v is None or (np.ndim(v) == 0 and pd.isna(v))):
                 self._witness[k] = row
         if len(self._rows) >= self.chunk:
             self._flush()
@@ -318,6 +326,9 @@ class ManifestWriter:
         Raises:
             ValueError: as :func:`write_manifest`.
         """
+        if self._closed:
+            raise ValueError(f"manifest {self.path} was already written")
+        self._closed = True
         self._flush()
         table = pa.concat_tables(self._tables).combine_chunks()
         self._tables = []

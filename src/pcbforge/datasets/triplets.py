@@ -134,6 +134,9 @@ class ClassPool(Sequence[Component]):
 
     def __init__(self, components: Sequence[Component]) -> None:
         comps = sorted(components, key=lambda c: c.id)
+        twice = [a.id for a, b in zip(comps, comps[1:]) if a.id == b.id]
+        if twice:
+            raise ValueError(f"a candidate pool lists components more than once: {twice[:5]}")
         self._n = len(comps)
         self._tables: dict[str, list[Any]] = {}
         self._codes: dict[str, np.ndarray] = {}
@@ -188,8 +191,9 @@ class _Without(Sequence[Component]):
         return len(self._pool) - 1
 
     def __getitem__(self, i: int) -> Component:  # type: ignore[override]
-        if not 0 <= i < len(self):
+        if not -len(self) <= i < len(self):
             raise IndexError(i)
+        i %= len(self)
         return self._pool[i + (i >= self._skip)]
 
 

@@ -97,7 +97,7 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
                 thr_split, thr_frame = split, eval_frame
                 notes.append(f"split 'val' is empty; threshold picked on '{split}' itself (optimistic accuracy)")
                 log.warning("evaluate: %s", notes[-1])
-            d_thr = d_eval if thr_split == split else distances(thr_frame)
+            d_thr = d_eval if thr_frame is eval_frame else distances(thr_frame)
             calibration = calibrate(d_thr, thr_split, make_rng(params.base.seed, "train", "calibrate"))
             notes.append(f"model.pt carries no threshold; calibrated here on '{thr_split}'")
         elif calibration["split"] == split:

@@ -9,13 +9,20 @@ negative from another split, and writes ``triplets.out/images``, ``masks`` and `
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 
 from pcbforge.config import Params, TripletsParams
-from pcbforge.datasets.manifest import MANIFEST_NAMES, component_context, lineage_of, ok_only, read_manifest, to_frame, write_manifest
+from pcbforge.datasets.manifest import (
+    MANIFEST_NAMES,
+    ManifestWriter,
+    component_context,
+    lineage_of,
+    ok_only,
+    read_manifest,
+)
 from pcbforge.datasets.split import join_splits
 from pcbforge.datasets.triplets import (
     Component,
@@ -86,17 +93,21 @@ def run(params: Params, **options: Any) -> str:
     pools = pools_by_split(anchors)
     out = params.path(t.out)
     ex = executor(params.base).at_most(len(anchors))
-    rows: list[dict[str, Any]] = []
+    counts: Counter[str] = Counter()
     total = Timings()
     with staged_dir(out) as tmp:
         (tmp / "images").mkdir()
         (tmp / "masks").mkdir()
-        # Streamed: only rows stay in memory, whatever the number of anchors (benchmarks/bench_memory.py).
+        # Streamed: images go to disk in the jobs, rows to Arrow columns here, so memory does not
+        # grow with the images (benchmarks/bench_memory.py).
+        manifest = ManifestWriter(tmp / MANIFEST_NAMES["triplets"], stage="triplets")
         results = imap_ordered(_job, anchors, ex, context=(pools, settings, tmp), desc="triplets", unit="part")
         for job_rows, timing in results:
-            rows.extend(job_rows)
+            for row in job_rows:
+                manifest.add(row)
+                counts[row["status"]] += 1
             total.add(timing)
-        write_manifest(to_frame(rows, stage="triplets"), tmp / MANIFEST_NAMES["triplets"], stage="triplets")
+        manifest.close()
     busy = total.read + total.generate + total.encode + total.write
     if busy > 0:
         log.info(
@@ -106,8 +117,7 @@ def run(params: Params, **options: Any) -> str:
             total.encode,
             total.write,
         )
-    counts = pd.Series([r["status"] for r in rows], dtype="object").value_counts().to_dict() if rows else {}
-    ok = int(counts.get("ok", 0))
+    ok = counts["ok"]
     other = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()) if k != "ok")
     extra = f" ({other})" if other else ""
     return f"{ok} triplets from {len(anchors)} components{extra} -> {out / 'triplets.parquet'}"
