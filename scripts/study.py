@@ -20,6 +20,7 @@ The table is printed and written to ``<dir>/study.md``.
 Usage:
     python scripts/study.py                # full study size (about half an hour on 2 cores)
     python scripts/study.py --scale 0.1    # a tenth
+    python scripts/study.py --from triplets   # after changing params: re-run from a stage on
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ from pcbforge.datasets.manifest import MANIFEST_NAMES  # noqa: E402
 
 #: The study's size at ``--scale 1``.
 STUDY = {"catalog": {"products_per_class": 1450, "boards": 100}}
+#: Triplets per component in the study (not scaled). The shipped 2 (train) and 6 (val/test)
+#: make ~66k triplets at study size, of which training takes 4,000 (``train.max_triplets``),
+#: calibration 4,000 and evaluation 8,000: the rest cost 30 minutes and, with the WebDataset
+#: shards that repeat them, ~5 GB of disk. One per component gives ~18.5k, every val/test one
+#: of them scored (the study itself built 4,000 triplets from 18,303 photos).
+STUDY_TRIPLETS = {"per_component": 1, "eval_per_component": 1}
 MB = 1 << 20
 ENV = {
     **os.environ,
@@ -64,6 +71,7 @@ def study_params(scale: float) -> dict[str, Any]:
     cat = STUDY["catalog"]
     raw["catalog"]["products_per_class"] = max(2, round(cat["products_per_class"] * scale))
     raw["catalog"]["boards"] = max(2, round(cat["boards"] * scale))
+    raw["triplets"].update(STUDY_TRIPLETS)
     return raw
 
 
@@ -143,27 +151,52 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="fraction of the study's catalog and boards")
     ap.add_argument("--dir", type=Path, default=None, help="the study's workspace (default build/study-<scale>)")
+    ap.add_argument("--from", dest="start", default=None, metavar="STAGE",
+                    help="keep the workspace and re-run from STAGE on with this checkout's study params "
+                         "(earlier rows are taken from its study.md; the cache is garbage-collected after each stage)")
     args = ap.parse_args()
     where = (args.dir or ROOT / "build" / f"study-{args.scale:g}").resolve()
-    make_workspace(where, study_params(args.scale))
-    (where / "study-logs").mkdir()
+    kept: dict[str, str] = {}
+    if args.start is None:
+        make_workspace(where, study_params(args.scale))
+        (where / "study-logs").mkdir()
+    else:
+        if not (where / "dvc.lock").is_file():
+            raise SystemExit(f"--from {args.start}: {where} holds no study run (no dvc.lock); run without --from first")
+        old = (where / "study.md").read_text() if (where / "study.md").is_file() else ""
+        kept = {line.split("|")[1].strip(): line for line in old.splitlines() if line.startswith("| ") and "---" not in line}
+        (where / "params.yaml").write_text(yaml.safe_dump(study_params(args.scale), sort_keys=False))
     params = load_params(where / "params.yaml")
     stages = list(yaml.safe_load((where / "dvc.yaml").read_text())["stages"])
+    if args.start is not None and args.start not in stages:
+        raise SystemExit(f"--from {args.start}: not a stage of dvc.yaml ({', '.join(stages)})")
+    first = stages.index(args.start) if args.start is not None else 0
     tracked = [where / d for d in ("data", "models", "reports", ".dvc/cache")]
     cat = params.catalog
     lines = [
         f"Study at scale {args.scale:g}: catalog.products_per_class {cat.products_per_class}, "
-        f"catalog.boards {cat.boards}, train.max_triplets {params.train.max_triplets}, "
+        f"catalog.boards {cat.boards}, triplets.per_component {params.triplets.per_component} "
+        f"(val/test {params.triplets.eval_per_component}), train.max_triplets {params.train.max_triplets}, "
         f"base.workers {params.base.workers} on {os.cpu_count()} cores; "
         f"cache.type {subprocess.run(['dvc', 'config', 'cache.type'], cwd=where, env=ENV, capture_output=True, text=True).stdout.strip() or 'default'}",
         "",
         "| stage | items | wall (s) | items/s | peak RSS, all processes (MB) | peak RSS, largest process (MB) | outputs on disk (MB) | study on disk after (MB) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    if first:
+        lines[0] += f"; stages from {stages[first]} on re-run in the same workspace (`--from {stages[first]}`)"
     print("\n".join(lines), flush=True)
     total = 0.0
-    for stage in stages:
+    for stage in stages[:first]:
+        if stage in kept:
+            total += float(kept[stage].split("|")[3])
+            lines.append(kept[stage])
+            print(kept[stage], flush=True)
+    for stage in stages[first:]:
         r = run_stage(where, stage)
+        if first:
+            # The outputs this stage replaced stay in the cache until collected.
+            subprocess.run(["dvc", "gc", "--workspace", "--force", "--quiet"], cwd=where, env=ENV, check=True)
         total += r["seconds"]
         out = params.path(getattr(params, stage).out)
         n = items_of(where, stage, out)
