@@ -300,13 +300,11 @@ class ManifestWriter:
         # ``numpy_type``) depends on whether the column holds any value at all, so it is taken
         # from these rows, as write_manifest would take it from all of them.
         self._witness: dict[str, Mapping[str, Any]] = {}
-        self.n = 0
 
     def add(self, row: Mapping[str, Any]) -> None:
         if self._closed:
             raise ValueError(f"manifest {self.path} was already written")
         self._rows.append(row)
-        self.n += 1
         for k, v in row.items():
             if k not in self._witness and not (v is None or (np.ndim(v) == 0 and pd.isna(v))):
                 self._witness[k] = row

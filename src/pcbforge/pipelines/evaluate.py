@@ -27,12 +27,12 @@ from pcbforge.datasets.loaders import TripletDataset, load_triplets, seeded_subs
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir, write_json, write_text
 from pcbforge.rng import make_rng
-from pcbforge.pipelines.train import calibration_triplets
 from pcbforge.train.evaluate import (
     Distances,
     auc_by_group,
     bootstrap_ci,
     calibrate,
+    calibration_triplets,
     roc_csv,
     score,
     triplet_distances,

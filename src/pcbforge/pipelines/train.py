@@ -18,7 +18,7 @@ from pcbforge.datasets.loaders import TripletDataset, load_triplets, seeded_subs
 from pcbforge.errors import InputError
 from pcbforge.io import staged_dir, write_bytes, write_json
 from pcbforge.rng import make_rng
-from pcbforge.train.evaluate import calibrate, triplet_distances
+from pcbforge.train.evaluate import calibrate, calibration_triplets, triplet_distances
 from pcbforge.train.loop import backbone_settings, reproducible, train_siamese
 from pcbforge.train.model import model_bytes
 from pcbforge.vocab import Split
@@ -77,16 +77,6 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
         f"{result.config['backbone']} ({what}) on {len(frame)} triplets, {tp.epochs} epoch(s) on {result.device} "
         f"in {seconds:.1f} s, loss {first:.4f} -> {last:.4f}; {cal}; model in {out / 'model.pt'}"
     )
-
-
-def calibration_triplets(params: Params, val: Any) -> Any:
-    """The val triplets the threshold is calibrated on: a seeded subset of ``train.max_val_triplets``."""
-    n = len(val)
-    val = seeded_subset(val, params.train.max_val_triplets, make_rng(params.base.seed, "train", "val-subset"))
-    if len(val) < n:
-        log.info("train.max_val_triplets=%d: calibrating on %d of %d val triplets",
-                 params.train.max_val_triplets, len(val), n)
-    return val
 
 
 def _calibrate(params: Params, result: Any, progress: bool) -> dict[str, Any] | None:

@@ -13,7 +13,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-
 from pcbforge.config import Params, TripletsParams
 from pcbforge.datasets.manifest import (
     MANIFEST_NAMES,

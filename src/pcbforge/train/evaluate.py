@@ -13,17 +13,26 @@ the same way as the triplets' pairs.
 from __future__ import annotations
 
 import io
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from pcbforge.datasets.loaders import seeded_subset
 from pcbforge.io import write_bytes
+from pcbforge.rng import make_rng
+
+if TYPE_CHECKING:
+    from pcbforge.config import Params
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,19 @@ def _resample(groups: np.ndarray, rng: np.random.Generator, n_boot: int) -> list
         pick = rng.integers(0, len(uniq), len(uniq))
         out.append(np.concatenate([members[k] for k in pick]))
     return out
+
+
+def calibration_triplets(params: Params, val: pd.DataFrame) -> pd.DataFrame:
+    """The val triplets a threshold is calibrated on: a seeded subset of ``train.max_val_triplets``.
+
+    The train stage calibrates on these, and evaluate on the same ones for a model without a threshold.
+    """
+    n = len(val)
+    val = seeded_subset(val, params.train.max_val_triplets, make_rng(params.base.seed, "train", "val-subset"))
+    if len(val) < n:
+        log.info("train.max_val_triplets=%d: calibrating on %d of %d val triplets",
+                 params.train.max_val_triplets, len(val), n)
+    return val
 
 
 def calibrate(d: Distances, split: str, rng: np.random.Generator, resamples: int = 200,
