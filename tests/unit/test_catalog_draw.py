@@ -217,3 +217,21 @@ def test_pages_follow_the_html_contract() -> None:
     index = Selector(text=site.render_index({}))
     assert index.css("a.category::attr(href)").getall()[1] == "category/ceramic-capacitor/page-1.html"
     assert site.slug(ComponentClass.SMD_TRANSISTOR) == "smd-transistor"
+
+
+def test_the_columnar_plan_is_small_and_lists_every_public_item_once() -> None:
+    plan = site.Plan.build(5, products_per_class=40, duplicate_fraction=0.25, junk_images=8)
+    columns = [v for v in vars(plan).values() if isinstance(v, np.ndarray)]
+    assert sum(a.nbytes for a in columns) / len(plan) < 48  # an Item is ~0.4 KiB
+    items = list(plan)
+    assert [it.id for it in items] == [b.decode() for b in plan.ids]
+    listed = np.concatenate([plan.listing(c) for c in ComponentClass])
+    public = [i for i, it in enumerate(items) if it.kind != "private"]
+    assert sorted(listed.tolist()) == public
+    for c in ComponentClass:
+        assert all(items[i].cls is c for i in plan.listing(c))
+    assert [items[i].id for i in plan.by_id()] == sorted(it.id for it in items)
+    dups = plan.where("duplicate")
+    assert len(dups) == 120 and all(items[plan.dup_of[i]].id == items[i].dup_of for i in dups)
+    with pytest.raises(IndexError, match="out of range"):
+        plan[len(plan)]

@@ -241,3 +241,25 @@ def test_manifest_writer_refuses_a_second_close_and_float_stages(tmp_path: Path)
     assert floats, "no stage with float columns left to check the refusal on"
     with pytest.raises(ValueError, match="float columns"):
         ManifestWriter(tmp_path / "f.parquet", stage=floats[0])
+
+
+@pytest.mark.parametrize(("chunk", "row_group"), [(4, 3), (1, 5), (7, 1000)])
+def test_manifest_writer_merges_spilled_runs_into_row_groups(tmp_path: Path, chunk: int, row_group: int) -> None:
+    from pcbforge.datasets.manifest import ManifestWriter
+
+    rows = _catalog_rows()
+    whole = write_manifest(to_frame(rows, stage="catalog"), tmp_path / "whole.parquet", stage="catalog")
+    written = []
+    for name in ("a", "b"):
+        w = ManifestWriter(tmp_path / name / "m.parquet", stage="catalog", chunk=chunk, row_group=row_group)
+        for r in reversed(rows):
+            w.add(r)
+        written.append(w.close())
+        assert sorted(p.name for p in (tmp_path / name).iterdir()) == ["m.parquet"], "a spill file was left behind"
+    streamed = pq.ParquetFile(written[0])
+    assert streamed.metadata.num_row_groups == -(-len(rows) // row_group)
+    assert streamed.read().equals(pq.read_table(whole))
+    assert streamed.schema_arrow.metadata == pq.read_schema(whole).metadata
+    assert written[0].read_bytes() == written[1].read_bytes()
+    if len(rows) <= row_group:
+        assert written[0].read_bytes() == whole.read_bytes()

@@ -13,8 +13,11 @@ import json
 import logging
 import os
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
+
+import numpy as np
 
 from PIL import Image
 from tqdm import tqdm
@@ -25,7 +28,7 @@ from pcbforge.catalog.junk import make_duplicate, make_junk
 from pcbforge.catalog.photo import draw_photo
 from pcbforge.config import CatalogParams
 from pcbforge.datasets.manifest import MANIFEST_NAMES, ManifestWriter, ok_row, rejected_row
-from pcbforge.io import encode_png, sha256_bytes, write_bytes
+from pcbforge.io import atomic_path, encode_png, sha256_bytes, write_bytes
 from pcbforge.parallel import imap_ordered
 from pcbforge.rng import make_rng
 from pcbforge.vocab import ComponentClass
@@ -100,10 +103,9 @@ def build_catalog(root: str | os.PathLike[str], seed: int, spec: CatalogParams, 
         Rows per ``kind``, and ``labelled_parts``: the boards' labelled parts.
     """
     root = Path(root)
-    items = site.plan(seed, spec.products_per_class, spec.duplicate_fraction, spec.junk_images)
-    originals = [it for it in items if it.kind != "duplicate"]
-    dups = [it for it in items if it.kind == "duplicate"]
-    by_id = {it.id: it for it in originals}
+    plan = site.Plan.build(seed, spec.products_per_class, spec.duplicate_fraction, spec.junk_images)
+    originals = plan.where("product", "junk", "private")
+    dups = plan.where("duplicate")
     board_ids = [f"board-{i:03d}" for i in range(spec.boards)]
     photo_size = (int(spec.photo_size[0]), int(spec.photo_size[1]))
     board_size = (int(spec.board_size[0]), int(spec.board_size[1]))
@@ -121,51 +123,82 @@ def build_catalog(root: str | os.PathLike[str], seed: int, spec: CatalogParams, 
         counts[row["kind"]] += 1
         counts["labelled_parts"] += row["n_objects"] or 0
 
-    total = len(items) + len(board_ids)
-    with tqdm(total=total, desc="catalog", unit="img", leave=False) as bar:
-        # Boards first: the slowest tasks start early, so the pool ends evenly.
-        tasks = [("board", (seed, b, board_size, n_parts)) for b in board_ids]
-        tasks += [("item", (seed, it, photo_size)) for it in originals]
-        # Each result goes to disk as it arrives and only its row stays: memory is flat in
+    def publish(it: site.Item, data: bytes, row: dict[str, Any]) -> None:
+        _write(sroot, it.image_path, data)
+        _write(sroot, it.page_path, site.render_product(it))
+        add(row)
+
+    with tqdm(total=len(plan) + len(board_ids), desc="catalog", unit="img", leave=False) as bar:
+        # Boards first: the slowest tasks start early, so the pool ends evenly. Tasks are made
+        # as the pool takes them, and each result goes to disk as it arrives: memory is flat in
         # the catalog's size (holding every encoded image until the end took 845 MB at 20k).
+        tasks = _Tasks(seed, plan, originals, photo_size, [(seed, b, board_size, n_parts) for b in board_ids])
         results = imap_ordered(_render, tasks, workers, min_parallel=MIN_PARALLEL_TASKS, max_chunk=8, bar=bar)
         for bid, (png, labels, n) in zip(board_ids, results):
             _write(broot, f"images/{bid}.png", png)
             _write(broot, f"labels/{bid}.txt", labels)
             add(_board_row(bid, png, n, board_size, n_parts))
-        for it, (data, w, h) in zip(originals, results, strict=True):
-            _write(sroot, it.image_path, data)
-            add(_item_row(it, data, w, h))
-        for it in dups:
+        for i, (data, w, h) in zip(originals, results, strict=True):
+            it = plan[int(i)]
+            publish(it, data, _item_row(it, data, w, h))
+        for i in dups:
             # The original's published bytes are its file: read back, as a second shop would.
-            orig = by_id[it.dup_of or ""]
+            it, orig = plan[int(i)], plan[int(plan.dup_of[i])]
             with Image.open(sroot / orig.image_path) as im:
                 src = im.convert("RGB")
             data, transform = make_duplicate(src, make_rng(seed, "catalog", "duplicate", it.id))
             with Image.open(io.BytesIO(data)) as im:
                 w, h = im.size
-            _write(sroot, it.image_path, data)
-            add({**_item_row(it, data, w, h), "dup_transform": json.dumps(transform, sort_keys=True)})
+            publish(it, data, {**_item_row(it, data, w, h), "dup_transform": json.dumps(transform, sort_keys=True)})
             bar.update()
 
-    for it in items:
-        _write(sroot, it.page_path, site.render_product(it))
-    public = [it for it in items if it.kind != "private"]
     listed: dict[ComponentClass, int] = {}
     for cls in ComponentClass:
-        listing = site.listing_order(seed, cls, [it for it in public if it.cls is cls])
+        listing = plan.listing(cls)
         listed[cls] = len(listing)
         pages = site.paginate(listing, spec.per_page)
         for n, page in enumerate(pages, start=1):
-            _write(sroot, f"category/{site.slug(cls)}/page-{n}.html", site.render_category(cls, page, n, len(pages)))
+            html = site.render_category(cls, [plan[int(i)] for i in page], n, len(pages))
+            _write(sroot, f"category/{site.slug(cls)}/page-{n}.html", html)
     _write(sroot, "index.html", site.render_index(listed))
-    _write(sroot, "private/index.html", site.render_private_index([it for it in items if it.kind == "private"]))
+    _write(sroot, "private/index.html", site.render_private_index([plan[int(i)] for i in plan.where("private")]))
     _write(sroot, "robots.txt", site.ROBOTS)
-    _write(sroot, "sitemap.xml", site.render_sitemap(public))
+    with atomic_path(sroot / "sitemap.xml") as tmp, tmp.open("w", encoding="utf-8") as f:
+        f.writelines(site.render_sitemap(plan[int(i)] for i in plan.by_id()))
     _write(sroot, "style.css", site.CSS)
     _write(broot, "data.yaml", data_yaml(BOARD_LICENCE, BOARD_AUTHOR))
     manifest.close()
     return counts
+
+
+class _Tasks(Sequence[tuple[str, tuple[Any, ...]]]):
+    """The render tasks (boards, then the originals of ``plan``), each made when the pool takes it."""
+
+    def __init__(
+        self,
+        seed: int,
+        plan: site.Plan,
+        originals: np.ndarray,
+        photo_size: tuple[int, int],
+        boards: list[tuple[Any, ...]],
+    ) -> None:
+        self.seed, self.plan, self.originals, self.photo_size, self.boards = seed, plan, originals, photo_size, boards
+
+    def __len__(self) -> int:
+        return len(self.boards) + len(self.originals)
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[str, tuple[Any, ...]]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[tuple[str, tuple[Any, ...]]]: ...
+    def __getitem__(self, i: int | slice) -> tuple[str, tuple[Any, ...]] | list[tuple[str, tuple[Any, ...]]]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not 0 <= i < len(self):
+            raise IndexError(f"task {i} out of range ({len(self)} tasks)")
+        if i < len(self.boards):
+            return ("board", self.boards[i])
+        return ("item", (self.seed, self.plan[int(self.originals[i - len(self.boards)])], self.photo_size))
 
 
 def _board_row(bid: str, png: bytes, n: int, board_size: tuple[int, int], n_parts: tuple[int, int]) -> dict[str, Any]:

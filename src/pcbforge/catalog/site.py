@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -125,60 +126,142 @@ class Item:
         return f"private/{self.id}.html" if self.kind == "private" else f"product/{self.id}.html"
 
 
-def plan(seed: int, products_per_class: int, duplicate_fraction: float, junk_images: int) -> list[Item]:
-    """Decide every product of the shop: class, title, licence, author, image format, duplicates, junk.
+KINDS = ("product", "duplicate", "junk", "private")
+FORMATS = ("jpeg", "png", "webp")
+_JUNK = tuple(JunkKind)
+_CLASSES = tuple(ComponentClass)
+#: A :class:`Plan`'s ``licence`` code for :data:`RESERVED` (codes below it index :data:`LICENCES`).
+_RESERVED_CODE = len(LICENCES)
 
-    Args:
-        seed: ``base.seed``.
-        products_per_class: ordinary products drawn per class.
-        duplicate_fraction: duplicates planted, as a fraction of ordinary products (rounded);
-            each re-publishes a distinct original's photo on its own page.
-        junk_images: junk pages planted; kinds cycle through :class:`JunkKind`.
 
-    Returns:
-        Items in plan order (products by class, then duplicates, junk, private pages).
+class Plan(Sequence[Item]):
+    """Every product of the shop, as columns: ``plan[i]`` is the :class:`Item` (made on demand).
+
+    A catalog of 100k images keeps ~40 bytes per item here instead of a ~0.4 KiB ``Item``
+    each, so ``catalog``'s memory stays flat in its size (benchmarks/bench_memory.py).
+    Build one with :meth:`build`; :func:`plan` is its list of items.
     """
-    rng = make_rng(seed, "catalog", "plan")
-    items: list[Item] = []
 
-    def new(kind: str, cls: ComponentClass, n: int, **kw: object) -> Item:
-        spec = _SPECS[cls][int(rng.integers(len(_SPECS[cls])))]
+    def __init__(self, seed: int, columns: dict[str, np.ndarray]) -> None:
+        self.seed = seed
+        self.kind = columns["kind"]  # index into KINDS
+        self.cls = columns["cls"]  # index into ComponentClass
+        self.serial = columns["serial"]  # n of the item's stable_id
+        self.spec = columns["spec"]
+        self.licence = columns["licence"]  # index into LICENCES, or _RESERVED_CODE
+        self.author = columns["author"]
+        self.fmt = columns["fmt"]  # index into FORMATS
+        self.price = columns["price"]
+        self.dup_of = columns["dup_of"]  # index of the original, -1 if none
+        self.junk = columns["junk"]  # index into JunkKind, -1 if none
+        self.ids = columns["ids"]  # the items' ids, ASCII bytes (sort as the strings do)
+
+    @classmethod
+    def build(cls, seed: int, products_per_class: int, duplicate_fraction: float, junk_images: int) -> Plan:
+        """Decide every product of the shop: class, title, licence, author, image format, duplicates, junk.
+
+        Args:
+            seed: ``base.seed``.
+            products_per_class: ordinary products drawn per class.
+            duplicate_fraction: duplicates planted, as a fraction of ordinary products (rounded);
+                each re-publishes a distinct original's photo on its own page.
+            junk_images: junk pages planted; kinds cycle through :class:`JunkKind`.
+
+        Items are in plan order: products by class, then duplicates, junk, private pages.
+        """
+        rng = make_rng(seed, "catalog", "plan")
+        n_products = len(_CLASSES) * products_per_class
+        n_dup = min(n_products, int(round(duplicate_fraction * n_products)))
+        total = n_products + n_dup + junk_images + PRIVATE_ITEMS
+        small = {k: np.full(total, -1, dtype=np.int8) for k in ("kind", "cls", "spec", "licence", "author", "fmt", "junk")}
+        serial = np.zeros(total, dtype=np.int32)
+        dup_of = np.full(total, -1, dtype=np.int32)
+        price = np.zeros(total, dtype=np.float64)
+        ids = np.zeros(total, dtype="S12")
+        pos = 0
+
+        def new(kind: int, c: int, n: int) -> int:
+            nonlocal pos
+            specs = _SPECS[_CLASSES[c]]
+            small["kind"][pos], small["cls"][pos], serial[pos] = kind, c, n
+            small["spec"][pos] = int(rng.integers(len(specs)))
+            small["licence"][pos] = int(rng.choice(3, p=[0.3, 0.4, 0.3]))
+            small["author"][pos] = int(rng.integers(len(AUTHORS)))
+            small["fmt"][pos] = FORMATS.index(str(rng.choice(list(FORMATS), p=[0.5, 0.25, 0.25])))
+            price[pos] = rng.uniform(0.05, 25)
+            ids[pos] = stable_id("catalog", seed, KINDS[kind], _CLASSES[c].value, n, length=12).encode("ascii")
+            pos += 1
+            return pos - 1
+
+        for c in range(len(_CLASSES)):
+            for i in range(products_per_class):
+                new(0, c, i)
+        for k, j in enumerate(sorted(rng.choice(n_products, size=n_dup, replace=False).tolist())):
+            at = new(1, int(small["cls"][j]), k)
+            dup_of[at], small["fmt"][at] = j, FORMATS.index("jpeg")
+        for k in range(junk_images):
+            junk = k % len(_JUNK)
+            at = new(2, int(rng.integers(len(_CLASSES))), k)
+            small["junk"][at] = junk
+            small["fmt"][at] = FORMATS.index("png" if _JUNK[junk] in (JunkKind.BLANK, JunkKind.ASPECT) else "jpeg")
+        for k in range(PRIVATE_ITEMS):
+            at = new(3, int(rng.integers(len(_CLASSES))), k)
+            small["fmt"][at] = FORMATS.index("png")
+        # A few public items are all-rights-reserved: the crawler's licence filter must drop them.
+        public = np.flatnonzero(small["kind"] != 3)
+        if len(public):
+            n_res = max(1, int(round(RESERVED_FRACTION * len(public))))
+            small["licence"][rng.choice(public, size=n_res, replace=False)] = _RESERVED_CODE
+        return cls(seed, {**small, "serial": serial, "dup_of": dup_of, "price": price, "ids": ids})
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    @overload
+    def __getitem__(self, i: int) -> Item: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Item]: ...
+    def __getitem__(self, i: int | slice) -> Item | list[Item]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"plan index {i} out of range ({len(self)} items)")
+        c = _CLASSES[self.cls[i]]
+        kind = KINDS[self.kind[i]]
+        title = f"{DISPLAY[c][1]} {_SPECS[c][self.spec[i]]}"
+        code = int(self.licence[i])
         return Item(
-            id=stable_id("catalog", seed, kind, cls.value, n, length=12),
+            id=self.ids[i].decode("ascii"),
             kind=kind,
-            cls=cls,
-            title=f"{DISPLAY[cls][1]} {spec}",
-            licence=LICENCES[int(rng.choice(3, p=[0.3, 0.4, 0.3]))],
-            author=AUTHORS[int(rng.integers(len(AUTHORS)))],
-            fmt=str(rng.choice(["jpeg", "png", "webp"], p=[0.5, 0.25, 0.25])),
-            price=f"{rng.uniform(0.05, 25):.2f}",
-            **kw,  # type: ignore[arg-type]
+            cls=c,
+            title=f"Prototype {title} (staff only)" if kind == "private" else title,
+            licence=RESERVED if code == _RESERVED_CODE else LICENCES[code],
+            author=AUTHORS[self.author[i]],
+            fmt=FORMATS[self.fmt[i]],
+            price=f"{self.price[i]:.2f}",
+            dup_of=self.ids[self.dup_of[i]].decode("ascii") if self.dup_of[i] >= 0 else None,
+            junk_kind=_JUNK[self.junk[i]].value if self.junk[i] >= 0 else None,
         )
 
-    for cls in ComponentClass:
-        items.extend(new("product", cls, i) for i in range(products_per_class))
-    products = list(items)
-    n_dup = min(len(products), int(round(duplicate_fraction * len(products))))
-    for k, j in enumerate(sorted(rng.choice(len(products), size=n_dup, replace=False).tolist())):
-        orig = products[j]
-        dup = new("duplicate", orig.cls, k, dup_of=orig.id)
-        items.append(replace(dup, fmt="jpeg"))
-    for k in range(junk_images):
-        kind = list(JunkKind)[k % len(JunkKind)]
-        cls = ComponentClass.names()[int(rng.integers(len(ComponentClass)))]
-        junk = new("junk", ComponentClass(cls), k, junk_kind=kind.value)
-        items.append(replace(junk, fmt="png" if kind in (JunkKind.BLANK, JunkKind.ASPECT) else "jpeg"))
-    for k in range(PRIVATE_ITEMS):
-        cls = ComponentClass(ComponentClass.names()[int(rng.integers(len(ComponentClass)))])
-        priv = new("private", cls, k)
-        items.append(replace(priv, fmt="png", title=f"Prototype {priv.title} (staff only)"))
-    # A few public items are all-rights-reserved: the crawler's licence filter must drop them.
-    public = [i for i, it in enumerate(items) if it.kind != "private"]
-    if public:
-        n_res = max(1, int(round(RESERVED_FRACTION * len(public))))
-        for i in rng.choice(public, size=n_res, replace=False).tolist():
-            items[i] = replace(items[i], licence=RESERVED)
-    return items
+    def where(self, *kinds: str) -> np.ndarray:
+        """Positions of the items of ``kinds``, in plan order."""
+        return np.flatnonzero(np.isin(self.kind, [KINDS.index(k) for k in kinds]))
+
+    def listing(self, c: ComponentClass) -> np.ndarray:
+        """Positions of a category's listing: its public items in a seeded shuffle (duplicates and junk mixed in)."""
+        own = np.flatnonzero((self.cls == _CLASSES.index(ComponentClass(c))) & (self.kind != KINDS.index("private")))
+        ordered = own[np.argsort(self.ids[own], kind="stable")]
+        perm = make_rng(self.seed, "catalog", "order", ComponentClass(c).value).permutation(len(ordered))
+        return ordered[np.asarray(perm)]
+
+    def by_id(self) -> np.ndarray:
+        """Positions of every item, sorted by id."""
+        return np.argsort(self.ids, kind="stable")
+
+
+def plan(seed: int, products_per_class: int, duplicate_fraction: float, junk_images: int) -> list[Item]:
+    """:meth:`Plan.build`'s items as a list (arguments as there)."""
+    return list(Plan.build(seed, products_per_class, duplicate_fraction, junk_images))
 
 
 # ----------------------------------------------------------------------------- HTML
@@ -282,21 +365,14 @@ def paginate(items: Sequence[Item], per_page: int) -> list[list[Item]]:
     return [list(items[i * per_page : (i + 1) * per_page]) for i in range(n)]
 
 
-def listing_order(seed: int, cls: ComponentClass, items: Sequence[Item]) -> list[Item]:
-    """A category's listing: its public items in a seeded shuffle (duplicates and junk mixed in)."""
-    ordered = sorted(items, key=lambda it: it.id)
-    perm = make_rng(seed, "catalog", "order", cls.value).permutation(len(ordered))
-    return [ordered[int(i)] for i in np.asarray(perm)]
-
-
 ROBOTS = "User-agent: *\nDisallow: /private/\nSitemap: /sitemap.xml\n"
 
 
-def render_sitemap(items: Sequence[Item]) -> str:
-    """``/sitemap.xml`` listing every public product page by its root-relative URL (``/product/<id>.html``)."""
-    urls = "".join(
-        f"  <url><loc>/{it.page_path}</loc></url>\n"
-        for it in sorted(items, key=lambda it: it.id)
-        if it.kind != "private"
-    )
-    return f'<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n{urls}</urlset>\n'
+def render_sitemap(items: Iterable[Item]) -> Iterator[str]:
+    """``/sitemap.xml``, in pieces: every public product page of ``items`` by its root-relative
+    URL (``/product/<id>.html``), in the order given (the catalog gives them by id)."""
+    yield '<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+    for it in items:
+        if it.kind != "private":
+            yield f"  <url><loc>/{it.page_path}</loc></url>\n"
+    yield "</urlset>\n"

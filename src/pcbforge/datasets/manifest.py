@@ -9,11 +9,14 @@ too-new or incomplete file into one clear :class:`~pcbforge.errors.InputError`.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import os
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -274,28 +277,42 @@ def write_manifest(
 class ManifestWriter:
     """Rows in, as a stage makes them; one manifest out, sorted by id, as :func:`write_manifest` writes it.
 
-    For a stage whose rows outnumber what memory should hold as Python objects (``catalog`` at
-    100k images: a row dict weighs ~0.7 KiB, the frame built from all of them at the end
-    several times that): every ``chunk`` rows are conformed to the schema and kept as Arrow
-    columns, and :meth:`close` sorts and writes them atomically. The file's bytes are those
-    :func:`write_manifest` writes for the same rows (for a stage without float columns: the
-    writer refuses the others).
+    For a stage whose rows outnumber what memory should hold (``catalog`` at 100k images: a
+    row dict weighs ~0.7 KiB, the frame built from all of them at the end several times that):
+    every ``chunk`` rows are conformed to the schema, sorted by id and spilled to an anonymous
+    temporary file beside the manifest as one sorted run, and :meth:`close` merges the runs
+    into the manifest, ``row_group`` rows at a time, atomically. Memory holds one chunk of rows
+    plus one row group, whatever the number of rows (benchmarks/bench_memory.py).
+
+    Up to ``row_group`` rows the file's bytes are those :func:`write_manifest` writes for the same
+    rows; above it the file holds the same table in row groups of ``row_group`` rows (one
+    group of up to 1Mi rows there). Either way, same rows, same bytes. A stage with float
+    columns is refused: pandas' metadata names a float column's dtype as the whole column made it.
 
     Example:
         >>> w = ManifestWriter("x.parquet", stage="export")  # doctest: +SKIP
         >>> w.add({"id": "a", "source": "s", "status": "ok"}); w.close()  # doctest: +SKIP
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, stage: str, chunk: int = 4096) -> None:
+    #: Rows per batch in the spilled runs; the merge holds one batch of each run.
+    SPILL_BATCH = 256
+
+    def __init__(self, path: str | os.PathLike[str], *, stage: str, chunk: int = 4096, row_group: int = 16384) -> None:
         floats = [f.name for f in schemas.manifest_schema(stage).fields if pa.types.is_floating(f.type)]
         if floats:
             # pandas' metadata names a float column's dtype as the whole column made it (int64 for
             # whole numbers, float32 for numpy float32 values), which one row per column cannot tell.
             raise ValueError(f"ManifestWriter cannot promise write_manifest's bytes for {stage}: float columns {floats}")
-        self.path, self.stage, self.chunk = Path(path), stage, chunk
+        if chunk < 1 or row_group < 1:
+            raise ValueError(f"ManifestWriter: chunk ({chunk}) and row_group ({row_group}) must be at least 1")
+        self.path, self.stage, self.chunk, self.row_group = Path(path), stage, chunk, row_group
         self._closed = False
         self._rows: list[Mapping[str, Any]] = []
-        self._tables: list[pa.Table] = []
+        self._empty: pa.Table | None = None  # the conformed empty table, for the schema
+        self._spill: IO[bytes] | None = None
+        self._ipc: pa.ipc.RecordBatchFileWriter | None = None
+        self._runs: list[range] = []  # the spill file's batches, per sorted run
+        self._batches = 0
         # The first row holding a value in each column: pandas' metadata in the file (a column's
         # ``numpy_type``) depends on whether the column holds any value at all, so it is taken
         # from these rows, as write_manifest would take it from all of them.
@@ -312,32 +329,110 @@ class ManifestWriter:
             self._flush()
 
     def _flush(self) -> None:
-        if self._rows or not self._tables:
-            df = to_frame(self._rows, stage=self.stage)
-            _check_status(df, self.path)
-            self._tables.append(conform(df, self.stage, self.path))
-            self._rows = []
+        if not self._rows and self._empty is not None:
+            return
+        df = to_frame(self._rows, stage=self.stage)
+        _check_status(df, self.path)
+        table = conform(df, self.stage, self.path).replace_schema_metadata(None)
+        self._rows = []
+        if self._empty is None:
+            self._empty = table.schema.empty_table()
+        if not len(table):
+            return
+        if self._ipc is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Unlinked at once (O_TMPFILE or its equivalent): a killed stage leaves nothing behind.
+            self._spill = tempfile.TemporaryFile(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".spill")
+            self._ipc = pa.ipc.new_file(pa.PythonFile(self._spill, mode="w"), table.schema)
+        run = table.take(pc.sort_indices(table.column("id")))
+        start = self._batches
+        for batch in run.combine_chunks().to_batches(max_chunksize=self.SPILL_BATCH):
+            self._ipc.write_batch(batch)
+            self._batches += 1
+        self._runs.append(range(start, self._batches))
 
     def close(self) -> Path:
-        """Sort every row by id and write the manifest (atomically); the writer is then empty.
+        """Merge every row, sorted by id, into the manifest (atomically); the writer is then empty.
 
         Raises:
-            ValueError: as :func:`write_manifest`.
+            ValueError: as :func:`write_manifest`; the manifest is then not written.
         """
         if self._closed:
             raise ValueError(f"manifest {self.path} was already written")
         self._closed = True
         self._flush()
-        table = pa.concat_tables(self._tables).combine_chunks()
-        self._tables = []
-        ids = table.column("id")
-        if pc.count_distinct(ids).as_py() != len(table):
-            counts = pc.value_counts(ids)
-            dups = [v["values"] for v in counts.to_pylist() if v["counts"] > 1][:5]
-            raise ValueError(f"manifest for {self.path} has duplicate ids, e.g. {dups}")
         witnesses = list({id(r): r for r in self._witness.values()}.values())
+        self._witness = {}
         meta = conform(to_frame(witnesses, stage=self.stage), self.stage, self.path).schema.metadata
-        return _write_table(table.take(pc.sort_indices(ids)).replace_schema_metadata(meta), self.path)
+        assert self._empty is not None
+        schema = self._empty.schema.with_metadata(meta)
+        if self._ipc is None:
+            return _write_table(self._empty.replace_schema_metadata(meta), self.path)
+        self._ipc.close()
+        try:
+            self._spill.seek(0)  # type: ignore[union-attr]
+            reader = pa.ipc.open_file(pa.PythonFile(self._spill, mode="r"))
+            dups: list[str] = []
+            with atomic_path(self.path) as tmp:
+                with pq.ParquetWriter(tmp, schema, compression="zstd") as out:
+                    for group in _merge_runs(reader, self._runs, self.row_group, dups):
+                        out.write_table(group)
+                if dups:
+                    raise ValueError(f"manifest for {self.path} has duplicate ids, e.g. {dups}")
+        finally:
+            self._spill.close()  # type: ignore[union-attr]
+            self._spill = self._ipc = None
+        return self.path
+
+
+def _merge_runs(
+    reader: pa.ipc.RecordBatchFileReader, runs: list[range], row_group: int, dups: list[str]
+) -> Iterator[pa.Table]:
+    """The rows of sorted ``runs`` (batch ranges of ``reader``) merged by id, ``row_group`` at a time.
+
+    Holds one batch per run and the batches the current group takes rows from. Ids seen twice
+    are added to ``dups`` (up to five).
+    """
+    batches: dict[int, pa.RecordBatch] = {}  # batch index -> batch, while a run or the group needs it
+    ids: dict[int, list[str]] = {}
+    cursor = [(iter(run), -1, 0) for run in runs]  # per run: its batches left, current batch, next row
+    heap: list[tuple[str, int]] = []
+
+    def advance(r: int) -> None:
+        left, b, row = cursor[r]
+        if b < 0 or row >= len(ids[b]):
+            b = next(left, -1)
+            if b < 0:
+                return
+            batches[b] = reader.get_batch(b)
+            ids[b] = batches[b].column("id").to_pylist()
+            row = 0
+        cursor[r] = (left, b, row)
+        heapq.heappush(heap, (ids[b][row], r))
+
+    for r in range(len(runs)):
+        advance(r)
+    taken: list[tuple[int, int]] = []
+    last = None
+    while heap:
+        key, r = heapq.heappop(heap)
+        if key == last and len(dups) < 5 and key not in dups:
+            dups.append(key)
+        last = key
+        left, b, row = cursor[r]
+        taken.append((b, row))
+        cursor[r] = (left, b, row + 1)
+        advance(r)
+        if len(taken) == row_group or not heap:
+            used = sorted({b for b, _ in taken})
+            at = dict(zip(used, itertools.accumulate((len(ids[b]) for b in used), initial=0)))
+            table = pa.Table.from_batches([batches[b] for b in used])
+            yield table.take(pa.array([at[b] + row for b, row in taken], type=pa.int64())).combine_chunks()
+            current = {c[1] for c in cursor}
+            for b in used:
+                if b not in current:
+                    del batches[b], ids[b]
+            taken = []
 
 
 def manifest_info(schema: pa.Schema) -> dict[str, Any]:
