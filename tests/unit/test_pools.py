@@ -8,6 +8,7 @@ import sys
 import tracemalloc
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pcbforge.datasets.triplets import ClassPool, Component, pools_by_split
@@ -83,3 +84,20 @@ def test_the_augment_module_does_not_load_torch_but_torch_still_imports_after() 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0.0"
+
+
+def test_pools_from_the_anchors_share_their_tables_and_still_leave_one_out() -> None:
+    comps = [_comp(i, cls=("relay", "resistor")[i % 2], split=("train", "val")[i % 3 == 0]) for i in range(30)]
+    anchors = ClassPool(reversed(comps))  # any iterable, read once
+    assert list(anchors) == comps and anchors[3:6] == comps[3:6]
+    from_objects, from_anchors = pools_by_split(comps), pools_by_split(anchors)
+    assert list(from_objects) == list(from_anchors) == ["train", "val"]
+    for split, pools in from_anchors.items():
+        assert list(pools) == list(from_objects[split])
+        for cls, pool in pools.items():
+            assert list(pool) == list(from_objects[split][cls])
+            assert pool._tables is anchors._tables
+            for c in pool:
+                assert list(pool.without(c.id)) == [d for d in pool if d.id != c.id]
+    with pytest.raises(ValueError, match="increasing rows"):
+        anchors.take(np.array([3, 1]))

@@ -28,15 +28,16 @@ takes plain values, writes its PNGs, and returns manifest rows (errors become ro
 
 from __future__ import annotations
 
+import array
 import bisect
 import functools
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from PIL import Image
@@ -123,32 +124,56 @@ _TABLED = ("id", "class_label", "split", "crop_path", "context_path", "origin", 
 
 
 class ClassPool(Sequence[Component]):
-    """The components of one class in one split, sorted by id, stored as columns.
+    """Components sorted by id, stored as columns: one class of one split (a candidate pool),
+    or every component of the stage (its anchors, see :func:`pools_by_split`).
 
     Every pool worker receives every pool once, so what a component weighs here is memory per
     worker that grows with the dataset: as :class:`Component` objects ~2 KiB each (103 MB per
     worker at 50,000 components); here a code per field into a table of distinct values (a
     board's context path, a shop's licence are stored once) and the box as floats, a few
-    hundred bytes. Items are rebuilt on access and equal the components given.
+    hundred bytes. Items are rebuilt on access and equal the components given. ``components``
+    may be any iterable: it is read once, and never held as a list.
     """
 
-    def __init__(self, components: Sequence[Component]) -> None:
-        comps = sorted(components, key=lambda c: c.id)
-        twice = [a.id for a, b in zip(comps, comps[1:]) if a.id == b.id]
-        if twice:
-            raise ValueError(f"a candidate pool lists components more than once: {twice[:5]}")
-        self._n = len(comps)
-        self._tables: dict[str, list[Any]] = {}
-        self._codes: dict[str, np.ndarray] = {}
-        for name in _TABLED:
-            index: dict[Any, int] = {}
-            values = [getattr(c, name) for c in comps]
-            values = [str(v) if isinstance(v, Path) else v for v in values]
-            self._codes[name] = np.fromiter((index.setdefault(v, len(index)) for v in values), np.int32, self._n)
-            self._tables[name] = list(index)
-        self._box = np.array([c.context_box if c.context_box is not None else (np.nan,) * 4 for c in comps],
-                             np.float64).reshape(self._n, 4)
-        self._margin = np.array([c.view_margin for c in comps], np.float64)
+    def __init__(self, components: Iterable[Component]) -> None:
+        index: dict[str, dict[Any, int]] = {name: {} for name in _TABLED}
+        codes: dict[str, array.array[int]] = {name: array.array("i") for name in _TABLED}
+        box, margin = array.array("d"), array.array("d")
+        for c in components:
+            for name in _TABLED:
+                v = getattr(c, name)
+                v = str(v) if isinstance(v, Path) else v
+                codes[name].append(index[name].setdefault(v, len(index[name])))
+            box.extend(c.context_box if c.context_box is not None else (np.nan,) * 4)
+            margin.append(c.view_margin)
+        self._n = len(margin)
+        self._tables = {name: list(index[name]) for name in _TABLED}
+        del index
+        ids = self._tables["id"]
+        if len(ids) < self._n:
+            seen = np.bincount(np.frombuffer(codes["id"], np.int32), minlength=len(ids))
+            twice = [ids[k] for k in np.flatnonzero(seen > 1)[:5]]
+            raise ValueError(f"a candidate pool lists components more than once: {twice}")
+        # Sorted by id, and the id table too, so a row's id code is its row (see ``without``).
+        order = np.argsort(np.array(ids, dtype=object), kind="stable") if ids else np.zeros(0, np.intp)
+        rank = np.empty(len(order), np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
+        self._tables["id"] = [ids[k] for k in order]
+        self._codes = {name: np.frombuffer(codes[name], np.int32)[order] for name in _TABLED}
+        self._codes["id"] = rank[self._codes["id"]]
+        self._box = np.frombuffer(box, np.float64).reshape(self._n, 4)[order]
+        self._margin = np.frombuffer(margin, np.float64)[order]
+
+    def take(self, rows: np.ndarray) -> ClassPool:
+        """The pool of ``rows`` (increasing positions), sharing this pool's tables of values."""
+        rows = np.asarray(rows, dtype=np.intp)
+        if len(rows) > 1 and not (np.diff(rows) > 0).all():
+            raise ValueError("ClassPool.take needs increasing rows (the pool stays sorted by id)")
+        sub = ClassPool.__new__(ClassPool)
+        sub._n, sub._tables = len(rows), self._tables
+        sub._codes = {name: codes[rows] for name, codes in self._codes.items()}
+        sub._box, sub._margin = self._box[rows], self._margin[rows]
+        return sub
 
     def __len__(self) -> int:
         return self._n
@@ -156,7 +181,13 @@ class ClassPool(Sequence[Component]):
     def _value(self, name: str, i: int) -> Any:
         return self._tables[name][self._codes[name][i]]
 
-    def __getitem__(self, i: int) -> Component:  # type: ignore[override]
+    @overload
+    def __getitem__(self, i: int) -> Component: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Component]: ...
+    def __getitem__(self, i: int | slice) -> Component | list[Component]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._n))]
         if not -self._n <= i < self._n:
             raise IndexError(i)
         i %= self._n
@@ -174,11 +205,27 @@ class ClassPool(Sequence[Component]):
             **{k: self._value(k, i) for k in LINEAGE_COLUMNS},
         )
 
+    def groups(self, *names: str) -> dict[tuple[Any, ...], np.ndarray]:
+        """Rows by their values of ``names`` (e.g. ``"split", "class_label"``), keys sorted."""
+        if not self._n:
+            return {}
+        keys = np.stack([self._codes[name] for name in names], axis=1)
+        distinct, inverse = np.unique(keys, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        out = {
+            tuple(self._tables[name][code] for name, code in zip(names, row)): np.flatnonzero(inverse == k)
+            for k, row in enumerate(distinct.tolist())
+        }
+        return dict(sorted(out.items()))
+
     def without(self, component_id: str) -> Sequence[Component]:
         """The pool less the component ``component_id`` (the same pool if it is not in it), in order."""
-        ids = self._tables["id"]  # distinct and sorted: table position == row
-        at = bisect.bisect_left(ids, component_id)
-        return _Without(self, at) if at < len(ids) and ids[at] == component_id else self
+        ids = self._tables["id"]  # distinct and sorted: an id's position is its code
+        code = bisect.bisect_left(ids, component_id)
+        if code == len(ids) or ids[code] != component_id:
+            return self
+        at = int(np.searchsorted(self._codes["id"], code))
+        return _Without(self, at) if at < self._n and self._codes["id"][at] == code else self
 
 
 class _Without(Sequence[Component]):
@@ -197,12 +244,16 @@ class _Without(Sequence[Component]):
         return self._pool[i + (i >= self._skip)]
 
 
-def pools_by_split(components: Sequence[Component]) -> dict[str, dict[str, ClassPool]]:
-    """split -> class -> components sorted by id: the only place negatives are drawn from."""
-    grouped: dict[str, dict[str, list[Component]]] = {}
-    for c in components:
-        grouped.setdefault(c.split, {}).setdefault(c.class_label, []).append(c)
-    return {split: {cls: ClassPool(grouped[split][cls]) for cls in sorted(grouped[split])} for split in sorted(grouped)}
+def pools_by_split(components: Iterable[Component]) -> dict[str, dict[str, ClassPool]]:
+    """split -> class -> components sorted by id: the only place negatives are drawn from.
+
+    Given a :class:`ClassPool` (the stage's anchors), the pools share its tables of values.
+    """
+    pool = components if isinstance(components, ClassPool) else ClassPool(components)
+    out: dict[str, dict[str, ClassPool]] = {}
+    for (split, cls), rows in pool.groups("split", "class_label").items():
+        out.setdefault(split, {})[cls] = pool.take(rows)
+    return out
 
 
 def _load_rgb(path: Path) -> np.ndarray:

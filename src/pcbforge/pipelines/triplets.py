@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from pcbforge.datasets.manifest import (
 )
 from pcbforge.datasets.split import join_splits
 from pcbforge.datasets.triplets import (
+    ClassPool,
     Component,
     Timings,
     build_anchor,
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 #: What every anchor's job reads: candidate pools by split, settings, the output directory
 #: (handed to each pool worker once, see :func:`pcbforge.parallel.imap_ordered`).
 #: Settings are (params.triplets, base.seed, project root, the class taxonomy).
-_Context = tuple[dict[str, dict[str, list[Component]]], tuple[TripletsParams, int, Path, Taxonomy], Path]
+_Context = tuple[dict[str, dict[str, ClassPool]], tuple[TripletsParams, int, Path, Taxonomy], Path]
 
 
 def _job(context: _Context, anchor: Component) -> tuple[list[dict[str, Any]], Timings]:
@@ -47,7 +49,17 @@ def _job(context: _Context, anchor: Component) -> tuple[list[dict[str, Any]], Ti
 
 
 def load_components(params: Params) -> list[Component]:
-    """Ok components that have an ok split row, as :class:`Component` (absolute paths).
+    """Ok components that have an ok split row, as :class:`Component` (absolute paths), by id.
+
+    Raises:
+        InputError: a manifest is missing or lacks a required column.
+    """
+    return list(load_anchors(params))
+
+
+def load_anchors(params: Params) -> ClassPool:
+    """:func:`load_components` as one :class:`ClassPool`: columns, not an object per component,
+    so the stage's main process stays small as the dataset grows (benchmarks/bench_memory.py).
 
     Raises:
         InputError: a manifest is missing or lacks a required column.
@@ -58,37 +70,40 @@ def load_components(params: Params) -> list[Component]:
     split = read_manifest(split_out / MANIFEST_NAMES["split"], "split", require=("id", "split", "status"))
     n_all = len(comps)
     comps = ok_only(comps)
+    n_ok = len(comps)
     merged, unsplit = join_splits(comps, split, Path(params.split.out) / MANIFEST_NAMES["split"])
+    del comps, split
     if len(unsplit):
         first = unsplit.iloc[0]
         n = len(unsplit)
         log.warning("skipped %d ok components with no ok split row (e.g. %s: %s)", n, first["id"], first["reason"])
-    if n_all - len(comps):
-        log.info("skipped %d components whose crop status is not ok", n_all - len(comps))
-    out = []
-    for r in merged.to_dict("records"):
-        context, box, margin = component_context(r, crop_out, params.crop.margin)
-        out.append(
-            Component(
-                id=str(r["id"]),
-                class_label=str(r["class_label"]),
-                split=str(r["split"]),
-                crop_path=crop_out / str(r["crop_path"]),
-                context_path=context,
-                context_box=box,
-                view_margin=margin,
-                origin="web" if r.get("origin") == "web" else "board",
-                **lineage_of(r),
-            )
-        )
-    return sorted(out, key=lambda c: c.id)
+    if n_all - n_ok:
+        log.info("skipped %d components whose crop status is not ok", n_all - n_ok)
+
+    def components() -> Iterator[Component]:
+        for start in range(0, len(merged), 1024):  # a slice of rows as dicts at a time
+            for r in merged.iloc[start : start + 1024].to_dict("records"):
+                context, box, margin = component_context(r, crop_out, params.crop.margin)
+                yield Component(
+                    id=str(r["id"]),
+                    class_label=str(r["class_label"]),
+                    split=str(r["split"]),
+                    crop_path=crop_out / str(r["crop_path"]),
+                    context_path=context,
+                    context_box=box,
+                    view_margin=margin,
+                    origin="web" if r.get("origin") == "web" else "board",
+                    **lineage_of(r),
+                )
+
+    return ClassPool(components())
 
 
 def run(params: Params, **options: Any) -> str:
     """Build the triplets of every ok component; return a one-line summary."""
     t = params.triplets
     settings = (t, params.base.seed, params.root, params.taxonomy())
-    anchors = load_components(params)
+    anchors = load_anchors(params)
     pools = pools_by_split(anchors)
     out = params.path(t.out)
     ex = executor(params.base).at_most(len(anchors))
