@@ -263,3 +263,13 @@ def test_manifest_writer_merges_spilled_runs_into_row_groups(tmp_path: Path, chu
     assert written[0].read_bytes() == written[1].read_bytes()
     if len(rows) <= row_group:
         assert written[0].read_bytes() == whole.read_bytes()
+
+
+def test_read_manifest_reads_only_the_columns_asked_for(tmp_path: Path) -> None:
+    rows = _catalog_rows()
+    path = write_manifest(to_frame(rows, stage="catalog"), tmp_path / "c.parquet", stage="catalog")
+    df = read_manifest(path, "catalog", require=("id", "status"), columns=("title", "n_objects"))
+    assert list(df.columns) == ["id", "status", "title", "n_objects"]
+    assert df["title"].tolist() == read_manifest(path, "catalog")["title"].tolist()
+    with pytest.raises(ValueError, match="not columns of the catalog schema"):
+        read_manifest(path, "catalog", columns=("no_such_column",))

@@ -448,7 +448,10 @@ def manifest_info(schema: pa.Schema) -> dict[str, Any]:
 
 
 def read_manifest(
-    path: str | os.PathLike[str], stage: str, require: Iterable[str] = ("id", "status")
+    path: str | os.PathLike[str],
+    stage: str,
+    require: Iterable[str] = ("id", "status"),
+    columns: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Read ``stage``'s manifest at ``path``, checking its schema version and the columns the reader needs.
 
@@ -456,6 +459,8 @@ def read_manifest(
         path: The Parquet file.
         stage: The stage that writes it (a key of :data:`MANIFEST_NAMES`), named in every error.
         require: Columns the caller reads; each must be declared in the stage's schema.
+        columns: Read only these (and ``require``), each declared in the stage's schema; None:
+            every column. A large manifest read for a few columns then costs a few columns.
 
     Raises:
         InputError: the file is missing or unreadable, was written by a newer schema version
@@ -468,7 +473,8 @@ def read_manifest(
     """
     ms = schemas.manifest_schema(stage)
     require = tuple(require)
-    undeclared = [c for c in require if c not in ms.names]
+    wanted = None if columns is None else [*require, *(c for c in columns if c not in require)]
+    undeclared = [c for c in (wanted or require) if c not in ms.names]
     if undeclared:
         raise ValueError(f"read_manifest: {undeclared} are not columns of the {stage} schema ({ms.file})")
     p = Path(path)
@@ -476,7 +482,11 @@ def read_manifest(
     if not p.is_file():
         raise InputError(f"manifest not found: {p}{hint}")
     try:
-        table = pq.read_table(p)
+        if wanted is None:
+            table = pq.read_table(p)
+        else:  # the columns the file has; a declared one it lacks reads as nulls below
+            present = set(pq.read_schema(p).names)
+            table = pq.read_table(p, columns=[c for c in wanted if c in present])
     except (OSError, pa.ArrowInvalid) as exc:
         raise InputError(f"manifest unreadable: {p}: {exc}{hint}") from exc
     info = manifest_info(table.schema)
@@ -495,7 +505,7 @@ def read_manifest(
     # A file from an older schema version lacks columns declared since: they read as nulls,
     # so no reader checks for an optional column by hand.
     for f in ms.fields:
-        if f.name not in df.columns and f.nullable:
+        if f.name not in df.columns and f.nullable and (wanted is None or f.name in wanted):
             df[f.name] = None
     return df
 

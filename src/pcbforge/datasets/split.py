@@ -267,24 +267,26 @@ def join_splits(
         >>> unmatched["reason"].tolist()[1]
         'component is not in data/split/split.parquet (stale split: re-run `pcbforge split`)'
     """
-    by_id = {str(r["id"]): r for r in split.to_dict("records")}
+    # (status, split, error) by id: three cells a row, not a dict of every column each.
+    errors = split["error"] if "error" in split.columns else [None] * len(split)
+    by_id = {str(i): (st, sp, er) for i, st, sp, er in zip(split["id"], split["status"], split["split"], errors)}
     values: list[str] = []
     reasons: list[str | None] = []  # None: the component has a split
     for cid in components["id"].astype(str):
         row = by_id.get(cid)
-        value = cell_value(row.get("split")) if row is not None else None
+        value = cell_value(row[1]) if row is not None else None
         if row is None:
             reasons.append(f"component is not in {where} (stale split: re-run `pcbforge split`)")
-        elif row.get("status") != Status.OK.value:
-            why = cell_value(row.get("error")) or "no reason given"
-            reasons.append(f"split status {row.get('status')!r} in {where} ({why})")
+        elif row[0] != Status.OK.value:
+            why = cell_value(row[2]) or "no reason given"
+            reasons.append(f"split status {row[0]!r} in {where} ({why})")
         elif value not in SPLITS:
             reasons.append(f"split {value!r} in {where} is not one of {sorted(SPLITS)}")
         else:
             reasons.append(None)
             values.append(value)
-    joined = components.iloc[[i for i, r in enumerate(reasons) if r is None]].copy()
-    joined["split"] = values
-    unmatched = components.iloc[[i for i, r in enumerate(reasons) if r is not None]].copy()
-    unmatched["reason"] = [r for r in reasons if r is not None]
+    joined = components.iloc[[i for i, r in enumerate(reasons) if r is None]]
+    joined = joined.assign(split=values)
+    unmatched = components.iloc[[i for i, r in enumerate(reasons) if r is not None]]
+    unmatched = unmatched.assign(reason=[r for r in reasons if r is not None])
     return joined.reset_index(drop=True), unmatched.reset_index(drop=True)
