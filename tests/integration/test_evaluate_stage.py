@@ -58,6 +58,14 @@ def test_evaluate_writes_metrics_plots_and_figures(trained: Params) -> None:
     # every negative kind of the test split gets its own AUC
     assert set(m["per_defect_auc"]) == {"other_class", "gray_patch", "rotation", "missing"}
     assert all(v is None or 0.0 <= v <= 1.0 for v in m["per_defect_auc"].values())
+    # ... and again apart by what the positive shows: the anchor itself, or another part of its class
+    by_pos = m["per_defect_auc_by_positive"]
+    assert set(by_pos) == {"same_part", "other_instance"}
+    assert set(by_pos["same_part"]) | set(by_pos["other_instance"]) == set(m["per_defect_auc"])
+    for kind, auc in m["per_defect_auc"].items():
+        groups = [g for g in by_pos.values() if kind in g]
+        if len(groups) == 1:  # all of that kind's triplets in one group: the same AUC
+            assert groups[0][kind] == auc, kind
     assert sum(m["confusion"].values()) == m["n_pairs"]
     assert m["threshold"] > 0
     # the threshold is the one train calibrated on val and stored in model.pt

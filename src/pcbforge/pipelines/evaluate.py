@@ -30,6 +30,7 @@ from pcbforge.rng import make_rng
 from pcbforge.train.evaluate import (
     Distances,
     auc_by_group,
+    per_kind_auc_by,
     bootstrap_ci,
     calibrate,
     calibration_triplets,
@@ -106,6 +107,10 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
     metrics = _pair_set_metrics(d_eval, calibration, params)
     held = set(params.split.val_classes) | set(params.split.test_classes)
     by_seen = auc_by_group(d_eval, eval_frame["class_label"].isin(held).to_numpy())
+    # A positive from another part of the class (positive_params' instance_id) against one of
+    # the anchor itself: instance variation is most of what the harder half has to see past.
+    other = eval_frame["positive_params"].fillna("").str.contains('"instance_id"', regex=False).to_numpy()
+    by_positive = per_kind_auc_by(d_eval, {"same_part": ~other, "other_instance": other})
     metrics.update({
         "split": split,
         "requested_split": ep.split.value,
@@ -118,6 +123,7 @@ def run(params: Params, progress: bool = True, **_options: Any) -> str:
         "unseen_share": _unseen_share(eval_frame, params),
         "roc_auc_unseen": by_seen["unseen"],
         "roc_auc_seen": by_seen["seen"],
+        "per_defect_auc_by_positive": by_positive,
         "notes": notes,
     })
     if real is not None:

@@ -291,6 +291,22 @@ def score(d: Distances, threshold: float, ndigits: int = 6) -> dict[str, Any]:
     }
 
 
+def per_kind_auc_by(d: Distances, groups: dict[str, np.ndarray], ndigits: int = 6) -> dict[str, dict[str, float | None]]:
+    """Per-kind AUC (as :func:`score`'s ``per_defect_auc``) within each named subset of triplets.
+
+    Example:
+        >>> d = Distances(np.array([0.1, 0.6, 0.2]), np.array([0.5, 0.4, 0.9]), np.array(["a", "a", "b"]))
+        >>> per_kind_auc_by(d, {"own": np.array([True, False, True]), "other": np.array([False, True, False])})
+        {'own': {'a': 1.0, 'b': 1.0}, 'other': {'a': 0.0}}
+    """
+    out: dict[str, dict[str, float | None]] = {}
+    for name, m in groups.items():
+        sub = d.subset(m)
+        aucs = {str(k): _auc(*sub.subset(sub.kinds == k).pairs()) for k in sorted(set(sub.kinds.tolist()))}
+        out[name] = {k: None if v is None else round(float(v), ndigits) for k, v in aucs.items()}
+    return out
+
+
 def auc_by_group(d: Distances, held: np.ndarray, ndigits: int = 6) -> dict[str, float | None]:
     """ROC-AUC of the triplets whose anchor class was seen in training and of those held out.
 
