@@ -560,6 +560,10 @@ class TripletsParams(Section):
     #: Share of positives made from another component of the anchor's class in its split
     #: (rest: from the anchor itself); positives of one part only teach "same pixels".
     instance_positive_fraction: float = Field(0.5, ge=0, le=1)
+    #: With a positive from another instance, make the defect negative on that instance too, so
+    #: the pair (positive, negative) differs by the defect alone; false (default): on the anchor.
+    #: True raised the demo's synthetic AUC and lowered its real-pair AUC (docs/defects.md).
+    instance_negatives: bool = False
     defects: list[DefectType] = Field(
         default_factory=lambda: [
             DefectType.GRAY_PATCH,

@@ -70,3 +70,25 @@ def test_an_anchor_alone_in_its_class_keeps_its_own_positive(tmp_path: Path) -> 
     df = _rows(tmp_path, "c0", 1.0, n=4)
     assert (df["status"] == "ok").all()
     assert not any("instance_id" in json.loads(p) for p in df["positive_params"])
+
+
+def test_instance_negatives_put_the_defect_on_the_positives_part(tmp_path: Path) -> None:
+    comps = _components(tmp_path)
+    pools = pools_by_split(comps)
+    anchor = next(c for c in comps if c.id == "r0")
+    got = {}
+    for on in (False, True):
+        settings = TripletsParams(per_component=8, strategy="defect", defects=["gray_patch"],
+                                  instance_positive_fraction=1.0, matched_positive_fraction=0.0,
+                                  instance_negatives=on)
+        rows, _ = build_anchor(anchor, pools["train"], settings, tmp_path / f"out{on}", seed=7, root=tmp_path)
+        df = pd.DataFrame(rows)
+        assert (df["status"] == "ok").all(), df["error"].tolist()
+        got[on] = df
+    inst = [json.loads(p)["instance_id"] for p in got[True]["positive_params"]]
+    assert got[True]["negative_id"].tolist() == inst  # the part the positive shows
+    assert set(got[False]["negative_id"]) == {"r0"}  # the anchor, as before
+    for r, other in zip(got[True].itertuples(), inst):
+        # a gray patch covers part of the crop: the rest keeps the instance's grey level
+        neg = np.asarray(Image.open(tmp_path / "outTrue" / r.negative_path))
+        assert abs(float(np.median(neg)) - LEVELS[other]) < abs(float(np.median(neg)) - LEVELS["r0"])

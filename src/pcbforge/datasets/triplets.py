@@ -412,11 +412,12 @@ def _one_triplet(
     if instance is not None:
         pos_params = {**pos_params, "instance_id": instance.id}
     # Drawn only when configured, so a fraction of 0 leaves every other draw where it was.
+    matched = False
     if settings.matched_positive_fraction > 0 and rng.random() < settings.matched_positive_fraction:
         # Artifact-matched: the negatives' fill on bare board; no recapture change, as negatives have none.
-        matched, matched_mask, matched_params = artifact_matched_positive(scene, rng)
+        matched_img, matched_mask, matched_params = artifact_matched_positive(scene, rng)
         if matched_mask.any():
-            pos, pos_params = matched, {"artifact_matched": True, **matched_params}
+            pos, pos_params, matched = matched_img, {"artifact_matched": True, **matched_params}, True
     has_other = any(c != anchor.class_label for c in pool)
     if settings.strategy is TripletStrategy.OTHER_CLASS:
         use_defect = False
@@ -456,6 +457,11 @@ def _one_triplet(
     if not kinds:
         return rejected_row(f"only wrong_part configured and no other class in split {anchor.split!r}", **fields), {}, t
     kind = kinds[int(rng.integers(len(kinds)))]
+    # The part the defect is made on: the positive's instance when that is what the positive
+    # shows (the pair then differs by the defect alone), else the anchor.
+    part = instance if instance is not None and settings.instance_negatives and not matched else anchor
+    if part is not anchor:
+        scene = pos_scene
     donor = None
     if kind is DefectType.WRONG_PART:
         donor = _pick_other(anchor, pool, rng)
@@ -471,10 +477,10 @@ def _one_triplet(
         negative_path=f"images/{tid}_neg.png",
         negative_kind=kind.value,
         negative_class=donor.class_label if donor is not None else anchor.class_label,
-        negative_id=donor.id if donor is not None else anchor.id,
+        negative_id=donor.id if donor is not None else part.id,
         negative_mask_path=f"masks/{tid}_neg.png",
         defect_params=json.dumps(params, sort_keys=True),
-        **(donor if donor is not None else anchor).lineage("negative_"),
+        **(donor if donor is not None else part).lineage("negative_"),
     )
     t.generate += time.perf_counter() - t0 - t.read
     return ok_row(**fields), files, t
