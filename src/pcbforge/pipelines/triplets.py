@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from pcbforge.config import Params, TripletsParams
 from pcbforge.datasets.manifest import (
     LINEAGE_COLUMNS,
@@ -35,6 +37,7 @@ from pcbforge.datasets.triplets import (
 from pcbforge.io import staged_dir
 from pcbforge.parallel import executor, imap_ordered
 from pcbforge.taxonomy import Taxonomy
+from pcbforge.vocab import Status
 
 log = logging.getLogger(__name__)
 
@@ -67,31 +70,39 @@ def load_anchors(params: Params) -> ClassPool:
     """
     crop_out = params.path(params.crop.out)
     split_out = params.path(params.split.out)
-    # Only the columns a Component holds: at 50k components the whole frame weighed ~1.5 KB a row.
-    comps = read_manifest(crop_out / MANIFEST_NAMES["crop"], "crop", require=("id", "class_label", "crop_path", "status"),
-                          columns=("context_path", "context_box", "origin", *LINEAGE_COLUMNS))
+    crop_manifest = crop_out / MANIFEST_NAMES["crop"]
+    # Checked and joined on ids alone; the rest is read as Arrow and turned into Python a batch
+    # at a time (at 50k components a frame of every column weighed ~1.5 KB a row).
+    comps = read_manifest(crop_manifest, "crop", require=("id", "class_label", "crop_path", "status"), columns=())
     split = read_manifest(split_out / MANIFEST_NAMES["split"], "split", require=("id", "split", "status"),
                           columns=("error",))
     n_all = len(comps)
     comps = ok_only(comps)
     n_ok = len(comps)
-    merged, unsplit = join_splits(comps, split, Path(params.split.out) / MANIFEST_NAMES["split"])
-    del comps, split
+    merged, unsplit = join_splits(comps[["id"]], split, Path(params.split.out) / MANIFEST_NAMES["split"])
+    split_of = dict(zip(merged["id"].astype(str), merged["split"].astype(str), strict=True))
+    del comps, split, merged
     if len(unsplit):
         first = unsplit.iloc[0]
         n = len(unsplit)
         log.warning("skipped %d ok components with no ok split row (e.g. %s: %s)", n, first["id"], first["reason"])
     if n_all - n_ok:
         log.info("skipped %d components whose crop status is not ok", n_all - n_ok)
+    wanted = ("id", "class_label", "crop_path", "status", "context_path", "context_box", "origin", *LINEAGE_COLUMNS)
+    present = set(pq.read_schema(crop_manifest).names)
+    table = pq.read_table(crop_manifest, columns=[c for c in wanted if c in present])
 
     def components() -> Iterator[Component]:
-        for start in range(0, len(merged), 1024):  # a slice of rows as dicts at a time
-            for r in merged.iloc[start : start + 1024].to_dict("records"):
+        for batch in table.to_batches(max_chunksize=1024):
+            for r in batch.to_pylist():
+                split_name = split_of.get(str(r["id"])) if r["status"] == Status.OK.value else None
+                if split_name is None:
+                    continue
                 context, box, margin = component_context(r, crop_out, params.crop.margin)
                 yield Component(
                     id=str(r["id"]),
                     class_label=str(r["class_label"]),
-                    split=str(r["split"]),
+                    split=split_name,
                     crop_path=crop_out / str(r["crop_path"]),
                     context_path=context,
                     context_box=box,
