@@ -101,3 +101,12 @@ def test_pools_from_the_anchors_share_their_tables_and_still_leave_one_out() -> 
                 assert list(pool.without(c.id)) == [d for d in pool if d.id != c.id]
     with pytest.raises(ValueError, match="increasing rows"):
         anchors.take(np.array([3, 1]))
+
+
+def test_take_refuses_rows_that_would_break_the_order() -> None:
+    pool = ClassPool(_comp(i) for i in range(5))
+    with pytest.raises(IndexError):
+        pool.take(np.array([-1, 0]))
+    with pytest.raises(ValueError, match="integer rows"):
+        pool.take(np.array([True, False, True, False, True]))
+    assert [c.id for c in pool.take(np.array([1, 3]))] == ["c00001", "c00003"]

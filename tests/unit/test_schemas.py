@@ -273,3 +273,19 @@ def test_read_manifest_reads_only_the_columns_asked_for(tmp_path: Path) -> None:
     assert df["title"].tolist() == read_manifest(path, "catalog")["title"].tolist()
     with pytest.raises(ValueError, match="not columns of the catalog schema"):
         read_manifest(path, "catalog", columns=("no_such_column",))
+
+
+def test_a_discarded_manifest_writer_writes_nothing_and_takes_no_more_rows(tmp_path: Path) -> None:
+    from pcbforge.datasets.manifest import ManifestWriter
+
+    w = ManifestWriter(tmp_path / "m.parquet", stage="catalog", chunk=2)
+    for r in _catalog_rows()[:5]:
+        w.add(r)
+    spill = w._spill
+    assert spill is not None and not spill.closed
+    w.discard()
+    assert spill.closed and list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="already written or discarded"):
+        w.add(_catalog_rows()[0])
+    with pytest.raises(ValueError, match="already written"):
+        w.close()

@@ -128,45 +128,49 @@ def build_catalog(root: str | os.PathLike[str], seed: int, spec: CatalogParams, 
         _write(sroot, it.page_path, site.render_product(it))
         add(row)
 
-    with tqdm(total=len(plan) + len(board_ids), desc="catalog", unit="img", leave=False) as bar:
-        # Boards first: the slowest tasks start early, so the pool ends evenly. Tasks are made
-        # as the pool takes them, and each result goes to disk as it arrives: memory is flat in
-        # the catalog's size (holding every encoded image until the end took 845 MB at 20k).
-        tasks = _Tasks(seed, plan, originals, photo_size, [(seed, b, board_size, n_parts) for b in board_ids])
-        results = imap_ordered(_render, tasks, workers, min_parallel=MIN_PARALLEL_TASKS, max_chunk=8, bar=bar)
-        for bid, (png, labels, n) in zip(board_ids, results):
-            _write(broot, f"images/{bid}.png", png)
-            _write(broot, f"labels/{bid}.txt", labels)
-            add(_board_row(bid, png, n, board_size, n_parts))
-        for i, (data, w, h) in zip(originals, results, strict=True):
-            it = plan[int(i)]
-            publish(it, data, _item_row(it, data, w, h))
-        for i in dups:
-            # The original's published bytes are its file: read back, as a second shop would.
-            it, orig = plan[int(i)], plan[int(plan.dup_of[i])]
-            with Image.open(sroot / orig.image_path) as im:
-                src = im.convert("RGB")
-            data, transform = make_duplicate(src, make_rng(seed, "catalog", "duplicate", it.id))
-            with Image.open(io.BytesIO(data)) as im:
-                w, h = im.size
-            publish(it, data, {**_item_row(it, data, w, h), "dup_transform": json.dumps(transform, sort_keys=True)})
-            bar.update()
+    try:
+        with tqdm(total=len(plan) + len(board_ids), desc="catalog", unit="img", leave=False) as bar:
+            # Boards first: the slowest tasks start early, so the pool ends evenly. Tasks are made
+            # as the pool takes them, and each result goes to disk as it arrives: memory is flat in
+            # the catalog's size (holding every encoded image until the end took 845 MB at 20k).
+            tasks = _Tasks(seed, plan, originals, photo_size, [(seed, b, board_size, n_parts) for b in board_ids])
+            results = imap_ordered(_render, tasks, workers, min_parallel=MIN_PARALLEL_TASKS, max_chunk=8, bar=bar)
+            for bid, (png, labels, n) in zip(board_ids, results):
+                _write(broot, f"images/{bid}.png", png)
+                _write(broot, f"labels/{bid}.txt", labels)
+                add(_board_row(bid, png, n, board_size, n_parts))
+            for i, (data, w, h) in zip(originals, results, strict=True):
+                it = plan[int(i)]
+                publish(it, data, _item_row(it, data, w, h))
+            for i in dups:
+                # The original's published bytes are its file: read back, as a second shop would.
+                it, orig = plan[int(i)], plan[int(plan.dup_of[i])]
+                with Image.open(sroot / orig.image_path) as im:
+                    src = im.convert("RGB")
+                data, transform = make_duplicate(src, make_rng(seed, "catalog", "duplicate", it.id))
+                with Image.open(io.BytesIO(data)) as im:
+                    w, h = im.size
+                publish(it, data, {**_item_row(it, data, w, h), "dup_transform": json.dumps(transform, sort_keys=True)})
+                bar.update()
 
-    listed: dict[ComponentClass, int] = {}
-    for cls in ComponentClass:
-        listing = plan.listing(cls)
-        listed[cls] = len(listing)
-        pages = site.paginate(listing, spec.per_page)
-        for n, page in enumerate(pages, start=1):
-            html = site.render_category(cls, [plan[int(i)] for i in page], n, len(pages))
-            _write(sroot, f"category/{site.slug(cls)}/page-{n}.html", html)
-    _write(sroot, "index.html", site.render_index(listed))
-    _write(sroot, "private/index.html", site.render_private_index([plan[int(i)] for i in plan.where("private")]))
-    _write(sroot, "robots.txt", site.ROBOTS)
-    with atomic_path(sroot / "sitemap.xml") as tmp, tmp.open("w", encoding="utf-8") as f:
-        f.writelines(site.render_sitemap(plan[int(i)] for i in plan.by_id()))
-    _write(sroot, "style.css", site.CSS)
-    _write(broot, "data.yaml", data_yaml(BOARD_LICENCE, BOARD_AUTHOR))
+        listed: dict[ComponentClass, int] = {}
+        for cls in ComponentClass:
+            listing = plan.listing(cls)
+            listed[cls] = len(listing)
+            pages = site.paginate(listing.tolist(), spec.per_page)
+            for n, page in enumerate(pages, start=1):
+                html = site.render_category(cls, [plan[int(i)] for i in page], n, len(pages))
+                _write(sroot, f"category/{site.slug(cls)}/page-{n}.html", html)
+        _write(sroot, "index.html", site.render_index(listed))
+        _write(sroot, "private/index.html", site.render_private_index([plan[int(i)] for i in plan.where("private")]))
+        _write(sroot, "robots.txt", site.ROBOTS)
+        with atomic_path(sroot / "sitemap.xml") as tmp, tmp.open("w", encoding="utf-8", newline="\n") as f:
+            f.writelines(site.render_sitemap(plan[int(i)] for i in plan.by_id()))
+        _write(sroot, "style.css", site.CSS)
+        _write(broot, "data.yaml", data_yaml(BOARD_LICENCE, BOARD_AUTHOR))
+    except BaseException:
+        manifest.discard()  # its spill file goes now, not when the writer is collected
+        raise
     manifest.close()
     return counts
 
@@ -194,8 +198,9 @@ class _Tasks(Sequence[tuple[str, tuple[Any, ...]]]):
     def __getitem__(self, i: int | slice) -> tuple[str, tuple[Any, ...]] | list[tuple[str, tuple[Any, ...]]]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        if not 0 <= i < len(self):
+        if not -len(self) <= i < len(self):
             raise IndexError(f"task {i} out of range ({len(self)} tasks)")
+        i %= len(self)
         if i < len(self.boards):
             return ("board", self.boards[i])
         return ("item", (self.seed, self.plan[int(self.originals[i - len(self.boards)])], self.photo_size))

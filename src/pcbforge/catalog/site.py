@@ -15,7 +15,7 @@ import html
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import overload
+from typing import TypeVar, overload
 
 import numpy as np
 
@@ -38,6 +38,7 @@ RESERVED_FRACTION = 0.08
 PRIVATE_ITEMS = 2
 
 EXT = {"jpeg": "jpg", "png": "png", "webp": "webp"}
+T = TypeVar("T")
 
 DISPLAY: dict[ComponentClass, tuple[str, str]] = {
     # class: (category name on the index, product title stem)
@@ -359,8 +360,9 @@ def render_private_index(items: Sequence[Item]) -> str:
     return _page("Staff area", f'<h1>Staff area</h1>\n<ul class="grid">\n{lis}</ul>\n', "../")
 
 
-def paginate(items: Sequence[Item], per_page: int) -> list[list[Item]]:
-    """Split a listing into pages of ``per_page`` (at least one page, possibly empty)."""
+def paginate(items: Sequence[T], per_page: int) -> list[list[T]]:
+    """Split a listing (items, or their positions in a :class:`Plan`) into pages of ``per_page``
+    (at least one page, possibly empty)."""
     n = max(1, math.ceil(len(items) / per_page))
     return [list(items[i * per_page : (i + 1) * per_page]) for i in range(n)]
 

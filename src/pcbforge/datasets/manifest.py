@@ -294,7 +294,7 @@ class ManifestWriter:
         >>> w.add({"id": "a", "source": "s", "status": "ok"}); w.close()  # doctest: +SKIP
     """
 
-    #: Rows per batch in the spilled runs; the merge holds one batch of each run.
+    #: Rows per batch in the spilled runs; the merge holds one batch of each unfinished run.
     SPILL_BATCH = 256
 
     def __init__(self, path: str | os.PathLike[str], *, stage: str, chunk: int = 4096, row_group: int = 16384) -> None:
@@ -320,7 +320,7 @@ class ManifestWriter:
 
     def add(self, row: Mapping[str, Any]) -> None:
         if self._closed:
-            raise ValueError(f"manifest {self.path} was already written")
+            raise ValueError(f"manifest {self.path} was already written or discarded")
         self._rows.append(row)
         for k, v in row.items():
             if k not in self._witness and not (v is None or (np.ndim(v) == 0 and pd.isna(v))):
@@ -360,6 +360,26 @@ class ManifestWriter:
         if self._closed:
             raise ValueError(f"manifest {self.path} was already written")
         self._closed = True
+        try:
+            return self._write()
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Drop every row and the spill file without writing (a stage that failed half-way);
+        :meth:`close` calls it too. The writer cannot be used afterwards."""
+        self._closed = True
+        self._rows, self._witness = [], {}
+        if self._ipc is not None:
+            try:
+                self._ipc.close()
+            except (OSError, pa.ArrowException):
+                pass
+        if self._spill is not None:
+            self._spill.close()
+        self._spill = self._ipc = None
+
+    def _write(self) -> Path:
         self._flush()
         witnesses = list({id(r): r for r in self._witness.values()}.values())
         self._witness = {}
@@ -369,19 +389,16 @@ class ManifestWriter:
         if self._ipc is None:
             return _write_table(self._empty.replace_schema_metadata(meta), self.path)
         self._ipc.close()
-        try:
-            self._spill.seek(0)  # type: ignore[union-attr]
-            reader = pa.ipc.open_file(pa.PythonFile(self._spill, mode="r"))
-            dups: list[str] = []
-            with atomic_path(self.path) as tmp:
-                with pq.ParquetWriter(tmp, schema, compression="zstd") as out:
-                    for group in _merge_runs(reader, self._runs, self.row_group, dups):
-                        out.write_table(group)
-                if dups:
-                    raise ValueError(f"manifest for {self.path} has duplicate ids, e.g. {dups}")
-        finally:
-            self._spill.close()  # type: ignore[union-attr]
-            self._spill = self._ipc = None
+        self._ipc = None
+        self._spill.seek(0)  # type: ignore[union-attr]
+        reader = pa.ipc.open_file(pa.PythonFile(self._spill, mode="r"))
+        dups: list[str] = []
+        with atomic_path(self.path) as tmp:
+            with pq.ParquetWriter(tmp, schema, compression="zstd") as out:
+                for group in _merge_runs(reader, self._runs, self.row_group, dups):
+                    out.write_table(group)
+            if dups:  # a writer's bug, found as the runs merge: nothing is written
+                raise ValueError(f"manifest for {self.path} has duplicate ids, e.g. {dups}")
         return self.path
 
 
@@ -402,7 +419,8 @@ def _merge_runs(
         left, b, row = cursor[r]
         if b < 0 or row >= len(ids[b]):
             b = next(left, -1)
-            if b < 0:
+            if b < 0:  # the run is done: its last batch is no longer current
+                cursor[r] = (left, -1, 0)
                 return
             batches[b] = reader.get_batch(b)
             ids[b] = batches[b].column("id").to_pylist()

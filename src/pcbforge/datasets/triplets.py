@@ -13,7 +13,8 @@ For every ``ok`` component and ``k`` in ``range(per_component)`` (``eval_per_com
   with a patch of bare board beside the part re-filled by the negatives' removal machinery
   (:func:`~pcbforge.augment.functional.refill_board`), so fill artifacts alone do not say "negative".
 * **negative**, by strategy: ``other_class`` (a crop of another class from the *same split*),
-  ``defect`` (a synthetic defect of the anchor), ``hybrid`` (a defect with probability
+  ``defect`` (a synthetic defect of the anchor, or with ``instance_negatives`` of the instance the
+  positive shows), ``hybrid`` (a defect with probability
   ``defect_fraction``, else another class; falls back to a defect when the split has one class).
 
 Defects and positives follow the anchor's class facts from the project's taxonomy
@@ -166,7 +167,12 @@ class ClassPool(Sequence[Component]):
 
     def take(self, rows: np.ndarray) -> ClassPool:
         """The pool of ``rows`` (increasing positions), sharing this pool's tables of values."""
-        rows = np.asarray(rows, dtype=np.intp)
+        rows = np.asarray(rows)
+        if rows.dtype == bool or not np.issubdtype(rows.dtype, np.integer) and rows.size:
+            raise ValueError(f"ClassPool.take needs integer rows, got {rows.dtype}")
+        rows = rows.astype(np.intp)
+        if len(rows) and (rows.min() < 0 or rows.max() >= self._n):
+            raise IndexError(f"ClassPool.take: rows must be in 0..{self._n - 1}")
         if len(rows) > 1 and not (np.diff(rows) > 0).all():
             raise ValueError("ClassPool.take needs increasing rows (the pool stays sorted by id)")
         sub = ClassPool.__new__(ClassPool)

@@ -30,10 +30,10 @@ from pcbforge.rng import make_rng
 from pcbforge.train.evaluate import (
     Distances,
     auc_by_group,
-    per_kind_auc_by,
     bootstrap_ci,
     calibrate,
     calibration_triplets,
+    per_kind_auc_by,
     roc_csv,
     score,
     triplet_distances,

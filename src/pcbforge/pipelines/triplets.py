@@ -130,12 +130,16 @@ def run(params: Params, **options: Any) -> str:
         # Streamed: images go to disk in the jobs, rows to Arrow columns here, so memory does not
         # grow with the images (benchmarks/bench_memory.py).
         manifest = ManifestWriter(tmp / MANIFEST_NAMES["triplets"], stage="triplets")
-        results = imap_ordered(_job, anchors, ex, context=(pools, settings, tmp), desc="triplets", unit="part")
-        for job_rows, timing in results:
-            for row in job_rows:
-                manifest.add(row)
-                counts[row["status"]] += 1
-            total.add(timing)
+        try:
+            results = imap_ordered(_job, anchors, ex, context=(pools, settings, tmp), desc="triplets", unit="part")
+            for job_rows, timing in results:
+                for row in job_rows:
+                    manifest.add(row)
+                    counts[row["status"]] += 1
+                total.add(timing)
+        except BaseException:
+            manifest.discard()  # its spill file goes now, not when the writer is collected
+            raise
         manifest.close()
     busy = total.read + total.generate + total.encode + total.write
     if busy > 0:
