@@ -297,7 +297,7 @@ class ManifestWriter:
     #: Rows per batch in the spilled runs; the merge holds one batch of each unfinished run.
     SPILL_BATCH = 256
 
-    def __init__(self, path: str | os.PathLike[str], *, stage: str, chunk: int = 4096, row_group: int = 16384) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, stage: str, chunk: int = 4096, row_group: int = 4096) -> None:
         floats = [f.name for f in schemas.manifest_schema(stage).fields if pa.types.is_floating(f.type)]
         if floats:
             # pandas' metadata names a float column's dtype as the whole column made it (int64 for
