@@ -32,6 +32,9 @@ CACHE_SCHEMA = pa.schema([("sha256", pa.string()), ("config", pa.string()), ("re
 class ResultCache:
     """JSON records keyed by ``(sha256, config)``, stored as one Parquet file.
 
+    The key column is the first of :attr:`SCHEMA` (``sha256``); a subclass keyed by something
+    else derived from content (e.g. a pair of sha256s) names its own.
+
     Only records without an ``error`` are kept: an error names the file it came from, and the
     same bytes may sit at another path next time. Entries of other configs stay, so switching a
     setting back and forth costs nothing.
@@ -70,8 +73,9 @@ class ResultCache:
             table = pq.read_table(p)
             if table.schema.names != cls.SCHEMA.names:
                 raise ValueError(f"unexpected columns {table.schema.names}")
+            key = cls.SCHEMA.names[0]
             # to_pylist keeps nulls as None (pandas would turn them into NaN)
-            entries = {(r["sha256"], r["config"]): cls._from_row(r) for r in table.to_pylist()}
+            entries = {(r[key], r["config"]): cls._from_row(r) for r in table.to_pylist()}
         except (OSError, ValueError, pa.ArrowInvalid) as exc:
             log.warning("%s %s unreadable (%s); rebuilding it", cls.KIND, p, exc)
             return cls()
@@ -88,9 +92,10 @@ class ResultCache:
             self.dirty = True
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write atomically, rows sorted by (config, sha256), so the bytes are deterministic."""
+        """Write atomically, rows sorted by (config, key), so the bytes are deterministic."""
+        key = self.SCHEMA.names[0]
         rows = [
-            {"sha256": sha, "config": cfg, **self._to_row(rec)}
+            {key: sha, "config": cfg, **self._to_row(rec)}
             for (sha, cfg), rec in sorted(self.entries.items(), key=lambda kv: (kv[0][1], kv[0][0]))
         ]
         with atomic_path(path) as tmp:

@@ -260,6 +260,9 @@ class DedupParams(Section):
     #: JPEG quality points by which a same-size copy must trail to count as re-encoded.
     recompress_margin: int = Field(5, ge=0)
     cache: Path = Path("data/cache/hashes.parquet")
+    #: Aligned pair checks and full-decode inspections by content (``hashing.py::CheckCache``):
+    #: a re-run compares only pairs with a new image. Like ``cache``, a DVC ``persist`` out.
+    check_cache: Path = Path("data/cache/dedup-checks.parquet")
     #: Also hash the left-right mirrored image, so flipped copies are found; a mirrored match is
     #: dropped only when the aligned check (on the flipped image) confirms it, else flagged.
     mirror: bool = True

@@ -72,15 +72,17 @@ def test_stage_marks_duplicates_and_keeps_every_row(params):
 def test_rerun_is_byte_identical_and_uses_the_hash_cache(params):
     _crawl(params)
     first = dedup.run(params)
-    assert "(4 newly hashed)" in first
+    assert "(4 newly hashed, 1 pairs newly compared)" in first
     out = params.path(params.dedup.out) / "dedup.parquet"
     before = out.read_bytes()
     assert params.path(params.dedup.cache).is_file()
-    # Only the broken file is read again: its error names its path, so it is never cached.
-    assert "(1 newly hashed)" in dedup.run(params)
+    assert params.path(params.dedup.check_cache).is_file()
+    # Only the broken file is read again: its error names its path, so it is never cached;
+    # the one candidate pair's check comes from the check cache.
+    assert "(1 newly hashed, 0 pairs newly compared)" in dedup.run(params)
     assert out.read_bytes() == before
     _crawl(params, extra=[FakeImage("new", _part(5), "PNG")])
-    assert "(2 newly hashed)" in dedup.run(params)
+    assert "(2 newly hashed," in dedup.run(params)
 
 
 def test_worker_count_does_not_change_output(tmp_path):

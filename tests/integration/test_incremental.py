@@ -82,13 +82,21 @@ def test_quality_measures_only_new_images_and_equals_a_full_rebuild(tmp_path: Pa
 def test_dedup_hashes_only_new_images_and_equals_a_full_rebuild(tmp_path: Path) -> None:
     grown = _grown(N)
     inc = _project(tmp_path / "inc", _images(N))
-    assert _count(dedup.run(inc), "newly hashed") == N
+    first = dedup.run(inc)
+    assert _count(first, "newly hashed") == N
     write_crawl(inc.path(inc.crawl.out), grown)
     summary = dedup.run(inc)
     assert _count(summary, "newly hashed") == len(grown) - N
     assert "1 near" in summary  # the added copy of img000 was found against the cached hashes
+    # The aligned checks of pairs between old images came from the check cache: only pairs
+    # with a new image (at least the copy and img000) were compared.
+    added_pairs = _count(summary, "pairs newly compared")
+    assert added_pairs >= 1
+    assert _count(dedup.run(inc), "pairs newly compared") == 0  # nothing new: nothing compared
 
     full = _project(tmp_path / "full", grown)
-    assert _count(dedup.run(full), "newly hashed") == len(grown)
+    rebuilt = dedup.run(full)
+    assert _count(rebuilt, "newly hashed") == len(grown)
+    assert _count(rebuilt, "pairs newly compared") == _count(first, "pairs newly compared") + added_pairs
     manifest = Path(dedup.MANIFEST_NAMES["dedup"])
     assert (inc.path(inc.dedup.out) / manifest).read_bytes() == (full.path(full.dedup.out) / manifest).read_bytes()

@@ -69,7 +69,8 @@ def out_hashes(project: Path) -> dict[str, str]:
         for stage, body in lock["stages"].items()
         for out in body.get("outs", [])
         # Persistent caches, not results (the crawl's holds the served files' Last-Modified times).
-        if out["path"] not in ("data/cache/hashes.parquet", "data/cache/quality.parquet", "data/cache/crawl-http.jsonl")
+        if out["path"] not in ("data/cache/hashes.parquet", "data/cache/dedup-checks.parquet", "data/cache/quality.parquet",
+                               "data/cache/crawl-http.jsonl")
     }
 
 

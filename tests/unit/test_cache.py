@@ -32,3 +32,19 @@ def test_unreadable_cache_file_starts_empty(tmp_path: Path) -> None:
     bad = tmp_path / "cache.parquet"
     bad.write_bytes(b"not parquet")
     assert ResultCache.load(bad).entries == {}
+
+
+def test_a_cache_keyed_by_pairs_names_its_key_column(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from pcbforge.clean.hashing import CheckCache, HashCache, pair_key
+
+    cache = CheckCache()
+    key = pair_key("aa", "bb", True)
+    assert key != pair_key("bb", "aa", True) and key != pair_key("aa", "bb", False)  # directional, per flag
+    cache.put(key, "compare-v1", {"check": {"residual": 3.5}, "error": None})
+    path = cache.save(tmp_path / "checks.parquet")
+    assert pq.read_schema(path).names == ["key", "config", "record"]
+    assert CheckCache.load(path).get(key, "compare-v1") == {"check": {"residual": 3.5}, "error": None}
+    # Another cache's file is not read as this one (its columns differ): it starts empty.
+    assert HashCache.load(path).entries == {}

@@ -311,7 +311,7 @@ def find_duplicates(
             only). Without them no copy is recognised as upscaled or re-encoded.
         compare: the aligned pair check: ``[(id_a, id_b, mirrored)] -> {same key: residual, or
             {"residual", "excess", "isolation", "msd", "detail"}, or None}``
-            (:func:`pcbforge.clean.hashing.compare_pairs`), called once with every
+            (:func:`pcbforge.clean.hashing.compare_files` of each pair), called once with every
             candidate the shop's data does not already settle; None (or
             ``aligned_threshold: null``) leaves it out (see :func:`edge_kind`).
 

@@ -351,19 +351,6 @@ def inspect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     }
 
 
-def _inspect_job(job: tuple[str, str]) -> tuple[str, dict[str, Any]]:
-    key, path = job
-    return key, inspect_file(path)
-
-
-def inspect_files(
-    files: Mapping[str, str | os.PathLike[str]], workers: int | Executor = 1, progress: bool = True
-) -> dict[str, dict[str, Any]]:
-    """:func:`inspect_file` for ``key -> path`` in the process pool; keyed like ``files``."""
-    jobs = [(k, str(files[k])) for k in sorted(files)]
-    return dict(map_ordered(_inspect_job, jobs, workers, desc="inspect", unit="img", progress=progress))
-
-
 # --- Aligned pair check: one picture, or two products of one series? --------------------------
 
 #: Working side (px) of the aligned comparison ceiling: one printed digit of a catalogue photo
@@ -703,18 +690,49 @@ def compare_files(path_a: str | os.PathLike[str], path_b: str | os.PathLike[str]
     return out
 
 
-def _compare_job(job: tuple[Any, str, str, bool, int, float | None]) -> tuple[Any, dict[str, float] | None]:
-    key, a, b, mirrored, side, local_below = job
-    return key, compare_files(a, b, mirrored, side, local_below)
+# --- Cached pair checks and inspections (incremental re-runs) ---------------------------------
+
+#: Bump when :func:`compare_files` or :func:`inspect_file` change what they return: cached
+#: entries of older versions are then ignored.
+CHECK_VERSION = 1
+
+CHECK_SCHEMA = pa.schema([("key", pa.string()), ("config", pa.string()), ("record", pa.string())])
 
 
-def compare_pairs(
-    jobs: list[tuple[Any, str | os.PathLike[str], str | os.PathLike[str], bool]],
-    workers: int | Executor = 1,
-    side: int = COMPARE_SIDE,
-    progress: bool = True,
-    local_below: float | None = None,
-) -> dict[Any, dict[str, float] | None]:
-    """:func:`compare_files` for ``(key, path_a, path_b, mirrored)`` jobs in the process pool."""
-    todo = [(k, str(a), str(b), bool(m), side, local_below) for k, a, b, m in jobs]
-    return dict(map_ordered(_compare_job, todo, workers, desc="compare", unit="pair", progress=progress))
+class CheckCache(ResultCache):
+    """The dedup stage's costly per-pair and per-image results, by content (``dedup.check_cache``).
+
+    Two kinds of entry share the file: an aligned pair check under ``"<sha a>:<sha b>:<m>"``
+    (:func:`pair_key`; a check is directional and depends on the mirror flag) and config
+    :func:`compare_config`, and a full-decode inspection under the image's sha256 and
+    :func:`inspect_config`. After new images arrive only pairs with a new image are compared and
+    only new images are inspected; thresholds stay out of the configs, except the residual
+    below which the local-change test runs (a check made under another one lacks or has that
+    part).
+    """
+
+    SCHEMA = CHECK_SCHEMA
+    KIND = "dedup check cache"
+
+
+def pair_key(sha_a: str, sha_b: str, mirrored: bool) -> str:
+    """The cache key of the aligned check of ``sha_a`` against ``sha_b`` (``b`` warped onto ``a``)."""
+    return f"{sha_a}:{sha_b}:{'m' if mirrored else '-'}"
+
+
+def compare_config(side: int = COMPARE_SIDE, local_below: float | None = None) -> str:
+    """Names every setting a :func:`compare_files` result depends on."""
+    return f"compare-v{CHECK_VERSION} side={side} local={LOCAL_SIDE} detail={DETAIL_SIDE} below={local_below}"
+
+
+def inspect_config() -> str:
+    """Names every setting an :func:`inspect_file` record depends on."""
+    return f"inspect-v{CHECK_VERSION} fullness={FULLNESS_SIDE}"
+
+
+def compare_record(job: tuple[str, str, bool, int, float | None]) -> dict[str, Any]:
+    """:func:`compare_files` of ``(path_a, path_b, mirrored, side, local_below)`` as a cacheable record:
+    ``{"check": <its result>, "error": None}``, or an error when either file did not decode."""
+    a, b, mirrored, side, local_below = job
+    check = compare_files(a, b, mirrored, side, local_below)
+    return {"check": check, "error": None if check is not None else f"cannot decode {a} or {b}"}

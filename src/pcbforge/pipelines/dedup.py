@@ -12,7 +12,18 @@ import logging
 import pandas as pd
 
 from pcbforge.clean.dedup import find_duplicates
-from pcbforge.clean.hashing import HashCache, compare_pairs, hash_with_cache, inspect_files
+from pcbforge.cache import map_cached
+from pcbforge.clean.hashing import (
+    COMPARE_SIDE,
+    CheckCache,
+    HashCache,
+    compare_config,
+    compare_record,
+    hash_with_cache,
+    inspect_config,
+    inspect_file,
+    pair_key,
+)
 from pcbforge.config import Params
 from pcbforge.datasets.manifest import MANIFEST_NAMES, read_manifest, to_frame, write_manifest
 from pcbforge.io import staged_dir
@@ -61,22 +72,40 @@ def run(params: Params, **options: object) -> str:
         good.append({**r, "width": w, "height": h, **rec["hashes"]})
 
     gdf = pd.DataFrame(good)
-    path_of = {r["id"]: crawl_dir / str(r["path"]) for r in good}
+    path_of = {r["id"]: str(crawl_dir / str(r["path"])) for r in good}
+    sha_of = {r["id"]: r["sha256"] for r in good}
+    # The costly per-pair work is cached by content too, so a re-run after new images arrived
+    # compares only pairs with a new image and inspects only new images.
+    check_path = params.path(p.check_cache)
+    checks = CheckCache.load(check_path)
+    fresh_checks = {"compared": 0, "inspected": 0}
 
     def details(ids: list[str]) -> dict:
         # Full decodes, only for the images of confirmed pairs (source or upscaled copy?).
-        return inspect_files({i: path_of[i] for i in ids}, workers=ex)
+        ids = sorted(ids)
+        recs, n = map_cached(inspect_file, [(sha_of[i], path_of[i]) for i in ids], checks, inspect_config(),
+                             workers=ex, desc="inspect", unit="img")
+        fresh_checks["inspected"] += n
+        return dict(zip(ids, recs, strict=True))
 
     def compare(pairs: list[tuple[str, str, bool]]) -> dict:
         # The aligned check on candidate pairs only: one picture, or two products of a series?
         # The local-change test only where the residual alone would drop the pair.
         local = p.aligned_threshold if p.local_excess is not None else None
-        return compare_pairs([((a, b, m), path_of[a], path_of[b], m) for a, b, m in pairs], workers=ex,
-                             local_below=local)
+        jobs = [(pair_key(sha_of[a], sha_of[b], m), (path_of[a], path_of[b], m, COMPARE_SIDE, local))
+                for a, b, m in pairs]
+        recs, n = map_cached(compare_record, jobs, checks, compare_config(COMPARE_SIDE, local),
+                             workers=ex, desc="compare", unit="pair")
+        fresh_checks["compared"] += n
+        return {pair: rec["check"] for pair, rec in zip(pairs, recs, strict=True)}
 
     # A dict per id: a pandas .loc per row cost more than the whole pair search.
     decisions = {d.pop("id"): d for d in find_duplicates(gdf, p, workers=ex.workers, details=details,
                                                          compare=compare).to_dict("records")}
+    if checks.dirty:
+        checks.save(check_path)
+    log.info("compared %d new pairs, inspected %d new images; the rest from %s",
+             fresh_checks["compared"], fresh_checks["inspected"], check_path)
     for r in good:
         d = decisions[r["id"]]
         row = {"id": r["id"], "sha256": r["sha256"], "width": r["width"], "height": r["height"],
@@ -105,4 +134,4 @@ def run(params: Params, **options: object) -> str:
     flagged = int((out_df["dup_kind"] == "suspect").sum())
     errors = int((out_df["status"] == Status.ERROR.value).sum())
     return (f"{len(out_df)} images: {kept} kept, {exact} exact + {near} near duplicates, {flagged} flagged for review, {errors} unreadable "
-            f"({fresh} newly hashed) -> {out / MANIFEST_NAMES['dedup']}")
+            f"({fresh} newly hashed, {fresh_checks['compared']} pairs newly compared) -> {out / MANIFEST_NAMES['dedup']}")
