@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,13 +73,10 @@ json.dump({"encode_s": t1 - t0, "search_s": t2 - t1, "n": len(enc), "dups": dups
 """
 
 
-def bench_images(families: int, size: int, workers: int, idd_python: str, repeat: int) -> dict:
-    """Time hashing and the whole stage against imagededup PHash on one planted set; print and return it.
+def planted_crawl(families: int, size: int, workers: int) -> tuple[Any, pd.DataFrame, dict[str, str]]:
+    """A project in a temp dir whose crawl output holds the planted set as shop JPEGs.
 
-    Returns:
-        ``n`` images, ``files`` (sha256 -> path, kept on disk for further timings), the dedup
-        ``cfg``, ours (``hash_s``, ``total_s``, ``recall``, ``precision``) and, when imagededup
-        ran, ``idd`` (``encode_s``, ``core_s`` = encode + find_duplicates, ``recall``, ``precision``).
+    Returns ``(params, crawl manifest, family by image name)``.
     """
     root = Path(tempfile.mkdtemp(prefix="bench-dedup-"))
     (root / "review").mkdir()
@@ -87,7 +85,18 @@ def bench_images(families: int, size: int, workers: int, idd_python: str, repeat
     # Shops serve JPEG: re-encode originals and PNG copies as JPEG q90 so decode cost is realistic.
     images = [FakeImage(**{**im.__dict__, "fmt": "JPEG", "quality": im.quality if im.fmt == "JPEG" else 90})
               for im in images]
-    crawl = write_crawl(params.path(params.crawl.out), images)
+    return params, write_crawl(params.path(params.crawl.out), images), family
+
+
+def bench_images(families: int, size: int, workers: int, idd_python: str, repeat: int) -> dict:
+    """Time hashing and the whole stage against imagededup PHash on one planted set; print and return it.
+
+    Returns:
+        ``n`` images, ``files`` (sha256 -> path, kept on disk for further timings), the dedup
+        ``cfg``, ours (``hash_s``, ``total_s``, ``recall``, ``precision``) and, when imagededup
+        ran, ``idd`` (``encode_s``, ``core_s`` = encode + find_duplicates, ``recall``, ``precision``).
+    """
+    params, crawl, family = planted_crawl(families, size, workers)
     name = {r.id: r.image_url.rsplit("/", 1)[1] for r in crawl.itertuples()}
     files = {r.sha256: params.path(params.crawl.out) / r.path for r in crawl.itertuples()}
     n = len(files)
